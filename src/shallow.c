@@ -103,7 +103,8 @@ static int solve(dln_backend *be, const dln_data *d, int k_req, double rtol, int
     DLN_TRY(op->sumsq(be, &w->Y, 1, 0));
     double sq[2];
     DLN_TRY(op->read_slots(be, sq, 2));
-    o->lstsq = 0.5 * sq[0];
+    /* with r = m, U_r is square orthogonal and the residual is zero exactly */
+    o->lstsq = r == m ? 0.0 : 0.5 * sq[0];
     o->y_half = 0.5 * sq[1];
     op->free(be, &w->P);
 
