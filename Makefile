@@ -10,6 +10,7 @@ BUILD    ?= build
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Iinclude -Isrc
+LDFLAGS  ?=
 LDLIBS   := -llapacke -lopenblas -lm
 NVCCFLAGS ?= -O2 -g
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
@@ -54,10 +55,10 @@ $(BUILD)/libdln.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/dln: $(CLI_OBJ) $(BUILD)/libdln.a
-	$(CC) $(CFLAGS) $(CLI_OBJ) $(BUILD)/libdln.a $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $(CLI_OBJ) $(BUILD)/libdln.a $(LDLIBS) -o $@
 
 $(BUILD)/dln_tests: $(TEST_OBJ) $(BUILD)/libdln.a
-	$(CC) $(CFLAGS) $(TEST_OBJ) $(BUILD)/libdln.a $(LDLIBS) -lcriterion -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libdln.a $(LDLIBS) -lcriterion -o $@
 
 # Tests run the CLI too (tests/test_cli.c), so both binaries are built first.
 test: $(BUILD)/dln $(BUILD)/dln_tests
@@ -65,7 +66,7 @@ test: $(BUILD)/dln $(BUILD)/dln_tests
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libdln.a $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ibench $< $(BUILD)/libdln.a $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ibench $< $(BUILD)/libdln.a $(LDLIBS) -o $@
 
 bench: $(BUILD)/dln $(BENCH_BIN)
 

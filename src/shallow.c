@@ -172,6 +172,15 @@ int dln_shallow_solve(dln_backend *be, const dln_data *d, int k, double rtol, in
     out->dx = d->dx;
     out->dy = d->dy;
     out->m = d->m;
+    /* refuse what cannot fit before allocating anything: X, Y, X^T, U, VT, M, P in fp64 */
+    double dx = d->dx, dy = d->dy, m = d->m, n = dx < m ? dx : m;
+    double need = 8.0 * (2 * dx * m + 2 * dy * m + 2 * m * n + n * n + dy * n);
+    size_t free_b = 0, total_b = 0;
+    DLN_TRY(be->ops->mem_info(be, &free_b, &total_b));
+    if (total_b && need > (double)free_b)
+        return dln_fail(err, DLN_EINPUT,
+                        "the shallow solver needs %.0f bytes on the %s backend but only %zu are free", need,
+                        be->ops->name, free_b);
     solve_mats w;
     memset(&w, 0, sizeof w);
     int rc = solve(be, d, k, rtol, keep_compressed, out, &w, err);

@@ -226,7 +226,7 @@ int dln_train(dln_backend *be, const dln_data *d, const dln_shallow *sh, const d
     size_t need = dln_net_bytes(s, n, o->dtype, o->momentum != 0.0, o->line_search), free_b = 0, total_b = 0;
     DLN_TRY(be->ops->mem_info(be, &free_b, &total_b));
     if (total_b && need > free_b)
-        return dln_fail(err, DLN_ENOMEM, "the network needs %zu bytes on the %s backend, %zu are free", need,
+        return dln_fail(err, DLN_EINPUT, "the network needs %zu bytes on the %s backend but only %zu are free", need,
                         be->ops->name, free_b);
 
     dln_net net;
