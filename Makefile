@@ -20,7 +20,7 @@ LIB_SRC  := $(filter-out src/cli%.c src/backend_cuda.c,$(wildcard src/*.c))
 CLI_SRC  := $(wildcard src/cli*.c)
 CU_SRC   :=
 ifneq ($(NVCC),)
-  CFLAGS  += -DDLN_HAVE_CUDA
+  CFLAGS  += -DDLN_HAVE_CUDA -I$(CUDA_HOME)/include
   LIB_SRC += src/backend_cuda.c
   CU_SRC  := $(wildcard kernels/*.cu)
   LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcusolver -lcublas -lcudart -lstdc++
@@ -42,7 +42,7 @@ all: info $(BUILD)/dln
 info:
 	@echo "dln: building backends: $(BACKENDS)$(if $(NVCC),, (nvcc not found under $(CUDA_HOME): CPU only))"
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h kernels/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

@@ -29,6 +29,12 @@ const char *dln_dtype_name(dln_dtype t);
 dln_mat dln_mat_view(const dln_mat *m, int r0, int c0, int rows, int cols);
 
 typedef struct dln_backend dln_backend;
+
+/* Argument checks every backend shares (src/matrix.c): same shape and dtype; GEMM
+ * shapes that chain (sets *k, the inner dimension). DLN_ERUNTIME in be->err otherwise. */
+int dln_check_same(dln_backend *be, const char *op, const dln_mat *a, const dln_mat *b);
+int dln_check_gemm(dln_backend *be, int trans_a, int trans_b, const dln_mat *A, const dln_mat *B,
+                   const dln_mat *C, int *k);
 typedef struct dln_graph dln_graph;
 
 /* Number of scalar slots each backend owns (results of reductions, read in bulk). */
@@ -71,7 +77,8 @@ typedef struct dln_backend_ops {
     int (*gesvd)(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT);
 
     /* Optional (NULL when unsupported): record the operations issued between
-     * capture_begin and capture_end into a graph that graph_launch replays. */
+     * capture_begin and capture_end into a graph that graph_launch replays. A graph keeps
+     * the scalars (alpha, beta) and the math mode it was recorded with. */
     int (*capture_begin)(dln_backend *be);
     int (*capture_end)(dln_backend *be, dln_graph **g);
     int (*graph_launch)(dln_backend *be, dln_graph *g);

@@ -77,19 +77,10 @@ static int cpu_download(dln_backend *be, const dln_mat *src, double *dst, int ld
     return DLN_OK;
 }
 
-static int check_same(dln_backend *be, const char *op, const dln_mat *a, const dln_mat *b)
-{
-    if (a->rows != b->rows || a->cols != b->cols || a->dtype != b->dtype)
-        return dln_fail(be->err, DLN_ERUNTIME, "%s: shape or dtype mismatch (%d x %d %s vs %d x %d %s)",
-                        op, a->rows, a->cols, dln_dtype_name(a->dtype), b->rows, b->cols,
-                        dln_dtype_name(b->dtype));
-    return DLN_OK;
-}
-
 static int cpu_copy(dln_backend *be, dln_mat *dst, const dln_mat *src)
 {
     // dst and src are (rows, cols)
-    DLN_TRY(check_same(be, "copy", dst, src));
+    DLN_TRY(dln_check_same(be, "copy", dst, src));
     size_t es = dln_dtype_size(src->dtype);
     for (int j = 0; j < src->cols; j++)
         memcpy((char *)dst->data + IDX(dst, 0, j) * es, (const char *)src->data + IDX(src, 0, j) * es,
@@ -115,13 +106,8 @@ static int cpu_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, con
                     const dln_mat *B, double beta, dln_mat *C)
 {
     // C is (m, n), op(A) is (m, k), op(B) is (k, n)
-    int m = C->rows, n = C->cols;
-    int am = trans_a ? A->cols : A->rows, k = trans_a ? A->rows : A->cols;
-    int bk = trans_b ? B->cols : B->rows, bn = trans_b ? B->rows : B->cols;
-    if (am != m || bk != k || bn != n || A->dtype != C->dtype || B->dtype != C->dtype)
-        return dln_fail(be->err, DLN_ERUNTIME,
-                        "gemm: shapes do not chain: op(A) %d x %d, op(B) %d x %d, C %d x %d", am, k, bk,
-                        bn, m, n);
+    int m = C->rows, n = C->cols, k;
+    DLN_TRY(dln_check_gemm(be, trans_a, trans_b, A, B, C, &k));
     if (m == 0 || n == 0) return DLN_OK;
     enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
@@ -137,7 +123,7 @@ static int cpu_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, con
 static int cpu_axpby(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_mat *Y)
 {
     // X and Y are (rows, cols): Y = alpha X + beta Y
-    DLN_TRY(check_same(be, "axpby", X, Y));
+    DLN_TRY(dln_check_same(be, "axpby", X, Y));
     int contiguous = X->ld == X->rows && Y->ld == Y->rows;
     int nvec = contiguous ? 1 : X->cols;
     int len = contiguous ? X->rows * X->cols : X->rows;
