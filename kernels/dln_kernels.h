@@ -9,10 +9,10 @@
 
 #include <cuda_runtime.h>
 
-/* The sum-of-squares reduction always runs DLN_SUMSQ_BLOCKS blocks of DLN_SUMSQ_THREADS
- * threads in its first pass, whatever the matrix size, then one block of
- * DLN_SUMSQ_BLOCKS threads in its second pass: the order of every addition is fixed by
- * these two numbers alone, so the result is bitwise reproducible on any GPU.
+/* The sum-of-squares reduction runs at most DLN_SUMSQ_BLOCKS blocks of DLN_SUMSQ_THREADS
+ * threads in its first pass (fewer for small matrices, a number fixed by the element
+ * count), then one block of DLN_SUMSQ_BLOCKS threads in its second pass: the order of
+ * every addition is fixed by the shape, so the result is bitwise reproducible on any GPU.
  * The caller provides a device scratch array of DLN_SUMSQ_BLOCKS doubles. */
 #define DLN_SUMSQ_BLOCKS 1024
 #define DLN_SUMSQ_THREADS 256

@@ -1,10 +1,11 @@
-/* reduce.cu: the deterministic sum-of-squares reduction of the CUDA backend. Two passes
- * with a fixed shape (dln_kernels.h): DLN_SUMSQ_BLOCKS blocks of DLN_SUMSQ_THREADS
- * threads each fold a fixed, strided subset of the elements in fp64 and reduce it with
- * a fixed shared-memory tree into one partial; then one block of DLN_SUMSQ_BLOCKS
- * threads folds the partials with the same kind of tree into the slot. No atomics, and
- * the order of additions depends only on the matrix shape, so repeated runs (and graph
- * replays) give bitwise identical results. */
+/* reduce.cu: the deterministic sum-of-squares reduction of the CUDA backend. Two passes:
+ * nb blocks of DLN_SUMSQ_THREADS threads each fold a fixed, strided subset of the
+ * elements in fp64 and reduce it with a fixed shared-memory tree into one partial; then
+ * one block of DLN_SUMSQ_BLOCKS threads folds the nb partials (zero-padded) with the same
+ * kind of tree into the slot. nb = clamp(ceil(n / (DLN_SUMSQ_THREADS * 8)), 1,
+ * DLN_SUMSQ_BLOCKS) depends on the element count n only, so small matrices launch few
+ * blocks; no atomics, and the order of additions depends only on the matrix shape, so
+ * repeated runs (and graph replays) give bitwise identical results. */
 #include "dln_kernels.h"
 #include "strided_walk.h"
 
@@ -39,13 +40,13 @@ sumsq_partial_kernel(long long rows, long long cols, const T *__restrict__ x, lo
     if (threadIdx.x == 0) partials[blockIdx.x] = sh[0];
 }
 
-// partials has DLN_SUMSQ_BLOCKS entries, one per thread of the single block; slot is
-// one device double, overwritten or accumulated into.
+// partials has nb <= DLN_SUMSQ_BLOCKS entries, one per thread of the single block (the
+// rest read as 0); slot is one device double, overwritten or accumulated into.
 __global__ void __launch_bounds__(DLN_SUMSQ_BLOCKS)
-sumsq_final_kernel(const double *__restrict__ partials, double *slot, int accumulate)
+sumsq_final_kernel(const double *__restrict__ partials, int nb, double *slot, int accumulate)
 {
     __shared__ double sh[DLN_SUMSQ_BLOCKS];
-    sh[threadIdx.x] = partials[threadIdx.x];
+    sh[threadIdx.x] = (int)threadIdx.x < nb ? partials[threadIdx.x] : 0.0;
     __syncthreads();
     tree_sum(sh);
     if (threadIdx.x == 0) *slot = accumulate ? *slot + sh[0] : sh[0];
@@ -61,10 +62,13 @@ static cudaError_t sumsq_launch(int rows, int cols, const T *x, int ldx, double 
         r = 1; /* keeps the index arithmetic defined; no element is visited */
         c = 0;
     }
-    sumsq_partial_kernel<T><<<DLN_SUMSQ_BLOCKS, DLN_SUMSQ_THREADS, 0, stream>>>(r, c, x, ldx, partials);
+    long long per_block = (long long)DLN_SUMSQ_THREADS * 8, n = r * c;
+    long long want = (n + per_block - 1) / per_block;
+    int nb = want < 1 ? 1 : want > DLN_SUMSQ_BLOCKS ? DLN_SUMSQ_BLOCKS : (int)want;
+    sumsq_partial_kernel<T><<<nb, DLN_SUMSQ_THREADS, 0, stream>>>(r, c, x, ldx, partials);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
-    sumsq_final_kernel<<<1, DLN_SUMSQ_BLOCKS, 0, stream>>>(partials, slot, accumulate);
+    sumsq_final_kernel<<<1, DLN_SUMSQ_BLOCKS, 0, stream>>>(partials, nb, slot, accumulate);
     return cudaGetLastError();
 }
 

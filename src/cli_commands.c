@@ -1,6 +1,7 @@
 /* cli_commands.c: `dln solve` and `dln train`: set up the problem and the backend,
  * run, and print the one-line JSON summary. Nothing is printed on stdout until the
  * run has succeeded; a bad input is refused before any work is done. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,11 +44,11 @@ static int get_data(const cli_opts *o, dln_data *d, dln_error *err)
     return dln_data_validate(d, err);
 }
 
-static int get_backend(const cli_opts *o, dln_error *err, dln_backend **be)
+/* *note (or NULL) says what `auto` chose; it is printed only once the run has succeeded,
+ * so that a refusal stays a single line. */
+static int get_backend(const cli_opts *o, dln_error *err, dln_backend **be, const char **note)
 {
-    const char *note = NULL;
-    DLN_TRY(dln_backend_create(o->backend, err, be, &note));
-    if (note && !o->quiet) fprintf(stderr, "dln: note: %s\n", note);
+    DLN_TRY(dln_backend_create(o->backend, err, be, note));
     if (o->math == DLN_MATH_TF32 && strcmp((*be)->ops->name, "cuda")) {
         dln_backend_destroy(*be);
         *be = NULL;
@@ -85,10 +86,11 @@ static void put_shallow(json_out *j, const dln_shallow *sh)
     json_bool(j, "hypotheses", sh->hypotheses);
 }
 
-static int emit(json_out *j, dln_error *err)
+static int emit(json_out *j, const cli_opts *o, const char *note, dln_error *err)
 {
     const char *text = json_end(j);
     if (!text) return dln_fail(err, DLN_ENOMEM, "out of memory writing the summary");
+    if (note && !o->quiet) fprintf(stderr, "dln: note: %s\n", note);
     fputs(text, stdout);
     fflush(stdout);
     return DLN_OK;
@@ -108,11 +110,12 @@ int cli_solve(cli_opts *o, dln_error *err)
     dln_data d;
     DLN_TRY(get_data(o, &d, err));
     dln_backend *be = NULL;
+    const char *note = NULL;
     dln_shallow sh;
     json_out j;
     json_begin(&j);
     double t0 = wall();
-    int rc = get_backend(o, err, &be);
+    int rc = get_backend(o, err, &be, &note);
     if (!rc) rc = dln_shallow_solve(be, &d, k, o->rank_tol, 0, &sh, err);
     if (!rc) {
         double sec = wall() - t0;
@@ -120,7 +123,7 @@ int cli_solve(cli_opts *o, dln_error *err)
         put_problem(&j, o, &d, be);
         put_shallow(&j, &sh);
         json_num(&j, "seconds", sec);
-        rc = emit(&j, err);
+        rc = emit(&j, o, note, err);
         dln_shallow_free(&sh);
     }
     json_free(&j);
@@ -168,15 +171,16 @@ int cli_train(cli_opts *o, dln_error *err)
     json_out j;
     json_begin(&j);
     DLN_TRY(get_data(o, &d, err));
+    const char *note = NULL;
     int rc = get_weights(o, &d, &s, &W, err);
     if (!rc && o->save_dir) rc = dln_weights_check_dir(o->save_dir, err);
-    if (!rc) rc = get_backend(o, err, &be);
+    if (!rc && o->log_path && !(log = fopen(o->log_path, "w")))
+        rc = dln_fail(err, DLN_EINPUT, "--log %s: cannot open for writing: %s", o->log_path, strerror(errno));
+    if (!rc) rc = get_backend(o, err, &be, &note);
     if (!rc && !o->check_every_set) o->train.check_every = strcmp(be->ops->name, "cuda") ? 1 : 50;
     double t0 = wall();
     if (!rc) rc = dln_shallow_solve(be, &d, dln_shape_narrowest(&s), o->rank_tol, 1, &sh, err);
     double solve_sec = wall() - t0;
-    if (!rc && o->log_path && !(log = fopen(o->log_path, "w")))
-        rc = dln_fail(err, DLN_EINPUT, "--log %s: cannot open for writing", o->log_path);
     double bal0 = rc ? NAN : balancedness_if_cheap(&s, W);
     dln_train_result r;
     memset(&r, 0, sizeof r);
@@ -185,7 +189,8 @@ int cli_train(cli_opts *o, dln_error *err)
     o->train.dtype = o->dtype;
     if (!rc) rc = dln_train(be, &d, &sh, &s, W, &o->train, &r, err);
     if (log && fclose(log) && !rc) rc = dln_fail(err, DLN_EINPUT, "--log %s: write failed", o->log_path);
-    if (!rc && r.diverged) fprintf(stderr, "dln: %s\n", r.note);
+    if (!rc && r.diverged)
+        fprintf(stderr, "dln: %s%s\n", r.note, o->save_dir ? " (weights not saved)" : "");
     if (!rc && o->save_dir && !r.diverged) rc = dln_weights_save(o->save_dir, &s, W, err);
     if (!rc) {
         json_str(&j, "command", "train");
@@ -217,7 +222,7 @@ int cli_train(cli_opts *o, dln_error *err)
         json_num(&j, "balancedness", r.diverged ? NAN : balancedness_if_cheap(&s, W));
         put_shallow(&j, &sh);
         json_str(&j, "note", r.note);
-        rc = emit(&j, err);
+        rc = emit(&j, o, note, err);
     }
     if (rc && log) remove(o->log_path);
     json_free(&j);

@@ -264,8 +264,8 @@ int cli_parse(const char *command, int argc, char **argv, cli_opts *o, dln_error
     optind = 1;
     opterr = 0;
     int c, idx;
-    while ((c = getopt_long(argc, argv, ":", table, &idx)) != -1) {
-        if (c == O_HELP) {
+    while ((c = getopt_long(argc, argv, ":h", table, &idx)) != -1) {
+        if (c == O_HELP || c == 'h') {
             cli_print_help(command);
             return -1;
         }
