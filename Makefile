@@ -36,7 +36,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test bench clean info
+.PHONY: all test smoke bench clean info
 all: info $(BUILD)/dln
 
 info:
@@ -60,9 +60,14 @@ $(BUILD)/dln: $(CLI_OBJ) $(BUILD)/libdln.a
 $(BUILD)/dln_tests: $(TEST_OBJ) $(BUILD)/libdln.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libdln.a $(LDLIBS) -lcriterion -o $@
 
-# Tests run the CLI too (tests/test_cli.c), so both binaries are built first.
+# Tests run the CLI too (tests/test_cli.c), so both binaries are built first; then a
+# tiny sweep and plot (tests/scripts_smoke.sh) check the scripts end to end.
 test: $(BUILD)/dln $(BUILD)/dln_tests
 	DLN_BIN=$(BUILD)/dln ./$(BUILD)/dln_tests $(TEST_ARGS)
+	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
+
+smoke: $(BUILD)/dln
+	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libdln.a $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)

@@ -66,6 +66,11 @@ static void put_problem(json_out *j, const cli_opts *o, const dln_data *d, const
     json_int(j, "dx", d->dx);
     json_int(j, "dy", d->dy);
     json_int(j, "samples", d->m);
+    if (!o->x_path) {
+        json_int(j, "teacher_rank", o->teacher_rank);
+        json_num(j, "noise", o->noise);
+        json_int(j, "data_seed", (long)o->data_seed);
+    }
 }
 
 static void put_shallow(json_out *j, const dln_shallow *sh)

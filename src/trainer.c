@@ -155,13 +155,16 @@ static int train_loop(dln_net *net, const loss_view *lv, const dln_train_opts *o
                 blowup = BLOWUP * (loss > sh->y_half ? loss : sh->y_half);
             }
             double sec = now_seconds() - t0;
-            if (log_due) log_line(o->log, t, loss, gap, rel, res->grad_norm, lr, sec);
+            int diverged = !isfinite(loss) || loss > blowup;
+            int stop = diverged || (o->tol > 0 && rel <= o->tol) || t >= o->steps;
+            /* the trace always ends with the final state */
+            if (o->log && (log_due || stop)) log_line(o->log, t, loss, gap, rel, res->grad_norm, lr, sec);
             if (progress_due) {
                 fprintf(stderr, "\r\033[Kdln: step %ld/%ld  loss %.6e  rel_gap %.3e  %.1fs", t, o->steps, loss,
                         rel, sec);
                 last_progress = now;
             }
-            if (!isfinite(loss) || loss > blowup) {
+            if (diverged) {
                 res->diverged = 1;
                 snprintf(res->note, sizeof res->note,
                          "diverged at step %ld (loss %g): lower --lr (it was %g), or use --line-search", t, loss,
