@@ -9,7 +9,7 @@ NVCC     := $(wildcard $(CUDA_HOME)/bin/nvcc)
 BUILD    ?= build
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Iinclude -Isrc
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Iinclude -Isrc
 LDFLAGS  ?=
 LDLIBS   := -llapacke -lopenblas -lm
 NVCCFLAGS ?= -O2 -g
@@ -20,7 +20,7 @@ LIB_SRC  := $(filter-out src/cli%.c src/backend_cuda.c,$(wildcard src/*.c))
 CLI_SRC  := $(wildcard src/cli*.c)
 CU_SRC   :=
 ifneq ($(NVCC),)
-  CFLAGS  += -DDLN_HAVE_CUDA -I$(CUDA_HOME)/include
+  override CFLAGS += -DDLN_HAVE_CUDA -I$(CUDA_HOME)/include
   LIB_SRC += src/backend_cuda.c
   CU_SRC  := $(wildcard kernels/*.cu)
   LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcusolver -lcublas -lcudart -lstdc++
@@ -63,7 +63,7 @@ $(BUILD)/dln_tests: $(TEST_OBJ) $(BUILD)/libdln.a
 # Tests run the CLI too (tests/test_cli.c), so both binaries are built first; then a
 # tiny sweep and plot (tests/scripts_smoke.sh) check the scripts end to end.
 test: $(BUILD)/dln $(BUILD)/dln_tests
-	DLN_BIN=$(BUILD)/dln ./$(BUILD)/dln_tests $(TEST_ARGS)
+	DLN_BIN=$(BUILD)/dln $(BUILD)/dln_tests $(TEST_ARGS)
 	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
 
 smoke: $(BUILD)/dln

@@ -129,8 +129,9 @@ typedef struct {
     double *M;           /* compressed target Y U_r   (dy, r), host, owned, or NULL */
 } dln_shallow;
 
-/* k <= 0 means no constraint. rtol <= 0 picks the default max(dx, m) * eps relative to
- * sigma_1. keep_compressed: also return C and M. All factorisations run on be in fp64. */
+/* k <= 0 means no constraint. rtol <= 0 picks the defaults max(dx, m) * eps (for X) and
+ * max(dy, m) * eps (for Y) relative to the largest singular value.
+ * keep_compressed: also return C and M. All factorisations run on be in fp64. */
 int dln_shallow_solve(dln_backend *be, const dln_data *d, int k, double rtol, int keep_compressed,
                       dln_shallow *out, dln_error *err);
 void dln_shallow_free(dln_shallow *s);

@@ -146,6 +146,10 @@ static int cpu_sumsq(dln_backend *be, const dln_mat *X, int slot, int accumulate
     // X is (rows, cols); slot = (accumulate ? slot : 0) + sum_ij X_ij^2, in fp64
     cpu_impl *c = be->impl;
     double s = 0.0;
+    if (X->dtype == DLN_F64 && X->ld == X->rows) { /* contiguous: one dot product */
+        const double *x = X->data;
+        s = cblas_ddot(X->rows * X->cols, x, 1, x, 1);
+    } else
     for (int j = 0; j < X->cols; j++) {
         if (X->dtype == DLN_F64) {
             double nrm = cblas_dnrm2(X->rows, (const double *)X->data + IDX(X, 0, j), 1);

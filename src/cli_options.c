@@ -46,7 +46,7 @@ static const char *problem_help =
     "  --seed N            seed of the weights and, unless --data-seed, of the data (default 1)\n"
     "  --data-seed N       seed of the synthetic data              (default: --seed)\n"
     "  --rank-tol T        relative singular-value threshold for rank(X) and rank(Y)\n"
-    "                      (default max(dx, m) * machine epsilon)\n";
+    "                      (default max(dx, m) * machine epsilon for X, max(dy, m) for Y)\n";
 
 static const char *exec_help =
     "Execution:\n"

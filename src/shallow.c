@@ -59,6 +59,7 @@ static int solve(dln_backend *be, const dln_data *d, int k_req, double rtol, int
     int dx = d->dx, dy = d->dy, m = d->m;
     int tall = m >= dx; /* X^T (m, dx) is tall: factor it; else factor X (dx, m) itself */
     int n = tall ? dx : m;
+    double rtol_y = rtol > 0 ? rtol : (double)(dy > m ? dy : m) * DBL_EPSILON;
     if (rtol <= 0) rtol = (double)(dx > m ? dx : m) * DBL_EPSILON;
 
     o->sx = malloc(sizeof(double) * (size_t)n);
@@ -123,7 +124,7 @@ static int solve(dln_backend *be, const dln_data *d, int k_req, double rtol, int
         free(sy);
         return rc;
     }
-    o->tol_y = rtol * sy[0];
+    o->tol_y = rtol_y * sy[0];
     o->rank_y = numerical_rank(sy, ny, o->tol_y);
     free(sy);
 

@@ -1,0 +1,302 @@
+/* solve.c: time of dln_shallow_solve (the closed-form shallow optimum L*) against the bare
+ * backend factorisations it is made of, on the same matrices: gesvd of X^T (m, dx) with
+ * U and VT (of X itself when m < dx), gesvd of M = Y U_r (singular values, transposed
+ * when wide) and gesvd of Y^T (singular values, for rank(Y)). The rest of the solver is
+ * uploads, a transpose, two GEMMs and reductions.
+ *
+ * Checked before anything is timed, at every size: L*, the least-squares value and the
+ * singular values and rank of X against an independent host computation, LAPACKE_dgelsd
+ * (divide-and-conquer least squares) for R_ls and sigma(X), the fitted values
+ * Yhat = R_ls X, and LAPACKE_dgesdd for sigma(Yhat) (= sigma(M)):
+ *   L* = 1/2 ||Y - Yhat||^2 + 1/2 sum_{i>k} sigma_i(Yhat)^2. */
+#include <float.h>
+#include <lapacke.h>
+
+#include "bench_common.h"
+
+#define MAXGRID 32
+
+typedef struct {
+    dln_backend *be;
+    const dln_data *d;
+    int k, keep;
+    dln_mat src, work, U, VT; /* gesvd input (pristine), its scratch copy, factors */
+    double *s;
+    int with_vectors;
+} solve_ctx;
+
+static int run_solve(void *p)
+{
+    solve_ctx *c = p;
+    dln_shallow sh;
+    int rc = dln_shallow_solve(c->be, c->d, c->k, 0, c->keep, &sh, c->be->err);
+    if (!rc) dln_shallow_free(&sh);
+    return rc;
+}
+
+static int prep_copy(void *p)
+{
+    solve_ctx *c = p;
+    return c->be->ops->copy(c->be, &c->work, &c->src);
+}
+
+static int run_gesvd(void *p)
+{
+    solve_ctx *c = p;
+    return c->be->ops->gesvd(c->be, &c->work, c->s, c->with_vectors ? &c->U : NULL, c->with_vectors ? &c->VT : NULL);
+}
+
+/* Host reference of L* (see the header). Returns 0 and fills the outputs, 1 on failure. */
+static int host_reference(const dln_data *d, int k, double *Lstar, double *lstsq, double *sx, int *rank)
+{
+    int dx = d->dx, dy = d->dy, m = d->m, ldb = m > dx ? m : dx, ny = dy < m ? dy : m;
+    double *A = malloc(sizeof(double) * (size_t)m * dx), *B = calloc((size_t)ldb * dy, sizeof(double));
+    double *Yh = malloc(sizeof(double) * (size_t)dy * m), *sy = malloc(sizeof(double) * (size_t)ny);
+    int rc = 1;
+    if (!A || !B || !Yh || !sy) goto out;
+    for (int i = 0; i < dx; i++) /* A = X^T (m, dx), B = Y^T (m, dy) */
+        for (int j = 0; j < m; j++) A[j + (size_t)i * m] = d->X[i + (size_t)j * dx];
+    for (int i = 0; i < dy; i++)
+        for (int j = 0; j < m; j++) B[j + (size_t)i * ldb] = d->Y[i + (size_t)j * dy];
+    lapack_int r = 0;
+    double rcond = (double)(dx > m ? dx : m) * DBL_EPSILON;
+    if (LAPACKE_dgelsd(LAPACK_COL_MAJOR, m, dx, dy, A, m, B, ldb, sx, rcond, &r)) goto out;
+    *rank = (int)r;
+    /* Yhat (dy, m) = R X, R^T = B[:dx, :] */
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, dy, m, dx, 1.0, B, ldb, d->X, dx, 0.0, Yh, dy);
+    double res = 0;
+    for (size_t e = 0; e < (size_t)dy * m; e++) res += (d->Y[e] - Yh[e]) * (d->Y[e] - Yh[e]);
+    *lstsq = r == m ? 0.0 : 0.5 * res;
+    if (LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', dy, m, Yh, dy, sy, NULL, 1, NULL, 1)) goto out;
+    double tail = 0;
+    for (int i = ny - 1; i >= k; i--) tail += sy[i] * sy[i];
+    *Lstar = *lstsq + 0.5 * tail;
+    rc = 0;
+out:
+    free(A), free(B), free(Yh), free(sy);
+    return rc;
+}
+
+typedef struct {
+    int dx, dy, m, k, r;
+    double Lstar, Lref, err_L, err_sx;
+    bench_timing solve, gx, gm, gy;
+} point;
+
+static int fail(const char *what, dln_error *err)
+{
+    fprintf(stderr, "solve: %s: %s\n", what, err->msg[0] ? err->msg : "failed");
+    return 1;
+}
+
+/* Uploads host A (rows, cols), transposed when wide so that gesvd gets rows >= cols, as
+ * c->src, with a scratch c->work; U and VT when with_vectors. */
+static int setup_gesvd(dln_backend *be, solve_ctx *c, const double *A, int rows, int cols, int with_vectors)
+{
+    const dln_backend_ops *op = be->ops;
+    int tall = rows >= cols, R = tall ? rows : cols, C = tall ? cols : rows;
+    dln_mat tmp = {0, 0, 0, DLN_F64, NULL};
+    c->with_vectors = with_vectors;
+    DLN_TRY(op->alloc(be, &c->src, R, C, DLN_F64));
+    DLN_TRY(op->alloc(be, &c->work, R, C, DLN_F64));
+    if (tall) {
+        DLN_TRY(op->upload(be, &c->src, A, rows));
+    } else {
+        DLN_TRY(op->alloc(be, &tmp, rows, cols, DLN_F64));
+        int rc = op->upload(be, &tmp, A, rows);
+        if (!rc) rc = op->transpose(be, &c->src, &tmp);
+        op->free(be, &tmp);
+        DLN_TRY(rc);
+    }
+    if (with_vectors) {
+        DLN_TRY(op->alloc(be, &c->U, R, C, DLN_F64));
+        DLN_TRY(op->alloc(be, &c->VT, C, C, DLN_F64));
+    }
+    c->s = malloc(sizeof(double) * (size_t)(C ? C : 1));
+    return c->s ? DLN_OK : dln_fail(be->err, DLN_ENOMEM, "out of host memory");
+}
+
+static void free_gesvd(dln_backend *be, solve_ctx *c)
+{
+    dln_mat *all[] = {&c->src, &c->work, &c->U, &c->VT};
+    for (int i = 0; i < 4; i++)
+        if (all[i]->data) be->ops->free(be, all[i]);
+    free(c->s);
+    c->s = NULL;
+}
+
+static int run_point(dln_backend *be, const bench_opts *o, int dx, int dy, int m, int k, int trank, int keep,
+                     point *pt, dln_error *err)
+{
+    memset(pt, 0, sizeof *pt);
+    pt->dx = dx, pt->dy = dy, pt->m = m;
+    dln_synth_opts so = {dx, dy, m, trank, 0.1, o->seed};
+    dln_data d = {0, 0, 0, NULL, NULL};
+    dln_shallow sh;
+    memset(&sh, 0, sizeof sh);
+    solve_ctx c;
+    memset(&c, 0, sizeof c);
+    c.be = be, c.d = &d, c.k = k, c.keep = keep;
+    int rc = 1, nsx = dx < m ? dx : m, rank_ref = 0;
+    double *sx_ref = malloc(sizeof(double) * (size_t)nsx), lstsq_ref = 0;
+    if (!sx_ref || dln_synth_make(&so, &d, err) || dln_shallow_solve(be, &d, k, 0, 1, &sh, err)) {
+        fail("set-up", err);
+        goto out;
+    }
+    /* check first */
+    if (host_reference(&d, sh.k, &pt->Lref, &lstsq_ref, sx_ref, &rank_ref)) {
+        fprintf(stderr, "solve: the host reference (LAPACKE_dgelsd/dgesdd) failed\n");
+        goto out;
+    }
+    pt->Lstar = sh.optimum, pt->k = sh.k, pt->r = sh.r;
+    pt->err_L = fabs(sh.optimum - pt->Lref) / (fabs(pt->Lref) + 1e-13 * sh.y_half);
+    for (int i = 0; i < nsx; i++) {
+        double e = fabs(sh.sx[i] - sx_ref[i]) / sx_ref[0];
+        if (e > pt->err_sx) pt->err_sx = e;
+    }
+    double err_ls = fabs(sh.lstsq - lstsq_ref) / (lstsq_ref + 1e-13 * sh.y_half);
+    int ok = pt->err_L <= 1e-9 && err_ls <= 1e-9 && pt->err_sx <= 1e-12 && rank_ref == sh.rank_x;
+    printf("check dx %d dy %d m %d k %d: L* %.15g vs host %.15g (rel err %.1e), lstsq rel err %.1e, "
+           "sigma(X) err %.1e, rank(X) %d/%d: %s\n",
+           dx, dy, m, sh.k, sh.optimum, pt->Lref, pt->err_L, err_ls, pt->err_sx, sh.rank_x, rank_ref, ok ? "ok" : "FAILED");
+    if (!ok) goto out;
+    /* the solver itself */
+    if (bench_time_each(be, NULL, run_solve, &c, o, &pt->solve)) {
+        fail("timing dln_shallow_solve", err);
+        goto out;
+    }
+    /* its factorisations bare: X^T with vectors, M and Y^T values only */
+    int tall = m >= dx, ok_t = 1;
+    double *Xt = NULL;
+    if (tall && !(Xt = malloc(sizeof(double) * (size_t)m * dx))) goto out;
+    for (int i = 0; tall && i < dx; i++)
+        for (int j = 0; j < m; j++) Xt[j + (size_t)i * m] = d.X[i + (size_t)j * dx];
+    ok_t = !setup_gesvd(be, &c, tall ? Xt : d.X, tall ? m : dx, tall ? dx : m, 1) &&
+           !bench_time_each(be, prep_copy, run_gesvd, &c, o, &pt->gx);
+    free(Xt);
+    free_gesvd(be, &c);
+    ok_t = ok_t && !setup_gesvd(be, &c, sh.M, dy, sh.r, 0) && !bench_time_each(be, prep_copy, run_gesvd, &c, o, &pt->gm);
+    free_gesvd(be, &c);
+    ok_t = ok_t && !setup_gesvd(be, &c, d.Y, dy, m, 0) && !bench_time_each(be, prep_copy, run_gesvd, &c, o, &pt->gy);
+    free_gesvd(be, &c);
+    if (!ok_t) {
+        fail("timing the bare gesvd calls", err);
+        goto out;
+    }
+    rc = 0;
+out:
+    free_gesvd(be, &c);
+    free(sx_ref);
+    dln_shallow_free(&sh);
+    dln_data_free(&d);
+    return rc;
+}
+
+static void usage(void)
+{
+    fputs("usage: solve [options]\n\n"
+          "Time of dln_shallow_solve against the backend gesvd calls it is made of; L* checked\n"
+          "against LAPACKE_dgelsd + dgesdd on the host first.\n\n"
+          "Grid (synthetic data: X ~ N(0,1), Y = T X + 0.1 N(0,1), teacher rank --teacher-rank):\n"
+          "  --sizes LIST        input dimensions dx (default: powers of two from 32 to --max)\n"
+          "  --max N             largest dx of the default grid (default 256)\n"
+          "  --m-factor F        samples m = F * dx (default 8; below 1 gives wide X)\n"
+          "  --dy N              output dimension; 0 means dy = dx (default 0)\n"
+          "  --rank K            rank bound k; 0 means dx / 4 (default 0)\n"
+          "  --teacher-rank N    0 means dx / 8 (default 0)\n"
+          "  --keep              also build the compressed pair (C, M), as dln train does\n\n",
+          stdout);
+    bench_common_help(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    bench_opts_default(&o);
+    o.warmup = 1;
+    o.reps = 5;
+    int sizes[MAXGRID], ns = 0, maxd = 256, dy_fixed = 0, k_fixed = 0, tr_fixed = 0, keep = 0;
+    double mf = 8;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0, bad = 0, r = bench_common_flag(argc, argv, &i, &o);
+        const char *v;
+        if (r == 2) return 2;
+        if (r == 1) continue;
+        if (!strcmp(argv[i], "--help")) return usage(), 0;
+        else if (!strcmp(argv[i], "--keep")) keep = 1;
+        else if ((v = bench_flag(argc, argv, &i, "--sizes", &missing))) {
+            if (bench_parse_ints("--sizes", v, 1, DLN_MAX_DIM, sizes, MAXGRID, &ns)) return 2;
+        } else if (!missing && (bench_int_flag(argc, argv, &i, "--max", 1, DLN_MAX_DIM, &maxd, &bad) ||
+                                bench_double_flag(argc, argv, &i, "--m-factor", 1e-6, 1e6, &mf, &bad) ||
+                                bench_int_flag(argc, argv, &i, "--dy", 0, DLN_MAX_DIM, &dy_fixed, &bad) ||
+                                bench_int_flag(argc, argv, &i, "--rank", 0, DLN_MAX_DIM, &k_fixed, &bad) ||
+                                bench_int_flag(argc, argv, &i, "--teacher-rank", 0, DLN_MAX_DIM, &tr_fixed, &bad))) {
+            if (bad) return 2;
+        } else {
+            fprintf(stderr, "solve: %s '%s' (see --help)\n", missing ? "missing value for" : "unknown option", argv[i]);
+            return 2;
+        }
+    }
+    if (!ns)
+        for (int s = 32; s <= maxd && ns < MAXGRID; s *= 2) sizes[ns++] = s;
+    if (!ns) return fprintf(stderr, "solve: --max %d leaves no size (the default grid starts at 32)\n", maxd), 2;
+    dln_error err;
+    dln_error_clear(&err);
+    dln_backend *be = NULL;
+    int rc = bench_backend(&o, &err, &be);
+    if (rc) return rc;
+    char dev[256];
+    dln_devices_describe(dev, sizeof dev);
+    printf("solve: backend %s (factorisations in fp64), devices: %s\n", be->ops->name, dev);
+    bench_json j;
+    if (bench_json_begin(&j, o.json_path, "solve", be, &o, argc, argv)) return dln_backend_destroy(be), 1;
+    point pts[MAXGRID];
+    for (int a = 0; a < ns && !rc; a++) {
+        int dx = sizes[a], dy = dy_fixed ? dy_fixed : dx, m = (int)fmax(1, round(mf * dx));
+        int k = k_fixed ? k_fixed : (dx / 4 > 0 ? dx / 4 : 1), tr = tr_fixed ? tr_fixed : (dx / 8 > 0 ? dx / 8 : 1);
+        dln_error_clear(&err);
+        rc = run_point(be, &o, dx, dy, m, k, tr, keep, &pts[a], &err);
+    }
+    if (rc) {
+        fprintf(stderr, "solve: stopped: a check or a backend call failed\n");
+        bj_bool(&j, "ok", 0);
+        bench_json_end(&j);
+        dln_backend_destroy(be);
+        return 1;
+    }
+    printf("\n%6s %6s %7s %5s | %-28s | %-12s %-12s %-12s | %-10s | %s\n", "dx", "dy", "m", "k",
+           "dln_shallow_solve: ms [min, max]", "gesvd X^T", "gesvd M", "gesvd Y^T", "sum (ms)", "solve/sum");
+    bj_arr(&j, "results");
+    for (int a = 0; a < ns; a++) {
+        point *p = &pts[a];
+        double sum = p->gx.s.median + p->gm.s.median + p->gy.s.median;
+        char sc[64];
+        snprintf(sc, sizeof sc, "%.4g [%.4g, %.4g]", 1e3 * p->solve.s.median, 1e3 * p->solve.s.min,
+                 1e3 * p->solve.s.max);
+        printf("%6d %6d %7d %5d | %-32s | %-12.4g %-12.4g %-12.4g | %-10.4g | %.3f\n", p->dx, p->dy, p->m, p->k, sc,
+               1e3 * p->gx.s.median, 1e3 * p->gm.s.median, 1e3 * p->gy.s.median, 1e3 * sum, p->solve.s.median / sum);
+        bj_obj(&j, NULL);
+        bj_int(&j, "dx", p->dx);
+        bj_int(&j, "dy", p->dy);
+        bj_int(&j, "m", p->m);
+        bj_int(&j, "k", p->k);
+        bj_int(&j, "rank_x", p->r);
+        bj_bool(&j, "keep_compressed", keep);
+        bj_num(&j, "optimum", p->Lstar);
+        bj_num(&j, "optimum_host_ref", p->Lref);
+        bj_num(&j, "optimum_rel_err", p->err_L);
+        bj_num(&j, "sigma_x_err_rel_sigma1", p->err_sx);
+        bj_stats(&j, "solve", &p->solve);
+        bj_stats(&j, "gesvd_x", &p->gx);
+        bj_stats(&j, "gesvd_m", &p->gm);
+        bj_stats(&j, "gesvd_y", &p->gy);
+        bj_num(&j, "gesvd_sum_median_s", sum);
+        bj_num(&j, "solve_over_gesvd_sum", p->solve.s.median / sum);
+        bj_end_obj(&j);
+    }
+    bj_end_arr(&j);
+    bj_bool(&j, "ok", 1);
+    rc = bench_json_end(&j);
+    dln_backend_destroy(be);
+    return rc;
+}

@@ -1,0 +1,194 @@
+/* test_support.c: helpers shared by the numerical tests; see test_support.h. */
+#include "test_support.h"
+
+#include <cblas.h>
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t ts_seed(void)
+{
+    const char *env = getenv("DLN_TEST_SEED");
+    uint64_t seed;
+    if (env && *env) {
+        seed = strtoull(env, NULL, 0);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = ((uint64_t)ts.tv_sec * 1000003u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    }
+    cr_log_info("seed %llu (replay with DLN_TEST_SEED=%llu)", (unsigned long long)seed, (unsigned long long)seed);
+    return seed;
+}
+
+double *ts_randn(dln_rng *g, int rows, int cols)
+{
+    size_t n = (size_t)rows * (size_t)cols;
+    double *A = malloc(sizeof(double) * (n ? n : 1));
+    cr_assert_not_null(A);
+    for (size_t i = 0; i < n; i++) A[i] = dln_rng_normal(g);
+    return A;
+}
+
+double *ts_orth_columns(const double *B, int rows, int cols)
+{
+    cr_assert_geq(rows, cols);
+    double *Q = ts_copy(B, (size_t)rows * cols), *tau = malloc(sizeof(double) * (size_t)(cols + 1));
+    cr_assert_not_null(tau);
+    cr_assert_eq(LAPACKE_dgeqrf(LAPACK_COL_MAJOR, rows, cols, Q, rows, tau), 0);
+    cr_assert_eq(LAPACKE_dorgqr(LAPACK_COL_MAJOR, rows, cols, cols, Q, rows, tau), 0);
+    free(tau);
+    return Q;
+}
+
+double *ts_orthonormal(dln_rng *g, int rows, int cols)
+{
+    double *G = ts_randn(g, rows, cols), *Q = ts_orth_columns(G, rows, cols);
+    free(G);
+    return Q;
+}
+
+double *ts_transpose(int rows, int cols, const double *A)
+{
+    double *T = malloc(sizeof(double) * ((size_t)rows * cols + 1));
+    cr_assert_not_null(T);
+    for (int j = 0; j < cols; j++)
+        for (int i = 0; i < rows; i++) T[j + (size_t)i * cols] = A[i + (size_t)j * rows];
+    return T;
+}
+
+double *ts_with_singular_values(dln_rng *g, int rows, int cols, const double *s, double **Vout)
+{
+    int n = rows < cols ? rows : cols;
+    double *U = ts_orthonormal(g, rows, n), *V = ts_orthonormal(g, cols, n);
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < rows; i++) U[i + (size_t)j * rows] *= s[j];
+    double *A = ts_mul(0, 1, rows, cols, n, U, V);
+    free(U);
+    if (Vout)
+        *Vout = V;
+    else
+        free(V);
+    return A;
+}
+
+double *ts_copy(const double *A, size_t n)
+{
+    double *B = malloc(sizeof(double) * (n ? n : 1));
+    cr_assert_not_null(B);
+    memcpy(B, A, sizeof(double) * n);
+    return B;
+}
+
+double *ts_mul(int ta, int tb, int m, int n, int k, const double *A, const double *B)
+{
+    double *C = calloc((size_t)m * (size_t)n + 1, sizeof(double));
+    cr_assert_not_null(C);
+    cblas_dgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0, A,
+                ta ? k : m, B, tb ? n : k, 0.0, C, m);
+    return C;
+}
+
+double *ts_singular_values(int rows, int cols, const double *A)
+{
+    int n = rows < cols ? rows : cols;
+    double *a = ts_copy(A, (size_t)rows * cols), *s = malloc(sizeof(double) * (size_t)(n + 1));
+    double *superb = malloc(sizeof(double) * (size_t)(n + 1)), dummy = 0;
+    cr_assert(s && superb);
+    cr_assert_eq(LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'N', 'N', rows, cols, a, rows, s, &dummy, 1, &dummy, 1, superb),
+                 0);
+    free(a), free(superb);
+    return s;
+}
+
+double ts_sumsq(const double *A, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += A[i] * A[i];
+    return s;
+}
+
+double ts_rel(double a, double b)
+{
+    double d = fabs(a - b);
+    return b != 0.0 ? d / fabs(b) : d;
+}
+
+double ts_rel_mat(const double *A, const double *B, size_t n)
+{
+    double d = 0.0, r = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        d += (A[i] - B[i]) * (A[i] - B[i]);
+        r += B[i] * B[i];
+    }
+    return r > 0 ? sqrt(d / r) : sqrt(d);
+}
+
+dln_backend *ts_cpu(dln_error *err)
+{
+    dln_backend *be = NULL;
+    dln_error_clear(err);
+    cr_assert_eq(dln_backend_cpu_create(err, &be), DLN_OK, "%s", err->msg);
+    return be;
+}
+
+void ts_shape(dln_shape *s, int depth, const int *dims)
+{
+    dln_error err;
+    dln_error_clear(&err);
+    cr_assert_eq(dln_shape_make(depth, dims[0], dims[depth], dims + 1, depth - 1, s, &err), DLN_OK, "%s", err.msg);
+}
+
+double **ts_rand_weights(dln_rng *g, const dln_shape *s, double scale)
+{
+    double **W = calloc((size_t)s->depth, sizeof(double *));
+    cr_assert_not_null(W);
+    for (int i = 0; i < s->depth; i++) {
+        W[i] = ts_randn(g, s->dims[i + 1], s->dims[i]);
+        for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) W[i][e] *= scale / sqrt(s->dims[i]);
+    }
+    return W;
+}
+
+double **ts_copy_weights(const dln_shape *s, double *const *W)
+{
+    double **C = calloc((size_t)s->depth, sizeof(double *));
+    cr_assert_not_null(C);
+    for (int i = 0; i < s->depth; i++) C[i] = ts_copy(W[i], (size_t)s->dims[i + 1] * s->dims[i]);
+    return C;
+}
+
+double ts_rel_weights(const dln_shape *s, double *const *A, double *const *B)
+{
+    double worst = 0.0;
+    for (int i = 0; i < s->depth; i++) {
+        double e = ts_rel_mat(A[i], B[i], (size_t)s->dims[i + 1] * s->dims[i]);
+        if (!(e <= worst)) worst = e; /* NaN propagates */
+    }
+    return worst;
+}
+
+dln_data ts_data(int dx, int dy, int m, double *X, double *Y)
+{
+    dln_data d = {dx, dy, m, X, Y};
+    return d;
+}
+
+void ts_tempdir(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "/tmp/dln_test_XXXXXX");
+    cr_assert_not_null(mkdtemp(buf), "mkdtemp failed");
+}
+
+void ts_rmtree(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}

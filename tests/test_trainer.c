@@ -1,0 +1,343 @@
+/* test_trainer.c: dln_train on the CPU backend. Trajectories of plain gradient descent
+ * and heavy-ball momentum against independent host loops (forward and backward written
+ * here with CBLAS); compressed (C, M) and full (X, Y) runs following the same trajectory,
+ * also with rank-deficient X; the reported loss against dln_host_loss; convergence to
+ * the shallow optimum L* from every init scheme; divergence and its note; the step
+ * count with and without a tolerance; the line search never increasing the loss (from
+ * its JSONL trace); and the refusals of inconsistent inputs. */
+#include <cblas.h>
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_support.h"
+
+typedef struct {
+    uint64_t seed;
+    dln_error err;
+    dln_backend *be;
+    dln_data d;
+    dln_shallow sh;
+    dln_shape s;
+} tr_case;
+
+#define SEED(c) (unsigned long long)(c)->seed
+
+/* Teacher data (dln_synth_make) with optional rank-deficient X = A B (inner dim rx). */
+static void case_make(tr_case *c, int depth, const int *dims, int m, int teacher_rank, double noise, int rx)
+{
+    memset(c, 0, sizeof *c);
+    c->seed = ts_seed();
+    c->be = ts_cpu(&c->err);
+    int dx = dims[0], dy = dims[depth];
+    dln_synth_opts o = {dx, dy, m, teacher_rank, noise, c->seed};
+    cr_assert_eq(dln_synth_make(&o, &c->d, &c->err), DLN_OK, "%s", c->err.msg);
+    if (rx > 0) { /* replace X by a rank-rx product and Y by a fresh teacher on it */
+        dln_rng g;
+        dln_rng_seed(&g, c->seed, 3);
+        double *A = ts_randn(&g, dx, rx), *B = ts_randn(&g, rx, m), *T = ts_randn(&g, dy, dx);
+        free(c->d.X), free(c->d.Y);
+        c->d.X = ts_mul(0, 0, dx, m, rx, A, B);
+        for (size_t e = 0; e < (size_t)dx * m; e++) c->d.X[e] /= sqrt((double)rx);
+        c->d.Y = ts_mul(0, 0, dy, m, dx, T, c->d.X);
+        for (size_t e = 0; e < (size_t)dy * m; e++)
+            c->d.Y[e] = c->d.Y[e] / sqrt((double)dx) + noise * dln_rng_normal(&g);
+        free(A), free(B), free(T);
+    }
+    ts_shape(&c->s, depth, dims);
+    cr_assert_eq(dln_shallow_solve(c->be, &c->d, dln_shape_narrowest(&c->s), 0.0, 1, &c->sh, &c->err), DLN_OK,
+                 "%s", c->err.msg);
+}
+
+static void case_free(tr_case *c)
+{
+    dln_shallow_free(&c->sh);
+    dln_shape_free(&c->s);
+    dln_data_free(&c->d);
+    dln_backend_destroy(c->be);
+}
+
+static dln_train_opts opts(double lr, long steps, double tol, dln_data_mode mode)
+{
+    dln_train_opts o;
+    dln_train_opts_default(&o);
+    o.lr = lr, o.steps = steps, o.tol = tol, o.data_mode = mode;
+    return o;
+}
+
+static dln_train_result train(tr_case *c, double **W, const dln_train_opts *o)
+{
+    dln_train_result res;
+    dln_error_clear(&c->err);
+    cr_assert_eq(dln_train(c->be, &c->d, &c->sh, &c->s, W, o, &res, &c->err), DLN_OK, "%s (seed %llu)", c->err.msg,
+                 SEED(c));
+    return res;
+}
+
+/* ---- the independent host loop --------------------------------------------------------- */
+
+/* G_i = dL/dW_i of 1/2 ||W_H...W_1 X - Y||^2: activations forward, B = W^T B backward. */
+static void host_gradient(const dln_shape *s, double *const *W, const dln_data *d, double **G)
+{
+    int H = s->depth, m = d->m;
+    double **A = calloc((size_t)H + 1, sizeof(double *));
+    A[0] = d->X;
+    for (int i = 1; i <= H; i++) A[i] = ts_mul(0, 0, s->dims[i], m, s->dims[i - 1], W[i - 1], A[i - 1]);
+    double *B = ts_copy(A[H], (size_t)s->dims[H] * m);
+    for (size_t e = 0; e < (size_t)s->dims[H] * m; e++) B[e] -= d->Y[e];
+    for (int i = H; i >= 1; i--) {
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, s->dims[i], s->dims[i - 1], m, 1.0, B, s->dims[i],
+                    A[i - 1], s->dims[i - 1], 0.0, G[i - 1], s->dims[i]);
+        double *Bn = ts_mul(1, 0, s->dims[i - 1], m, s->dims[i], W[i - 1], B);
+        free(B);
+        B = Bn;
+    }
+    free(B);
+    for (int i = 1; i <= H; i++) free(A[i]);
+    free(A);
+}
+
+/* steps of V = mu V + G, W -= lr V (mu = 0: plain gradient descent), in place */
+static void host_descent(const dln_shape *s, double **W, const dln_data *d, double lr, double mu, long steps)
+{
+    double **G = ts_copy_weights(s, W), **V = ts_copy_weights(s, W);
+    for (int i = 0; i < s->depth; i++) memset(V[i], 0, sizeof(double) * (size_t)s->dims[i + 1] * s->dims[i]);
+    for (long t = 0; t < steps; t++) {
+        host_gradient(s, W, d, G);
+        for (int i = 0; i < s->depth; i++)
+            for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) {
+                V[i][e] = mu * V[i][e] + G[i][e];
+                W[i][e] -= lr * V[i][e];
+            }
+    }
+    dln_weights_free(s->depth, G);
+    dln_weights_free(s->depth, V);
+}
+
+static void check_against_host(double mu)
+{
+    tr_case c;
+    int dims[] = {6, 4, 3, 5};
+    case_make(&c, 3, dims, 20, 3, 0.2, 0);
+    dln_rng g;
+    dln_rng_seed(&g, c.seed, 21);
+    double **W = ts_rand_weights(&g, &c.s, 1.0), **Wh = ts_copy_weights(&c.s, W), **W0 = ts_copy_weights(&c.s, W);
+    /* a stable step from the library's rule, times (1 - mu) for the heavy ball */
+    double lr = dln_auto_lr(&c.s, W, &c.sh) * (1.0 - mu);
+    dln_train_opts o = opts(lr, 200, 0.0, DLN_DATA_FULL);
+    o.momentum = mu;
+    dln_train_result res = train(&c, W, &o);
+    host_descent(&c.s, Wh, &c.d, lr, mu, 200);
+    /* the same updates in the same order; GEMM blocking and FMA contraction differ by
+     * ulps, and a stable descent does not amplify them: 1e-10 */
+    double e = ts_rel_weights(&c.s, W, Wh);
+    cr_expect_lt(e, 1e-10, "mu=%g: weights after 200 steps differ from the host loop by %.3e (seed %llu)", mu, e,
+                 SEED(&c));
+    cr_expect_eq(res.steps, 200);
+    cr_expect_eq(res.lr, lr, "the given step size is used as is");
+    cr_expect_eq(res.compressed, 0);
+    cr_expect_gt(ts_rel_weights(&c.s, W, W0), 1e-3, "the weights moved (seed %llu)", SEED(&c));
+    cr_expect_lt(res.loss, res.loss_init, "the loss decreased");
+    dln_weights_free(3, W), dln_weights_free(3, Wh), dln_weights_free(3, W0);
+    case_free(&c);
+}
+
+Test(trainer, plain_descent_matches_host_loop) { check_against_host(0.0); }
+
+Test(trainer, heavy_ball_matches_host_loop) { check_against_host(0.9); }
+
+/* ---- compressed and full data ---------------------------------------------------------- */
+
+static void check_compressed(int rx)
+{
+    tr_case c;
+    int dims[] = {7, 5, 3, 6};
+    case_make(&c, 3, dims, 40, 3, 0.3, rx);
+    cr_assert_eq(c.sh.r, rx > 0 ? rx : 7, "rank of X (seed %llu)", SEED(&c));
+    dln_rng g;
+    dln_rng_seed(&g, c.seed, 22);
+    double **Wf = ts_rand_weights(&g, &c.s, 1.0), **Wc = ts_copy_weights(&c.s, Wf);
+    double lr = dln_auto_lr(&c.s, Wf, &c.sh);
+    dln_train_opts of = opts(lr, 2000, 0.0, DLN_DATA_FULL), oc = opts(lr, 2000, 0.0, DLN_DATA_COMPRESSED);
+    dln_train_result rf = train(&c, Wf, &of), rc = train(&c, Wc, &oc);
+    cr_expect_eq(rf.compressed, 0);
+    cr_expect_eq(rc.compressed, 1);
+    /* exact in exact arithmetic; per-step rounding differences of ~1e-16 are not
+     * amplified by a stable descent, so 2000 steps stay far below 1e-10 */
+    double e = ts_rel_weights(&c.s, Wc, Wf);
+    cr_expect_lt(e, 1e-10, "rank(X)=%d: compressed vs full weights differ by %.3e (seed %llu)", c.sh.r, e,
+                 SEED(&c));
+    cr_expect_lt(ts_rel(rc.loss, rf.loss), 1e-10, "losses %.17g vs %.17g (seed %llu)", rc.loss, rf.loss, SEED(&c));
+    cr_expect_lt(fabs(rc.gap - rf.gap) / c.sh.y_half, 1e-10, "gaps %.17g vs %.17g", rc.gap, rf.gap);
+    cr_expect_lt(ts_rel(rc.loss_init, rf.loss_init), 1e-10, "initial losses");
+    // (d) the reported loss is the loss of the returned weights
+    double hf = dln_host_loss(&c.s, Wf, &c.d), hc = dln_host_loss(&c.s, Wc, &c.d);
+    cr_expect_lt(ts_rel(rf.loss, hf), 1e-10, "full: res.loss %.17g vs host %.17g (seed %llu)", rf.loss, hf,
+                 SEED(&c));
+    cr_expect_lt(ts_rel(rc.loss, hc), 1e-10, "compressed: res.loss %.17g vs host %.17g (seed %llu)", rc.loss, hc,
+                 SEED(&c));
+    cr_expect_lt(fabs(rf.gap - (hf - c.sh.optimum)) / c.sh.y_half, 1e-12, "gap = loss - L*");
+    cr_expect_lt(fabs(rf.rel_gap - rf.gap / c.sh.y_half), 1e-15, "rel_gap = gap / (1/2 ||Y||^2)");
+    cr_expect_eq(rf.optimum, c.sh.optimum);
+    dln_weights_free(3, Wf), dln_weights_free(3, Wc);
+    case_free(&c);
+}
+
+Test(trainer, compressed_and_full_follow_the_same_trajectory) { check_compressed(0); }
+
+Test(trainer, compressed_and_full_agree_with_rank_deficient_x) { check_compressed(4); }
+
+/* ---- convergence ----------------------------------------------------------------------- */
+
+Test(trainer, converges_to_shallow_optimum_from_every_init)
+{
+    tr_case c;
+    int dims[] = {12, 4, 4, 12};
+    case_make(&c, 3, dims, 60, 4, 0.1, 0);
+    cr_assert(c.sh.hypotheses, "X and Y have full row rank");
+    cr_assert(c.sh.constrained, "d_p = 4 < 12: the rank bound is active");
+    dln_init_kind kinds[] = {DLN_INIT_GAUSSIAN, DLN_INIT_ORTHOGONAL, DLN_INIT_IDENTITY, DLN_INIT_BALANCED};
+    for (int i = 0; i < 4; i++) {
+        double **W;
+        cr_assert_eq(dln_init_weights(&c.s, kinds[i], dln_init_default_scale(kinds[i]), c.seed, &W, &c.err),
+                     DLN_OK);
+        /* plain descent with the auto lr for every scheme (no line search): gaussian
+         * init sits on plateaus, measured up to ~8e4 steps over 200 seeds, the others
+         * ~1e3; a cap of 2e6 steps (~2 us each here) leaves a 25x margin */
+        dln_train_opts o = opts(0.0, 2000000, 1e-6, DLN_DATA_AUTO);
+        dln_train_result res = train(&c, W, &o);
+        const char *name = dln_init_name(kinds[i]);
+        cr_expect_eq(res.converged, 1, "%s: not converged after %ld steps, rel_gap %.3e: %s (seed %llu)", name,
+                     res.steps, res.rel_gap, res.note, SEED(&c));
+        cr_expect_leq(res.rel_gap, 1e-6, "%s: rel_gap %.3e (seed %llu)", name, res.rel_gap, SEED(&c));
+        cr_expect_lt(res.steps, 2000000, "%s: stopped on tol before the step limit", name);
+        cr_expect_eq(res.diverged, 0);
+        cr_expect_eq(res.compressed, 1, "auto picks the compressed data when r = 12 < m = 60");
+        /* independently: the host loss of the returned weights is within tol of L*
+         * (plus rounding of the two losses, ~1e-14 of 1/2||Y||^2) */
+        double L = dln_host_loss(&c.s, W, &c.d);
+        cr_expect_leq((L - c.sh.optimum) / c.sh.y_half, 1e-6 + 1e-12, "%s: host gap (seed %llu)", name, SEED(&c));
+        cr_expect_geq((L - c.sh.optimum) / c.sh.y_half, -1e-12, "%s: below L* (seed %llu)", name, SEED(&c));
+        dln_weights_free(3, W);
+    }
+    case_free(&c);
+}
+
+Test(trainer, huge_step_diverges_with_a_note)
+{
+    tr_case c;
+    int dims[] = {6, 5, 4};
+    case_make(&c, 2, dims, 30, 3, 0.1, 0);
+    double **W;
+    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_GAUSSIAN, 1.0, c.seed, &W, &c.err), DLN_OK);
+    double lr = 1e3 * dln_auto_lr(&c.s, W, &c.sh);
+    dln_train_opts o = opts(lr, 1000, 1e-6, DLN_DATA_AUTO);
+    dln_train_result res = train(&c, W, &o);
+    cr_expect_eq(res.diverged, 1, "lr %g: not diverged (seed %llu)", lr, SEED(&c));
+    cr_expect_eq(res.converged, 0);
+    cr_expect_lt(res.steps, 1000, "stopped early");
+    cr_expect_not_null(strstr(res.note, "--lr"), "note '%s' mentions --lr", res.note);
+    dln_weights_free(2, W);
+    case_free(&c);
+}
+
+Test(trainer, step_counting)
+{
+    tr_case c;
+    int dims[] = {5, 8, 4};
+    case_make(&c, 2, dims, 25, 2, 0.1, 0);
+    double **W;
+    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_ORTHOGONAL, 1.0, c.seed, &W, &c.err), DLN_OK);
+    double **W2 = ts_copy_weights(&c.s, W);
+    long N = 137;
+    dln_train_opts o = opts(0.0, N, 0.0, DLN_DATA_AUTO);
+    o.check_every = 10; /* N is not a multiple: the last step is still checked */
+    dln_train_result res = train(&c, W, &o);
+    cr_expect_eq(res.steps, N, "tol 0: exactly %ld steps, got %ld", N, res.steps);
+    cr_expect_eq(res.converged, 0);
+    cr_expect_lt(ts_rel(res.loss, dln_host_loss(&c.s, W, &c.d)), 1e-10, "loss read at the last step");
+    dln_train_opts o2 = opts(0.0, 100000, 1e-4, DLN_DATA_AUTO);
+    dln_train_result res2 = train(&c, W2, &o2);
+    cr_expect_eq(res2.converged, 1, "%s (seed %llu)", res2.note, SEED(&c));
+    cr_expect_lt(res2.steps, 100000);
+    cr_expect_gt(res2.steps, 0);
+    cr_expect_leq(res2.rel_gap, 1e-4);
+    dln_train_opts o0 = opts(0.0, 0, 0.0, DLN_DATA_AUTO);
+    dln_train_result res0 = train(&c, W2, &o0);
+    cr_expect_eq(res0.steps, 0, "steps 0: no update");
+    dln_weights_free(2, W), dln_weights_free(2, W2);
+    case_free(&c);
+}
+
+Test(trainer, line_search_never_increases_the_loss)
+{
+    tr_case c;
+    int dims[] = {8, 3, 5, 6};
+    case_make(&c, 3, dims, 30, 3, 0.2, 0);
+    double **W;
+    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_GAUSSIAN, 1.0, c.seed, &W, &c.err), DLN_OK);
+    dln_train_opts o = opts(0.0, 300, 0.0, DLN_DATA_FULL);
+    o.line_search = 1;
+    o.log_every = 1;
+    o.log = tmpfile();
+    cr_assert_not_null(o.log);
+    dln_train_result res = train(&c, W, &o);
+    rewind(o.log);
+    char line[1024];
+    double prev = INFINITY;
+    long n = 0;
+    while (fgets(line, sizeof line, o.log)) {
+        char *p = strstr(line, "\"loss\":");
+        cr_assert_not_null(p, "trace line without a loss: %s", line);
+        double loss = strtod(p + 7, NULL);
+        cr_expect_leq(loss, prev, "line %ld: loss %.17g after %.17g (seed %llu)", n, loss, prev, SEED(&c));
+        prev = loss;
+        n++;
+    }
+    fclose(o.log);
+    cr_expect_eq(n, res.steps + 1, "one trace line per step (steps 0..%ld), got %ld", res.steps, n);
+    cr_expect_gt(res.steps, 10);
+    cr_expect_lt(ts_rel(prev, res.loss), 1e-15, "last logged loss is the result");
+    cr_expect_lt(ts_rel(res.loss, dln_host_loss(&c.s, W, &c.d)), 1e-10);
+    dln_weights_free(3, W);
+    case_free(&c);
+}
+
+Test(trainer, refuses_inconsistent_inputs)
+{
+    tr_case c;
+    int dims[] = {6, 4, 5};
+    case_make(&c, 2, dims, 20, 2, 0.1, 0);
+    dln_rng g;
+    dln_rng_seed(&g, c.seed, 23);
+    dln_train_result res;
+    dln_train_opts o = opts(0.0, 10, 0.0, DLN_DATA_AUTO);
+    int bad_in[] = {7, 4, 5}, bad_out[] = {6, 4, 4};
+    int *bad[] = {bad_in, bad_out};
+    for (int b = 0; b < 2; b++) {
+        dln_shape s;
+        ts_shape(&s, 2, bad[b]);
+        double **W = ts_rand_weights(&g, &s, 1.0);
+        dln_error_clear(&c.err);
+        cr_expect_eq(dln_train(c.be, &c.d, &c.sh, &s, W, &o, &res, &c.err), DLN_EINPUT,
+                     "network %d -> %d on %d -> %d", s.dims[0], s.dims[2], c.d.dx, c.d.dy);
+        cr_expect_neq(c.err.msg[0], '\0', "a message says why");
+        dln_weights_free(2, W);
+        dln_shape_free(&s);
+    }
+    double **W = ts_rand_weights(&g, &c.s, 1.0);
+    dln_train_opts om = o;
+    om.line_search = 1, om.momentum = 0.9;
+    dln_error_clear(&c.err);
+    cr_expect_eq(dln_train(c.be, &c.d, &c.sh, &c.s, W, &om, &res, &c.err), DLN_EINPUT, "line search + momentum");
+    dln_shallow bare;
+    dln_error_clear(&c.err);
+    cr_assert_eq(dln_shallow_solve(c.be, &c.d, 4, 0.0, 0, &bare, &c.err), DLN_OK);
+    dln_train_opts oc = opts(0.0, 10, 0.0, DLN_DATA_COMPRESSED);
+    cr_expect_eq(dln_train(c.be, &c.d, &bare, &c.s, W, &oc, &res, &c.err), DLN_EINPUT, "compressed without C, M");
+    dln_shallow_free(&bare);
+    dln_weights_free(2, W);
+    case_free(&c);
+}
