@@ -16,12 +16,12 @@ NVCCFLAGS ?= -O2 -g
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 
-LIB_SRC  := $(filter-out src/cli%.c src/backend_cuda.c,$(wildcard src/*.c))
+LIB_SRC  := $(filter-out src/cli%.c src/backend_cuda%.c,$(wildcard src/*.c))
 CLI_SRC  := $(wildcard src/cli*.c)
 CU_SRC   :=
 ifneq ($(NVCC),)
   override CFLAGS += -DDLN_HAVE_CUDA -I$(CUDA_HOME)/include
-  LIB_SRC += src/backend_cuda.c
+  LIB_SRC += $(filter src/backend_cuda%.c,$(wildcard src/*.c))
   CU_SRC  := $(wildcard kernels/*.cu)
   LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcusolver -lcublas -lcudart -lstdc++
   BACKENDS := cpu cuda
@@ -60,7 +60,7 @@ $(BUILD)/dln: $(CLI_OBJ) $(BUILD)/libdln.a
 $(BUILD)/dln_tests: $(TEST_OBJ) $(BUILD)/libdln.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libdln.a $(LDLIBS) -lcriterion -o $@
 
-# Tests run the CLI too (tests/test_cli.c), so both binaries are built first; then a
+# Tests run the CLI too (tests/test_cli_*.c), so both binaries are built first; then a
 # tiny sweep and plot (tests/scripts_smoke.sh) check the scripts end to end.
 test: $(BUILD)/dln $(BUILD)/dln_tests
 	DLN_BIN=$(BUILD)/dln $(BUILD)/dln_tests $(TEST_ARGS)

@@ -5,104 +5,22 @@
  * enqueue work on the stream, so they can be recorded into a CUDA graph between
  * capture_begin and capture_end; upload, download, read_slots, gesvd synchronise.
  * Determinism: cuBLAS atomics off, an explicit cuBLAS workspace on the one stream,
- * cuSOLVER deterministic mode, and a fixed-shape reduction tree for sumsq. This is the
- * only C file that includes CUDA headers. */
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
-#include <cusolverDn.h>
+ * cuSOLVER deterministic mode, and a fixed-shape reduction tree for sumsq. This file holds
+ * the context's life cycle, device memory, the compute operations and graphs; upload and
+ * download (through pinned staging) are in src/backend_cuda_transfer.c, and the context and
+ * error-check macros both share are in src/backend_cuda.h. Only src/backend_cuda*.c include
+ * CUDA headers. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../kernels/dln_kernels.h"
-#include "dln_backend.h"
-
-/* Pinned staging is grown up to this size; larger transfers go in column chunks. */
-#define STAGING_CHUNK_BYTES ((size_t)64 << 20)
+#include "backend_cuda.h"
 
 struct dln_graph {
     cudaGraph_t graph;
     cudaGraphExec_t exec;
     struct dln_graph *next; /* live graphs, destroyed with the backend if still there */
 };
-
-typedef struct {
-    int device;
-    cudaStream_t stream;
-    cublasHandle_t blas;
-    cusolverDnHandle_t solver;
-    cublasMath_t blas_math;  /* math mode currently set on blas */
-    void *blas_ws;           /* explicit cuBLAS workspace (no allocation while capturing) */
-    double *slots;           /* device, DLN_NUM_SLOTS */
-    double *partials;        /* device, DLN_SUMSQ_BLOCKS: scratch of sumsq's first pass */
-    void *staging;           /* pinned host staging for upload and download */
-    size_t staging_bytes;
-    double *svd_buf;         /* device: gesvd work (svd_lwork), rwork (n), s (n) */
-    size_t svd_cap;          /* doubles in svd_buf */
-    int svd_m, svd_n, svd_lwork; /* shape of the last bufferSize query and its answer */
-    int *dev_info;           /* device int written by gesvd */
-    int capturing;           /* a stream capture is open */
-    dln_graph *graphs;
-} cuda_impl;
-
-static const char *cusolver_status_name(cusolverStatus_t s)
-{
-    switch (s) {
-    case CUSOLVER_STATUS_SUCCESS: return "CUSOLVER_STATUS_SUCCESS";
-    case CUSOLVER_STATUS_NOT_INITIALIZED: return "CUSOLVER_STATUS_NOT_INITIALIZED";
-    case CUSOLVER_STATUS_ALLOC_FAILED: return "CUSOLVER_STATUS_ALLOC_FAILED";
-    case CUSOLVER_STATUS_INVALID_VALUE: return "CUSOLVER_STATUS_INVALID_VALUE";
-    case CUSOLVER_STATUS_ARCH_MISMATCH: return "CUSOLVER_STATUS_ARCH_MISMATCH";
-    case CUSOLVER_STATUS_EXECUTION_FAILED: return "CUSOLVER_STATUS_EXECUTION_FAILED";
-    case CUSOLVER_STATUS_INTERNAL_ERROR: return "CUSOLVER_STATUS_INTERNAL_ERROR";
-    case CUSOLVER_STATUS_NOT_SUPPORTED: return "CUSOLVER_STATUS_NOT_SUPPORTED";
-    case CUSOLVER_STATUS_INVALID_WORKSPACE: return "CUSOLVER_STATUS_INVALID_WORKSPACE";
-    default: return "cuSOLVER error";
-    }
-}
-
-/* Records "<call> failed at file:line: <status>" in be->err; returns DLN_ERUNTIME. The
- * CUDA runtime's last error is cleared so that a handled failure is not reported again
- * by the next kernel launch check. */
-static int fail_call(dln_backend *be, const char *call, const char *file, int line, const char *name,
-                     const char *text)
-{
-    (void)cudaGetLastError();
-    return dln_fail(be->err, DLN_ERUNTIME, "%s failed at %s:%d: %s%s%s%s", call, file, line, name,
-                    text ? " (" : "", text ? text : "", text ? ")" : "");
-}
-
-/* In the style of llm.c's cudaCheck; each needs `be` in scope and returns on failure. */
-#define CUDA_CHECK(call)                                                                            \
-    do {                                                                                            \
-        cudaError_t cuda_rc_ = (call);                                                              \
-        if (cuda_rc_ != cudaSuccess)                                                                \
-            return fail_call(be, #call, __FILE__, __LINE__, cudaGetErrorName(cuda_rc_),             \
-                             cudaGetErrorString(cuda_rc_));                                         \
-    } while (0)
-#define CUBLAS_CHECK(call)                                                                          \
-    do {                                                                                            \
-        cublasStatus_t blas_rc_ = (call);                                                           \
-        if (blas_rc_ != CUBLAS_STATUS_SUCCESS)                                                      \
-            return fail_call(be, #call, __FILE__, __LINE__, cublasGetStatusName(blas_rc_),          \
-                             cublasGetStatusString(blas_rc_));                                      \
-    } while (0)
-#define CUSOLVER_CHECK(call)                                                                        \
-    do {                                                                                            \
-        cusolverStatus_t solver_rc_ = (call);                                                       \
-        if (solver_rc_ != CUSOLVER_STATUS_SUCCESS)                                                  \
-            return fail_call(be, #call, __FILE__, __LINE__, cusolver_status_name(solver_rc_), NULL); \
-    } while (0)
-
-/* Operations that synchronise, or allocate, cannot be recorded into a graph. */
-static int no_capture(dln_backend *be, const char *op)
-{
-    cuda_impl *c = be->impl;
-    if (c->capturing)
-        return dln_fail(be->err, DLN_ERUNTIME,
-                        "%s: not allowed while a CUDA graph capture is open (it synchronises or allocates)", op);
-    return DLN_OK;
-}
 
 /* cudaMalloc of `bytes`; running out of device memory is DLN_ENOMEM and says how many
  * bytes were requested and how many are free. */
@@ -162,94 +80,6 @@ static int cuda_mem_info(dln_backend *be, size_t *free_bytes, size_t *total_byte
     return DLN_OK;
 }
 
-/* Pinned host staging of at least `bytes`, kept and reused; grown when too small. */
-static int ensure_staging(dln_backend *be, size_t bytes)
-{
-    cuda_impl *c = be->impl;
-    if (bytes <= c->staging_bytes) return DLN_OK;
-    if (c->staging) {
-        void *old = c->staging;
-        c->staging = NULL;
-        c->staging_bytes = 0;
-        CUDA_CHECK(cudaFreeHost(old));
-    }
-    cudaError_t e = cudaMallocHost(&c->staging, bytes);
-    if (e != cudaSuccess) {
-        c->staging = NULL;
-        (void)cudaGetLastError();
-        return dln_fail(be->err, e == cudaErrorMemoryAllocation ? DLN_ENOMEM : DLN_ERUNTIME,
-                        "cudaMallocHost of %zu bytes (pinned staging buffer) failed: %s (%s)", bytes,
-                        cudaGetErrorName(e), cudaGetErrorString(e));
-    }
-    c->staging_bytes = bytes;
-    return DLN_OK;
-}
-
-/* Host fp64 (rows, nc) with leading dim ld <-> packed (rows, nc) in dtype in stage:
- * packs when up is non-NULL, else unpacks into down. */
-static void stage_cols(void *stage, const double *up, double *down, int ld, int rows, int nc, dln_dtype dtype)
-{
-    for (int j = 0; j < nc; j++) {
-        size_t h = (size_t)j * (size_t)ld, s = (size_t)j * (size_t)rows;
-        if (dtype == DLN_F64 && up) {
-            memcpy((double *)stage + s, up + h, sizeof(double) * (size_t)rows);
-        } else if (dtype == DLN_F64) {
-            memcpy(down + h, (const double *)stage + s, sizeof(double) * (size_t)rows);
-        } else {
-            float *f = (float *)stage + s;
-            for (int i = 0; i < rows; i++) {
-                if (up) f[i] = (float)up[h + (size_t)i];
-                else down[h + (size_t)i] = f[i];
-            }
-        }
-    }
-}
-
-/* Moves m (device, (rows, cols), ld) to or from host fp64 with ld_host, through the
- * pinned staging buffer, a chunk of whole columns at a time; synchronous. Exactly one
- * of up (host source) and down (host destination) is non-NULL. */
-static int transfer(dln_backend *be, const dln_mat *m, const double *up, double *down, int ld_host,
-                    const char *op)
-{
-    cuda_impl *c = be->impl;
-    DLN_TRY(no_capture(be, op));
-    if (m->rows <= 0 || m->cols <= 0) return DLN_OK;
-    if (ld_host < m->rows)
-        return dln_fail(be->err, DLN_ERUNTIME, "%s: host leading dim %d < rows %d", op, ld_host, m->rows);
-    size_t es = dln_dtype_size(m->dtype), col = (size_t)m->rows * es, dpitch = (size_t)m->ld * es;
-    size_t per = col >= STAGING_CHUNK_BYTES ? 1 : STAGING_CHUNK_BYTES / col;
-    if (per > (size_t)m->cols) per = (size_t)m->cols;
-    DLN_TRY(ensure_staging(be, per * col));
-    for (int j0 = 0; j0 < m->cols; j0 += (int)per) {
-        int nc = m->cols - j0 < (int)per ? m->cols - j0 : (int)per;
-        char *dev = (char *)m->data + (size_t)j0 * dpitch;
-        size_t hoff = (size_t)j0 * (size_t)ld_host;
-        if (up) {
-            stage_cols(c->staging, up + hoff, NULL, ld_host, m->rows, nc, m->dtype);
-            CUDA_CHECK(cudaMemcpy2DAsync(dev, dpitch, c->staging, col, col, (size_t)nc,
-                                         cudaMemcpyHostToDevice, c->stream));
-            CUDA_CHECK(cudaStreamSynchronize(c->stream));
-        } else {
-            CUDA_CHECK(cudaMemcpy2DAsync(c->staging, col, dev, dpitch, col, (size_t)nc,
-                                         cudaMemcpyDeviceToHost, c->stream));
-            CUDA_CHECK(cudaStreamSynchronize(c->stream));
-            stage_cols(c->staging, NULL, down + hoff, ld_host, m->rows, nc, m->dtype);
-        }
-    }
-    return DLN_OK;
-}
-
-static int cuda_upload(dln_backend *be, dln_mat *dst, const double *src, int ld_src)
-{
-    // dst is (rows, cols) in its dtype, src is host fp64 (rows, cols) with ld_src
-    return transfer(be, dst, src, NULL, ld_src, "upload");
-}
-
-static int cuda_download(dln_backend *be, const dln_mat *src, double *dst, int ld_dst)
-{
-    // src is (rows, cols) in its dtype, dst is host fp64 (rows, cols) with ld_dst
-    return transfer(be, src, NULL, dst, ld_dst, "download");
-}
 
 static int cuda_copy(dln_backend *be, dln_mat *dst, const dln_mat *src)
 {
@@ -524,8 +354,8 @@ static const dln_backend_ops cuda_ops = {
     .alloc = cuda_alloc,
     .free = cuda_free,
     .mem_info = cuda_mem_info,
-    .upload = cuda_upload,
-    .download = cuda_download,
+    .upload = dln_cuda_upload,
+    .download = dln_cuda_download,
     .copy = cuda_copy,
     .transpose = cuda_transpose,
     .gemm = cuda_gemm,

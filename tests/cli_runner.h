@@ -1,0 +1,75 @@
+/* cli_runner.h: what the end-to-end tests of the `dln` program (suite "cli": tests/test_cli_input.c,
+ * tests/test_cli_runs.c) share, defined in tests/test_cli_runner.c: running the binary named by
+ * $DLN_BIN (default build/dln) with posix_spawn, no shell; the bad-input contract (exit 2,
+ * nothing on stdout, exactly one stderr line "dln: ..."); reading the JSON summaries; files in
+ * the per-test mkdtemp directory `tdir`; and .npy fixtures written here in C (every dtype,
+ * order and defect the tests need). The suite's set-up (fresh tdir holding X.npy (4, 6) in C
+ * order and Y.npy (3, 6) in Fortran order) and tear-down live in tests/test_cli_runner.c too. */
+#ifndef DLN_TEST_CLI_RUNNER_H
+#define DLN_TEST_CLI_RUNNER_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- running the program ------------------------------------------------------------ */
+
+typedef struct {
+    int status;   /* exit status, or -1 when it died on a signal */
+    int signaled; /* the signal that killed it, 0 if none */
+    char *out, *err;
+    char cmd[1024]; /* the command line, for messages */
+} run_t;
+
+/* The test's temporary directory, made by the suite's set-up and removed by its tear-down. */
+extern char tdir[PATH_MAX];
+
+/* The whole of f from its start (f is closed); fails the test on error. */
+char *slurp(FILE *f, size_t *len);
+
+/* Runs dln with argv (NULL-terminated, without argv[0]); stdin is /dev/null. */
+run_t run_argv(char *const *args);
+
+#define DLN(...) run_argv((char *const[]){__VA_ARGS__, NULL})
+#define SMALL "--dx", "6", "--dy", "5", "--samples", "20" /* a tiny synthetic problem */
+
+void run_free(run_t *r);
+
+/* Contract for bad input: exit 2, stdout empty, exactly one stderr line "dln: ..."
+ * that contains `want`, no signal. Frees the run. */
+void expect_bad(run_t r, const char *want);
+
+/* Success: exit 0, no signal; returns the run (caller frees). */
+run_t expect_ok(run_t r);
+
+/* The number after "key": in a JSON text; fails the test when absent. */
+double jnum(const char *json, const char *key);
+
+/* json is an object with every key of the NULL-terminated list. */
+void expect_keys(const char *json, const char *const *keys);
+
+/* ---- files ---------------------------------------------------------------------------- */
+
+/* tdir/name, in one of 8 rotating buffers. */
+char *P(const char *name);
+int exists(const char *path);
+char *read_all(const char *path, size_t *len);
+void write_text(const char *path, const char *s);
+
+/* Sorted names in dir (recursively one level: "d/", "d/f"), joined by spaces. */
+void listing(const char *dir, char *buf, size_t cap);
+
+/* ---- .npy fixtures ---------------------------------------------------------------------- */
+
+/* v1.0 .npy: the header dict for descr/fortran/shape padded to 64 bytes, then raw bytes. */
+void npy_raw(const char *path, const char *descr, int fortran, const char *shape, const void *data, size_t nbytes);
+
+/* name: a (rows, cols) matrix of generic values (fixed per shape) as descr (<f8 >f8 <f4 <i8)
+ * in C or Fortran order, entry (rows*cols/2) set to `special` unless it is 0, only `keep`
+ * data bytes kept. */
+void npy_mat(const char *name, const char *descr, int fortran, int rows, int cols, double special, size_t keep);
+
+#define MAT(name, descr, rows, cols, special) npy_mat(name, descr, 0, rows, cols, special, SIZE_MAX)
+
+#endif

@@ -1,0 +1,280 @@
+/* test_cli_runner.c: the shared part of the `dln` end-to-end tests (suite "cli"), declared in
+ * tests/cli_runner.h and used by tests/test_cli_input.c (bad input is refused) and
+ * tests/test_cli_runs.c (good paths, --save/--load/--log, help). It holds no tests: the
+ * process runner (posix_spawn of $DLN_BIN, default build/dln, no shell), the checks of the
+ * bad-input and success contracts, JSON look-ups, file helpers in the per-test mkdtemp
+ * directory, the .npy fixture writers, and the suite's set-up and tear-down. Its name starts
+ * with test_ only so that the Makefile links it into the one test binary. */
+#include "cli_runner.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ---- running the program ------------------------------------------------------------ */
+
+char tdir[PATH_MAX];
+
+static const char *dln_bin(void)
+{
+    const char *b = getenv("DLN_BIN");
+    return b && *b ? b : "build/dln";
+}
+
+char *slurp(FILE *f, size_t *len) /* the whole of f from its start */
+{
+    fflush(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    cr_assert(n >= 0, "ftell failed");
+    char *buf = malloc((size_t)n + 1);
+    cr_assert_not_null(buf);
+    rewind(f);
+    *len = fread(buf, 1, (size_t)n, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Runs dln with argv (NULL-terminated, without argv[0]); stdin is /dev/null. */
+run_t run_argv(char *const *args)
+{
+    run_t r;
+    memset(&r, 0, sizeof r);
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)dln_bin();
+    size_t k = (size_t)snprintf(r.cmd, sizeof r.cmd, "dln");
+    for (; args[n - 1] && n < 63; n++) {
+        argv[n] = args[n - 1];
+        if (k < sizeof r.cmd) k += (size_t)snprintf(r.cmd + k, sizeof r.cmd - k, " %s", argv[n]);
+    }
+    argv[n] = NULL;
+    FILE *fo = tmpfile(), *fe = tmpfile();
+    cr_assert(fo && fe, "tmpfile failed");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fileno(fo), 1);
+    posix_spawn_file_actions_adddup2(&fa, fileno(fe), 2);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    cr_assert_eq(rc, 0, "cannot run %s: %s (set DLN_BIN)", argv[0], strerror(rc));
+    int ws;
+    cr_assert_eq(waitpid(pid, &ws, 0), pid, "waitpid failed");
+    r.signaled = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
+    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+    size_t n1, n2;
+    r.out = slurp(fo, &n1);
+    r.err = slurp(fe, &n2);
+    return r;
+}
+
+void run_free(run_t *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* Contract for bad input: exit 2, stdout empty, exactly one stderr line "dln: ..."
+ * that contains `want`, no signal. */
+void expect_bad(run_t r, const char *want)
+{
+    cr_assert_eq(r.signaled, 0, "%s: killed by signal %d (%s)", r.cmd, r.signaled, strsignal(r.signaled));
+    cr_assert_eq(r.status, 2, "%s: exit %d, expected 2; stderr: %s", r.cmd, r.status, r.err);
+    cr_assert_str_empty(r.out, "%s: stdout must be empty, got: %s", r.cmd, r.out);
+    size_t n = strlen(r.err);
+    cr_assert(n > 5 && !strncmp(r.err, "dln: ", 5), "%s: stderr must start with 'dln: ', got: '%s'", r.cmd, r.err);
+    cr_assert(r.err[n - 1] == '\n' && strchr(r.err, '\n') == r.err + n - 1,
+              "%s: stderr must be exactly one line, got: '%s'", r.cmd, r.err);
+    cr_assert_not_null(strstr(r.err, want), "%s: stderr '%s' should mention '%s'", r.cmd, r.err, want);
+    run_free(&r);
+}
+
+/* Success: exit 0, no signal; returns the run (caller frees). */
+run_t expect_ok(run_t r)
+{
+    cr_assert_eq(r.signaled, 0, "%s: killed by signal %d", r.cmd, r.signaled);
+    cr_assert_eq(r.status, 0, "%s: exit %d; stderr: %s", r.cmd, r.status, r.err);
+    return r;
+}
+
+/* The number after "key": in a JSON text; fails the test when absent. */
+double jnum(const char *json, const char *key)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    cr_assert_not_null(p, "key %s missing in %s", key, json);
+    char *end;
+    double v = strtod(p + strlen(pat), &end);
+    cr_assert(end != p + strlen(pat), "key %s is not a number in %s", key, json);
+    return v;
+}
+
+void expect_keys(const char *json, const char *const *keys)
+{
+    cr_assert(json[0] == '{', "not a JSON object: %s", json);
+    for (; *keys; keys++) {
+        char pat[128];
+        snprintf(pat, sizeof pat, "\"%s\":", *keys);
+        cr_assert_not_null(strstr(json, pat), "key %s missing in %s", *keys, json);
+    }
+}
+
+/* ---- files ---------------------------------------------------------------------------- */
+
+char *P(const char *name) /* tdir/name, 8 rotating buffers */
+{
+    static char buf[8][PATH_MAX + 64];
+    static int i;
+    i = (i + 1) % 8;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", tdir, name);
+    return buf[i];
+}
+
+int exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    return slurp(f, len);
+}
+
+void write_text(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    fputs(s, f);
+    fclose(f);
+}
+
+/* Sorted names in dir (recursively one level: "d/", "d/f"), joined by spaces. */
+void listing(const char *dir, char *buf, size_t cap)
+{
+    struct dirent **e;
+    int n = scandir(dir, &e, NULL, alphasort);
+    cr_assert(n >= 0, "scandir %s", dir);
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (strcmp(e[i]->d_name, ".") && strcmp(e[i]->d_name, "..") && k < cap) {
+            k += (size_t)snprintf(buf + k, cap - k, "%s ", e[i]->d_name);
+            char sub[PATH_MAX + 300];
+            snprintf(sub, sizeof sub, "%s/%s", dir, e[i]->d_name);
+            struct stat st;
+            if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && k < cap) {
+                k += (size_t)snprintf(buf + k, cap - k, "[");
+                listing(sub, buf + k, cap - k);
+                k += strlen(buf + k);
+                if (k < cap) k += (size_t)snprintf(buf + k, cap - k, "] ");
+            }
+        }
+        free(e[i]);
+    }
+    free(e);
+}
+
+/* ---- .npy fixtures ---------------------------------------------------------------------- */
+
+/* v1.0 .npy: the header dict for descr/fortran/shape padded to 64 bytes, then raw bytes. */
+void npy_raw(const char *path, const char *descr, int fortran, const char *shape, const void *data,
+                    size_t nbytes)
+{
+    char dict[256];
+    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", descr,
+                       fortran ? "True" : "False", shape);
+    int total = 10 + len + 1, pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    unsigned hl = (unsigned)(len + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc((int)(hl & 0xff), f);
+    fputc((int)(hl >> 8), f);
+    fwrite(dict, 1, (size_t)len, f);
+    for (int i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    if (nbytes) fwrite(data, 1, nbytes, f);
+    fclose(f);
+}
+
+/* Encodes v as descr (<f8 >f8 <f4 <i8) into dst; returns the bytes per element. */
+static size_t encode(const char *descr, double v, unsigned char *dst)
+{
+    uint64_t u;
+    size_t w = 8;
+    int big = descr[0] == '>';
+    if (!strcmp(descr + 1, "f4")) {
+        float x = (float)v;
+        uint32_t u4;
+        memcpy(&u4, &x, 4);
+        u = u4, w = 4;
+    } else if (!strcmp(descr + 1, "i8")) {
+        int64_t i = (int64_t)v;
+        memcpy(&u, &i, 8);
+    } else {
+        memcpy(&u, &v, 8);
+    }
+    for (size_t b = 0; b < w; b++) dst[big ? w - 1 - b : b] = (unsigned char)(u >> (8 * b));
+    return w;
+}
+
+/* name: a (rows, cols) matrix of generic values (fixed per shape) as descr in C or Fortran
+ * order, entry (rows*cols/2) set to `special` unless it is 0, only `keep` data bytes kept. */
+void npy_mat(const char *name, const char *descr, int fortran, int rows, int cols, double special, size_t keep)
+{
+    unsigned char *b = malloc((size_t)rows * cols * 8 + 1);
+    cr_assert_not_null(b);
+    size_t k = 0;
+    for (int a = 0; a < (fortran ? cols : rows); a++)
+        for (int c = 0; c < (fortran ? rows : cols); c++) {
+            int i = fortran ? c + a * rows : a + c * rows; /* column-major index */
+            double v = i == rows * cols / 2 && special != 0 ? special : sin(1.3 * i * i + 0.7 * rows * (i + 1));
+            k += encode(descr, v, b + k);
+        }
+    char shape[64];
+    snprintf(shape, sizeof shape, "(%d, %d)", rows, cols);
+    npy_raw(P(name), descr, fortran, shape, b, keep < k ? keep : k);
+    free(b);
+}
+
+/* ---- suite set-up --------------------------------------------------------------------------- */
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static void setup(void)
+{
+    cr_assert(access(dln_bin(), X_OK) == 0, "%s is not an executable: build it or set DLN_BIN", dln_bin());
+    snprintf(tdir, sizeof tdir, "%s/dln_test_cli_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    cr_assert_not_null(mkdtemp(tdir), "mkdtemp failed");
+    npy_mat("X.npy", "<f8", 0, 4, 6, 0, SIZE_MAX); /* C order */
+    npy_mat("Y.npy", "<f8", 1, 3, 6, 0, SIZE_MAX); /* Fortran order */
+}
+
+static void teardown(void) { nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
+

@@ -1,0 +1,197 @@
+/* test_cli_runs.c: the `dln` program's good paths (suite "cli"; the runner, fixtures and suite
+ * set-up are in tests/test_cli_runner.c): JSON summaries with their keys, convergence of the
+ * default experiment, `solve` on C- and Fortran-order, float64 and float32 files, atomic
+ * --save / --load round trips, the JSONL trace of --log, complete --help texts (checked
+ * against the option tables of src/cli_options.c), `info`, and the usage error of a bare
+ * `dln`. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_runner.h"
+
+/* ---- good paths --------------------------------------------------------------------------------- */
+
+static const char *const train_keys[] = {"loss", "optimum", "gap", "rel_gap", "steps", "converged", "seconds", NULL};
+static const char *const solve_keys[] = {"optimum", "lstsq", "rank_x", "rank_y", "rank", NULL};
+
+Test(cli, default_train_converges)
+{
+    run_t r = expect_ok(DLN("train"));
+    expect_keys(r.out, train_keys);
+    cr_assert_not_null(strstr(r.out, "\"converged\":true"), "default experiment did not converge: %s", r.out);
+    cr_assert(strchr(r.out, '\n') == r.out + strlen(r.out) - 1, "summary is not one line");
+    double loss = jnum(r.out, "loss"), opt = jnum(r.out, "optimum"), gap = jnum(r.out, "gap");
+    cr_assert(loss >= opt * (1 - 1e-9) && fabs(loss - opt - gap) <= 1e-9 * loss, "loss %g optimum %g gap %g",
+              loss, opt, gap);
+    cr_assert(jnum(r.out, "rel_gap") <= 1e-6);
+    run_free(&r);
+}
+
+Test(cli, solve_prints_required_keys)
+{
+    run_t r = expect_ok(DLN("solve", "--x", P("X.npy"), "--y", P("Y.npy"), "--rank", "2"));
+    expect_keys(r.out, solve_keys);
+    cr_assert_eq(jnum(r.out, "rank"), 2, "%s", r.out);
+    cr_assert_eq(jnum(r.out, "rank_x"), 4, "%s", r.out);
+    cr_assert_eq(jnum(r.out, "rank_y"), 3, "%s", r.out);
+    double opt = jnum(r.out, "optimum"), ls = jnum(r.out, "lstsq");
+    cr_assert(opt >= ls && ls >= 0, "optimum %g < lstsq %g", opt, ls);
+    /* the same matrix as float32, in Fortran order: same ranks */
+    npy_mat("X4.npy", "<f4", 1, 4, 6, 0, SIZE_MAX);
+    run_t r4 = expect_ok(DLN("solve", "--x", P("X4.npy"), "--y", P("Y.npy"), "--rank", "2"));
+    cr_assert_eq(jnum(r4.out, "rank_x"), 4);
+    cr_assert(fabs(jnum(r4.out, "optimum") - opt) <= 1e-5 * (1 + opt));
+    run_free(&r), run_free(&r4);
+    /* synthetic without --x/--y */
+    run_t s = expect_ok(DLN("solve", "--dx", "5", "--dy", "4", "--samples", "20"));
+    expect_keys(s.out, solve_keys);
+    cr_assert_not_null(strstr(s.out, "\"synthetic\""), "%s", s.out);
+    cr_assert_eq(jnum(s.out, "rank_x"), 5);
+    run_free(&s);
+}
+
+Test(cli, save_then_load_gives_same_loss)
+{
+    run_t a = expect_ok(DLN("train", "--dx", "8", "--dy", "6", "--samples", "32", "--teacher-rank", "2",
+                            "--depth", "3", "--width", "3", "--steps", "300", "--quiet", "--save", P("w")));
+    expect_keys(a.out, train_keys);
+    char l[4096];
+    listing(P("w"), l, sizeof l);
+    cr_assert_str_eq(l, "W1.npy W2.npy W3.npy ");
+    listing(tdir, l, sizeof l);
+    cr_assert_str_eq(l, "X.npy Y.npy w [W1.npy W2.npy W3.npy ] ", "stray temporary files: %s", l);
+    run_t b = expect_ok(DLN("train", "--dx", "8", "--dy", "6", "--samples", "32", "--teacher-rank", "2",
+                            "--load", P("w"), "--steps", "0", "--tol", "0", "--quiet"));
+    double la = jnum(a.out, "loss"), lb = jnum(b.out, "loss");
+    cr_assert(fabs(la - lb) <= 1e-12 * fabs(la), "loss after --load %.17g != saved run's loss %.17g", lb, la);
+    cr_assert_eq(jnum(b.out, "steps"), 0);
+    cr_assert_eq(jnum(b.out, "depth"), 3);
+    cr_assert_not_null(strstr(b.out, "\"widths\":[3,3]"), "%s", b.out);
+    run_free(&a), run_free(&b);
+}
+
+Test(cli, save_replaces_previous_save)
+{
+    run_t a = expect_ok(DLN("train", SMALL, "--depth", "3", "--steps", "5", "--quiet", "--save", P("w")));
+    cr_assert(exists(P("w/W3.npy")));
+    run_t b = expect_ok(DLN("train", SMALL, "--depth", "2", "--width", "2", "--steps", "5", "--quiet", "--save",
+                            P("w/")));
+    char l[4096];
+    listing(tdir, l, sizeof l);
+    cr_assert_str_eq(l, "X.npy Y.npy w [W1.npy W2.npy ] ", "after re-saving: %s", l);
+    run_t c = expect_ok(DLN("train", SMALL, "--load", P("w"), "--steps", "0", "--quiet"));
+    cr_assert_eq(jnum(c.out, "depth"), 2);
+    cr_assert(fabs(jnum(c.out, "loss") - jnum(b.out, "loss")) <= 1e-12 * jnum(b.out, "loss"));
+    run_free(&a), run_free(&b), run_free(&c);
+}
+
+Test(cli, log_writes_jsonl)
+{
+    run_t r = expect_ok(DLN("train", SMALL, "--steps", "50", "--tol", "0", "--log-every", "10", "--quiet", "--log",
+                            P("trace.jsonl")));
+    size_t n;
+    char *t = read_all(P("trace.jsonl"), &n);
+    cr_assert(n > 0 && t[n - 1] == '\n', "trace must end with a newline");
+    static const char *const keys[] = {"step", "loss", "gap", "rel_gap", "grad_norm", "seconds", NULL};
+    int lines = 0;
+    for (char *save = NULL, *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        size_t len = strlen(line);
+        cr_assert(line[0] == '{' && line[len - 1] == '}', "not a JSON object: %s", line);
+        expect_keys(line, keys);
+        cr_assert_eq(jnum(line, "step"), 10 * lines, "line %d: %s", lines, line);
+        lines++;
+    }
+    cr_assert(lines >= 5, "expected a line every 10 of 50 steps, got %d", lines);
+    free(t);
+    run_free(&r);
+}
+
+/* ---- help and info ------------------------------------------------------------------------------- */
+
+/* opt occurs in text as a whole option name (not a prefix of a longer one). */
+static int mentions(const char *text, const char *opt)
+{
+    size_t n = strlen(opt);
+    for (const char *p = strstr(text, opt); p; p = strstr(p + 1, opt)) {
+        char c = p[n];
+        if (!(c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return 1;
+    }
+    return 0;
+}
+
+static const char *const common_opts[] = {"--x", "--y", "--dx", "--dy", "--samples", "--teacher-rank",
+                                          "--noise", "--seed", "--data-seed", "--depth", "--width",
+                                          "--widths", "--rank-tol", "--backend", "--precision", "--help", NULL};
+static const char *const train_only[] = {"--load", "--save", "--init", "--init-scale", "--lr", "--momentum",
+                                         "--line-search", "--steps", "--tol", "--log", "--log-every",
+                                         "--check-every", "--full-data", "--compressed", "--quiet", NULL};
+
+/* Every long option of the table `name` in src/cli_options.c (read when run from the repository
+ * root), so that an option added later without help text is caught too. */
+static void expect_table_in_help(const char *cmd, const char *name, const char *help)
+{
+    FILE *f = fopen("src/cli_options.c", "rb");
+    if (!f) return; /* not run from the repository root: the fixed lists still apply */
+    size_t n;
+    char *src = slurp(f, &n), pat[64], opt[64];
+    snprintf(pat, sizeof pat, "%s[] = {", name);
+    char *p = strstr(src, pat), *end = p ? strstr(p, "{0, 0, 0, 0}") : NULL;
+    cr_assert(p && end, "option table %s not found in src/cli_options.c", name);
+    int count = 0;
+    for (p = strstr(p, "{\""); p && p < end; p = strstr(p + 1, "{\"")) {
+        cr_assert(sscanf(p, "{\"%60[^\"]\"", opt + 2) == 1);
+        opt[0] = opt[1] = '-';
+        cr_assert(mentions(help, opt), "dln %s --help does not document %s", cmd, opt);
+        count++;
+    }
+    cr_assert(count >= 10, "only %d options found in %s", count, name);
+    free(src);
+}
+
+static void expect_help(const char *cmd, const char *table, const char *const *a, const char *const *b)
+{
+    run_t r = expect_ok(DLN((char *)cmd, "--help"));
+    cr_assert_str_empty(r.err, "dln %s --help wrote to stderr: %s", cmd, r.err);
+    for (const char *const *s = a; *s; s++) cr_assert(mentions(r.out, *s), "dln %s --help lacks %s", cmd, *s);
+    for (const char *const *s = b; *s; s++) cr_assert(mentions(r.out, *s), "dln %s --help lacks %s", cmd, *s);
+    expect_table_in_help(cmd, table, r.out);
+    run_free(&r);
+}
+
+Test(cli, help_documents_every_option)
+{
+    static const char *const solve_only[] = {"--rank", NULL};
+    expect_help("train", "train_opts", common_opts, train_only);
+    expect_help("solve", "solve_opts", common_opts, solve_only);
+    run_t r = expect_ok(DLN("--help"));
+    for (const char *const *c = (const char *const[]){"train", "solve", "info", NULL}; *c; c++)
+        cr_assert_not_null(strstr(r.out, *c), "dln --help does not mention %s", *c);
+    run_free(&r);
+    /* --help wins over other (valid) options and does no work */
+    run_t h = expect_ok(DLN("train", "--save", P("out"), "--help"));
+    cr_assert(!exists(P("out")));
+    run_free(&h);
+}
+
+Test(cli, info_lists_backends)
+{
+    run_t r = expect_ok(DLN("info"));
+    cr_assert(r.out[0] == '{', "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "\"backends\":"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "cpu"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(cli, no_command_is_usage_error)
+{
+    run_t r = run_argv((char *const[]){NULL});
+    cr_assert_eq(r.signaled, 0);
+    cr_assert_eq(r.status, 2, "dln with no command: exit %d", r.status);
+    cr_assert_str_empty(r.out);
+    cr_assert_not_null(strstr(r.err, "usage"));
+    run_free(&r);
+}
