@@ -25,6 +25,23 @@ def loss(X, Y, Ws):
     return 0.5 * float(np.sum(E.astype(np.float64) ** 2))
 
 
+def functional_step(Ws, X, Y, lr):
+    """One plain GD update, returning new weights; only `@`, `.T` and `-` on the arrays, so
+    the same code serves numpy, PyTorch (torch.compile) and JAX (jit)."""
+    H = len(Ws)
+    A = [X]
+    for W in Ws:
+        A.append(W @ A[-1])
+    B = A[H] - Y
+    new = [None] * H
+    for i in range(H - 1, -1, -1):
+        G = B @ A[i].T
+        if i > 0:
+            B = Ws[i].T @ B  # with W_i before its update
+        new[i] = Ws[i] - lr * G
+    return new
+
+
 def gd(X, Y, Ws, lr, steps):
     """`steps` plain GD updates of Ws in place (arrays of one dtype)."""
     H = len(Ws)

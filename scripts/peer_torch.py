@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+from peer_numpy import functional_step as _step_functional
+
 
 def _step_inplace(Ws, X, Y, lr):
     H = len(Ws)
@@ -26,21 +28,6 @@ def _step_inplace(Ws, X, Y, lr):
         if i > 0:
             B = Ws[i].T @ B  # with W_i before its update
         Ws[i].sub_(G, alpha=lr)
-
-
-def _step_functional(Ws, X, Y, lr):
-    H = len(Ws)
-    A = [X]
-    for W in Ws:
-        A.append(W @ A[-1])
-    B = A[H] - Y
-    new = [None] * H
-    for i in range(H - 1, -1, -1):
-        G = B @ A[i].T
-        if i > 0:
-            B = Ws[i].T @ B
-        new[i] = Ws[i] - lr * G
-    return new
 
 
 def variants(opts):
