@@ -96,8 +96,8 @@ static int emit(json_out *j, const cli_opts *o, const char *note, dln_error *err
     const char *text = json_end(j);
     if (!text) return dln_fail(err, DLN_ENOMEM, "out of memory writing the summary");
     if (note && !o->quiet) fprintf(stderr, "dln: note: %s\n", note);
-    fputs(text, stdout);
-    fflush(stdout);
+    if (fputs(text, stdout) == EOF || fflush(stdout) != 0 || ferror(stdout))
+        return dln_fail(err, DLN_ERUNTIME, "cannot write the summary to standard output: %s", strerror(errno));
     return DLN_OK;
 }
 

@@ -32,7 +32,8 @@ static const struct option solve_opts[] = {
     {"samples", 1, 0, O_SAMPLES}, {"teacher-rank", 1, 0, O_TRANK}, {"noise", 1, 0, O_NOISE},
     {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"rank", 1, 0, O_RANK}, {"depth", 1, 0, O_DEPTH},
     {"width", 1, 0, O_WIDTH}, {"widths", 1, 0, O_WIDTHS}, {"rank-tol", 1, 0, O_RTOL},
-    {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC},
+    {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
 
 static const char *problem_help =
     "Problem (synthetic unless --x and --y are given):\n"
@@ -64,7 +65,8 @@ void cli_print_help(const char *command)
                "Rank bound:\n"
                "  --rank K            rank bound k; larger than min(dx, dy) means no constraint\n"
                "  --depth H, --width W, --widths d1,..: take k = the narrowest layer of that network\n"
-               "                      (default: no constraint, k = min(dx, dy))\n\n%s",
+               "                      (default: no constraint, k = min(dx, dy))\n"
+               "  --quiet             no note on stderr about the backend chosen\n\n%s",
                problem_help, exec_help);
         return;
     }
@@ -99,12 +101,20 @@ void cli_print_help(const char *command)
            problem_help, exec_help);
 }
 
+/* An integer, also written as an integral number such as 1e5. */
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out, dln_error *err)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
+    int ok = !errno && end != s && !*end;
+    if (!ok) {
+        errno = 0;
+        double d = strtod(s, &end);
+        ok = !errno && end != s && !*end && isfinite(d) && d == floor(d) && d >= (double)lo && d <= (double)hi;
+        v = ok ? (long)d : 0;
+    }
+    if (!ok || v < lo || v > hi)
         return dln_fail(err, DLN_EINPUT, "--%s: expected an integer in [%ld, %ld], got '%s'", opt, lo, hi, s);
     *out = v;
     return DLN_OK;
