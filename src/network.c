@@ -108,7 +108,7 @@ int dln_net_forward(dln_net *net, dln_mat *W, int slot)
     for (int i = 1; i <= H; i++)
         DLN_TRY(op->gemm(net->be, 0, 0, 1.0, &W[i - 1], i == 1 ? &net->X : &net->A[i - 1], 0.0, &net->A[i]));
     DLN_TRY(op->axpby(net->be, -1.0, &net->Y, 1.0, &net->A[H]));
-    return op->sumsq(net->be, &net->A[H], slot, 0);
+    return slot < 0 ? DLN_OK : op->sumsq(net->be, &net->A[H], slot, 0);
 }
 
 int dln_net_backward(dln_net *net, dln_mat *W, int slot)
@@ -119,7 +119,7 @@ int dln_net_backward(dln_net *net, dln_mat *W, int slot)
     for (int i = H; i >= 1; i--) {
         dln_mat *prev = i == 1 ? &net->X : &net->A[i - 1];
         DLN_TRY(op->gemm(net->be, 0, 1, 1.0, &net->A[i], prev, 0.0, &net->G[i - 1]));
-        DLN_TRY(op->sumsq(net->be, &net->G[i - 1], slot, i != H));
+        if (slot >= 0) DLN_TRY(op->sumsq(net->be, &net->G[i - 1], slot, i != H));
         if (i > 1) DLN_TRY(op->gemm(net->be, 1, 0, 1.0, &W[i - 1], &net->A[i], 0.0, &net->A[i - 1]));
     }
     return DLN_OK;

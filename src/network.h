@@ -28,9 +28,11 @@ void dln_net_destroy(dln_net *net);
 int dln_net_set_data(dln_net *net, const double *X, const double *Y);
 int dln_net_set_weights(dln_net *net, double *const *W);
 int dln_net_get_weights(dln_net *net, double **W);
-/* Forward chain with weights W (net->W or net->T): A[H] = W_H...W_1 X - Y; slot = ||A[H]||^2. */
+/* Forward chain with weights W (net->W or net->T): A[H] = W_H...W_1 X - Y; slot = ||A[H]||^2
+ * (no reduction when slot < 0). */
 int dln_net_forward(dln_net *net, dln_mat *W, int slot);
-/* Backward chain after a forward with W: G[i] = dL/dW_i; slot = sum_i ||G[i]||^2.
+/* Backward chain after a forward with W: G[i] = dL/dW_i; slot = sum_i ||G[i]||^2 (none
+ * when slot < 0).
  * Overwrites the activations. */
 int dln_net_backward(dln_net *net, dln_mat *W, int slot);
 

@@ -55,8 +55,9 @@ static void loss_from_sumsq(const loss_view *v, double sumsq, double *loss, doub
     }
 }
 
-/* One update from (W_t, G_t) to W_{t+1}, then the forward and backward at W_{t+1}. */
-static int step_ops(dln_net *net, double lr, double mu)
+/* One update from (W_t, G_t) to W_{t+1}, then the forward and backward at W_{t+1}; the
+ * loss and gradient norm are reduced into their slots only when `measure` is set. */
+static int step_ops(dln_net *net, double lr, double mu, int measure)
 {
     const dln_backend_ops *op = net->be->ops;
     for (int i = 0; i < net->s->depth; i++) {
@@ -67,8 +68,8 @@ static int step_ops(dln_net *net, double lr, double mu)
             DLN_TRY(op->axpby(net->be, -lr, &net->G[i], 1.0, &net->W[i]));
         }
     }
-    DLN_TRY(dln_net_forward(net, net->W, SLOT_LOSS));
-    return dln_net_backward(net, net->W, SLOT_GRAD);
+    DLN_TRY(dln_net_forward(net, net->W, measure ? SLOT_LOSS : -1));
+    return dln_net_backward(net, net->W, measure ? SLOT_GRAD : -1);
 }
 
 /* Backtracking: try W - lr G from lr = 2 * (last accepted), halving until
@@ -117,14 +118,36 @@ static void log_line(FILE *f, long t, double loss, double gap, double rel, doubl
     fputs("}\n", f);
 }
 
+/* Steps at which the loss is read: every check_every, every log_every with a log, the
+ * last one, and every step of a line search. Only the update into such a step reduces
+ * the loss and gradient norm. */
+static int is_check(const dln_train_opts *o, long t)
+{
+    return t % o->check_every == 0 || (o->log && t % o->log_every == 0) || t >= o->steps || o->line_search;
+}
+
+/* One plain or momentum update from step t to t + 1: replays the graph for a measured or
+ * an unmeasured step where the backend has graphs (each captured on first use). */
+static int update(dln_net *net, const dln_train_opts *o, double lr, int measure, dln_graph **graphs)
+{
+    const dln_backend_ops *op = net->be->ops;
+    if (!op->capture_begin) return step_ops(net, lr, o->momentum, measure);
+    if (!graphs[measure]) {
+        DLN_TRY(op->capture_begin(net->be));
+        int rc_ops = step_ops(net, lr, o->momentum, measure);
+        DLN_TRY(op->capture_end(net->be, &graphs[measure]));
+        DLN_TRY(rc_ops);
+    }
+    return op->graph_launch(net->be, graphs[measure]);
+}
+
 static int train_loop(dln_net *net, const loss_view *lv, const dln_train_opts *o, double lr,
                       dln_train_result *res)
 {
     dln_backend *be = net->be;
     const dln_backend_ops *op = be->ops;
     const dln_shallow *sh = lv->sh;
-    dln_graph *graph = NULL;
-    int use_graph = op->capture_begin && !o->line_search;
+    dln_graph *graphs[2] = {NULL, NULL}; /* unmeasured, measured step */
     double t0 = now_seconds(), last_progress = 0.0;
     double slots[2], loss = NAN, gap = NAN, rel = NAN, blowup = INFINITY;
     long t = 0;
@@ -132,20 +155,8 @@ static int train_loop(dln_net *net, const loss_view *lv, const dln_train_opts *o
 
     rc = dln_net_forward(net, net->W, SLOT_LOSS);
     if (!rc) rc = dln_net_backward(net, net->W, SLOT_GRAD);
-    if (!rc && use_graph) {
-        rc = op->capture_begin(be);
-        if (!rc) {
-            int rc_ops = step_ops(net, lr, o->momentum);
-            rc = op->capture_end(be, &graph);
-            if (!rc) rc = rc_ops;
-        }
-    }
     while (!rc) {
-        double now = o->progress ? now_seconds() : 0.0;
-        int progress_due = o->progress && now - last_progress > 0.25;
-        int log_due = o->log && t % o->log_every == 0;
-        int check = t % o->check_every == 0 || log_due || t == o->steps || progress_due || o->line_search;
-        if (check) {
+        if (is_check(o, t)) {
             if ((rc = op->read_slots(be, slots, 2))) break;
             loss_from_sumsq(lv, slots[0], &loss, &gap);
             rel = gap / sh->y_half;
@@ -154,12 +165,12 @@ static int train_loop(dln_net *net, const loss_view *lv, const dln_train_opts *o
                 res->loss_init = loss;
                 blowup = BLOWUP * (loss > sh->y_half ? loss : sh->y_half);
             }
-            double sec = now_seconds() - t0;
+            double now = now_seconds(), sec = now - t0;
             int diverged = !isfinite(loss) || loss > blowup;
             int stop = diverged || (o->tol > 0 && rel <= o->tol) || t >= o->steps;
             /* the trace always ends with the final state */
-            if (o->log && (log_due || stop)) log_line(o->log, t, loss, gap, rel, res->grad_norm, lr, sec);
-            if (progress_due) {
+            if (o->log && (t % o->log_every == 0 || stop)) log_line(o->log, t, loss, gap, rel, res->grad_norm, lr, sec);
+            if (o->progress && now - last_progress > 0.25) {
                 fprintf(stderr, "\r\033[Kdln: step %ld/%ld  loss %.6e  rel_gap %.3e  %.1fs", t, o->steps, loss,
                         rel, sec);
                 last_progress = now;
@@ -190,12 +201,13 @@ static int train_loop(dln_net *net, const loss_view *lv, const dln_train_opts *o
                 break;
             }
         } else {
-            rc = graph ? op->graph_launch(be, graph) : step_ops(net, lr, o->momentum);
+            rc = update(net, o, lr, is_check(o, t + 1), graphs);
         }
         t++;
     }
     if (o->progress) fprintf(stderr, "\r\033[K");
-    if (graph) op->graph_destroy(be, graph);
+    for (int g = 0; g < 2; g++)
+        if (graphs[g]) op->graph_destroy(be, graphs[g]);
     res->seconds = now_seconds() - t0;
     res->steps = t;
     res->loss = loss;
