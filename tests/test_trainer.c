@@ -271,6 +271,47 @@ Test(trainer, step_counting)
     case_free(&c);
 }
 
+/* Reading the loss less often (unmeasured updates in between) must not change the
+ * trajectory: the same weights, bit for bit, and a converged run stops at the first
+ * checked step whose rel_gap is under tol. */
+Test(trainer, check_interval_does_not_change_the_trajectory)
+{
+    tr_case c;
+    int dims[] = {6, 5, 3, 7};
+    case_make(&c, 3, dims, 40, 2, 0.1, 0);
+    double **W;
+    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_ORTHOGONAL, 1.0, c.seed, &W, &c.err), DLN_OK);
+    double **W13 = ts_copy_weights(&c.s, W), **Wm = ts_copy_weights(&c.s, W), **Wm13 = ts_copy_weights(&c.s, W);
+    dln_train_opts o = opts(0.0, 200, 0.0, DLN_DATA_FULL);
+    dln_train_result every = train(&c, W, &o);
+    o.check_every = 13;
+    dln_train_result sparse = train(&c, W13, &o);
+    cr_expect_eq(ts_rel_weights(&c.s, W, W13), 0.0, "weights differ (seed %llu)", SEED(&c));
+    cr_expect_eq(every.loss, sparse.loss, "final loss %.17g vs %.17g", every.loss, sparse.loss);
+    cr_expect_eq(every.grad_norm, sparse.grad_norm, "final gradient norm");
+    dln_train_opts om = opts(0.0, 200, 0.0, DLN_DATA_FULL);
+    om.momentum = 0.8;
+    train(&c, Wm, &om);
+    om.check_every = 13;
+    train(&c, Wm13, &om);
+    cr_expect_eq(ts_rel_weights(&c.s, Wm, Wm13), 0.0, "momentum weights differ (seed %llu)", SEED(&c));
+    dln_weights_free(3, W13);
+    W13 = ts_copy_weights(&c.s, Wm); /* any start; both runs below begin from it */
+    double **Wb = ts_copy_weights(&c.s, Wm);
+    dln_train_opts ot = opts(0.0, 100000, 1e-5, DLN_DATA_FULL);
+    dln_train_result r1 = train(&c, W13, &ot);
+    ot.check_every = 13;
+    dln_train_result r13 = train(&c, Wb, &ot);
+    cr_expect_eq(r1.converged, 1, "%s (seed %llu)", r1.note, SEED(&c));
+    cr_expect_eq(r13.converged, 1, "%s (seed %llu)", r13.note, SEED(&c));
+    cr_expect_eq(r13.steps % 13, 0, "stopped at %ld, not a checked step", r13.steps);
+    cr_expect(r13.steps >= r1.steps && r13.steps < r1.steps + 13, "steps %ld with every step checked, %ld with 13",
+              r1.steps, r13.steps);
+    dln_weights_free(3, W), dln_weights_free(3, W13), dln_weights_free(3, Wm), dln_weights_free(3, Wm13);
+    dln_weights_free(3, Wb);
+    case_free(&c);
+}
+
 Test(trainer, line_search_never_increases_the_loss)
 {
     tr_case c;
