@@ -6,11 +6,11 @@
  * directory, the .npy fixture writers, and the suite's set-up and tear-down. Its name starts
  * with test_ only so that the Makefile links it into the one test binary. */
 #include "cli_runner.h"
+#include "test_support.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <spawn.h>
@@ -259,22 +259,15 @@ void npy_mat(const char *name, const char *descr, int fortran, int rows, int col
 
 /* ---- suite set-up --------------------------------------------------------------------------- */
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static void setup(void)
 {
     cr_assert(access(dln_bin(), X_OK) == 0, "%s is not an executable: build it or set DLN_BIN", dln_bin());
-    snprintf(tdir, sizeof tdir, "%s/dln_test_cli_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    cr_assert_not_null(mkdtemp(tdir), "mkdtemp failed");
+    ts_tempdir(tdir, sizeof tdir, "cli");
     npy_mat("X.npy", "<f8", 0, 4, 6, 0, SIZE_MAX); /* C order */
     npy_mat("Y.npy", "<f8", 1, 3, 6, 0, SIZE_MAX); /* Fortran order */
 }
 
-static void teardown(void) { nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static void teardown(void) { ts_rmtree(tdir); }
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
 

@@ -269,7 +269,7 @@ Test(init, save_load_round_trip_and_refusals)
 {
     uint64_t seed = ts_seed();
     char base[256], dir[320], f[400];
-    ts_tempdir(base, sizeof base);
+    ts_tempdir(base, sizeof base, "init");
     snprintf(dir, sizeof dir, "%s/w", base);
     dln_shape s, t;
     int dims[] = {6, 4, 7, 3};

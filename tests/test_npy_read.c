@@ -11,6 +11,7 @@
 
 #include "dln.h"
 #include "test_npy_support.h"
+#include "test_support.h"
 
 /* Reference generator: for each spec name:rows:cols:dtype:order:version writes
  * name.npy (through numpy) and name.raw (the float64 values, column-major). */
@@ -57,7 +58,7 @@ Test(npy, reads_every_dtype_order_and_version_exactly)
 {
     npy_need_numpy();
     char dir[64];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     unsigned long seed = npy_seed();
     srand((unsigned)seed);
     const char *dts[] = {"f8", "f4"}, *orders[] = {"C", "F"}, *vers[] = {"save", "2.0", "3.0"};
@@ -81,7 +82,7 @@ Test(npy, reads_every_dtype_order_and_version_exactly)
         snprintf(raw, sizeof raw, "%s/a%d.raw", dir, k);
         npy_check_read(p, raw, shape[k][0], shape[k][1], seed);
     }
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* Larger than one read chunk (and not a multiple of it), and vector-shaped matrices. */
@@ -89,7 +90,7 @@ Test(npy, reads_large_and_vector_shapes)
 {
     npy_need_numpy();
     char dir[64];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     unsigned long seed = npy_seed();
     npy_generate(dir, seed,
                  "big8c:301:173:f8:C:save big4c:173:301:f4:C:save big8f:301:173:f8:F:2.0 "
@@ -103,7 +104,7 @@ Test(npy, reads_large_and_vector_shapes)
         snprintf(raw, sizeof raw, "%s/%s.raw", dir, cases[k].name);
         npy_check_read(p, raw, cases[k].r, cases[k].c, seed);
     }
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* NaN and Inf pass through (the data loader rejects them, not the reader). */
@@ -111,7 +112,7 @@ Test(npy, passes_nan_and_inf_through)
 {
     npy_need_numpy();
     char dir[64];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     unsigned long seed = npy_seed();
     npy_generate(dir, seed, "special8:3:4:f8:C:save special4:4:3:f4:F:save");
     char p[128], raw[128];
@@ -121,14 +122,14 @@ Test(npy, passes_nan_and_inf_through)
     snprintf(p, sizeof p, "%s/special4.npy", dir);
     snprintf(raw, sizeof raw, "%s/special4.raw", dir);
     npy_check_read(p, raw, 4, 3, seed);
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* Header dicts as a hand-written or older writer might produce them. */
 Test(npy, parses_header_variants)
 {
     char dir[64], p[128];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     snprintf(p, sizeof p, "%s/v.npy", dir);
     double payload[6] = {1.5, -2.25, 3e-300, 4e300, -0.0, 6.0}; /* file order */
     const struct { const char *dict; int fortran; } cases[] = {
@@ -155,7 +156,7 @@ Test(npy, parses_header_variants)
             }
         free(A);
     }
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* ---- writing: round trips ---------------------------------------------------------------- */
@@ -205,7 +206,7 @@ Test(npy, round_trip_through_numpy)
 {
     npy_need_numpy();
     char dir[64];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     unsigned long seed = npy_seed();
     const int shapes[][3] = {{7, 5, 7}, {5, 7, 9}, {1, 4, 3}, {130, 70, 131}, {4500, 2, 4600}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -228,14 +229,14 @@ Test(npy, round_trip_through_numpy)
         free(A);
         free(P);
     }
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* The same without numpy: write (ld > rows) then read back exactly. */
 Test(npy, round_trip_without_numpy)
 {
     char dir[64], p[128], raw[128];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     unsigned long seed = npy_seed();
     snprintf(p, sizeof p, "%s/w.npy", dir);
     snprintf(raw, sizeof raw, "%s/w.raw", dir);
@@ -249,5 +250,5 @@ Test(npy, round_trip_without_numpy)
     npy_check_read(p, raw, rows, cols, seed);
     free(A);
     free(P);
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }

@@ -17,13 +17,14 @@
 
 #include "dln.h"
 #include "test_npy_support.h"
+#include "test_support.h"
 
 /* ---- writing failures --------------------------------------------------------------------- */
 
 Test(npy, write_failures_are_reported)
 {
     char dir[64], p[160];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     double A[4] = {1, 2, 3, 4};
     dln_error err;
     snprintf(p, sizeof p, "%s/no/such/dir/W.npy", dir);
@@ -40,7 +41,7 @@ Test(npy, write_failures_are_reported)
         cr_assert_eq(dln_npy_write("/dev/full", 2, 2, A, 2, &err), DLN_EINPUT);
         cr_assert(strstr(err.msg, "/dev/full") && strstr(err.msg, "No space"), "msg: %s", err.msg);
     }
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* ---- rejections -------------------------------------------------------------------------- */
@@ -48,7 +49,7 @@ Test(npy, write_failures_are_reported)
 Test(npy, rejects_missing_empty_and_non_npy_files)
 {
     char dir[64], p[128];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     snprintf(p, sizeof p, "%s/missing.npy", dir);
     npy_expect_reject(p, "cannot open: No such file");
     npy_expect_reject(dir, "is a directory");
@@ -71,7 +72,7 @@ Test(npy, rejects_missing_empty_and_non_npy_files)
     npy_expect_reject(p, "truncated .npy header: expected 200 bytes, found 7");
     npy_put(p, "\x93NUMPY\x02\x00\xff\xff\xff\xff", 12);
     npy_expect_reject(p, "too large");
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 static const char *BAD_PY =
@@ -93,7 +94,7 @@ Test(npy, rejects_unsupported_arrays_from_numpy)
 {
     npy_need_numpy();
     char dir[64], out[4096];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     char args[128];
     snprintf(args, sizeof args, "'%s'", dir);
     cr_assert_eq(npy_python(dir, BAD_PY, args, out, sizeof out), 0, "%s", out);
@@ -126,13 +127,13 @@ Test(npy, rejects_unsupported_arrays_from_numpy)
     npy_put(p, b, n + 5);
     npy_expect_reject(p, "unexpected trailing data: expected 60 bytes of data, found 65");
     free(b);
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 Test(npy, rejects_truncated_and_overlong_data)
 {
     char dir[64], p[128];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     snprintf(p, sizeof p, "%s/t.npy", dir);
     double A[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     dln_error err;
@@ -154,13 +155,13 @@ Test(npy, rejects_truncated_and_overlong_data)
         npy_expect_reject(p, len == 0 ? "empty" : len < 6 ? "bad magic" : "truncated");
     }
     free(b);
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 Test(npy, rejects_malformed_headers_and_huge_shapes)
 {
     char dir[64], p[128];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     snprintf(p, sizeof p, "%s/h.npy", dir);
     double payload[6] = {0};
     const char *bad[] = {
@@ -206,7 +207,7 @@ Test(npy, rejects_malformed_headers_and_huge_shapes)
     const char *odd = "{'descr': '<f8\x01', 'fortran_order': False, 'shape': (2, 3)}";
     npy_put_v1(p, odd, strlen(odd), payload, sizeof payload);
     npy_expect_reject(p, "dtype '<f8?' is not supported");
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* Reads bytes through a FIFO (no file size to check up front): a child writes them. */
@@ -243,7 +244,7 @@ static void npy_via_fifo(const char *fifo, const unsigned char *b, size_t n, con
 Test(npy, reads_and_rejects_through_a_pipe)
 {
     char dir[64], p[128], fifo[128];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     snprintf(p, sizeof p, "%s/t.npy", dir);
     snprintf(fifo, sizeof fifo, "%s/fifo.npy", dir);
     cr_assert_eq(mkfifo(fifo, 0600), 0);
@@ -266,14 +267,14 @@ Test(npy, reads_and_rejects_through_a_pipe)
                  0);
     free(A);
     free(b);
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* Random byte corruption of a valid file: DLN_OK or DLN_EINPUT, never a crash. */
 Test(npy, survives_corrupted_files)
 {
     char dir[64], p[128];
-    npy_mkdtemp(dir, sizeof dir);
+    ts_tempdir(dir, sizeof dir, "npy");
     snprintf(p, sizeof p, "%s/c.npy", dir);
     unsigned long seed = npy_seed();
     srand((unsigned)seed);
@@ -305,5 +306,5 @@ Test(npy, survives_corrupted_files)
     }
     free(orig);
     free(b);
-    npy_rmdir(dir);
+    ts_rmtree(dir);
 }

@@ -29,19 +29,6 @@ void npy_need_numpy(void)
         cr_skip_test("python3 with numpy is not importable");
 }
 
-void npy_mkdtemp(char *dir, size_t cap)
-{
-    snprintf(dir, cap, "/tmp/dln_test_npy_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp failed");
-}
-
-void npy_rmdir(const char *dir)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
 /* Runs a python script (written to dir/script.py) with args; returns the exit status and
  * leaves its stdout+stderr in out. */
 int npy_python(const char *dir, const char *script, const char *args, char *out, size_t cap)

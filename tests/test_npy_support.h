@@ -17,8 +17,6 @@ unsigned long npy_seed(void);
 void npy_need_numpy(void);
 
 /* mkdtemp of /tmp/dln_test_npy_XXXXXX into dir, and its recursive removal. */
-void npy_mkdtemp(char *dir, size_t cap);
-void npy_rmdir(const char *dir);
 
 /* Runs a python script (written to dir/script.py) with args; returns the exit status and
  * leaves its stdout+stderr in out. */

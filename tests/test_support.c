@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -180,15 +182,20 @@ dln_data ts_data(int dx, int dy, int m, double *X, double *Y)
     return d;
 }
 
-void ts_tempdir(char *buf, size_t cap)
+void ts_tempdir(char *buf, size_t cap, const char *tag)
 {
-    snprintf(buf, cap, "/tmp/dln_test_XXXXXX");
-    cr_assert_not_null(mkdtemp(buf), "mkdtemp failed");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, cap, "%s/dln_test_%s_XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
+    cr_assert_not_null(mkdtemp(buf), "mkdtemp failed for %s", buf);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
 }
 
 void ts_rmtree(const char *dir)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0, "cannot remove %s", dir);
 }

@@ -56,7 +56,7 @@ double ts_rel_weights(const dln_shape *s, double *const *A, double *const *B);
 dln_data ts_data(int dx, int dy, int m, double *X, double *Y);
 
 /* mkdtemp under /tmp (path written into buf) and recursive removal. */
-void ts_tempdir(char *buf, size_t cap);
+void ts_tempdir(char *buf, size_t cap, const char *tag);
 void ts_rmtree(const char *dir);
 
 #endif
