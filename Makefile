@@ -1,7 +1,11 @@
-# Makefile for dln. `make` builds build/dln (and build/libdln.a); `make test` builds and
-# runs the Criterion suite; `make bench` builds the benchmark binaries.
-# The CPU backend (OpenBLAS + LAPACKE) is built everywhere. The CUDA backend is built
-# whenever nvcc is found under CUDA_HOME, GPU or not, so every build compiles and links it.
+# Makefile for dln. The folders are the layers; this file follows them:
+#   src/core src/data src/backends{,/cpu} src/model src/solver src/trainer src/diagnostics
+#       -> build/libdln.a (the library; public headers in include/dln/)
+#   src/backends/cuda (+ kernels/*.cu)  -> into libdln.a whenever nvcc is found
+#   src/reference  -> build/libdln_reference.a (host oracles, linked by tests and benchmarks only)
+#   src/cli        -> build/dln (the program; public headers only)
+#   tests/, bench/ -> build/dln_tests, build/bench/* (public headers + src/reference)
+# `make` builds build/dln; `make test` builds and runs the suite; `make bench` the benchmarks.
 
 CC       ?= gcc
 CUDA_HOME ?= /usr/local/cuda
@@ -9,32 +13,45 @@ NVCC     := $(wildcard $(CUDA_HOME)/bin/nvcc)
 BUILD    ?= build
 
 CFLAGS   ?= -O2 -g
-override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Iinclude -Isrc
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -MMD -MP
 LDFLAGS  ?=
 LDLIBS   := -llapacke -lopenblas -lm
 NVCCFLAGS ?= -O2 -g
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 
-LIB_SRC  := $(filter-out src/cli%.c src/backend_cuda%.c,$(wildcard src/*.c))
-CLI_SRC  := $(wildcard src/cli*.c)
-CU_SRC   :=
+LIB_DIRS := src/core src/data src/backends src/backends/cpu src/model src/solver src/trainer src/diagnostics
+LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+CUDA_SRC := $(wildcard src/backends/cuda/*.c)
+CU_SRC   := $(wildcard src/backends/cuda/kernels/*.cu)
+REF_SRC  := $(wildcard src/reference/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
 ifneq ($(NVCC),)
-  override CFLAGS += -DDLN_HAVE_CUDA -I$(CUDA_HOME)/include
-  LIB_SRC += $(filter src/backend_cuda%.c,$(wildcard src/*.c))
-  CU_SRC  := $(wildcard kernels/*.cu)
-  LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcusolver -lcublas -lcudart -lstdc++
+  LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
+  LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcusolver -lcublas -lcudart -lstdc++
   BACKENDS := cpu cuda
 else
+  LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
   BACKENDS := cpu
 endif
-
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
-CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := $(wildcard tests/test_*.c)
-TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-BENCH_SRC := $(wildcard bench/*.c)
+REF_OBJ   := $(REF_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+# Include paths by layer: the library sees its own tree; everything above it sees only
+# the public headers (plus the host oracles for tests and benchmarks).
+INC := -Iinclude -Isrc
+$(BUILD)/src/cli/%.o:       INC := -Iinclude
+$(BUILD)/src/reference/%.o: INC := -Iinclude -Isrc/reference
+$(BUILD)/tests/%.o:         INC := -Iinclude -Isrc/reference -Itests
+$(BUILD)/src/backends/cuda/%.o: INC := -Iinclude -Isrc -I$(CUDA_HOME)/include
+ifneq ($(NVCC),)
+$(BUILD)/src/backends/registry.o: INC := -Iinclude -Isrc -DDLN_HAVE_CUDA
+endif
 
 .PHONY: all test smoke bench clean info
 all: info $(BUILD)/dln
@@ -42,23 +59,26 @@ all: info $(BUILD)/dln
 info:
 	@echo "dln: building backends: $(BACKENDS)$(if $(NVCC),, (nvcc not found under $(CUDA_HOME): CPU only))"
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h kernels/*.h tests/*.h)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(INC) -c $< -o $@
 
-$(BUILD)/kernels/%.o: kernels/%.cu $(wildcard kernels/*.h)
+$(BUILD)/src/backends/cuda/kernels/%.o: src/backends/cuda/kernels/%.cu $(wildcard src/backends/cuda/kernels/*.h)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) $(NVCC_ARCH) -Iinclude -Ikernels -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) $(NVCC_ARCH) -Iinclude -c $< -o $@
 
 $(BUILD)/libdln.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libdln_reference.a: $(REF_OBJ)
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/dln: $(CLI_OBJ) $(BUILD)/libdln.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $(CLI_OBJ) $(BUILD)/libdln.a $(LDLIBS) -o $@
 
-$(BUILD)/dln_tests: $(TEST_OBJ) $(BUILD)/libdln.a
-	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libdln.a $(LDLIBS) -lcriterion -o $@
+$(BUILD)/dln_tests: $(TEST_OBJ) $(BUILD)/libdln_reference.a $(BUILD)/libdln.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libdln_reference.a $(BUILD)/libdln.a $(LDLIBS) -lcriterion -ljansson -o $@
 
 # Tests run the CLI too (tests/test_cli_*.c), so both binaries are built first; then a
 # tiny sweep and plot (tests/scripts_smoke.sh) check the scripts end to end.
@@ -69,11 +89,14 @@ test: $(BUILD)/dln $(BUILD)/dln_tests
 smoke: $(BUILD)/dln
 	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libdln.a $(wildcard bench/*.h)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libdln_reference.a $(BUILD)/libdln.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Ibench $< $(BUILD)/libdln.a $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) -MF $@.d $(LDFLAGS) -Iinclude -Isrc/reference -Ibench $< $(BUILD)/libdln_reference.a \
+	    $(BUILD)/libdln.a $(LDLIBS) -o $@
 
 bench: $(BUILD)/dln $(BENCH_BIN)
 
 clean:
 	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

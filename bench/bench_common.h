@@ -1,9 +1,10 @@
 /* bench_common.h: shared pieces of the benchmark binaries (header only: the Makefile
  * compiles each bench source on its own). Command-line flags common to every benchmark,
- * backend creation, a host clock, batched timing with the backend's read_slots as the
- * synchronisation point, order statistics (median, quartiles, min, max), a streaming
- * JSON writer and the machine description (host, CPU, device, date, git commit) that
- * every result file carries. */
+ * backend creation, batched timing on the library's clock with dln_synchronize as the
+ * synchronisation point, order statistics (median, quartiles, min, max), and (in
+ * bench_json.h) the result file on the library's JSON writer with the machine description
+ * (host, CPU, device, date, git commit) every result file carries. The benchmarks see
+ * the public API (include/dln/) and the host oracles (src/reference/) only. */
 #ifndef DLN_BENCH_COMMON_H
 #define DLN_BENCH_COMMON_H
 
@@ -18,16 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dln.h"
 
-/* ---- clock and statistics --------------------------------------------------------- */
+#include "dln/dln.h"
+#include "reference.h"
 
-static inline double bench_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+/* ---- statistics ------------------------------------------------------------------- */
 
 typedef struct {
     int n;
@@ -280,21 +276,13 @@ static inline int bench_backend(const bench_opts *o, dln_error *err, dln_backend
         return err->code == DLN_EINPUT ? 2 : 1;
     }
     if (note) fprintf(stderr, "bench: note: %s\n", note);
-    if (o->math == DLN_MATH_TF32 && strcmp((*be)->ops->name, "cuda")) {
-        fprintf(stderr, "bench: --precision tf32 needs the cuda backend\n");
+    if (dln_backend_set_math(*be, o->math)) {
+        fprintf(stderr, "bench: --precision %s: %s\n", o->precision, err->msg);
         dln_backend_destroy(*be);
         *be = NULL;
         return 2;
     }
-    (*be)->math_mode = o->math;
     return 0;
-}
-
-/* Waits for all queued backend work: read_slots is the backend's synchronisation point. */
-static inline int bench_sync(dln_backend *be)
-{
-    double s;
-    return be->ops->read_slots(be, &s, 1);
 }
 
 /* ---- batched timing --------------------------------------------------------------------- */
@@ -313,15 +301,15 @@ static inline int bench_calibrate(dln_backend *be, bench_fn fn, void *ctx, const
 {
     for (int w = 0; w < o->warmup; w++)
         if (fn(ctx)) return 1;
-    if (bench_sync(be)) return 1;
+    if (dln_synchronize(be)) return 1;
     long n = 1;
     double dt = 0;
     for (;;) { /* double until a batch lasts a tenth of min_time */
-        double t0 = bench_now();
+        double t0 = dln_clock_seconds();
         for (long k = 0; k < n; k++)
             if (fn(ctx)) return 1;
-        if (bench_sync(be)) return 1;
-        dt = bench_now() - t0;
+        if (dln_synchronize(be)) return 1;
+        dt = dln_clock_seconds() - t0;
         if (dt >= 0.1 * o->min_time || n >= (1L << 24)) break;
         n *= 2;
     }
@@ -330,15 +318,15 @@ static inline int bench_calibrate(dln_backend *be, bench_fn fn, void *ctx, const
     return 0;
 }
 
-/* One timed batch: host clock between two synchronising read_slots; seconds per call. */
+/* One timed batch: host clock between two dln_synchronize; seconds per call. */
 static inline int bench_batch(dln_backend *be, bench_fn fn, void *ctx, long batch, double *per_call)
 {
-    if (bench_sync(be)) return 1;
-    double t0 = bench_now();
+    if (dln_synchronize(be)) return 1;
+    double t0 = dln_clock_seconds();
     for (long k = 0; k < batch; k++)
         if (fn(ctx)) return 1;
-    if (bench_sync(be)) return 1;
-    *per_call = (bench_now() - t0) / (double)batch;
+    if (dln_synchronize(be)) return 1;
+    *per_call = (dln_clock_seconds() - t0) / (double)batch;
     return 0;
 }
 
@@ -384,10 +372,10 @@ static inline int bench_time_each(dln_backend *be, bench_fn prep, bench_fn fn, v
     double *per = malloc(sizeof(double) * (size_t)o->reps);
     if (!per) return 1;
     for (int r = -o->warmup; r < o->reps; r++) {
-        if ((prep && prep(ctx)) || bench_sync(be)) return free(per), 1;
-        double t0 = bench_now();
-        if (fn(ctx) || bench_sync(be)) return free(per), 1;
-        if (r >= 0) per[r] = bench_now() - t0;
+        if ((prep && prep(ctx)) || dln_synchronize(be)) return free(per), 1;
+        double t0 = dln_clock_seconds();
+        if (fn(ctx) || dln_synchronize(be)) return free(per), 1;
+        if (r >= 0) per[r] = dln_clock_seconds() - t0;
     }
     out->s = bench_stats_of(per, o->reps);
     out->batch = 1;
@@ -409,12 +397,13 @@ static inline double *bench_normals(size_t n, uint64_t seed, uint64_t stream)
     return x;
 }
 
+/* |a - b| / max(|a|, |b|) (0 when both are 0). */
 static inline double bench_rel(double a, double b)
 {
     double s = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
     return s > 0 ? fabs(a - b) / s : 0.0;
 }
 
-#include "bench_json.h" /* JSON writer and machine description: needs the above */
+#include "bench_json.h" /* the result file and machine description: needs the above */
 
 #endif

@@ -2,12 +2,13 @@
  * data (X, Y: DLN_DATA_FULL) and on the exact compression (C, M: DLN_DATA_COMPRESSED)
  * through dln_train, on a synthetic problem with m >> dx.
  *
- * For each mode: one run logged at every step (log_every 1 into a tmpfile) gives the
- * first step under each eps; then, per eps, --reps unlogged runs with tol = eps give the
- * wall time (dln_train's own training-loop seconds, and the whole call). Before anything
+ * For each mode: one run observed at every step (an observer recording each step's loss,
+ * rel_gap and seconds) gives the first step under each eps; then, per eps, --reps
+ * unobserved runs with tol = eps give the wall time (dln_train's own training-loop
+ * seconds, and the whole call). Before anything
  * is reported the two modes must agree: the same final loss (relative 1e-9 in fp64, 1e-4
- * in fp32) at the last step both logged runs reached, and the full run's final loss must
- * match dln_host_loss of its final weights. */
+ * in fp32) at the last step both observed runs reached, and the full run's final loss must
+ * match the host reference loss (src/reference) of its final weights. */
 #include "bench_common.h"
 
 #define MAXEPS 8
@@ -24,41 +25,30 @@ static void trace_free(trace *t)
     memset(t, 0, sizeof *t);
 }
 
-static double field(const char *line, const char *key)
+/* The observer of the recorded runs: appends every observation. */
+static int record(void *ctx, const dln_observation *obs)
 {
-    const char *p = strstr(line, key);
-    if (!p) return NAN;
-    p += strlen(key);
-    if (!strncmp(p, "null", 4)) return NAN;
-    return strtod(p, NULL);
-}
-
-/* Reads the JSONL trace written by dln_train. */
-static int trace_read(FILE *f, trace *t)
-{
-    char line[1024];
-    rewind(f);
-    while (fgets(line, sizeof line, f)) {
-        if (t->n == t->cap) {
-            long cap = t->cap ? 2 * t->cap : 1024;
-            long *s = realloc(t->step, sizeof(long) * (size_t)cap);
-            if (s) t->step = s;
-            double *a = realloc(t->loss, sizeof(double) * (size_t)cap);
-            if (a) t->loss = a;
-            double *b = realloc(t->rel, sizeof(double) * (size_t)cap);
-            if (b) t->rel = b;
-            double *c = realloc(t->sec, sizeof(double) * (size_t)cap);
-            if (c) t->sec = c;
-            if (!s || !a || !b || !c) return 1;
-            t->cap = cap;
-        }
-        t->step[t->n] = (long)field(line, "\"step\":");
-        t->loss[t->n] = field(line, "\"loss\":");
-        t->rel[t->n] = field(line, "\"rel_gap\":");
-        t->sec[t->n] = field(line, "\"seconds\":");
-        t->n++;
+    trace *t = ctx;
+    if (obs->final && t->n > 0 && t->step[t->n - 1] == obs->step) return 0; /* already recorded */
+    if (t->n == t->cap) {
+        long cap = t->cap ? 2 * t->cap : 1024;
+        long *st = realloc(t->step, sizeof(long) * (size_t)cap);
+        if (st) t->step = st;
+        double *a = realloc(t->loss, sizeof(double) * (size_t)cap);
+        if (a) t->loss = a;
+        double *b = realloc(t->rel, sizeof(double) * (size_t)cap);
+        if (b) t->rel = b;
+        double *c = realloc(t->sec, sizeof(double) * (size_t)cap);
+        if (c) t->sec = c;
+        if (!st || !a || !b || !c) return 1; /* stops the run; the trace stays short */
+        t->cap = cap;
     }
-    return t->n ? 0 : 1;
+    t->step[t->n] = obs->step;
+    t->loss[t->n] = obs->loss;
+    t->rel[t->n] = obs->rel_gap;
+    t->sec[t->n] = obs->seconds;
+    t->n++;
+    return 0;
 }
 
 typedef struct {
@@ -88,7 +78,7 @@ static int run_train(void *p)
     train_ctx *c = p;
     for (int i = 0; i < c->s->depth; i++)
         memcpy(c->W[i], c->W0[i], sizeof(double) * (size_t)c->s->dims[i + 1] * c->s->dims[i]);
-    return dln_train(c->be, c->d, c->sh, c->s, c->W, &c->opts, &c->res, c->be->err);
+    return dln_train(c->be, c->d, c->sh, c->s, c->W, &c->opts, &c->res, dln_backend_error(c->be));
 }
 
 static void usage(void)
@@ -105,7 +95,7 @@ static void usage(void)
           "  --eps LIST                    targets (default 1e-2,1e-4,1e-6)\n"
           "  --steps N                     step limit of every run (default 100000)\n"
           "  --check-every N               dln_train's loss-read interval in the timed runs\n"
-          "                                (default 1 on cpu, 50 on cuda, as dln train)\n\n",
+          "                                (default: the library's, 1 on cpu, 50 on cuda)\n\n",
           stdout);
     bench_common_help(stdout);
 }
@@ -154,9 +144,8 @@ int main(int argc, char **argv)
     dln_backend *be = NULL;
     int rc = bench_backend(&o, &err, &be);
     if (rc) return rc;
-    if (!check_every) check_every = strcmp(be->ops->name, "cuda") ? 1 : 50;
-    bench_json j;
-    if (bench_json_begin(&j, o.json_path, "converge", be, &o, argc, argv)) return dln_backend_destroy(be), 1;
+    dln_json j;
+    bench_json_begin(&j, "converge", be, &o, argc, argv);
     dln_synth_opts so = {dx, dy, m, tr, noise, o.seed};
     dln_data d = {0, 0, 0, NULL, NULL};
     dln_shape s = {0, NULL};
@@ -166,20 +155,20 @@ int main(int argc, char **argv)
     int *hidden = malloc(sizeof(int) * (size_t)(H > 1 ? H - 1 : 1));
     mode_run runs[2] = {{.name = "full", .mode = DLN_DATA_FULL}, {.name = "compressed", .mode = DLN_DATA_COMPRESSED}};
     for (int i = 0; hidden && i < H - 1; i++) hidden[i] = width;
-    double t0 = bench_now();
+    double t0 = dln_clock_seconds();
     rc = !hidden || dln_synth_make(&so, &d, &err) || dln_shape_make(H, dx, dy, hidden, H - 1, &s, &err) ||
          dln_init_weights(&s, init, dln_init_default_scale(init), o.seed, &W0, &err) ||
          dln_init_weights(&s, init, dln_init_default_scale(init), o.seed, &W, &err) ||
-         (t0 = bench_now(), dln_shallow_solve(be, &d, dln_shape_narrowest(&s), 0, 1, &sh, &err));
-    solve_s = bench_now() - t0;
+         (t0 = dln_clock_seconds(), dln_shallow_solve(be, &d, dln_shape_narrowest(&s), 0, 1, &sh, &err));
+    solve_s = dln_clock_seconds() - t0;
     if (rc) {
         fprintf(stderr, "converge: set-up: %s\n", err.msg);
         goto out;
     }
     printf("converge: backend %s, precision %s; dx %d dy %d m %d (rank %d compressed columns), depth %d width %d, "
            "%s init; L* %.10g, solve %.3g s\n",
-           be->ops->name, o.precision, dx, dy, m, sh.r, H, width, dln_init_name(init), sh.optimum, solve_s);
-    /* logged runs: first step under each eps */
+           dln_backend_name(be), o.precision, dx, dy, m, sh.r, H, width, dln_init_name(init), sh.optimum, solve_s);
+    /* recorded runs: first step under each eps */
     for (int k = 0; k < 2 && !rc; k++) {
         mode_run *mr = &runs[k];
         train_ctx c;
@@ -187,12 +176,11 @@ int main(int argc, char **argv)
         c.be = be, c.d = &d, c.sh = &sh, c.s = &s, c.W0 = W0, c.W = W;
         dln_train_opts_default(&c.opts);
         c.opts.lr = lr, c.opts.steps = max_steps, c.opts.tol = eps[neps - 1], c.opts.check_every = 1;
-        c.opts.log_every = 1, c.opts.data_mode = mr->mode, c.opts.dtype = o.dtype;
-        c.opts.log = tmpfile();
-        rc = !c.opts.log || run_train(&c) || trace_read(c.opts.log, &mr->tr);
-        if (c.opts.log) fclose(c.opts.log);
+        c.opts.data_mode = mr->mode, c.opts.dtype = o.dtype;
+        c.opts.observer = record, c.opts.observer_ctx = &mr->tr;
+        rc = run_train(&c) || c.res.stop == DLN_STOP_OBSERVER || mr->tr.n == 0;
         if (rc) {
-            fprintf(stderr, "converge: logged %s run: %s\n", mr->name, err.msg[0] ? err.msg : "no trace");
+            fprintf(stderr, "converge: recorded %s run: %s\n", mr->name, err.msg[0] ? err.msg : "no trace");
             break;
         }
         mr->logged = c.res;
@@ -205,11 +193,11 @@ int main(int argc, char **argv)
                 }
         }
         if (k == 0) { /* the full run's final loss against the host */
-            double href = dln_host_loss(&s, W, &d), e_h = bench_rel(href, c.res.loss);
+            double href = ref_loss(&s, W, &d), e_h = bench_rel(href, c.res.loss);
             double tol = o.dtype == DLN_F64 ? 1e-9 : 1e-4;
             printf("check: full-data final loss %.15g, host loss of its final weights %.15g (rel err %.1e): %s\n",
                    c.res.loss, href, e_h, e_h <= tol ? "ok" : "FAILED");
-            bj_num(&j, "host_loss_rel_err", e_h);
+            dln_json_num(&j, "host_loss_rel_err", e_h);
             if (e_h > tol) rc = 1;
         }
     }
@@ -221,13 +209,13 @@ int main(int argc, char **argv)
                a->step[n - 1], a->loss[n - 1], b->loss[n - 1], e_l, eps[neps - 1], runs[0].steps_to[neps - 1],
                runs[1].steps_to[neps - 1], e_l <= tol ? "ok" : "FAILED");
         if (!(e_l <= tol)) rc = 1;
-        bj_obj(&j, "check");
-        bj_int(&j, "common_step", a->step[n - 1]);
-        bj_num(&j, "loss_full", a->loss[n - 1]);
-        bj_num(&j, "loss_compressed", b->loss[n - 1]);
-        bj_num(&j, "rel_diff", e_l);
-        bj_num(&j, "tol", tol);
-        bj_end_obj(&j);
+        dln_json_object(&j, "check");
+        dln_json_int(&j, "common_step", a->step[n - 1]);
+        dln_json_num(&j, "loss_full", a->loss[n - 1]);
+        dln_json_num(&j, "loss_compressed", b->loss[n - 1]);
+        dln_json_num(&j, "rel_diff", e_l);
+        dln_json_num(&j, "tol", tol);
+        dln_json_end_object(&j);
     }
     /* timed runs, unlogged, one per (mode, eps) in each round: rounds interleave the cases
      * so that drifts and neighbours' load touch them alike */
@@ -244,13 +232,13 @@ int main(int argc, char **argv)
                 dln_train_opts_default(&c.opts);
                 c.opts.lr = lr, c.opts.steps = max_steps, c.opts.tol = eps[e], c.opts.check_every = check_every;
                 c.opts.data_mode = mr->mode, c.opts.dtype = o.dtype;
-                double c0 = bench_now();
+                double c0 = dln_clock_seconds();
                 if ((rc = run_train(&c))) {
                     fprintf(stderr, "converge: timed %s run: %s\n", mr->name, err.msg);
                     break;
                 }
                 size_t at = ((size_t)k * neps + e) * o.reps + (size_t)r;
-                if (r >= 0) loop[at] = c.res.seconds, call[at] = bench_now() - c0;
+                if (r >= 0) loop[at] = c.res.seconds, call[at] = dln_clock_seconds() - c0;
                 mr->timed_steps[e] = c.res.converged ? c.res.steps : -1;
             }
     for (int k = 0; k < 2 && !rc; k++)
@@ -263,51 +251,47 @@ int main(int argc, char **argv)
     if (rc) goto out;
     printf("\n%-10s %8s | %12s %14s | %-30s | %12s %12s\n", "mode", "eps", "steps (log)", "steps (timed)",
            "loop s: median [min, max]", "call s", "ms/step");
-    bj_num(&j, "solve_seconds", solve_s);
-    bj_obj(&j, "config");
-    bj_int(&j, "dx", dx), bj_int(&j, "dy", dy), bj_int(&j, "m", m), bj_int(&j, "rank_x", sh.r);
-    bj_int(&j, "depth", H), bj_int(&j, "width", width), bj_int(&j, "teacher_rank", tr);
-    bj_num(&j, "noise", noise), bj_str(&j, "init", dln_init_name(init)), bj_num(&j, "lr", runs[0].logged.lr);
-    bj_int(&j, "check_every", check_every), bj_int(&j, "max_steps", max_steps), bj_num(&j, "optimum", sh.optimum);
-    bj_end_obj(&j);
-    bj_arr(&j, "modes");
+    dln_json_num(&j, "solve_seconds", solve_s);
+    dln_json_object(&j, "config");
+    dln_json_int(&j, "dx", dx), dln_json_int(&j, "dy", dy), dln_json_int(&j, "m", m), dln_json_int(&j, "rank_x", sh.r);
+    dln_json_int(&j, "depth", H), dln_json_int(&j, "width", width), dln_json_int(&j, "teacher_rank", tr);
+    dln_json_num(&j, "noise", noise), dln_json_str(&j, "init", dln_init_name(init)), dln_json_num(&j, "lr", runs[0].logged.lr);
+    dln_json_int(&j, "check_every", check_every), dln_json_int(&j, "max_steps", max_steps), dln_json_num(&j, "optimum", sh.optimum);
+    dln_json_end_object(&j);
+    dln_json_array(&j, "modes");
     for (int k = 0; k < 2; k++) {
         mode_run *mr = &runs[k];
-        bj_obj(&j, NULL);
-        bj_str(&j, "mode", mr->name);
-        bj_num(&j, "final_loss_logged", mr->logged.loss);
-        bj_arr(&j, "targets");
+        dln_json_object(&j, NULL);
+        dln_json_str(&j, "mode", mr->name);
+        dln_json_num(&j, "final_loss_logged", mr->logged.loss);
+        dln_json_array(&j, "targets");
         for (int e = 0; e < neps; e++) {
             double per = mr->loop[e].s.median / (mr->timed_steps[e] > 0 ? mr->timed_steps[e] : NAN);
             char st[64];
             snprintf(st, sizeof st, "%.4g [%.4g, %.4g]", mr->loop[e].s.median, mr->loop[e].s.min, mr->loop[e].s.max);
             printf("%-10s %8.0e | %12ld %14ld | %-30s | %12.4g %12.4g\n", mr->name, eps[e], mr->steps_to[e],
                    mr->timed_steps[e], st, mr->call[e].s.median, 1e3 * per);
-            bj_obj(&j, NULL);
-            bj_num(&j, "eps", eps[e]);
-            bj_int(&j, "steps_logged_run", mr->steps_to[e]);
-            bj_num(&j, "seconds_logged_run", mr->logged_s[e]);
-            bj_int(&j, "steps_timed_run", mr->timed_steps[e]);
+            dln_json_object(&j, NULL);
+            dln_json_num(&j, "eps", eps[e]);
+            dln_json_int(&j, "steps_logged_run", mr->steps_to[e]);
+            dln_json_num(&j, "seconds_logged_run", mr->logged_s[e]);
+            dln_json_int(&j, "steps_timed_run", mr->timed_steps[e]);
             bj_stats(&j, "train_loop", &mr->loop[e]);
             bj_stats(&j, "train_call", &mr->call[e]);
-            bj_num(&j, "seconds_per_step", per);
-            bj_end_obj(&j);
+            dln_json_num(&j, "seconds_per_step", per);
+            dln_json_end_object(&j);
         }
-        bj_end_arr(&j);
-        bj_end_obj(&j);
+        dln_json_end_array(&j);
+        dln_json_end_object(&j);
     }
-    bj_end_arr(&j);
+    dln_json_end_array(&j);
     printf("(steps -1: not reached within --steps; loop s is dln_train's training loop, call s the whole call)\n");
     for (int e = 0; e < neps; e++)
         printf("eps %.0e: compressed is %.3gx faster (training loop)\n", eps[e],
                runs[0].loop[e].s.median / runs[1].loop[e].s.median);
-    bj_bool(&j, "ok", 1);
-    rc = bench_json_end(&j);
+    rc = bench_json_end(&j, &o, 1); /* writes and frees the document */
 out:
-    if (j.f) { /* a failure: what was written, marked */
-        bj_bool(&j, "ok", 0);
-        bench_json_end(&j);
-    }
+    if (rc && j.buf) bench_json_end(&j, &o, 0); /* a failure: what was built, marked */
     for (int k = 0; k < 2; k++) trace_free(&runs[k].tr);
     dln_shallow_free(&sh);
     dln_weights_free(s.depth, W0);

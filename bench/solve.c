@@ -1,14 +1,12 @@
 /* solve.c: time of dln_shallow_solve (the closed-form shallow optimum L*) against the bare
- * backend factorisations it is made of, on the same matrices: gesvd of X^T (m, dx) with
- * U and VT (of X itself when m < dx), gesvd of M = Y U_r (singular values, transposed
- * when wide) and gesvd of Y^T (singular values, for rank(Y)). The rest of the solver is
- * uploads, a transpose, two GEMMs and reductions.
+ * backend factorisations it is made of, on the same matrices, as dln_shallow_plan lists
+ * them: gesvd of X^T (m, dx) with U and VT (of X itself when m < dx), of M = Y U_r
+ * (singular values) and of Y (singular values, for rank(Y)), each transposed first when
+ * wide. The rest of the solver is uploads, a transpose, two GEMMs and reductions.
  *
  * Checked before anything is timed, at every size: L*, the least-squares value and the
- * singular values and rank of X against an independent host computation, LAPACKE_dgelsd
- * (divide-and-conquer least squares) for R_ls and sigma(X), the fitted values
- * Yhat = R_ls X, and LAPACKE_dgesdd for sigma(Yhat) (= sigma(M)):
- *   L* = 1/2 ||Y - Yhat||^2 + 1/2 sum_{i>k} sigma_i(Yhat)^2. */
+ * singular values and rank of X against the host reference ref_shallow (src/reference:
+ * LAPACKE_dgelsd least squares, then LAPACKE_dgesdd of the fitted values). */
 #include <float.h>
 #include <lapacke.h>
 
@@ -29,7 +27,7 @@ static int run_solve(void *p)
 {
     solve_ctx *c = p;
     dln_shallow sh;
-    int rc = dln_shallow_solve(c->be, c->d, c->k, 0, c->keep, &sh, c->be->err);
+    int rc = dln_shallow_solve(c->be, c->d, c->k, 0, c->keep, &sh, dln_backend_error(c->be));
     if (!rc) dln_shallow_free(&sh);
     return rc;
 }
@@ -37,44 +35,13 @@ static int run_solve(void *p)
 static int prep_copy(void *p)
 {
     solve_ctx *c = p;
-    return c->be->ops->copy(c->be, &c->work, &c->src);
+    return dln_copy(c->be, &c->work, &c->src);
 }
 
 static int run_gesvd(void *p)
 {
     solve_ctx *c = p;
-    return c->be->ops->gesvd(c->be, &c->work, c->s, c->with_vectors ? &c->U : NULL, c->with_vectors ? &c->VT : NULL);
-}
-
-/* Host reference of L* (see the header). Returns 0 and fills the outputs, 1 on failure. */
-static int host_reference(const dln_data *d, int k, double *Lstar, double *lstsq, double *sx, int *rank)
-{
-    int dx = d->dx, dy = d->dy, m = d->m, ldb = m > dx ? m : dx, ny = dy < m ? dy : m;
-    double *A = malloc(sizeof(double) * (size_t)m * dx), *B = calloc((size_t)ldb * dy, sizeof(double));
-    double *Yh = malloc(sizeof(double) * (size_t)dy * m), *sy = malloc(sizeof(double) * (size_t)ny);
-    int rc = 1;
-    if (!A || !B || !Yh || !sy) goto out;
-    for (int i = 0; i < dx; i++) /* A = X^T (m, dx), B = Y^T (m, dy) */
-        for (int j = 0; j < m; j++) A[j + (size_t)i * m] = d->X[i + (size_t)j * dx];
-    for (int i = 0; i < dy; i++)
-        for (int j = 0; j < m; j++) B[j + (size_t)i * ldb] = d->Y[i + (size_t)j * dy];
-    lapack_int r = 0;
-    double rcond = (double)(dx > m ? dx : m) * DBL_EPSILON;
-    if (LAPACKE_dgelsd(LAPACK_COL_MAJOR, m, dx, dy, A, m, B, ldb, sx, rcond, &r)) goto out;
-    *rank = (int)r;
-    /* Yhat (dy, m) = R X, R^T = B[:dx, :] */
-    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, dy, m, dx, 1.0, B, ldb, d->X, dx, 0.0, Yh, dy);
-    double res = 0;
-    for (size_t e = 0; e < (size_t)dy * m; e++) res += (d->Y[e] - Yh[e]) * (d->Y[e] - Yh[e]);
-    *lstsq = r == m ? 0.0 : 0.5 * res;
-    if (LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', dy, m, Yh, dy, sy, NULL, 1, NULL, 1)) goto out;
-    double tail = 0;
-    for (int i = ny - 1; i >= k; i--) tail += sy[i] * sy[i];
-    *Lstar = *lstsq + 0.5 * tail;
-    rc = 0;
-out:
-    free(A), free(B), free(Yh), free(sy);
-    return rc;
+    return dln_gesvd(c->be, &c->work, c->s, c->with_vectors ? &c->U : NULL, c->with_vectors ? &c->VT : NULL);
 }
 
 typedef struct {
@@ -89,38 +56,36 @@ static int fail(const char *what, dln_error *err)
     return 1;
 }
 
-/* Uploads host A (rows, cols), transposed when wide so that gesvd gets rows >= cols, as
- * c->src, with a scratch c->work; U and VT when with_vectors. */
-static int setup_gesvd(dln_backend *be, solve_ctx *c, const double *A, int rows, int cols, int with_vectors)
+/* Uploads host A (rows, cols) (ld = rows) as the plan's call sees it, transposed when the
+ * plan says so (rows >= cols for gesvd), as c->src, with a scratch c->work, and U and VT
+ * when the call computes vectors. */
+static int setup_gesvd(dln_backend *be, solve_ctx *c, const double *A, int rows, int cols, const dln_svd_call *call)
 {
-    const dln_backend_ops *op = be->ops;
-    int tall = rows >= cols, R = tall ? rows : cols, C = tall ? cols : rows;
     dln_mat tmp = {0, 0, 0, DLN_F64, NULL};
-    c->with_vectors = with_vectors;
-    DLN_TRY(op->alloc(be, &c->src, R, C, DLN_F64));
-    DLN_TRY(op->alloc(be, &c->work, R, C, DLN_F64));
-    if (tall) {
-        DLN_TRY(op->upload(be, &c->src, A, rows));
+    c->with_vectors = call->vectors;
+    DLN_TRY(dln_mat_alloc(be, &c->src, call->rows, call->cols, DLN_F64));
+    DLN_TRY(dln_mat_alloc(be, &c->work, call->rows, call->cols, DLN_F64));
+    if (!call->transposed) {
+        DLN_TRY(dln_upload(be, &c->src, A, rows));
     } else {
-        DLN_TRY(op->alloc(be, &tmp, rows, cols, DLN_F64));
-        int rc = op->upload(be, &tmp, A, rows);
-        if (!rc) rc = op->transpose(be, &c->src, &tmp);
-        op->free(be, &tmp);
+        DLN_TRY(dln_mat_alloc(be, &tmp, rows, cols, DLN_F64));
+        int rc = dln_upload(be, &tmp, A, rows);
+        if (!rc) rc = dln_transpose(be, &c->src, &tmp);
+        dln_mat_free(be, &tmp);
         DLN_TRY(rc);
     }
-    if (with_vectors) {
-        DLN_TRY(op->alloc(be, &c->U, R, C, DLN_F64));
-        DLN_TRY(op->alloc(be, &c->VT, C, C, DLN_F64));
+    if (call->vectors) {
+        DLN_TRY(dln_mat_alloc(be, &c->U, call->rows, call->cols, DLN_F64));
+        DLN_TRY(dln_mat_alloc(be, &c->VT, call->cols, call->cols, DLN_F64));
     }
-    c->s = malloc(sizeof(double) * (size_t)(C ? C : 1));
-    return c->s ? DLN_OK : dln_fail(be->err, DLN_ENOMEM, "out of host memory");
+    c->s = malloc(sizeof(double) * (size_t)(call->cols ? call->cols : 1));
+    return c->s ? DLN_OK : dln_fail(dln_backend_error(be), DLN_ENOMEM, "out of host memory");
 }
 
 static void free_gesvd(dln_backend *be, solve_ctx *c)
 {
     dln_mat *all[] = {&c->src, &c->work, &c->U, &c->VT};
-    for (int i = 0; i < 4; i++)
-        if (all[i]->data) be->ops->free(be, all[i]);
+    for (int i = 0; i < 4; i++) dln_mat_free(be, all[i]);
     free(c->s);
     c->s = NULL;
 }
@@ -144,7 +109,7 @@ static int run_point(dln_backend *be, const bench_opts *o, int dx, int dy, int m
         goto out;
     }
     /* check first */
-    if (host_reference(&d, sh.k, &pt->Lref, &lstsq_ref, sx_ref, &rank_ref)) {
+    if (ref_shallow(&d, sh.k, &pt->Lref, &lstsq_ref, sx_ref, &rank_ref)) {
         fprintf(stderr, "solve: the host reference (LAPACKE_dgelsd/dgesdd) failed\n");
         goto out;
     }
@@ -165,20 +130,18 @@ static int run_point(dln_backend *be, const bench_opts *o, int dx, int dy, int m
         fail("timing dln_shallow_solve", err);
         goto out;
     }
-    /* its factorisations bare: X^T with vectors, M and Y^T values only */
-    int tall = m >= dx, ok_t = 1;
-    double *Xt = NULL;
-    if (tall && !(Xt = malloc(sizeof(double) * (size_t)m * dx))) goto out;
-    for (int i = 0; tall && i < dx; i++)
-        for (int j = 0; j < m; j++) Xt[j + (size_t)i * m] = d.X[i + (size_t)j * dx];
-    ok_t = !setup_gesvd(be, &c, tall ? Xt : d.X, tall ? m : dx, tall ? dx : m, 1) &&
-           !bench_time_each(be, prep_copy, run_gesvd, &c, o, &pt->gx);
-    free(Xt);
-    free_gesvd(be, &c);
-    ok_t = ok_t && !setup_gesvd(be, &c, sh.M, dy, sh.r, 0) && !bench_time_each(be, prep_copy, run_gesvd, &c, o, &pt->gm);
-    free_gesvd(be, &c);
-    ok_t = ok_t && !setup_gesvd(be, &c, d.Y, dy, m, 0) && !bench_time_each(be, prep_copy, run_gesvd, &c, o, &pt->gy);
-    free_gesvd(be, &c);
+    /* its factorisations bare, as the solver's plan lists them, on the same matrices */
+    dln_svd_call plan[DLN_SOLVER_SVDS];
+    dln_shallow_plan(dx, dy, m, sh.r, plan);
+    bench_timing *out[DLN_SOLVER_SVDS] = {&pt->gx, &pt->gm, &pt->gy};
+    int ok_t = 1;
+    for (int q = 0; q < DLN_SOLVER_SVDS && ok_t; q++) {
+        const double *A = plan[q].operand == DLN_SVD_OF_X ? d.X : plan[q].operand == DLN_SVD_OF_M ? sh.M : d.Y;
+        int rows = plan[q].operand == DLN_SVD_OF_X ? dx : dy;
+        int cols = plan[q].operand == DLN_SVD_OF_X ? m : plan[q].operand == DLN_SVD_OF_M ? sh.r : m;
+        ok_t = !setup_gesvd(be, &c, A, rows, cols, &plan[q]) && !bench_time_each(be, prep_copy, run_gesvd, &c, o, out[q]);
+        free_gesvd(be, &c);
+    }
     if (!ok_t) {
         fail("timing the bare gesvd calls", err);
         goto out;
@@ -247,9 +210,9 @@ int main(int argc, char **argv)
     if (rc) return rc;
     char dev[256];
     dln_devices_describe(dev, sizeof dev);
-    printf("solve: backend %s (factorisations in fp64), devices: %s\n", be->ops->name, dev);
-    bench_json j;
-    if (bench_json_begin(&j, o.json_path, "solve", be, &o, argc, argv)) return dln_backend_destroy(be), 1;
+    printf("solve: backend %s (factorisations in fp64), devices: %s\n", dln_backend_name(be), dev);
+    dln_json j;
+    bench_json_begin(&j, "solve", be, &o, argc, argv);
     point pts[MAXGRID];
     for (int a = 0; a < ns && !rc; a++) {
         int dx = sizes[a], dy = dy_fixed ? dy_fixed : dx, m = (int)fmax(1, round(mf * dx));
@@ -259,14 +222,13 @@ int main(int argc, char **argv)
     }
     if (rc) {
         fprintf(stderr, "solve: stopped: a check or a backend call failed\n");
-        bj_bool(&j, "ok", 0);
-        bench_json_end(&j);
+        bench_json_end(&j, &o, 0);
         dln_backend_destroy(be);
         return 1;
     }
     printf("\n%6s %6s %7s %5s | %-28s | %-12s %-12s %-12s | %-10s | %s\n", "dx", "dy", "m", "k",
-           "dln_shallow_solve: ms [min, max]", "gesvd X^T", "gesvd M", "gesvd Y^T", "sum (ms)", "solve/sum");
-    bj_arr(&j, "results");
+           "dln_shallow_solve: ms [min, max]", "gesvd X", "gesvd M", "gesvd Y", "sum (ms)", "solve/sum");
+    dln_json_array(&j, "results");
     for (int a = 0; a < ns; a++) {
         point *p = &pts[a];
         double sum = p->gx.s.median + p->gm.s.median + p->gy.s.median;
@@ -275,28 +237,27 @@ int main(int argc, char **argv)
                  1e3 * p->solve.s.max);
         printf("%6d %6d %7d %5d | %-32s | %-12.4g %-12.4g %-12.4g | %-10.4g | %.3f\n", p->dx, p->dy, p->m, p->k, sc,
                1e3 * p->gx.s.median, 1e3 * p->gm.s.median, 1e3 * p->gy.s.median, 1e3 * sum, p->solve.s.median / sum);
-        bj_obj(&j, NULL);
-        bj_int(&j, "dx", p->dx);
-        bj_int(&j, "dy", p->dy);
-        bj_int(&j, "m", p->m);
-        bj_int(&j, "k", p->k);
-        bj_int(&j, "rank_x", p->r);
-        bj_bool(&j, "keep_compressed", keep);
-        bj_num(&j, "optimum", p->Lstar);
-        bj_num(&j, "optimum_host_ref", p->Lref);
-        bj_num(&j, "optimum_rel_err", p->err_L);
-        bj_num(&j, "sigma_x_err_rel_sigma1", p->err_sx);
+        dln_json_object(&j, NULL);
+        dln_json_int(&j, "dx", p->dx);
+        dln_json_int(&j, "dy", p->dy);
+        dln_json_int(&j, "m", p->m);
+        dln_json_int(&j, "k", p->k);
+        dln_json_int(&j, "rank_x", p->r);
+        dln_json_bool(&j, "keep_compressed", keep);
+        dln_json_num(&j, "optimum", p->Lstar);
+        dln_json_num(&j, "optimum_host_ref", p->Lref);
+        dln_json_num(&j, "optimum_rel_err", p->err_L);
+        dln_json_num(&j, "sigma_x_err_rel_sigma1", p->err_sx);
         bj_stats(&j, "solve", &p->solve);
         bj_stats(&j, "gesvd_x", &p->gx);
         bj_stats(&j, "gesvd_m", &p->gm);
         bj_stats(&j, "gesvd_y", &p->gy);
-        bj_num(&j, "gesvd_sum_median_s", sum);
-        bj_num(&j, "solve_over_gesvd_sum", p->solve.s.median / sum);
-        bj_end_obj(&j);
+        dln_json_num(&j, "gesvd_sum_median_s", sum);
+        dln_json_num(&j, "solve_over_gesvd_sum", p->solve.s.median / sum);
+        dln_json_end_object(&j);
     }
-    bj_end_arr(&j);
-    bj_bool(&j, "ok", 1);
-    rc = bench_json_end(&j);
+    dln_json_end_array(&j);
+    rc = bench_json_end(&j, &o, 1);
     dln_backend_destroy(be);
     return rc;
 }

@@ -1,75 +1,97 @@
-/* step.c: time per training step of the deep linear network (one plain gradient-descent
- * update W -= lr G, then the forward and backward chains at the new weights: exactly the
- * trainer's step, built from dln_net_* of src/network.h and the backend's axpby), over a
- * grid of widths and depths with square layers, against the same 3H - 1 GEMMs issued
- * bare through the backend's gemm op. Where the backend captures graphs (CUDA), one step
- * and one bare GEMM sequence are captured and replayed with graph_launch, as
- * src/trainer.c does.
+/* step.c: time per training step of the deep linear network: the library's one step
+ * (dln_network_step: the update W -= lr G, then the forward and backward chains at the
+ * new weights, with the loss and gradient norm reduced), over a grid of widths and
+ * depths with square layers, against the same 3H - 1 GEMMs issued bare through
+ * dln_gemm on buffers of the same shapes. Where the backend captures graphs (CUDA) the
+ * step replays its captured graph, as the trainer does, and the bare GEMMs are captured
+ * and replayed too (--no-graph: both issue every operation).
  *
  * Checked before anything is timed, on a small non-square network for every depth of the
- * grid: the loss against dln_host_loss, the gradient against a central finite difference
- * of dln_host_loss along a random direction, and two steps (through the captured graph
- * where there is one) against the host loss of the host-updated weights. At each grid
- * point the initial loss is checked against dln_host_loss when the host can afford it
- * (--check-limit), and after timing the loss must be finite and not above the start.
+ * grid: the loss against the host reference (src/reference), the gradient against a
+ * central finite difference of the host loss along a random direction, and two steps
+ * against the host loss of the host-updated weights. At each grid point the initial loss
+ * is checked against the host reference when the host can afford it (--check-limit), and
+ * after timing the loss must be finite and not above the start.
  *
  * flops per step = 2 n (3 sum_i d_i d_{i-1} - d_1 d_0): H forward GEMMs, H gradient
  * GEMMs and H - 1 input-gradient GEMMs (the first layer's is not needed). */
 #include "bench_common.h"
-#include "network.h"
 
 #define MAXGRID 32
 
+/* The bare baseline's own buffers, shaped as the network's: W[i] (d_{i+1}, d_i),
+ * A[i] (d_i, n) with A[0] the input, G[i] shaped as W[i]. */
 typedef struct {
     dln_backend *be;
-    dln_net *net;
-    double lr;
-    dln_graph *graph; /* replayed when non-NULL */
-    int bare;         /* the GEMMs alone */
-} run_ctx;
+    int depth;
+    dln_mat *W, *A, *G;
+    dln_graph *graph;
+} bare_gemms;
 
-/* The trainer's plain-GD step: W -= lr G, forward (slot 0 = ||E||^2), backward (slot 1). */
-static int issue_step(dln_net *net, double lr)
+static void bare_free(bare_gemms *b)
 {
-    const dln_backend_ops *op = net->be->ops;
-    for (int i = 0; i < net->s->depth; i++) DLN_TRY(op->axpby(net->be, -lr, &net->G[i], 1.0, &net->W[i]));
-    DLN_TRY(dln_net_forward(net, net->W, 0));
-    return dln_net_backward(net, net->W, 1);
+    for (int i = 0; i <= b->depth; i++) {
+        if (b->A) dln_mat_free(b->be, &b->A[i]);
+        if (i < b->depth && b->W) dln_mat_free(b->be, &b->W[i]);
+        if (i < b->depth && b->G) dln_mat_free(b->be, &b->G[i]);
+    }
+    free(b->W), free(b->A), free(b->G);
+    dln_graph_destroy(b->be, b->graph);
+    memset(b, 0, sizeof *b);
 }
 
-/* The same 3H - 1 GEMMs on the same buffers, in the same order, and nothing else. */
-static int issue_bare(dln_net *net)
+/* The 3H - 1 GEMMs of a step, in the step's order, and nothing else. */
+static int bare_issue(bare_gemms *b)
 {
-    const dln_backend_ops *op = net->be->ops;
-    dln_backend *be = net->be;
-    int H = net->s->depth;
-    for (int i = 1; i <= H; i++)
-        DLN_TRY(op->gemm(be, 0, 0, 1.0, &net->W[i - 1], i == 1 ? &net->X : &net->A[i - 1], 0.0, &net->A[i]));
+    int H = b->depth;
+    for (int i = 1; i <= H; i++) DLN_TRY(dln_gemm(b->be, 0, 0, 1.0, &b->W[i - 1], &b->A[i - 1], 0.0, &b->A[i]));
     for (int i = H; i >= 1; i--) {
-        DLN_TRY(op->gemm(be, 0, 1, 1.0, &net->A[i], i == 1 ? &net->X : &net->A[i - 1], 0.0, &net->G[i - 1]));
-        if (i > 1) DLN_TRY(op->gemm(be, 1, 0, 1.0, &net->W[i - 1], &net->A[i], 0.0, &net->A[i - 1]));
+        DLN_TRY(dln_gemm(b->be, 0, 1, 1.0, &b->A[i], &b->A[i - 1], 0.0, &b->G[i - 1]));
+        if (i > 1) DLN_TRY(dln_gemm(b->be, 1, 0, 1.0, &b->W[i - 1], &b->A[i], 0.0, &b->A[i - 1]));
     }
     return DLN_OK;
 }
 
-static int run_once(void *p)
+/* Buffers of the shapes of s on n columns, filled with the given host weights and data
+ * (uploaded, so the GEMMs see the same values as the step), captured where allowed. */
+static int bare_make(bare_gemms *b, dln_backend *be, const dln_shape *s, int n, dln_dtype t, double *const *W,
+                     const double *X, int use_graph)
 {
-    run_ctx *c = p;
-    if (c->graph) return c->be->ops->graph_launch(c->be, c->graph);
-    return c->bare ? issue_bare(c->net) : issue_step(c->net, c->lr);
+    int H = s->depth;
+    memset(b, 0, sizeof *b);
+    b->be = be, b->depth = H;
+    b->W = calloc((size_t)H, sizeof(dln_mat)), b->G = calloc((size_t)H, sizeof(dln_mat));
+    b->A = calloc((size_t)H + 1, sizeof(dln_mat));
+    if (!b->W || !b->G || !b->A) return dln_fail(dln_backend_error(be), DLN_ENOMEM, "out of host memory");
+    for (int i = 0; i <= H; i++) DLN_TRY(dln_mat_alloc(be, &b->A[i], s->dims[i], n, t));
+    for (int i = 0; i < H; i++) {
+        DLN_TRY(dln_mat_alloc(be, &b->W[i], s->dims[i + 1], s->dims[i], t));
+        DLN_TRY(dln_mat_alloc(be, &b->G[i], s->dims[i + 1], s->dims[i], t));
+        DLN_TRY(dln_upload(be, &b->W[i], W[i], s->dims[i + 1]));
+    }
+    DLN_TRY(dln_upload(be, &b->A[0], X, s->dims[0]));
+    if (!use_graph || !dln_backend_supports(be, DLN_CAP_GRAPHS)) return DLN_OK;
+    DLN_TRY(dln_capture_begin(be));
+    int rc_ops = bare_issue(b);
+    DLN_TRY(dln_capture_end(be, &b->graph));
+    return rc_ops;
 }
 
-/* Captures one run_once into *g where the backend can (else *g stays NULL). */
-static int capture(run_ctx *c, int allow, dln_graph **g)
+static int run_bare(void *p)
 {
-    const dln_backend_ops *op = c->be->ops;
-    *g = NULL;
-    if (!allow || !op->capture_begin) return DLN_OK;
-    c->graph = NULL;
-    DLN_TRY(op->capture_begin(c->be));
-    int rc_ops = run_once(c);
-    int rc = op->capture_end(c->be, g);
-    return rc ? rc : rc_ops;
+    bare_gemms *b = p;
+    return b->graph ? dln_graph_launch(b->be, b->graph) : bare_issue(b);
+}
+
+typedef struct {
+    dln_network *net;
+    double lr;
+} step_ctx;
+
+static int run_step(void *p)
+{
+    step_ctx *c = p;
+    return dln_network_step(c->net, c->lr, 0.0, 1);
 }
 
 static double step_flops(const dln_shape *s, int n)
@@ -102,21 +124,15 @@ static int fail(const char *what, dln_error *err)
     return 1;
 }
 
-/* W[i] += a * D[i] over every layer */
-static void add_scaled(const dln_shape *s, double **W, double a, double *const *D)
+/* W[i] -= lr G[i] over every layer */
+static void host_update(const dln_shape *s, double **W, double lr, double *const *G)
 {
     for (int i = 0; i < s->depth; i++)
-        for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) W[i][e] += a * D[i][e];
-}
-
-static int download_set(dln_backend *be, const dln_mat *set, int H, double **out)
-{
-    for (int i = 0; i < H; i++) DLN_TRY(be->ops->download(be, &set[i], out[i], set[i].rows));
-    return DLN_OK;
+        for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) W[i][e] -= lr * G[i][e];
 }
 
 /* Small non-square check of loss, gradient and two steps at depth H (see the header). */
-static int check_small(dln_backend *be, const bench_opts *o, int H, int use_graph, dln_error *err, bench_json *j)
+static int check_small(dln_backend *be, const bench_opts *o, int H, int use_graph, dln_error *err, dln_json *j)
 {
     enum { MAXH = 256 };
     int dx = 7, dy = 6, m = 11, hidden[MAXH];
@@ -126,75 +142,59 @@ static int check_small(dln_backend *be, const bench_opts *o, int H, int use_grap
     double tol_loss = tf32 ? 2e-2 : is32 ? 1e-4 : 1e-11, tol_grad = tf32 ? 5e-2 : is32 ? 1e-3 : 1e-6;
     dln_shape s = {0, NULL};
     double **W = NULL, **G = NULL, **D = NULL;
-    dln_graph *g = NULL;
-    dln_net net;
-    memset(&net, 0, sizeof net);
+    dln_network *net = NULL;
+    dln_network_stats st;
     dln_data d = {dx, dy, m, bench_normals((size_t)dx * m, o->seed, 11), bench_normals((size_t)dy * m, o->seed, 12)};
     int rc = 1;
-    double sl[2];
     if (!d.X || !d.Y || dln_shape_make(H, dx, dy, hidden, H - 1, &s, err) ||
         dln_init_weights(&s, DLN_INIT_GAUSSIAN, 1.0, o->seed, &W, err) ||
         dln_init_weights(&s, DLN_INIT_GAUSSIAN, 1.0, o->seed + 1, &G, err) ||
         dln_init_weights(&s, DLN_INIT_GAUSSIAN, 1.0, o->seed + 2, &D, err) ||
-        dln_net_create(be, &s, m, o->dtype, 0, 0, &net) || dln_net_set_data(&net, d.X, d.Y) ||
-        dln_net_set_weights(&net, W) || dln_net_forward(&net, net.W, 0) || dln_net_backward(&net, net.W, 1) ||
-        be->ops->read_slots(be, sl, 2) || dln_net_get_weights(&net, W) || download_set(be, net.G, H, G)) {
+        dln_network_create(be, &s, m, o->dtype, 0, &net) || dln_network_use_graphs(net, use_graph) ||
+        dln_network_set_data(net, d.X, d.Y) || dln_network_set_weights(net, W) || dln_network_evaluate(net) ||
+        dln_network_read(net, &st) || dln_network_get_weights(net, W) || dln_network_get_gradients(net, G)) {
         fail("check set-up, forward and backward", err);
         goto done;
     }
     /* W now holds the weights exactly as the backend stores them (fp32-rounded in fp32) */
-    double gslot = sl[1], L0 = 0.5 * sl[0], ref0 = dln_host_loss(&s, W, &d), gsq = 0, dd = 0, h = 2e-3 / H;
+    double gslot = st.grad_sumsq, L0 = 0.5 * st.residual_sumsq, ref0 = ref_loss(&s, W, &d), gsq = 0, dd = 0;
     for (int i = 0; i < H; i++)
         for (size_t e = 0; e < (size_t)s.dims[i + 1] * s.dims[i]; e++) gsq += G[i][e] * G[i][e], dd += G[i][e] * D[i][e];
-    /* fourth-order central difference: (8 (L(h) - L(-h)) - (L(2h) - L(-2h))) / 12h */
-    double Lk[4], steps_h[4] = {h, -h, 2 * h, -2 * h};
-    for (int k = 0; k < 4; k++) {
-        add_scaled(&s, W, steps_h[k], D);
-        Lk[k] = dln_host_loss(&s, W, &d);
-        add_scaled(&s, W, -steps_h[k], D);
-    }
-    double fd = (8 * (Lk[0] - Lk[1]) - (Lk[2] - Lk[3])) / (12 * h);
-    /* two steps (replaying the captured graph where there is one) against the host loss of
-     * W_{t+1} = W_t - lr G_t, G_t downloaded from the backend */
+    double fd = ref_directional_derivative(&s, W, D, &d, 2e-3 / H);
+    /* two steps against the host loss of W_{t+1} = W_t - lr G_t, G_t downloaded from the backend */
     double lr = 0.002 * L0 / gsq, L[2], ref[2];
-    run_ctx c = {be, &net, lr, NULL, 0};
-    if (capture(&c, use_graph, &g)) {
-        fail("check capture", err);
-        goto done;
-    }
-    c.graph = g;
     for (int t = 0; t < 2; t++) {
-        add_scaled(&s, W, -lr, G);
-        ref[t] = dln_host_loss(&s, W, &d);
-        if (run_once(&c) || be->ops->read_slots(be, sl, 1) || download_set(be, net.G, H, G)) {
+        host_update(&s, W, lr, G);
+        ref[t] = ref_loss(&s, W, &d);
+        if (dln_network_step(net, lr, 0.0, 1) || dln_network_read(net, &st) || dln_network_get_gradients(net, G)) {
             fail("check step", err);
             goto done;
         }
-        L[t] = 0.5 * sl[0];
+        L[t] = 0.5 * st.residual_sumsq;
     }
     double e_loss = bench_rel(L0, ref0), e_grad = bench_rel(fd, dd), e1 = bench_rel(L[0], ref[0]),
            e2 = bench_rel(L[1], ref[1]), e_gsq = bench_rel(gslot, gsq);
+    int graph = use_graph && dln_backend_supports(be, DLN_CAP_GRAPHS);
     int ok = e_loss <= tol_loss && e_grad <= tol_grad && e1 <= tol_loss && e2 <= tol_loss && e_gsq <= tol_loss &&
              L[1] <= L0 * (1 + tol_loss); /* a descent step (to the precision's resolution) */
     printf("check depth %3d (dims 7,5..9,6; n=11%s) rel err: loss %.1e, |G|^2 %.1e, gradient vs finite "
            "difference %.1e, steps 1,2 %.1e %.1e: %s\n",
-           H, g ? "; graph" : "", e_loss, e_gsq, e_grad, e1, e2, ok ? "ok" : "FAILED");
-    bj_obj(j, NULL);
-    bj_int(j, "depth", H);
-    bj_num(j, "loss_rel_err", e_loss);
-    bj_num(j, "grad_sumsq_rel_err", e_gsq);
-    bj_num(j, "grad_fd_rel_err", e_grad);
-    bj_num(j, "step1_loss_rel_err", e1);
-    bj_num(j, "step2_loss_rel_err", e2);
-    bj_num(j, "tol_loss", tol_loss);
-    bj_num(j, "tol_grad", tol_grad);
-    bj_bool(j, "graph", g != NULL);
-    bj_bool(j, "ok", ok);
-    bj_end_obj(j);
+           H, graph ? "; graph" : "", e_loss, e_gsq, e_grad, e1, e2, ok ? "ok" : "FAILED");
+    dln_json_object(j, NULL);
+    dln_json_int(j, "depth", H);
+    dln_json_num(j, "loss_rel_err", e_loss);
+    dln_json_num(j, "grad_sumsq_rel_err", e_gsq);
+    dln_json_num(j, "grad_fd_rel_err", e_grad);
+    dln_json_num(j, "step1_loss_rel_err", e1);
+    dln_json_num(j, "step2_loss_rel_err", e2);
+    dln_json_num(j, "tol_loss", tol_loss);
+    dln_json_num(j, "tol_grad", tol_grad);
+    dln_json_bool(j, "graph", graph);
+    dln_json_bool(j, "ok", ok);
+    dln_json_end_object(j);
     rc = ok ? 0 : 1;
 done:
-    if (g) be->ops->graph_destroy(be, g);
-    dln_net_destroy(&net);
+    dln_network_destroy(net);
     dln_weights_free(s.depth, W);
     dln_weights_free(s.depth, G);
     dln_weights_free(s.depth, D);
@@ -221,18 +221,17 @@ static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, 
     for (int i = 0; i < H - 1; i++) hidden[i] = w;
     dln_shape s = {0, NULL};
     double **W = NULL;
-    dln_graph *g_step = NULL, *g_bare = NULL;
-    dln_net net, net2; /* the step's, and the bare GEMMs' own (they overwrite G and A) */
-    memset(&net, 0, sizeof net);
-    memset(&net2, 0, sizeof net2);
+    dln_network *net = NULL;
+    bare_gemms bare;
+    memset(&bare, 0, sizeof bare);
     dln_data d = {w, w, m, NULL, NULL};
     if (dln_shape_make(H, w, w, hidden, H - 1, &s, err)) goto out;
     pt->flops = step_flops(&s, m);
     pt->bytes = step_bytes(&s, m, dln_dtype_size(o->dtype));
-    size_t need = dln_net_bytes(&s, m, o->dtype, 0, 0) * (do_bare ? 2 : 1), fb = 0, tb = 0;
+    size_t need = dln_network_bytes(&s, m, o->dtype, 0) * (do_bare ? 2 : 1), fb = 0, tb = 0;
     double host = 8.0 * (3.0 * w * m + (double)H * w * w);
     double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    if (be->ops->mem_info(be, &fb, &tb)) goto out;
+    if (dln_backend_mem_info(be, &fb, &tb)) goto out;
     if ((tb && need > fb / 10 * 9) || (phys > 0 && host + (tb ? 0 : (double)need) > 0.7 * phys)) {
         snprintf(pt->skip, sizeof pt->skip, "needs %.3g GB on the backend, %.3g GB on the host", need / 1e9, host / 1e9);
         rc = 0;
@@ -242,21 +241,19 @@ static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, 
     d.Y = bench_normals((size_t)w * m, o->seed, 22);
     if (!d.X || !d.Y) goto out;
     for (size_t e = 0; e < (size_t)w * m; e++) d.Y[e] = 0.5 * d.X[e] + 0.1 * d.Y[e];
-    double sl[2];
+    dln_network_stats st;
     if (dln_init_weights(&s, DLN_INIT_ORTHOGONAL, 1.0, o->seed, &W, err) ||
-        dln_net_create(be, &s, m, o->dtype, 0, 0, &net) || dln_net_set_data(&net, d.X, d.Y) ||
-        dln_net_set_weights(&net, W) || dln_net_forward(&net, net.W, 0) || dln_net_backward(&net, net.W, 1) ||
-        be->ops->read_slots(be, sl, 2) ||
-        (do_bare && (dln_net_create(be, &s, m, o->dtype, 0, 0, &net2) || dln_net_set_data(&net2, d.X, d.Y) ||
-                     dln_net_set_weights(&net2, W)))) {
+        dln_network_create(be, &s, m, o->dtype, 0, &net) || dln_network_use_graphs(net, use_graph) ||
+        dln_network_set_data(net, d.X, d.Y) || dln_network_set_weights(net, W) || dln_network_evaluate(net) ||
+        dln_network_read(net, &st) || (do_bare && bare_make(&bare, be, &s, m, o->dtype, W, d.X, use_graph))) {
         fail("set-up", err);
         goto out;
     }
-    pt->loss0 = 0.5 * sl[0];
+    pt->loss0 = 0.5 * st.residual_sumsq;
     double tol = o->math == DLN_MATH_TF32 ? 5e-2 : o->dtype == DLN_F32 ? 1e-3 : 1e-9;
     if (pt->flops / 3 <= check_limit) {
-        if (dln_net_get_weights(&net, W)) goto out;
-        pt->check_err = bench_rel(pt->loss0, dln_host_loss(&s, W, &d));
+        if (dln_network_get_weights(net, W)) goto out;
+        pt->check_err = bench_rel(pt->loss0, ref_loss(&s, W, &d));
         pt->checked = 1;
         if (!(pt->check_err <= tol)) {
             fprintf(stderr, "step: width %d depth %d: loss %.17g differs from the host's by %.2e (tolerance %.0e)\n",
@@ -266,20 +263,14 @@ static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, 
     }
     /* a step size well inside stability for orthogonal layers: sigma_1(X)^2 <= (sqrt(w) + sqrt(m))^2 */
     double sx = sqrt((double)w) + sqrt((double)m);
-    run_ctx c = {be, &net, 0.25 / (H * sx * sx), NULL, 0}, c2 = {be, &net2, 0, NULL, 1};
-    if (capture(&c, use_graph, &g_step) || (do_bare && capture(&c2, use_graph, &g_bare))) {
-        fail("capturing a graph", err);
-        goto out;
-    }
-    c.graph = g_step;
-    c2.graph = g_bare;
-    pt->graph = g_step != NULL;
-    if (bench_time2(be, run_once, &c, do_bare ? run_once : NULL, &c2, o, &pt->step, &pt->bare) ||
-        be->ops->read_slots(be, sl, 1)) {
+    step_ctx c = {net, 0.25 / (H * sx * sx)};
+    pt->graph = use_graph && dln_backend_supports(be, DLN_CAP_GRAPHS);
+    if (bench_time2(be, run_step, &c, do_bare ? run_bare : NULL, &bare, o, &pt->step, &pt->bare) ||
+        dln_network_read(net, &st)) {
         fail("timing", err);
         goto out;
     }
-    pt->loss1 = 0.5 * sl[0];
+    pt->loss1 = 0.5 * st.residual_sumsq;
     if (!isfinite(pt->loss1) || pt->loss1 > pt->loss0 * (1 + tol)) {
         fprintf(stderr, "step: width %d depth %d: the loss went from %g to %g while timing\n", w, H, pt->loss0,
                 pt->loss1);
@@ -287,10 +278,8 @@ static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, 
     }
     rc = 0;
 out:
-    if (g_step) be->ops->graph_destroy(be, g_step);
-    if (g_bare) be->ops->graph_destroy(be, g_bare);
-    dln_net_destroy(&net);
-    dln_net_destroy(&net2);
+    bare_free(&bare);
+    dln_network_destroy(net);
     dln_weights_free(s.depth, W);
     dln_shape_free(&s);
     free(d.X);
@@ -349,26 +338,25 @@ int main(int argc, char **argv)
     if (rc) return rc;
     char dev[256];
     dln_devices_describe(dev, sizeof dev);
-    printf("step: backend %s, precision %s, devices: %s\n", be->ops->name, o.precision, dev);
-    bench_json j;
-    if (bench_json_begin(&j, o.json_path, "step", be, &o, argc, argv)) return dln_backend_destroy(be), 1;
-    bj_arr(&j, "checks");
+    printf("step: backend %s, precision %s, devices: %s\n", dln_backend_name(be), o.precision, dev);
+    dln_json j;
+    bench_json_begin(&j, "step", be, &o, argc, argv);
+    dln_json_array(&j, "checks");
     for (int k = 0; k < nd && !rc; k++) {
         int seen = 0;
         for (int q = 0; q < k; q++) seen |= depths[q] == depths[k];
         if (!seen) rc = check_small(be, &o, depths[k], use_graph, &err, &j);
     }
-    bj_end_arr(&j);
+    dln_json_end_array(&j);
     if (rc) {
         fprintf(stderr, "step: the check failed: nothing was timed\n");
-        bj_bool(&j, "ok", 0);
-        bench_json_end(&j);
+        bench_json_end(&j, &o, 0);
         dln_backend_destroy(be);
         return 1;
     }
     printf("\n%6s %5s %6s | %-30s %9s | %-30s %9s | %9s\n", "width", "depth", "m", "step: ms median [min, max]",
            "GFLOP/s", "bare 3H-1 GEMMs: ms [min, max]", "GFLOP/s", "step/bare");
-    bj_arr(&j, "results");
+    dln_json_array(&j, "results");
     for (int a = 0; a < nd && !rc; a++)
         for (int b = 0; b < nw && !rc; b++) {
             point pt;
@@ -390,34 +378,33 @@ int main(int argc, char **argv)
                        do_bare ? pt.step.s.median / pt.bare.s.median : NAN);
             }
             fflush(stdout);
-            bj_obj(&j, NULL);
-            bj_int(&j, "width", pt.width);
-            bj_int(&j, "depth", pt.depth);
-            bj_int(&j, "m", pt.m);
-            bj_int(&j, "gemms_per_step", 3L * pt.depth - 1);
-            bj_num(&j, "flops_per_step", pt.flops);
-            bj_num(&j, "bytes_per_step_min", pt.bytes);
+            dln_json_object(&j, NULL);
+            dln_json_int(&j, "width", pt.width);
+            dln_json_int(&j, "depth", pt.depth);
+            dln_json_int(&j, "m", pt.m);
+            dln_json_int(&j, "gemms_per_step", 3L * pt.depth - 1);
+            dln_json_num(&j, "flops_per_step", pt.flops);
+            dln_json_num(&j, "bytes_per_step_min", pt.bytes);
             if (pt.skip[0]) {
-                bj_str(&j, "skipped", pt.skip);
+                dln_json_str(&j, "skipped", pt.skip);
             } else {
-                bj_bool(&j, "graph", pt.graph);
+                dln_json_bool(&j, "graph", pt.graph);
                 bj_stats(&j, "step", &pt.step);
-                bj_num(&j, "step_gflops", gs);
+                dln_json_num(&j, "step_gflops", gs);
                 if (do_bare) {
                     bj_stats(&j, "bare_gemms", &pt.bare);
-                    bj_num(&j, "bare_gflops", gb);
-                    bj_num(&j, "step_over_bare", pt.step.s.median / pt.bare.s.median);
+                    dln_json_num(&j, "bare_gflops", gb);
+                    dln_json_num(&j, "step_over_bare", pt.step.s.median / pt.bare.s.median);
                 }
-                bj_num(&j, "loss_start", pt.loss0);
-                bj_num(&j, "loss_end", pt.loss1);
-                bj_bool(&j, "host_checked", pt.checked);
-                bj_num(&j, "host_check_rel_err", pt.checked ? pt.check_err : NAN);
+                dln_json_num(&j, "loss_start", pt.loss0);
+                dln_json_num(&j, "loss_end", pt.loss1);
+                dln_json_bool(&j, "host_checked", pt.checked);
+                dln_json_num(&j, "host_check_rel_err", pt.checked ? pt.check_err : NAN);
             }
-            bj_end_obj(&j);
+            dln_json_end_object(&j);
         }
-    bj_end_arr(&j);
-    bj_bool(&j, "ok", rc == 0);
-    if (bench_json_end(&j) && !rc) rc = 1;
+    dln_json_end_array(&j);
+    if (bench_json_end(&j, &o, rc == 0) && !rc) rc = 1;
     dln_backend_destroy(be);
     return rc ? 1 : 0;
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dln.h"
+#include "dln/dln.h"
 #include "test_npy_support.h"
 #include "test_support.h"
 
@@ -59,7 +59,7 @@ Test(npy, reads_every_dtype_order_and_version_exactly)
     npy_need_numpy();
     char dir[64];
     ts_tempdir(dir, sizeof dir, "npy");
-    unsigned long seed = npy_seed();
+    unsigned long seed = (unsigned long)ts_seed();
     srand((unsigned)seed);
     const char *dts[] = {"f8", "f4"}, *orders[] = {"C", "F"}, *vers[] = {"save", "2.0", "3.0"};
     char specs[1024] = "";
@@ -91,7 +91,7 @@ Test(npy, reads_large_and_vector_shapes)
     npy_need_numpy();
     char dir[64];
     ts_tempdir(dir, sizeof dir, "npy");
-    unsigned long seed = npy_seed();
+    unsigned long seed = (unsigned long)ts_seed();
     npy_generate(dir, seed,
                  "big8c:301:173:f8:C:save big4c:173:301:f4:C:save big8f:301:173:f8:F:2.0 "
                  "row:1:9:f8:C:save col:9:1:f4:C:save one:1:1:f8:F:save");
@@ -113,7 +113,7 @@ Test(npy, passes_nan_and_inf_through)
     npy_need_numpy();
     char dir[64];
     ts_tempdir(dir, sizeof dir, "npy");
-    unsigned long seed = npy_seed();
+    unsigned long seed = (unsigned long)ts_seed();
     npy_generate(dir, seed, "special8:3:4:f8:C:save special4:4:3:f4:F:save");
     char p[128], raw[128];
     snprintf(p, sizeof p, "%s/special8.npy", dir);
@@ -207,7 +207,7 @@ Test(npy, round_trip_through_numpy)
     npy_need_numpy();
     char dir[64];
     ts_tempdir(dir, sizeof dir, "npy");
-    unsigned long seed = npy_seed();
+    unsigned long seed = (unsigned long)ts_seed();
     const int shapes[][3] = {{7, 5, 7}, {5, 7, 9}, {1, 4, 3}, {130, 70, 131}, {4500, 2, 4600}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int rows = shapes[s][0], cols = shapes[s][1], ld = shapes[s][2];
@@ -237,7 +237,7 @@ Test(npy, round_trip_without_numpy)
 {
     char dir[64], p[128], raw[128];
     ts_tempdir(dir, sizeof dir, "npy");
-    unsigned long seed = npy_seed();
+    unsigned long seed = (unsigned long)ts_seed();
     snprintf(p, sizeof p, "%s/w.npy", dir);
     snprintf(raw, sizeof raw, "%s/w.raw", dir);
     int rows = 37, cols = 11, ld = 40;

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dln.h"
+#include "dln/dln.h"
 #include "test_npy_support.h"
 #include "test_support.h"
 
@@ -249,7 +249,7 @@ Test(npy, reads_and_rejects_through_a_pipe)
     snprintf(fifo, sizeof fifo, "%s/fifo.npy", dir);
     cr_assert_eq(mkfifo(fifo, 0600), 0);
     int rows = 5000, cols = 3; /* more than one read chunk */
-    double *A = npy_random(rows, cols, rows, npy_seed());
+    double *A = npy_random(rows, cols, rows, (unsigned long)ts_seed());
     dln_error err;
     dln_error_clear(&err);
     cr_assert_eq(dln_npy_write(p, rows, cols, A, rows, &err), DLN_OK, "%s", err.msg);
@@ -276,7 +276,7 @@ Test(npy, survives_corrupted_files)
     char dir[64], p[128];
     ts_tempdir(dir, sizeof dir, "npy");
     snprintf(p, sizeof p, "%s/c.npy", dir);
-    unsigned long seed = npy_seed();
+    unsigned long seed = (unsigned long)ts_seed();
     srand((unsigned)seed);
     double A[6] = {1, 2, 3, 4, 5, 6};
     dln_error err;

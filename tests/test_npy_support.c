@@ -13,15 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dln.h"
-
-unsigned long npy_seed(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ((unsigned long)ts.tv_sec * 1000003ul ^ (unsigned long)ts.tv_nsec ^
-            ((unsigned long)getpid() << 20)) & 0x7fffffffful;
-}
+#include "dln/dln.h"
 
 void npy_need_numpy(void)
 {

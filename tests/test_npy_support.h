@@ -1,5 +1,6 @@
 /* test_npy_support.h: helpers shared by the .npy tests (suite "npy": tests/test_npy_read.c,
- * tests/test_npy_reject.c), defined in tests/test_npy_support.c: a per-test seed, python3 +
+ * tests/test_npy_reject.c), defined in tests/test_npy_support.c (the seed and temporary
+ * directories are test_support.h's): python3 +
  * numpy detection (tests that need it skip, never pass, without it), temporary directories,
  * running a python script, writing and reading whole files, hand-made version 1.0 files,
  * random test matrices, and the two central checks: a read that must equal reference values
@@ -8,10 +9,9 @@
 #ifndef DLN_TEST_NPY_SUPPORT_H
 #define DLN_TEST_NPY_SUPPORT_H
 
-#include <stddef.h>
+#include "test_support.h" /* ts_seed, ts_tempdir */
 
-/* Seed for one test, from the clock and pid; every failure message prints it. */
-unsigned long npy_seed(void);
+#include <stddef.h>
 
 /* Skips the test when python3 with numpy cannot be imported. */
 void npy_need_numpy(void);

@@ -132,13 +132,23 @@ double ts_rel_mat(const double *A, const double *B, size_t n)
     return r > 0 ? sqrt(d / r) : sqrt(d);
 }
 
-dln_backend *ts_cpu(dln_error *err)
+const dln_backend_kind ts_backend_kinds[TS_BACKENDS] = {DLN_BACKEND_CPU, DLN_BACKEND_CUDA};
+
+const char *ts_backend_label(dln_backend_kind kind) { return kind == DLN_BACKEND_CUDA ? "cuda" : "cpu"; }
+
+dln_backend *ts_backend(dln_backend_kind kind, dln_error *err)
 {
     dln_backend *be = NULL;
     dln_error_clear(err);
-    cr_assert_eq(dln_backend_cpu_create(err, &be), DLN_OK, "%s", err->msg);
+    if (!dln_backend_available(kind)) { /* the refusal says why: not built, or no device */
+        cr_assert_neq(dln_backend_create(kind, err, &be, NULL), DLN_OK, "an unavailable backend was created");
+        cr_skip_test("%s", err->msg);
+    }
+    cr_assert_eq(dln_backend_create(kind, err, &be, NULL), DLN_OK, "%s: %s", ts_backend_label(kind), err->msg);
     return be;
 }
+
+dln_backend *ts_cpu(dln_error *err) { return ts_backend(DLN_BACKEND_CPU, err); }
 
 void ts_shape(dln_shape *s, int depth, const int *dims)
 {
@@ -180,6 +190,25 @@ dln_data ts_data(int dx, int dy, int m, double *X, double *Y)
 {
     dln_data d = {dx, dy, m, X, Y};
     return d;
+}
+
+int ts_record(void *ctx, const dln_observation *obs)
+{
+    ts_trace *t = ctx;
+    if (obs->final && t->n > 0 && t->obs[t->n - 1].step == obs->step) return 0;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 256;
+        t->obs = realloc(t->obs, sizeof(dln_observation) * (size_t)t->cap);
+        cr_assert_not_null(t->obs);
+    }
+    t->obs[t->n++] = *obs;
+    return 0;
+}
+
+void ts_trace_free(ts_trace *t)
+{
+    free(t->obs);
+    memset(t, 0, sizeof *t);
 }
 
 void ts_tempdir(char *buf, size_t cap, const char *tag)

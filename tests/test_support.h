@@ -1,16 +1,17 @@
-/* test_support.h: shared helpers for the numerical tests (test_gradients, test_shallow,
- * test_trainer, test_init, test_backend_cpu): a per-test seed drawn from the clock (or
- * DLN_TEST_SEED to replay a failure), random matrices from the library's generator,
- * orthonormal factors and matrices with prescribed singular values built with LAPACKE,
- * plain host products with CBLAS, relative errors, and temporary directories. Every
- * name starts with ts_ so it cannot clash with other test files. */
+/* test_support.h: the helpers every test shares: the one per-test seed (from the clock,
+ * or DLN_TEST_SEED to replay a failure), the one relative error, the one temporary
+ * directory, the backends a parametrised test runs on, random matrices from the
+ * library's generator, orthonormal factors and matrices with prescribed singular values
+ * built with LAPACKE, and plain host products with CBLAS. Every name starts with ts_ so it
+ * cannot clash with other test files. Tests see the public API and src/reference only. */
 #ifndef DLN_TEST_SUPPORT_H
 #define DLN_TEST_SUPPORT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dln.h"
+#include "dln/dln.h"
+#include "reference.h"
 
 /* Seed for one test: DLN_TEST_SEED when set, else from the clock and pid. It is
  * logged with cr_log_info and every assertion message should print it too. */
@@ -42,8 +43,32 @@ double ts_rel(double a, double b);
 /* ||A - B||_F / ||B||_F over n entries. */
 double ts_rel_mat(const double *A, const double *B, size_t n);
 
-/* CPU backend (asserts success); the error record must outlive it. */
+/* ---- backends ------------------------------------------------------------------------ */
+
+/* The backends every parametrised test runs on, in order: the CPU (always) and CUDA
+ * (skipped, never passed, where it is not built or no device is usable). */
+#define TS_BACKENDS 2
+extern const dln_backend_kind ts_backend_kinds[TS_BACKENDS];
+const char *ts_backend_label(dln_backend_kind kind);
+/* Creates a backend of this kind (asserts success) or skips the test; the error record
+ * must outlive it. */
+dln_backend *ts_backend(dln_backend_kind kind, dln_error *err);
+/* The CPU backend (asserts success). */
 dln_backend *ts_cpu(dln_error *err);
+
+/* A test run once per backend: TestOnBackends(suite, name) { ... } declares Criterion's
+ * parameters and the test; the body reads its backend as TS_KIND. */
+typedef struct {
+    int backend; /* index into ts_backend_kinds */
+} ts_on_backend;
+#define TS_KIND (ts_backend_kinds[ts_param->backend])
+#define TestOnBackends(suite, name)                                                   \
+    ParameterizedTestParameters(suite, name)                                          \
+    {                                                                                 \
+        static ts_on_backend ts_params[TS_BACKENDS] = {{0}, {1}};                     \
+        return cr_make_param_array(ts_on_backend, ts_params, TS_BACKENDS);            \
+    }                                                                                 \
+    ParameterizedTest(ts_on_backend *ts_param, suite, name)
 /* Shape from depth + 1 dims (asserts success). */
 void ts_shape(dln_shape *s, int depth, const int *dims);
 /* W[i] (dims[i+1], dims[i]) with N(0, scale^2 / dims[i]) entries. */
@@ -54,6 +79,18 @@ double ts_rel_weights(const dln_shape *s, double *const *A, double *const *B);
 
 /* Data with X (dx, m) and Y (dy, m) taken over (not copied). */
 dln_data ts_data(int dx, int dy, int m, double *X, double *Y);
+
+/* ---- observing a training run ------------------------------------------------------------ */
+
+/* Every observation of a run, in order (the final state once: not again when the last
+ * checked step already reported it). */
+typedef struct {
+    long n, cap;
+    dln_observation *obs;
+} ts_trace;
+/* The dln_observer_fn that appends to a ts_trace (ctx); never asks to stop. */
+int ts_record(void *ctx, const dln_observation *obs);
+void ts_trace_free(ts_trace *t);
 
 /* mkdtemp under /tmp (path written into buf) and recursive removal. */
 void ts_tempdir(char *buf, size_t cap, const char *tag);

@@ -1,0 +1,50 @@
+/* dln/backend.h: backends as opaque handles. A backend is where every matrix of a run
+ * lives and where every matrix operation (dln/ops.h) runs: the CPU backend (OpenBLAS +
+ * LAPACKE, the reference) and the CUDA backend (cuBLAS + cuSOLVER). What a backend can
+ * do is asked with dln_backend_supports, never by comparing names. The same API is
+ * compiled whatever backends are built in; asking for one that is not is DLN_EINPUT. */
+#ifndef DLN_BACKEND_H
+#define DLN_BACKEND_H
+
+#include <stddef.h>
+
+#include "dln/error.h"
+
+typedef struct dln_backend dln_backend;
+
+typedef enum { DLN_BACKEND_AUTO = 0, DLN_BACKEND_CPU = 1, DLN_BACKEND_CUDA = 2 } dln_backend_kind;
+
+/* Math modes for GEMMs of fp32 matrices: exact fp32, or TF32 tensor cores. */
+typedef enum { DLN_MATH_DEFAULT = 0, DLN_MATH_TF32 = 1 } dln_math_mode;
+
+typedef enum {
+    DLN_CAP_GRAPHS = 1,        /* operations can be captured into a graph and replayed */
+    DLN_CAP_TF32 = 2,          /* DLN_MATH_TF32 is available for fp32 GEMMs */
+    DLN_CAP_DEVICE_MEMORY = 4, /* matrices live in device memory that dln_backend_mem_info reports */
+    DLN_CAP_ASYNC = 8,         /* work is queued: reading a result waits for the device */
+} dln_capability;
+
+/* Creates a backend that records its failures in *err (which must outlive it). AUTO
+ * picks CUDA when compiled in and a device is present; *note (static text, or NULL)
+ * then says what it chose and why. */
+int dln_backend_create(dln_backend_kind kind, dln_error *err, dln_backend **out, const char **note);
+void dln_backend_destroy(dln_backend *be);
+const char *dln_backend_name(const dln_backend *be);
+/* The error record the backend was created with (its operations report into it). */
+dln_error *dln_backend_error(dln_backend *be);
+/* 1 when the backend has every capability in caps (an OR of dln_capability), else 0. */
+int dln_backend_supports(const dln_backend *be, unsigned caps);
+/* TF32 needs DLN_CAP_TF32 (DLN_EINPUT otherwise). */
+int dln_backend_set_math(dln_backend *be, dln_math_mode mode);
+dln_math_mode dln_backend_math(const dln_backend *be);
+/* Free and total bytes of the backend's memory (0, 0 when it has no device memory). */
+int dln_backend_mem_info(dln_backend *be, size_t *free_bytes, size_t *total_bytes);
+
+/* Comma-separated names of the backends compiled in, e.g. "cpu,cuda". */
+const char *dln_backends_compiled(void);
+/* 1 when a backend of this kind can be created in this process (CPU: always). */
+int dln_backend_available(dln_backend_kind kind);
+/* A one-line description of the devices found, or "none (...)" saying why. */
+void dln_devices_describe(char *buf, size_t n);
+
+#endif

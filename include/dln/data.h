@@ -1,0 +1,41 @@
+/* dln/data.h: the problem data and .npy files. X is (dx, m) and Y is (dy, m): columns
+ * are samples. Host matrices are fp64, column-major, ld = rows. */
+#ifndef DLN_DATA_H
+#define DLN_DATA_H
+
+#include <stdint.h>
+
+#include "dln/error.h"
+
+/* Upper bound on any single dimension: larger requests are refused. */
+#define DLN_MAX_DIM (1 << 24)
+
+typedef struct {
+    int dx, dy, m;
+    double *X, *Y; /* host, owned */
+} dln_data;
+
+typedef struct {
+    int dx, dy, m;    /* sizes */
+    int teacher_rank; /* rank r of the teacher T (dy, dx); clipped to min(dx, dy) */
+    double noise;     /* std of the additive Gaussian noise on Y */
+    uint64_t seed;
+} dln_synth_opts;
+
+/* X ~ N(0,1); Y = T X + noise N(0,1) with T = A B / sqrt(r dx), A (dy, r) and B (r, dx)
+ * ~ N(0,1), so that the entries of T X have unit variance. */
+int dln_synth_make(const dln_synth_opts *o, dln_data *out, dln_error *err);
+/* Loads X.npy (dx, m) and Y.npy (dy, m); checks shapes, sizes and finiteness. */
+int dln_data_load(const char *x_path, const char *y_path, dln_data *out, dln_error *err);
+/* Checks sizes, finiteness and that Y is not identically zero. */
+int dln_data_validate(const dln_data *d, dln_error *err);
+void dln_data_free(dln_data *d);
+
+/* Reads a 2-D float64 or float32 array (little-endian, C or Fortran order) into a fresh
+ * column-major fp64 buffer (*data, ld = *rows). Other ranks, dtypes or byte orders,
+ * truncated or malformed files are DLN_EINPUT with a message naming the path. */
+int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_error *err);
+/* Writes A (rows, cols, leading dim ld) as float64, Fortran order. */
+int dln_npy_write(const char *path, int rows, int cols, const double *A, int ld, dln_error *err);
+
+#endif

@@ -1,0 +1,70 @@
+/* dln/ops.h: matrices in backend memory and the operations on them. Column-major
+ * storage with explicit leading dimensions: element (i, j) of a dln_mat is at
+ * data + (i + j * ld) * size(dtype). data is backend memory (device memory on CUDA):
+ * the host reads and writes it only through upload and download. Every operation checks
+ * its arguments (shapes that chain, dtypes, views inside their parents' extents as far
+ * as the descriptor tells) and records a failure in the backend's error record. */
+#ifndef DLN_OPS_H
+#define DLN_OPS_H
+
+#include <stddef.h>
+
+#include "dln/backend.h"
+
+typedef enum { DLN_F64 = 0, DLN_F32 = 1 } dln_dtype;
+
+typedef struct {
+    int rows, cols, ld;
+    dln_dtype dtype;
+    void *data;
+} dln_mat;
+
+typedef struct dln_graph dln_graph;
+
+size_t dln_dtype_size(dln_dtype t);
+const char *dln_dtype_name(dln_dtype t);
+/* Sub-block (r0, c0) of size rows x cols: pointer arithmetic only, no memory access. A
+ * view shares its parent's memory and is never freed itself. */
+dln_mat dln_mat_view(const dln_mat *m, int r0, int c0, int rows, int cols);
+
+/* m (rows, cols), ld = max(rows, 1), zero-filled. dln_mat_free accepts a zeroed mat. */
+int dln_mat_alloc(dln_backend *be, dln_mat *m, int rows, int cols, dln_dtype dtype);
+void dln_mat_free(dln_backend *be, dln_mat *m);
+
+/* dst (rows, cols) in its dtype <- host fp64 src (rows, cols) with leading dim ld_src,
+ * and back. Conversion to and from fp32 happens here. Both wait for the data. */
+int dln_upload(dln_backend *be, dln_mat *dst, const double *src, int ld_src);
+int dln_download(dln_backend *be, const dln_mat *src, double *dst, int ld_dst);
+
+/* dst = src (same shape and dtype). */
+int dln_copy(dln_backend *be, dln_mat *dst, const dln_mat *src);
+/* dst (c, r) = src^T, src (r, c); same dtype; dst must not overlap src. */
+int dln_transpose(dln_backend *be, dln_mat *dst, const dln_mat *src);
+/* C (m, n) = alpha op(A) op(B) + beta C; op(A) is (m, k), op(B) is (k, n); trans_a,
+ * trans_b: 0 as is, 1 transposed. One dtype for all three. */
+int dln_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, const dln_mat *B,
+             double beta, dln_mat *C);
+/* Y = alpha X + beta Y over the (rows, cols) block. As in BLAS: beta = 0 never reads Y. */
+int dln_axpby(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_mat *Y);
+/* out[index] = (accumulate ? out[index] : 0) + sum of squares of X, accumulated in
+ * fp64. out is an fp64 column (n, 1) in backend memory owned by the caller (a network,
+ * the solver, a test): results are read with dln_download, which waits for them. */
+int dln_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int accumulate);
+/* Waits until all work queued on the backend has finished. */
+int dln_synchronize(dln_backend *be);
+
+/* Thin SVD of A (m, n), m >= n, fp64; A is destroyed: A = U diag(s) VT with s (host, n
+ * values, descending) always, U (m, n) and VT (n, n) when non-NULL. The signs of the
+ * singular-vector pairs are not specified. */
+int dln_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT);
+
+/* Graphs (DLN_CAP_GRAPHS): the operations issued between capture_begin and capture_end
+ * are recorded, not run, into a graph that graph_launch replays with the scalars (alpha,
+ * beta) and math mode they were recorded with. Nothing that waits (upload, download,
+ * synchronize, gesvd) or allocates may be issued while a capture is open. */
+int dln_capture_begin(dln_backend *be);
+int dln_capture_end(dln_backend *be, dln_graph **g);
+int dln_graph_launch(dln_backend *be, dln_graph *g);
+void dln_graph_destroy(dln_backend *be, dln_graph *g);
+
+#endif

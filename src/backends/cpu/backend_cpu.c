@@ -1,0 +1,216 @@
+/* backend_cpu.c: the CPU reference backend. Every operation is one OpenBLAS (CBLAS)
+ * or LAPACKE call, or a plain element loop where BLAS has none (conversion, axpby on
+ * a strided block). Arguments arrive checked (src/backends/ops.c); every LAPACK info is
+ * checked here. Work runs when it is issued, so synchronize has nothing to wait for. */
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/backend_table.h"
+
+#define IDX(m, i, j) ((size_t)(i) + (size_t)(j) * (size_t)(m)->ld)
+
+static int cpu_alloc(dln_backend *be, dln_mat *m, int rows, int cols, dln_dtype dtype)
+{
+    // m is (rows, cols), ld = max(rows, 1), zero-filled
+    size_t n = (size_t)rows * (size_t)cols;
+    m->rows = rows;
+    m->cols = cols;
+    m->ld = rows > 0 ? rows : 1;
+    m->dtype = dtype;
+    m->data = calloc(n ? n : 1, dln_dtype_size(dtype));
+    if (!m->data)
+        return dln_fail(be->err, DLN_ENOMEM, "out of host memory: %zu bytes needed for a %d x %d matrix",
+                        n * dln_dtype_size(dtype), rows, cols);
+    return DLN_OK;
+}
+
+static void cpu_free(dln_backend *be, dln_mat *m)
+{
+    (void)be;
+    free(m->data);
+    m->data = NULL;
+}
+
+static int cpu_mem_info(dln_backend *be, size_t *free_bytes, size_t *total_bytes)
+{
+    (void)be;
+    *free_bytes = 0;
+    *total_bytes = 0;
+    return DLN_OK;
+}
+
+static int cpu_upload(dln_backend *be, dln_mat *dst, const double *src, int ld_src)
+{
+    // dst is (rows, cols) in its dtype, src is host fp64 (rows, cols) with ld_src
+    (void)be;
+    for (int j = 0; j < dst->cols; j++) {
+        const double *s = src + (size_t)j * ld_src;
+        if (dst->dtype == DLN_F64) {
+            memcpy((double *)dst->data + IDX(dst, 0, j), s, sizeof(double) * (size_t)dst->rows);
+        } else {
+            float *d = (float *)dst->data + IDX(dst, 0, j);
+            for (int i = 0; i < dst->rows; i++) d[i] = (float)s[i];
+        }
+    }
+    return DLN_OK;
+}
+
+static int cpu_download(dln_backend *be, const dln_mat *src, double *dst, int ld_dst)
+{
+    // src is (rows, cols) in its dtype, dst is host fp64 (rows, cols) with ld_dst
+    (void)be;
+    for (int j = 0; j < src->cols; j++) {
+        double *d = dst + (size_t)j * ld_dst;
+        if (src->dtype == DLN_F64) {
+            memcpy(d, (const double *)src->data + IDX(src, 0, j), sizeof(double) * (size_t)src->rows);
+        } else {
+            const float *s = (const float *)src->data + IDX(src, 0, j);
+            for (int i = 0; i < src->rows; i++) d[i] = s[i];
+        }
+    }
+    return DLN_OK;
+}
+
+static int cpu_copy(dln_backend *be, dln_mat *dst, const dln_mat *src)
+{
+    // dst and src are (rows, cols)
+    (void)be;
+    size_t es = dln_dtype_size(src->dtype);
+    for (int j = 0; j < src->cols; j++)
+        memcpy((char *)dst->data + IDX(dst, 0, j) * es, (const char *)src->data + IDX(src, 0, j) * es,
+               es * (size_t)src->rows);
+    return DLN_OK;
+}
+
+static int cpu_transpose(dln_backend *be, dln_mat *dst, const dln_mat *src)
+{
+    // src is (r, c), dst is (c, r)
+    (void)be;
+    if (src->dtype == DLN_F64)
+        cblas_domatcopy(CblasColMajor, CblasTrans, src->rows, src->cols, 1.0, src->data, src->ld,
+                        dst->data, dst->ld);
+    else
+        cblas_somatcopy(CblasColMajor, CblasTrans, src->rows, src->cols, 1.0f, src->data, src->ld,
+                        dst->data, dst->ld);
+    return DLN_OK;
+}
+
+static int cpu_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A,
+                    const dln_mat *B, double beta, dln_mat *C)
+{
+    // C is (m, n), op(A) is (m, k), op(B) is (k, n)
+    (void)be;
+    int m = C->rows, n = C->cols, k = trans_a ? A->rows : A->cols;
+    if (m == 0 || n == 0) return DLN_OK;
+    enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+    if (C->dtype == DLN_F64)
+        cblas_dgemm(CblasColMajor, ta, tb, m, n, k, alpha, A->data, A->ld, B->data, B->ld, beta,
+                    C->data, C->ld);
+    else
+        cblas_sgemm(CblasColMajor, ta, tb, m, n, k, (float)alpha, A->data, A->ld, B->data, B->ld,
+                    (float)beta, C->data, C->ld);
+    return DLN_OK;
+}
+
+static int cpu_axpby(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_mat *Y)
+{
+    // X and Y are (rows, cols): Y = alpha X + beta Y
+    (void)be;
+    int contiguous = X->ld == X->rows && Y->ld == Y->rows;
+    int nvec = contiguous ? 1 : X->cols;
+    int len = contiguous ? X->rows * X->cols : X->rows;
+    for (int j = 0; j < nvec; j++) {
+        if (X->dtype == DLN_F64) {
+            const double *x = (const double *)X->data + IDX(X, 0, j);
+            double *y = (double *)Y->data + IDX(Y, 0, j);
+            cblas_daxpby(len, alpha, x, 1, beta, y, 1);
+        } else {
+            const float *x = (const float *)X->data + IDX(X, 0, j);
+            float *y = (float *)Y->data + IDX(Y, 0, j);
+            cblas_saxpby(len, (float)alpha, x, 1, (float)beta, y, 1);
+        }
+    }
+    return DLN_OK;
+}
+
+static int cpu_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int accumulate)
+{
+    // X is (rows, cols); out (n, 1) fp64: out[index] = (accumulate ? out[index] : 0) + sum_ij X_ij^2
+    (void)be;
+    double s = 0.0;
+    if (X->dtype == DLN_F64 && X->ld == X->rows) { /* contiguous: one dot product */
+        const double *x = X->data;
+        s = X->rows && X->cols ? cblas_ddot(X->rows * X->cols, x, 1, x, 1) : 0.0;
+    } else {
+        for (int j = 0; j < X->cols; j++) {
+            if (X->dtype == DLN_F64) {
+                double nrm = cblas_dnrm2(X->rows, (const double *)X->data + IDX(X, 0, j), 1);
+                s += nrm * nrm;
+            } else {
+                const float *x = (const float *)X->data + IDX(X, 0, j);
+                for (int i = 0; i < X->rows; i++) s += (double)x[i] * (double)x[i];
+            }
+        }
+    }
+    double *r = (double *)out->data + index;
+    *r = accumulate ? *r + s : s;
+    return DLN_OK;
+}
+
+static int cpu_synchronize(dln_backend *be)
+{
+    (void)be;
+    return DLN_OK;
+}
+
+static int cpu_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT)
+{
+    // A is (m, n) with m >= n, destroyed; U is (m, n), VT is (n, n), s has n values
+    int m = A->rows, n = A->cols;
+    if (n == 0) return DLN_OK;
+    double *superb = malloc(sizeof(double) * (size_t)(n > 1 ? n : 2));
+    if (!superb) return dln_fail(be->err, DLN_ENOMEM, "out of host memory in gesvd");
+    double dummy = 0.0;
+    lapack_int info = LAPACKE_dgesvd(LAPACK_COL_MAJOR, U ? 'S' : 'N', VT ? 'S' : 'N', m, n, A->data, A->ld,
+                                     s, U ? U->data : &dummy, U ? U->ld : 1, VT ? VT->data : &dummy,
+                                     VT ? VT->ld : 1, superb);
+    free(superb);
+    if (info < 0) return dln_fail(be->err, DLN_ERUNTIME, "LAPACKE_dgesvd: argument %d is invalid", (int)-info);
+    if (info > 0)
+        return dln_fail(be->err, DLN_ERUNTIME, "LAPACKE_dgesvd: %d superdiagonals did not converge", (int)info);
+    return DLN_OK;
+}
+
+static void cpu_destroy(dln_backend *be) { free(be); }
+
+static const dln_backend_ops cpu_ops = {
+    .name = "cpu",
+    .caps = 0,
+    .destroy = cpu_destroy,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .mem_info = cpu_mem_info,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .copy = cpu_copy,
+    .transpose = cpu_transpose,
+    .gemm = cpu_gemm,
+    .axpby = cpu_axpby,
+    .sumsq = cpu_sumsq,
+    .synchronize = cpu_synchronize,
+    .gesvd = cpu_gesvd,
+};
+
+int dln_backend_cpu_create(dln_error *err, dln_backend **out)
+{
+    dln_backend *be = calloc(1, sizeof *be);
+    if (!be) return dln_fail(err, DLN_ENOMEM, "out of host memory creating the CPU backend");
+    be->ops = &cpu_ops;
+    be->err = err;
+    *out = be;
+    return DLN_OK;
+}

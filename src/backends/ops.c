@@ -1,0 +1,166 @@
+/* ops.c: the public matrix operations (dln/ops.h) and backend queries (dln/backend.h).
+ * Each operation checks its arguments once, here, then calls the backend's table, so
+ * every backend sees only well-formed calls and refuses nothing the others accept. */
+#include <string.h>
+
+#include "backends/backend_table.h"
+#include "core/mat_checks.h"
+
+const char *dln_backend_name(const dln_backend *be) { return be->ops->name; }
+
+dln_error *dln_backend_error(dln_backend *be) { return be->err; }
+
+int dln_backend_supports(const dln_backend *be, unsigned caps) { return (be->ops->caps & caps) == caps; }
+
+int dln_backend_set_math(dln_backend *be, dln_math_mode mode)
+{
+    if (mode != DLN_MATH_DEFAULT && mode != DLN_MATH_TF32)
+        return dln_fail(be->err, DLN_EINPUT, "unknown math mode %d", (int)mode);
+    if (mode == DLN_MATH_TF32 && !dln_backend_supports(be, DLN_CAP_TF32))
+        return dln_fail(be->err, DLN_EINPUT, "TF32 GEMMs are not available on the %s backend", be->ops->name);
+    be->math_mode = mode;
+    return DLN_OK;
+}
+
+dln_math_mode dln_backend_math(const dln_backend *be) { return be->math_mode; }
+
+int dln_backend_mem_info(dln_backend *be, size_t *free_bytes, size_t *total_bytes)
+{
+    *free_bytes = 0;
+    *total_bytes = 0;
+    return be->ops->mem_info(be, free_bytes, total_bytes);
+}
+
+int dln_mat_alloc(dln_backend *be, dln_mat *m, int rows, int cols, dln_dtype dtype)
+{
+    memset(m, 0, sizeof *m);
+    if (rows < 0 || cols < 0 || (dtype != DLN_F64 && dtype != DLN_F32))
+        return dln_fail(be->err, DLN_ERUNTIME, "alloc: bad shape or dtype (%d x %d, dtype %d)", rows, cols, (int)dtype);
+    return be->ops->alloc(be, m, rows, cols, dtype);
+}
+
+void dln_mat_free(dln_backend *be, dln_mat *m)
+{
+    if (m && m->data) be->ops->free(be, m);
+    if (m) memset(m, 0, sizeof *m);
+}
+
+/* A host block (rows, cols) with leading dim ld_host next to a backend matrix. */
+static int check_transfer(dln_backend *be, const char *op, const dln_mat *m, const void *host, int ld_host)
+{
+    DLN_TRY(dln_check_mat(be->err, op, "the matrix", m));
+    if (m->rows > 0 && m->cols > 0 && (!host || ld_host < m->rows))
+        return dln_fail(be->err, DLN_ERUNTIME, "%s: host block %s (leading dim %d, rows %d)", op,
+                        host ? "too short" : "missing", ld_host, m->rows);
+    return DLN_OK;
+}
+
+int dln_upload(dln_backend *be, dln_mat *dst, const double *src, int ld_src)
+{
+    DLN_TRY(check_transfer(be, "upload", dst, src, ld_src));
+    return be->ops->upload(be, dst, src, ld_src);
+}
+
+int dln_download(dln_backend *be, const dln_mat *src, double *dst, int ld_dst)
+{
+    DLN_TRY(check_transfer(be, "download", src, dst, ld_dst));
+    return be->ops->download(be, src, dst, ld_dst);
+}
+
+int dln_copy(dln_backend *be, dln_mat *dst, const dln_mat *src)
+{
+    DLN_TRY(dln_check_same(be->err, "copy", dst, src));
+    DLN_TRY(dln_check_disjoint(be->err, "copy", dst, src));
+    return be->ops->copy(be, dst, src);
+}
+
+int dln_transpose(dln_backend *be, dln_mat *dst, const dln_mat *src)
+{
+    // src is (r, c), dst is (c, r)
+    DLN_TRY(dln_check_mat(be->err, "transpose", "dst", dst));
+    DLN_TRY(dln_check_mat(be->err, "transpose", "src", src));
+    if (dst->rows != src->cols || dst->cols != src->rows || dst->dtype != src->dtype)
+        return dln_fail(be->err, DLN_ERUNTIME, "transpose: shape or dtype mismatch (%d x %d %s from %d x %d %s)",
+                        dst->rows, dst->cols, dln_dtype_name(dst->dtype), src->rows, src->cols,
+                        dln_dtype_name(src->dtype));
+    DLN_TRY(dln_check_disjoint(be->err, "transpose", dst, src));
+    return be->ops->transpose(be, dst, src);
+}
+
+int dln_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, const dln_mat *B,
+             double beta, dln_mat *C)
+{
+    int k;
+    DLN_TRY(dln_check_gemm(be->err, trans_a, trans_b, A, B, C, &k));
+    return be->ops->gemm(be, trans_a != 0, trans_b != 0, alpha, A, B, beta, C);
+}
+
+int dln_axpby(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_mat *Y)
+{
+    DLN_TRY(dln_check_same(be->err, "axpby", X, Y));
+    if (X->data != Y->data) DLN_TRY(dln_check_disjoint(be->err, "axpby", Y, X));
+    return be->ops->axpby(be, alpha, X, beta, Y);
+}
+
+int dln_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int accumulate)
+{
+    DLN_TRY(dln_check_mat(be->err, "sumsq", "X", X));
+    DLN_TRY(dln_check_mat(be->err, "sumsq", "the result column", out));
+    if (out->dtype != DLN_F64 || out->cols != 1 || index < 0 || index >= out->rows)
+        return dln_fail(be->err, DLN_ERUNTIME, "sumsq: result %d of an %s %d x %d result column (fp64 n x 1 needed)",
+                        index, dln_dtype_name(out->dtype), out->rows, out->cols);
+    return be->ops->sumsq(be, X, out, index, accumulate != 0);
+}
+
+int dln_synchronize(dln_backend *be) { return be->ops->synchronize(be); }
+
+int dln_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT)
+{
+    // A is (m, n) with m >= n; U is (m, n), VT is (n, n)
+    DLN_TRY(dln_check_mat(be->err, "gesvd", "A", A));
+    int m = A->rows, n = A->cols;
+    if (A->dtype != DLN_F64 || m < n)
+        return dln_fail(be->err, DLN_ERUNTIME, "gesvd: needs an fp64 matrix with rows >= cols (got %s %d x %d)",
+                        dln_dtype_name(A->dtype), m, n);
+    if (!s && n > 0) return dln_fail(be->err, DLN_ERUNTIME, "gesvd: no room for the singular values");
+    if (U) DLN_TRY(dln_check_mat(be->err, "gesvd", "U", U));
+    if (VT) DLN_TRY(dln_check_mat(be->err, "gesvd", "VT", VT));
+    if ((U && (U->rows != m || U->cols != n || U->dtype != DLN_F64)) ||
+        (VT && (VT->rows != n || VT->cols != n || VT->dtype != DLN_F64)))
+        return dln_fail(be->err, DLN_ERUNTIME, "gesvd: U must be fp64 %d x %d and VT fp64 %d x %d", m, n, n, n);
+    if (U) DLN_TRY(dln_check_disjoint(be->err, "gesvd", U, A));
+    if (VT) DLN_TRY(dln_check_disjoint(be->err, "gesvd", VT, A));
+    return be->ops->gesvd(be, A, s, U, VT);
+}
+
+static int need_graphs(dln_backend *be, const char *op)
+{
+    if (!dln_backend_supports(be, DLN_CAP_GRAPHS))
+        return dln_fail(be->err, DLN_ERUNTIME, "%s: the %s backend has no graphs", op, be->ops->name);
+    return DLN_OK;
+}
+
+int dln_capture_begin(dln_backend *be)
+{
+    DLN_TRY(need_graphs(be, "capture_begin"));
+    return be->ops->capture_begin(be);
+}
+
+int dln_capture_end(dln_backend *be, dln_graph **g)
+{
+    *g = NULL;
+    DLN_TRY(need_graphs(be, "capture_end"));
+    return be->ops->capture_end(be, g);
+}
+
+int dln_graph_launch(dln_backend *be, dln_graph *g)
+{
+    DLN_TRY(need_graphs(be, "graph_launch"));
+    if (!g) return dln_fail(be->err, DLN_ERUNTIME, "graph_launch: no graph");
+    return be->ops->graph_launch(be, g);
+}
+
+void dln_graph_destroy(dln_backend *be, dln_graph *g)
+{
+    if (g && be->ops->graph_destroy) be->ops->graph_destroy(be, g);
+}

@@ -1,0 +1,82 @@
+/* cli.h: the `dln` program's shared pieces (internal to src/cli/): parsed options, the
+ * problem and backend set-up both commands share, the summary fields, and the observers
+ * that turn the trainer's reports into the JSONL trace and the progress line. The CLI is
+ * a client of the public library API only (include/dln/); it alone names flags. */
+#ifndef DLN_CLI_H
+#define DLN_CLI_H
+
+#include <stdio.h>
+
+#include "dln/dln.h"
+
+typedef struct {
+    /* problem */
+    const char *x_path, *y_path;
+    int dx, dy, samples, teacher_rank;
+    double noise;
+    uint64_t seed, data_seed;
+    int data_seed_set, synth_set;
+    /* network */
+    int depth, width, depth_set, width_set;
+    int *widths, n_widths, widths_set;
+    const char *load_dir, *save_dir;
+    dln_init_kind init;
+    double init_scale;
+    int init_scale_set;
+    /* solver */
+    int rank;
+    double rank_tol;
+    /* trainer */
+    dln_train_opts train;
+    int log_every;
+    const char *log_path;
+    int quiet;
+    /* execution */
+    dln_backend_kind backend;
+    dln_dtype dtype;
+    dln_math_mode math;
+    const char *precision;
+} cli_opts;
+
+/* Parses argv for `command` ("train" or "solve"); prints help and returns -1 on --help. */
+int cli_parse(const char *command, int argc, char **argv, cli_opts *o, dln_error *err);
+void cli_opts_free(cli_opts *o);
+void cli_print_help(const char *command);
+
+int cli_solve(cli_opts *o, dln_error *err);
+int cli_train(cli_opts *o, dln_error *err);
+
+/* ---- set-up shared by the commands (setup.c) ---------------------------------------- */
+
+/* The data from --x/--y or the synthetic problem, checked. */
+int cli_get_data(const cli_opts *o, dln_data *d, dln_error *err);
+/* The backend asked for, with its math mode; *note (or NULL) says what `auto` chose. */
+int cli_get_backend(const cli_opts *o, dln_error *err, dln_backend **be, const char **note);
+/* Refuses a working set that cannot fit in physical memory. */
+int cli_check_host_budget(double bytes, const char *what, dln_error *err);
+/* The summary fields of the problem and of the shallow solution. */
+void cli_put_problem(dln_json *j, const cli_opts *o, const dln_data *d, const dln_backend *be);
+void cli_put_shallow(dln_json *j, const dln_shallow *sh);
+/* Closes the summary and prints it whole on stdout (the backend note first, on stderr). */
+int cli_emit(dln_json *j, const cli_opts *o, const char *note, dln_error *err);
+
+/* ---- observers of a training run (observers.c) --------------------------------------- */
+
+typedef struct {
+    FILE *log;          /* JSONL trace, or NULL */
+    int log_every;
+    long last_logged;   /* step of the last trace line (-1: none) */
+    int progress;       /* live line on stderr */
+    long steps;         /* the step limit, for the progress line */
+    double last_progress;
+    dln_json line;
+    int failed;         /* a trace line could not be written */
+} cli_observer;
+
+void cli_observer_init(cli_observer *ob, FILE *log, int log_every, int progress, long steps);
+void cli_observer_free(cli_observer *ob);
+/* The dln_observer_fn: a trace line at every log_every-th step and at the final state;
+ * the progress line at most every 0.25 s, cleared at the end. Never asks to stop. */
+int cli_observe(void *ctx, const dln_observation *obs);
+
+#endif

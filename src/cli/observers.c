@@ -1,0 +1,60 @@
+/* observers.c: the observers of `dln train`: the JSONL trace (--log: one line per
+ * --log-every steps and one for the final state, each written whole) and the live
+ * progress line on a terminal. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define PROGRESS_INTERVAL 0.25 /* seconds between progress updates */
+
+void cli_observer_init(cli_observer *ob, FILE *log, int log_every, int progress, long steps)
+{
+    memset(ob, 0, sizeof *ob);
+    ob->log = log;
+    ob->log_every = log_every > 0 ? log_every : 1;
+    ob->last_logged = -1;
+    ob->progress = progress;
+    ob->steps = steps;
+    ob->last_progress = -INFINITY;
+    dln_json_init(&ob->line);
+}
+
+void cli_observer_free(cli_observer *ob) { dln_json_free(&ob->line); }
+
+static void trace_line(cli_observer *ob, const dln_observation *obs)
+{
+    dln_json *j = &ob->line;
+    dln_json_reset(j);
+    dln_json_object(j, NULL);
+    dln_json_int(j, "step", obs->step);
+    dln_json_num(j, "loss", obs->loss);
+    dln_json_num(j, "gap", obs->gap);
+    dln_json_num(j, "rel_gap", obs->rel_gap);
+    dln_json_num(j, "grad_norm", obs->grad_norm);
+    dln_json_num(j, "lr", obs->lr);
+    dln_json_num(j, "seconds", obs->seconds);
+    dln_json_end_object(j);
+    dln_json_newline(j);
+    const char *text = dln_json_text(j);
+    if (!text || fputs(text, ob->log) == EOF) ob->failed = 1;
+    ob->last_logged = obs->step;
+}
+
+int cli_observe(void *ctx, const dln_observation *obs)
+{
+    cli_observer *ob = ctx;
+    if (ob->log && (obs->step % ob->log_every == 0 || obs->final) && obs->step != ob->last_logged)
+        trace_line(ob, obs);
+    if (ob->progress) {
+        if (obs->final) {
+            fprintf(stderr, "\r\033[K");
+        } else if (obs->seconds - ob->last_progress > PROGRESS_INTERVAL) {
+            fprintf(stderr, "\r\033[Kdln: step %ld/%ld  loss %.6e  rel_gap %.3e  %.1fs", obs->step, ob->steps,
+                    obs->loss, obs->rel_gap, obs->seconds);
+            ob->last_progress = obs->seconds;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,303 @@
+/* options.c: parsing and checking the command-line options of `dln train` and
+ * `dln solve`, and their --help texts. Every value is checked here, before any work:
+ * a bad one is a one-line DLN_EINPUT message. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum {
+    O_X = 256, O_Y, O_DX, O_DY, O_SAMPLES, O_TRANK, O_NOISE, O_SEED, O_DSEED, O_DEPTH, O_WIDTH, O_WIDTHS,
+    O_LOAD, O_SAVE, O_INIT, O_ISCALE, O_RANK, O_RTOL, O_LR, O_MOM, O_LS, O_STEPS, O_TOL, O_LOG, O_LOGE,
+    O_CHECKE, O_FULL, O_COMPRESSED, O_QUIET, O_BACKEND, O_PREC, O_HELP
+};
+
+static const struct option train_opts[] = {
+    {"x", 1, 0, O_X}, {"y", 1, 0, O_Y}, {"dx", 1, 0, O_DX}, {"dy", 1, 0, O_DY},
+    {"samples", 1, 0, O_SAMPLES}, {"teacher-rank", 1, 0, O_TRANK}, {"noise", 1, 0, O_NOISE},
+    {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"depth", 1, 0, O_DEPTH}, {"width", 1, 0, O_WIDTH},
+    {"widths", 1, 0, O_WIDTHS}, {"load", 1, 0, O_LOAD}, {"save", 1, 0, O_SAVE}, {"init", 1, 0, O_INIT},
+    {"init-scale", 1, 0, O_ISCALE}, {"rank-tol", 1, 0, O_RTOL}, {"lr", 1, 0, O_LR},
+    {"momentum", 1, 0, O_MOM}, {"line-search", 0, 0, O_LS}, {"steps", 1, 0, O_STEPS}, {"tol", 1, 0, O_TOL},
+    {"log", 1, 0, O_LOG}, {"log-every", 1, 0, O_LOGE}, {"check-every", 1, 0, O_CHECKE},
+    {"full-data", 0, 0, O_FULL}, {"compressed", 0, 0, O_COMPRESSED}, {"quiet", 0, 0, O_QUIET},
+    {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+
+static const struct option solve_opts[] = {
+    {"x", 1, 0, O_X}, {"y", 1, 0, O_Y}, {"dx", 1, 0, O_DX}, {"dy", 1, 0, O_DY},
+    {"samples", 1, 0, O_SAMPLES}, {"teacher-rank", 1, 0, O_TRANK}, {"noise", 1, 0, O_NOISE},
+    {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"rank", 1, 0, O_RANK}, {"depth", 1, 0, O_DEPTH},
+    {"width", 1, 0, O_WIDTH}, {"widths", 1, 0, O_WIDTHS}, {"rank-tol", 1, 0, O_RTOL},
+    {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC},
+    {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+
+static const char *problem_help =
+    "Problem (synthetic unless --x and --y are given):\n"
+    "  --x FILE            inputs X, a 2-D .npy of shape (dx, m), float64 or float32\n"
+    "  --y FILE            targets Y, a 2-D .npy of shape (dy, m)\n"
+    "  --dx N              synthetic input dimension               (default 32)\n"
+    "  --dy N              synthetic output dimension              (default 32)\n"
+    "  --samples N         synthetic number of samples m           (default 256)\n"
+    "  --teacher-rank N    rank of the synthetic teacher           (default 8)\n"
+    "  --noise S           std of the noise added to Y             (default 0.1)\n"
+    "  --seed N            seed of the weights and, unless --data-seed, of the data (default 1)\n"
+    "  --data-seed N       seed of the synthetic data              (default: --seed)\n"
+    "  --rank-tol T        relative singular-value threshold for rank(X) and rank(Y)\n"
+    "                      (default max(dx, m) * machine epsilon for X, max(dy, m) for Y)\n";
+
+static const char *exec_help =
+    "Execution:\n"
+    "  --backend B         cpu, cuda or auto (cuda when a device is present) (default auto)\n"
+    "  --precision P       fp64, fp32, or tf32 (fp32 with TF32 GEMMs; cuda only) (default fp64)\n"
+    "                      the shallow solver always runs in fp64\n"
+    "  --help              this text\n";
+
+void cli_print_help(const char *command)
+{
+    if (!strcmp(command, "solve")) {
+        printf("usage: dln solve [options]\n\n"
+               "Global optimum L* of min 1/2 ||R X - Y||^2 subject to rank(R) <= k, in closed form,\n"
+               "with the unconstrained least-squares value, ranks, and the theorem's hypotheses.\n\n%s"
+               "Rank bound:\n"
+               "  --rank K            rank bound k; larger than min(dx, dy) means no constraint\n"
+               "  --depth H, --width W, --widths d1,..: take k = the narrowest layer of that network\n"
+               "                      (default: no constraint, k = min(dx, dy))\n"
+               "  --quiet             no note on stderr about the backend chosen\n\n%s",
+               problem_help, exec_help);
+        return;
+    }
+    printf("usage: dln train [options]\n\n"
+           "Full-batch gradient descent on min 1/2 ||W_H...W_1 X - Y||^2, timed against the shallow\n"
+           "optimum L* (the global minimum for the narrowest layer). With no options it runs the\n"
+           "default experiment.\n\n%s"
+           "Network:\n"
+           "  --depth H           number of weight matrices                 (default 4)\n"
+           "  --width W           width of every hidden layer               (default 4)\n"
+           "  --widths d1,...     hidden widths d_1..d_{H-1} (depth = count + 1 unless --depth)\n"
+           "  --load DIR          start from DIR/W1.npy..WH.npy (depth and widths from the files)\n"
+           "  --save DIR          save the final weights there as W1.npy..WH.npy (atomically)\n"
+           "  --init NAME         gaussian, orthogonal, identity or balanced (default orthogonal)\n"
+           "                      gaussian: N(0, s^2/d_in); orthogonal: s * Haar (semi-)orthogonal;\n"
+           "                      identity: s * eye(d_out, d_in); balanced: Arora et al. 2019\n"
+           "  --init-scale S      the scale s above                          (default 1)\n\n"
+           "Optimiser:\n"
+           "  --lr X|auto         step size; auto = 1 / (sigma_1(X)^2 sum_i prod_{j!=i} a_j^2),\n"
+           "                      a_j = max(1.1 ||W_j||_2, (1.1 ||R_ls||_2)^(1/H)), norms by 30\n"
+           "                      power iterations (docs/maths.md)               (default auto)\n"
+           "  --momentum MU       heavy ball: V = MU V + G, W -= lr V, 0 <= MU < 1 (default 0)\n"
+           "  --line-search       backtracking (Armijo, c = 1/2) from 2x the last accepted step\n"
+           "  --steps N           maximum number of updates                 (default 10000)\n"
+           "  --tol T             stop when rel_gap <= T; 0 never stops early (default 1e-6)\n"
+           "  --check-every N     read the loss every N steps (1 on cpu, 50 on cuda)\n"
+           "  --full-data         train on X, Y even when the exact compression is smaller\n"
+           "  --compressed        always train on the compressed pair (C, M)\n\n"
+           "Output:\n"
+           "  --log FILE          JSONL trace: step, loss, gap, rel_gap, grad_norm, lr, seconds\n"
+           "  --log-every N       trace interval in steps                    (default 100)\n"
+           "  --quiet             no live progress line on stderr\n\n%s",
+           problem_help, exec_help);
+}
+
+/* An integer, also written as an integral number such as 1e5. */
+static int parse_long(const char *opt, const char *s, long lo, long hi, long *out, dln_error *err)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    int ok = !errno && end != s && !*end;
+    if (!ok) {
+        errno = 0;
+        double d = strtod(s, &end);
+        ok = !errno && end != s && !*end && isfinite(d) && d == floor(d) && d >= (double)lo && d <= (double)hi;
+        v = ok ? (long)d : 0;
+    }
+    if (!ok || v < lo || v > hi)
+        return dln_fail(err, DLN_EINPUT, "--%s: expected an integer in [%ld, %ld], got '%s'", opt, lo, hi, s);
+    *out = v;
+    return DLN_OK;
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int hi, int *out, dln_error *err)
+{
+    long v;
+    DLN_TRY(parse_long(opt, s, lo, hi, &v, err));
+    *out = (int)v;
+    return DLN_OK;
+}
+
+static int parse_double(const char *opt, const char *s, double lo, double hi, double *out, dln_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return dln_fail(err, DLN_EINPUT, "--%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
+    *out = v;
+    return DLN_OK;
+}
+
+static int parse_widths(const char *s, cli_opts *o, dln_error *err)
+{
+    int n = 1;
+    for (const char *p = s; *p; p++) n += *p == ',';
+    free(o->widths);
+    o->widths = calloc((size_t)n, sizeof(int));
+    if (!o->widths) return dln_fail(err, DLN_ENOMEM, "out of memory");
+    char *copy = strdup(s), *save = NULL, *tok;
+    if (!copy) return dln_fail(err, DLN_ENOMEM, "out of memory");
+    int k = 0, rc = DLN_OK;
+    for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
+        rc = parse_int("widths", tok, 1, DLN_MAX_DIM, &o->widths[k++], err);
+    free(copy);
+    if (!rc && k != n) rc = dln_fail(err, DLN_EINPUT, "--widths: expected d1,d2,... with positive integers, got '%s'", s);
+    o->n_widths = k;
+    return rc;
+}
+
+static void defaults(cli_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->dx = 32;
+    o->dy = 32;
+    o->samples = 256;
+    o->teacher_rank = 8;
+    o->noise = 0.1;
+    o->seed = 1;
+    o->depth = 4;
+    o->width = 4;
+    o->init = DLN_INIT_ORTHOGONAL;
+    o->init_scale = 1.0;
+    o->backend = DLN_BACKEND_AUTO;
+    o->dtype = DLN_F64;
+    o->precision = "fp64";
+    dln_train_opts_default(&o->train);
+    o->log_every = 100;
+}
+
+static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
+{
+    long v;
+    switch (c) {
+    case O_X: o->x_path = a; return DLN_OK;
+    case O_Y: o->y_path = a; return DLN_OK;
+    case O_DX: o->synth_set = 1; return parse_int("dx", a, 1, DLN_MAX_DIM, &o->dx, err);
+    case O_DY: o->synth_set = 1; return parse_int("dy", a, 1, DLN_MAX_DIM, &o->dy, err);
+    case O_SAMPLES: o->synth_set = 1; return parse_int("samples", a, 1, DLN_MAX_DIM, &o->samples, err);
+    case O_TRANK: o->synth_set = 1; return parse_int("teacher-rank", a, 1, DLN_MAX_DIM, &o->teacher_rank, err);
+    case O_NOISE: o->synth_set = 1; return parse_double("noise", a, 0, 1e150, &o->noise, err);
+    case O_SEED: DLN_TRY(parse_long("seed", a, 0, __LONG_MAX__, &v, err)); o->seed = (uint64_t)v; return DLN_OK;
+    case O_DSEED:
+        o->data_seed_set = 1;
+        DLN_TRY(parse_long("data-seed", a, 0, __LONG_MAX__, &v, err));
+        o->data_seed = (uint64_t)v;
+        return DLN_OK;
+    case O_DEPTH: o->depth_set = 1; return parse_int("depth", a, 1, DLN_MAX_DEPTH, &o->depth, err);
+    case O_WIDTH: o->width_set = 1; return parse_int("width", a, 1, DLN_MAX_DIM, &o->width, err);
+    case O_WIDTHS: o->widths_set = 1; return parse_widths(a, o, err);
+    case O_LOAD: o->load_dir = a; return DLN_OK;
+    case O_SAVE: o->save_dir = a; return DLN_OK;
+    case O_INIT:
+        if (dln_init_parse(a, &o->init))
+            return dln_fail(err, DLN_EINPUT, "--init: expected gaussian, orthogonal, identity or balanced, got '%s'", a);
+        return DLN_OK;
+    case O_ISCALE: o->init_scale_set = 1; return parse_double("init-scale", a, 0, 1e100, &o->init_scale, err);
+    case O_RANK: return parse_int("rank", a, 1, DLN_MAX_DIM, &o->rank, err);
+    case O_RTOL: return parse_double("rank-tol", a, 1e-300, 1, &o->rank_tol, err);
+    case O_LR:
+        if (!strcmp(a, "auto")) {
+            o->train.lr = 0;
+            return DLN_OK;
+        }
+        DLN_TRY(parse_double("lr", a, 0, 1e300, &o->train.lr, err));
+        if (o->train.lr <= 0) return dln_fail(err, DLN_EINPUT, "--lr: expected a positive number or auto, got '%s'", a);
+        return DLN_OK;
+    case O_MOM:
+        DLN_TRY(parse_double("momentum", a, 0, 1, &o->train.momentum, err));
+        if (o->train.momentum >= 1) return dln_fail(err, DLN_EINPUT, "--momentum: must be < 1, got '%s'", a);
+        return DLN_OK;
+    case O_LS: o->train.line_search = 1; return DLN_OK;
+    case O_STEPS: return parse_long("steps", a, 0, 1000000000000L, &o->train.steps, err);
+    case O_TOL: return parse_double("tol", a, 0, 1e300, &o->train.tol, err);
+    case O_LOG: o->log_path = a; return DLN_OK;
+    case O_LOGE: return parse_int("log-every", a, 1, 1 << 30, &o->log_every, err);
+    case O_CHECKE: return parse_int("check-every", a, 1, 1 << 30, &o->train.check_every, err);
+    case O_FULL: o->train.data_mode = DLN_DATA_FULL; return DLN_OK;
+    case O_COMPRESSED: o->train.data_mode = DLN_DATA_COMPRESSED; return DLN_OK;
+    case O_QUIET: o->quiet = 1; return DLN_OK;
+    case O_BACKEND:
+        if (!strcmp(a, "cpu")) o->backend = DLN_BACKEND_CPU;
+        else if (!strcmp(a, "cuda")) o->backend = DLN_BACKEND_CUDA;
+        else if (!strcmp(a, "auto")) o->backend = DLN_BACKEND_AUTO;
+        else return dln_fail(err, DLN_EINPUT, "--backend: expected cpu, cuda or auto, got '%s'", a);
+        return DLN_OK;
+    case O_PREC:
+        o->precision = a;
+        if (!strcmp(a, "fp64")) o->dtype = DLN_F64, o->math = DLN_MATH_DEFAULT;
+        else if (!strcmp(a, "fp32")) o->dtype = DLN_F32, o->math = DLN_MATH_DEFAULT;
+        else if (!strcmp(a, "tf32")) o->dtype = DLN_F32, o->math = DLN_MATH_TF32;
+        else return dln_fail(err, DLN_EINPUT, "--precision: expected fp64, fp32 or tf32, got '%s'", a);
+        return DLN_OK;
+    default: return dln_fail(err, DLN_EINPUT, "internal: unknown option code %d", c);
+    }
+}
+
+/* Combinations that make no sense are refused here, with the reason. */
+static int check_combinations(const char *command, cli_opts *o, dln_error *err)
+{
+    if (!o->x_path != !o->y_path) return dln_fail(err, DLN_EINPUT, "--x and --y go together: give both or neither");
+    if (o->x_path && (o->synth_set || o->data_seed_set))
+        return dln_fail(err, DLN_EINPUT, "--dx/--dy/--samples/--teacher-rank/--noise/--data-seed describe the "
+                        "synthetic problem and cannot be combined with --x/--y");
+    if (o->train.line_search && o->train.momentum != 0.0)
+        return dln_fail(err, DLN_EINPUT, "--line-search works with plain gradient descent (--momentum 0)");
+    if (o->width_set && o->widths_set) return dln_fail(err, DLN_EINPUT, "--width and --widths exclude each other");
+    if (o->load_dir && (o->depth_set || o->width_set || o->widths_set))
+        return dln_fail(err, DLN_EINPUT, "--load takes depth and widths from the files: drop --depth/--width/--widths");
+    if (o->load_dir && (o->init_scale_set))
+        return dln_fail(err, DLN_EINPUT, "--load starts from the saved weights: drop --init-scale");
+    if (o->widths_set) {
+        if (o->depth_set && o->depth != o->n_widths + 1)
+            return dln_fail(err, DLN_EINPUT, "--depth %d needs %d hidden widths but --widths gives %d", o->depth,
+                            o->depth - 1, o->n_widths);
+        o->depth = o->n_widths + 1;
+    }
+    if (!strcmp(command, "solve") && o->rank && (o->depth_set || o->width_set || o->widths_set))
+        return dln_fail(err, DLN_EINPUT, "--rank and --depth/--width/--widths both set the rank bound: give one");
+    if (!o->data_seed_set) o->data_seed = o->seed;
+    return DLN_OK;
+}
+
+int cli_parse(const char *command, int argc, char **argv, cli_opts *o, dln_error *err)
+{
+    defaults(o);
+    const struct option *table = strcmp(command, "solve") ? train_opts : solve_opts;
+    optind = 1;
+    opterr = 0;
+    int c, idx;
+    while ((c = getopt_long(argc, argv, ":h", table, &idx)) != -1) {
+        if (c == O_HELP || c == 'h') {
+            cli_print_help(command);
+            return -1;
+        }
+        if (c == '?')
+            return dln_fail(err, DLN_EINPUT, "%s: unknown option '%s' (see dln %s --help)", command,
+                            argv[optind - 1], command);
+        if (c == ':')
+            return dln_fail(err, DLN_EINPUT, "%s: option '%s' needs a value", command, argv[optind - 1]);
+        DLN_TRY(set_option(c, optarg, o, err));
+    }
+    if (optind < argc)
+        return dln_fail(err, DLN_EINPUT, "%s: unexpected argument '%s' (see dln %s --help)", command, argv[optind],
+                        command);
+    return check_combinations(command, o, err);
+}
+
+void cli_opts_free(cli_opts *o)
+{
+    free(o->widths);
+    o->widths = NULL;
+}

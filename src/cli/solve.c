@@ -1,0 +1,39 @@
+/* solve.c: `dln solve`: the shallow optimum L* in closed form, printed as one JSON line. */
+#include "cli.h"
+
+int cli_solve(cli_opts *o, dln_error *err)
+{
+    int k = o->rank;
+    if (!k && (o->depth_set || o->width_set || o->widths_set)) {
+        /* the narrowest hidden layer; dx and dy bound k inside the solver */
+        k = DLN_MAX_DIM;
+        for (int i = 0; i < o->depth - 1; i++) {
+            int w = o->widths_set ? o->widths[i] : o->width;
+            if (w < k) k = w;
+        }
+    }
+    dln_data d;
+    DLN_TRY(cli_get_data(o, &d, err));
+    dln_backend *be = NULL;
+    const char *note = NULL;
+    dln_shallow sh;
+    dln_json j;
+    dln_json_init(&j);
+    double t0 = dln_clock_seconds();
+    int rc = cli_get_backend(o, err, &be, &note);
+    if (!rc) rc = dln_shallow_solve(be, &d, k, o->rank_tol, 0, &sh, err);
+    if (!rc) {
+        double sec = dln_clock_seconds() - t0;
+        dln_json_object(&j, NULL);
+        dln_json_str(&j, "command", "solve");
+        cli_put_problem(&j, o, &d, be);
+        cli_put_shallow(&j, &sh);
+        dln_json_num(&j, "seconds", sec);
+        rc = cli_emit(&j, o, note, err);
+        dln_shallow_free(&sh);
+    }
+    dln_json_free(&j);
+    dln_backend_destroy(be);
+    dln_data_free(&d);
+    return rc;
+}

@@ -1,0 +1,113 @@
+/* data.c: the problem data (X, Y): the synthetic teacher problem, loading from .npy
+ * files, and the checks every dataset passes before anything is computed. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dln/data.h"
+#include "dln/rng.h"
+
+void dln_data_free(dln_data *d)
+{
+    free(d->X);
+    free(d->Y);
+    d->X = d->Y = NULL;
+}
+
+static int check_finite(const char *name, const double *a, int rows, int cols, dln_error *err)
+{
+    // a is (rows, cols), ld = rows
+    size_t n = (size_t)rows * (size_t)cols;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(a[i]))
+            return dln_fail(err, DLN_EINPUT, "%s contains %s at row %zu, column %zu", name,
+                            isnan(a[i]) ? "NaN" : "Inf", i % (size_t)rows, i / (size_t)rows);
+    return DLN_OK;
+}
+
+int dln_data_validate(const dln_data *d, dln_error *err)
+{
+    if (d->dx <= 0 || d->dy <= 0 || d->m <= 0)
+        return dln_fail(err, DLN_EINPUT, "data sizes must be positive (dx=%d, dy=%d, samples=%d)", d->dx,
+                        d->dy, d->m);
+    if (d->dx > DLN_MAX_DIM || d->dy > DLN_MAX_DIM || d->m > DLN_MAX_DIM)
+        return dln_fail(err, DLN_EINPUT, "data sizes exceed %d (dx=%d, dy=%d, samples=%d)", DLN_MAX_DIM,
+                        d->dx, d->dy, d->m);
+    DLN_TRY(check_finite("X", d->X, d->dx, d->m, err));
+    DLN_TRY(check_finite("Y", d->Y, d->dy, d->m, err));
+    size_t n = (size_t)d->dy * (size_t)d->m;
+    size_t nz = 0;
+    for (size_t i = 0; i < n; i++) nz += d->Y[i] != 0.0;
+    if (nz == 0) return dln_fail(err, DLN_EINPUT, "Y is identically zero: there is nothing to fit");
+    return DLN_OK;
+}
+
+int dln_synth_make(const dln_synth_opts *o, dln_data *out, dln_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (o->dx <= 0 || o->dy <= 0 || o->m <= 0 || o->teacher_rank <= 0)
+        return dln_fail(err, DLN_EINPUT, "synthetic sizes must be positive (dx=%d, dy=%d, samples=%d, "
+                        "teacher rank=%d)", o->dx, o->dy, o->m, o->teacher_rank);
+    if (!(o->noise >= 0.0) || !isfinite(o->noise))
+        return dln_fail(err, DLN_EINPUT, "noise must be a finite number >= 0 (got %g)", o->noise);
+    int dx = o->dx, dy = o->dy, m = o->m;
+    int r = o->teacher_rank;
+    if (r > dx) r = dx;
+    if (r > dy) r = dy;
+    out->dx = dx;
+    out->dy = dy;
+    out->m = m;
+    out->X = malloc(sizeof(double) * (size_t)dx * (size_t)m);
+    out->Y = malloc(sizeof(double) * (size_t)dy * (size_t)m);
+    double *A = malloc(sizeof(double) * (size_t)dy * (size_t)r);
+    double *B = malloc(sizeof(double) * (size_t)r * (size_t)dx);
+    double *T = malloc(sizeof(double) * (size_t)dy * (size_t)dx);
+    if (!out->X || !out->Y || !A || !B || !T) {
+        free(A);
+        free(B);
+        free(T);
+        dln_data_free(out);
+        return dln_fail(err, DLN_ENOMEM, "out of host memory for a %d x %d synthetic problem", dx + dy, m);
+    }
+    dln_rng g;
+    dln_rng_seed(&g, o->seed, DLN_STREAM_DATA);
+    for (size_t i = 0; i < (size_t)dx * m; i++) out->X[i] = dln_rng_normal(&g);
+    for (size_t i = 0; i < (size_t)dy * r; i++) A[i] = dln_rng_normal(&g);
+    for (size_t i = 0; i < (size_t)r * dx; i++) B[i] = dln_rng_normal(&g);
+    // T (dy, dx) = A (dy, r) B (r, dx) / sqrt(r dx): unit-variance targets
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, dy, dx, r, 1.0 / sqrt((double)r * dx), A, dy,
+                B, r, 0.0, T, dy);
+    for (size_t i = 0; i < (size_t)dy * m; i++) out->Y[i] = o->noise * dln_rng_normal(&g);
+    // Y (dy, m) += T (dy, dx) X (dx, m)
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, dy, m, dx, 1.0, T, dy, out->X, dx, 1.0, out->Y,
+                dy);
+    free(A);
+    free(B);
+    free(T);
+    return DLN_OK;
+}
+
+int dln_data_load(const char *x_path, const char *y_path, dln_data *out, dln_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int xr, xc, yr, yc;
+    DLN_TRY(dln_npy_read(x_path, &xr, &xc, &out->X, err));
+    int rc = dln_npy_read(y_path, &yr, &yc, &out->Y, err);
+    if (rc) {
+        dln_data_free(out);
+        return rc;
+    }
+    out->dx = xr;
+    out->dy = yr;
+    out->m = xc;
+    if (xc != yc) {
+        dln_data_free(out);
+        return dln_fail(err, DLN_EINPUT,
+                        "X is %d x %d and Y is %d x %d: they must have the same number of columns "
+                        "(samples are columns: X is (dx, m), Y is (dy, m))", xr, xc, yr, yc);
+    }
+    rc = dln_data_validate(out, err);
+    if (rc) dln_data_free(out);
+    return rc;
+}

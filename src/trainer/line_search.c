@@ -1,0 +1,25 @@
+/* line_search.c: backtracking (Armijo, c = 1/2) on plain gradient descent. From the
+ * current weights W with residual E and gradient G, try W - lr G from lr = 2 x the last
+ * accepted step, halving until 1/2 ||E'||^2 <= 1/2 ||E||^2 - lr/2 ||G||^2, at most
+ * MAX_TRIALS tries (59 halvings). */
+#include <math.h>
+
+#include "trainer/trainer_internal.h"
+
+#define MAX_TRIALS 60
+
+int dln_line_search_step(dln_network *net, double residual_sumsq, double grad_sumsq, double *lr, int *ok)
+{
+    double try_lr = 2.0 * *lr;
+    *ok = 0;
+    for (int h = 0; h < MAX_TRIALS; h++, try_lr *= 0.5) {
+        double trial;
+        DLN_TRY(dln_network_try(net, try_lr, &trial));
+        if (isfinite(trial) && 0.5 * trial <= 0.5 * residual_sumsq - 0.5 * try_lr * grad_sumsq) {
+            *lr = try_lr;
+            *ok = 1;
+            return dln_network_accept(net);
+        }
+    }
+    return DLN_OK;
+}
