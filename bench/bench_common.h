@@ -108,180 +108,30 @@ static inline void bench_common_help(FILE *f)
         f);
 }
 
-/* Value of the flag at argv[*i]: "--name VALUE" or "--name=VALUE". Returns NULL when
- * argv[*i] is not this flag; *missing is set when the value is absent. */
-static inline const char *bench_flag(int argc, char **argv, int *i, const char *name, int *missing)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n)) return NULL;
-    if (a[n] == '=') return a + n + 1;
-    if (a[n]) return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static inline int bench_parse_int(const char *flag, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "bench: %s: expected an integer in [%ld, %ld], got '%s'\n", flag, lo, hi, s);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
-
-static inline int bench_parse_double(const char *flag, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "bench: %s: expected a number in [%g, %g], got '%s'\n", flag, lo, hi, s);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
-
-/* "64,256,1024" into at most max ints in [lo, hi]. */
-static inline int bench_parse_ints(const char *flag, const char *s, int lo, int hi, int *out, int max, int *n)
-{
-    *n = 0;
-    const char *p = s;
-    while (*p) {
-        char tok[32];
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= sizeof tok || *n >= max) {
-            fprintf(stderr, "bench: %s: expected up to %d comma-separated integers, got '%s'\n", flag, max, s);
-            return 2;
-        }
-        memcpy(tok, p, len);
-        tok[len] = 0;
-        long v;
-        if (bench_parse_int(flag, tok, lo, hi, &v)) return 2;
-        out[(*n)++] = (int)v;
-        p += len;
-        if (*p == ',') p++;
-    }
-    if (*n == 0) {
-        fprintf(stderr, "bench: %s: empty list\n", flag);
-        return 2;
-    }
-    return 0;
-}
-
-static inline int bench_parse_doubles(const char *flag, const char *s, double lo, double hi, double *out, int max,
-                                      int *n)
-{
-    *n = 0;
-    const char *p = s;
-    while (*p) {
-        char tok[64];
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= sizeof tok || *n >= max) {
-            fprintf(stderr, "bench: %s: expected up to %d comma-separated numbers, got '%s'\n", flag, max, s);
-            return 2;
-        }
-        memcpy(tok, p, len);
-        tok[len] = 0;
-        if (bench_parse_double(flag, tok, lo, hi, &out[*n])) return 2;
-        (*n)++;
-        p += len;
-        if (*p == ',') p++;
-    }
-    return *n ? 0 : 2;
-}
-
-/* "--name VALUE" flags with a range check: 1 when argv[*i] is this flag (then *bad is set
- * on a bad or missing value, after a message), else 0. */
-static inline int bench_long_flag(int argc, char **argv, int *i, const char *name, long lo, long hi, long *dst,
-                                  int *bad)
-{
-    int missing = 0;
-    const char *v = bench_flag(argc, argv, i, name, &missing);
-    if (missing) return fprintf(stderr, "bench: %s needs a value\n", name), *bad = 1, 1;
-    if (!v) return 0;
-    if (bench_parse_int(name, v, lo, hi, dst)) *bad = 1;
-    return 1;
-}
-
-static inline int bench_int_flag(int argc, char **argv, int *i, const char *name, int lo, int hi, int *dst, int *bad)
-{
-    long l = *dst;
-    int r = bench_long_flag(argc, argv, i, name, lo, hi, &l, bad);
-    if (r && !*bad) *dst = (int)l;
-    return r;
-}
-
-static inline int bench_double_flag(int argc, char **argv, int *i, const char *name, double lo, double hi,
-                                    double *dst, int *bad)
-{
-    int missing = 0;
-    const char *v = bench_flag(argc, argv, i, name, &missing);
-    if (missing) return fprintf(stderr, "bench: %s needs a value\n", name), *bad = 1, 1;
-    if (!v) return 0;
-    if (bench_parse_double(name, v, lo, hi, dst)) *bad = 1;
-    return 1;
-}
-
-/* Consumes a common flag at argv[*i]. Returns 1 when consumed, 0 when argv[*i] is not
- * a common flag, 2 on a bad value. */
-static inline int bench_common_flag(int argc, char **argv, int *i, bench_opts *o)
-{
-    int missing = 0, bad = 0;
-    long seed = (long)o->seed;
-    const char *v;
-    if ((v = bench_flag(argc, argv, i, "--backend", &missing))) {
-        if (!strcmp(v, "cpu")) o->backend = DLN_BACKEND_CPU;
-        else if (!strcmp(v, "cuda")) o->backend = DLN_BACKEND_CUDA;
-        else if (!strcmp(v, "auto")) o->backend = DLN_BACKEND_AUTO;
-        else return fprintf(stderr, "bench: --backend: expected cpu, cuda or auto, got '%s'\n", v), 2;
-        return 1;
-    }
-    if ((v = bench_flag(argc, argv, i, "--precision", &missing))) {
-        o->precision = v;
-        if (!strcmp(v, "fp64")) o->dtype = DLN_F64, o->math = DLN_MATH_DEFAULT;
-        else if (!strcmp(v, "fp32")) o->dtype = DLN_F32, o->math = DLN_MATH_DEFAULT;
-        else if (!strcmp(v, "tf32")) o->dtype = DLN_F32, o->math = DLN_MATH_TF32;
-        else return fprintf(stderr, "bench: --precision: expected fp64, fp32 or tf32, got '%s'\n", v), 2;
-        return 1;
-    }
-    if ((v = bench_flag(argc, argv, i, "--json", &missing))) return o->json_path = v, 1;
-    if (missing) return fprintf(stderr, "bench: %s needs a value\n", argv[*i]), 2;
-    if (bench_int_flag(argc, argv, i, "--reps", 1, 100000, &o->reps, &bad) ||
-        bench_int_flag(argc, argv, i, "--warmup", 0, 100000, &o->warmup, &bad) ||
-        bench_double_flag(argc, argv, i, "--min-time", 0, 3600, &o->min_time, &bad) ||
-        bench_long_flag(argc, argv, i, "--seed", 0, __LONG_MAX__, &seed, &bad)) {
-        o->seed = (uint64_t)seed;
-        return bad ? 2 : 1;
-    }
-    return 0;
-}
+#include "bench_flags.h" /* the table-driven flag parser: needs bench_opts */
 
 /* ---- backend ---------------------------------------------------------------------------- */
 
-/* Creates the backend asked for; tf32 is refused off cuda. Returns 0 or exits-worthy 1/2. */
-static inline int bench_backend(const bench_opts *o, dln_error *err, dln_backend **be)
+/* Creates the backend asked for (tf32 where the backend has it) and prints the line
+ * naming benchmark, backend, precision and devices. Returns 0, or the exit status. */
+static inline int bench_backend(const char *name, const bench_opts *o, dln_error *err, dln_backend **be)
 {
     const char *note = NULL;
+    dln_error_clear(err);
     if (dln_backend_create(o->backend, err, be, &note)) {
-        fprintf(stderr, "bench: %s\n", err->msg);
+        fprintf(stderr, "%s: --backend: %s\n", name, err->msg);
         return err->code == DLN_EINPUT ? 2 : 1;
     }
-    if (note) fprintf(stderr, "bench: note: %s\n", note);
+    if (note) fprintf(stderr, "%s: note: %s\n", name, note);
     if (dln_backend_set_math(*be, o->math)) {
-        fprintf(stderr, "bench: --precision %s: %s\n", o->precision, err->msg);
+        fprintf(stderr, "%s: --precision %s: %s\n", name, o->precision, err->msg);
         dln_backend_destroy(*be);
         *be = NULL;
         return 2;
     }
+    char dev[256];
+    dln_devices_describe(dev, sizeof dev);
+    printf("%s: backend %s, precision %s, devices: %s\n", name, dln_backend_name(*be), o->precision, dev);
     return 0;
 }
 

@@ -112,37 +112,27 @@ int main(int argc, char **argv)
     long max_steps = 100000;
     double noise = 0.1, lr = 0, eps[MAXEPS] = {1e-2, 1e-4, 1e-6};
     dln_init_kind init = DLN_INIT_ORTHOGONAL;
-    for (int i = 1; i < argc; i++) {
-        int bad = 0, missing = 0, r = bench_common_flag(argc, argv, &i, &o);
-        const char *v;
-        if (r == 2) return 2;
-        if (r == 1) continue;
-        if (!strcmp(argv[i], "--help")) return usage(), 0;
-        if (bench_int_flag(argc, argv, &i, "--dx", 1, DLN_MAX_DIM, &dx, &bad) ||
-            bench_int_flag(argc, argv, &i, "--dy", 1, DLN_MAX_DIM, &dy, &bad) ||
-            bench_int_flag(argc, argv, &i, "--m", 1, DLN_MAX_DIM, &m, &bad) ||
-            bench_int_flag(argc, argv, &i, "--teacher-rank", 1, DLN_MAX_DIM, &tr, &bad) ||
-            bench_int_flag(argc, argv, &i, "--depth", 1, DLN_MAX_DEPTH, &H, &bad) ||
-            bench_int_flag(argc, argv, &i, "--width", 1, DLN_MAX_DIM, &width, &bad) ||
-            bench_int_flag(argc, argv, &i, "--check-every", 1, 1 << 30, &check_every, &bad) ||
-            bench_long_flag(argc, argv, &i, "--steps", 1, 1000000000L, &max_steps, &bad) ||
-            bench_double_flag(argc, argv, &i, "--noise", 0, 1e100, &noise, &bad) ||
-            bench_double_flag(argc, argv, &i, "--lr", 0, 1e300, &lr, &bad)) {
-            if (bad) return 2;
-        } else if ((v = bench_flag(argc, argv, &i, "--eps", &missing))) {
-            if (bench_parse_doubles("--eps", v, 1e-300, 1e300, eps, MAXEPS, &neps)) return 2;
-        } else if ((v = bench_flag(argc, argv, &i, "--init", &missing))) {
-            if (dln_init_parse(v, &init)) return fprintf(stderr, "converge: --init: unknown '%s'\n", v), 2;
-        } else {
-            fprintf(stderr, "converge: %s '%s' (see --help)\n", missing ? "missing value for" : "unknown option", argv[i]);
-            return 2;
-        }
-    }
+    const bench_flag_spec specs[] = {
+        {"--dx", BF_INT, &dx, 1, DLN_MAX_DIM, 0, NULL},
+        {"--dy", BF_INT, &dy, 1, DLN_MAX_DIM, 0, NULL},
+        {"--m", BF_INT, &m, 1, DLN_MAX_DIM, 0, NULL},
+        {"--teacher-rank", BF_INT, &tr, 1, DLN_MAX_DIM, 0, NULL},
+        {"--depth", BF_INT, &H, 1, DLN_MAX_DEPTH, 0, NULL},
+        {"--width", BF_INT, &width, 1, DLN_MAX_DIM, 0, NULL},
+        {"--check-every", BF_INT, &check_every, 1, 1 << 30, 0, NULL},
+        {"--steps", BF_LONG, &max_steps, 1, 1e9, 0, NULL},
+        {"--noise", BF_DOUBLE, &noise, 0, 1e100, 0, NULL},
+        {"--lr", BF_DOUBLE, &lr, 0, 1e300, 0, NULL},
+        {"--eps", BF_DOUBLES, eps, 1e-300, 1e300, MAXEPS, &neps},
+        {"--init", BF_INIT, &init, 0, 0, 0, NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL},
+    };
+    int parsed = bench_parse_args(argc, argv, specs, &o, usage);
+    if (parsed) return parsed == 1 ? 0 : 2;
     qsort(eps, (size_t)neps, sizeof(double), cmp_desc); /* the tightest last */
     dln_error err;
-    dln_error_clear(&err);
     dln_backend *be = NULL;
-    int rc = bench_backend(&o, &err, &be);
+    int rc = bench_backend("converge", &o, &err, &be);
     if (rc) return rc;
     dln_json j;
     bench_json_begin(&j, "converge", be, &o, argc, argv);
@@ -165,9 +155,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "converge: set-up: %s\n", err.msg);
         goto out;
     }
-    printf("converge: backend %s, precision %s; dx %d dy %d m %d (rank %d compressed columns), depth %d width %d, "
-           "%s init; L* %.10g, solve %.3g s\n",
-           dln_backend_name(be), o.precision, dx, dy, m, sh.r, H, width, dln_init_name(init), sh.optimum, solve_s);
+    printf("converge: dx %d dy %d m %d (rank %d compressed columns), depth %d width %d, %s init; L* %.10g, "
+           "solve %.3g s\n",
+           dx, dy, m, sh.r, H, width, dln_init_name(init), sh.optimum, solve_s);
     /* recorded runs: first step under each eps */
     for (int k = 0; k < 2 && !rc; k++) {
         mode_run *mr = &runs[k];

@@ -180,37 +180,26 @@ int main(int argc, char **argv)
     o.reps = 5;
     int sizes[MAXGRID], ns = 0, maxd = 256, dy_fixed = 0, k_fixed = 0, tr_fixed = 0, keep = 0;
     double mf = 8;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0, bad = 0, r = bench_common_flag(argc, argv, &i, &o);
-        const char *v;
-        if (r == 2) return 2;
-        if (r == 1) continue;
-        if (!strcmp(argv[i], "--help")) return usage(), 0;
-        else if (!strcmp(argv[i], "--keep")) keep = 1;
-        else if ((v = bench_flag(argc, argv, &i, "--sizes", &missing))) {
-            if (bench_parse_ints("--sizes", v, 1, DLN_MAX_DIM, sizes, MAXGRID, &ns)) return 2;
-        } else if (!missing && (bench_int_flag(argc, argv, &i, "--max", 1, DLN_MAX_DIM, &maxd, &bad) ||
-                                bench_double_flag(argc, argv, &i, "--m-factor", 1e-6, 1e6, &mf, &bad) ||
-                                bench_int_flag(argc, argv, &i, "--dy", 0, DLN_MAX_DIM, &dy_fixed, &bad) ||
-                                bench_int_flag(argc, argv, &i, "--rank", 0, DLN_MAX_DIM, &k_fixed, &bad) ||
-                                bench_int_flag(argc, argv, &i, "--teacher-rank", 0, DLN_MAX_DIM, &tr_fixed, &bad))) {
-            if (bad) return 2;
-        } else {
-            fprintf(stderr, "solve: %s '%s' (see --help)\n", missing ? "missing value for" : "unknown option", argv[i]);
-            return 2;
-        }
-    }
+    const bench_flag_spec specs[] = {
+        {"--sizes", BF_INTS, sizes, 1, DLN_MAX_DIM, MAXGRID, &ns},
+        {"--max", BF_INT, &maxd, 1, DLN_MAX_DIM, 0, NULL},
+        {"--m-factor", BF_DOUBLE, &mf, 1e-6, 1e6, 0, NULL},
+        {"--dy", BF_INT, &dy_fixed, 0, DLN_MAX_DIM, 0, NULL},
+        {"--rank", BF_INT, &k_fixed, 0, DLN_MAX_DIM, 0, NULL},
+        {"--teacher-rank", BF_INT, &tr_fixed, 0, DLN_MAX_DIM, 0, NULL},
+        {"--keep", BF_SWITCH, &keep, 0, 1, 0, NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL},
+    };
+    int parsed = bench_parse_args(argc, argv, specs, &o, usage);
+    if (parsed) return parsed == 1 ? 0 : 2;
     if (!ns)
         for (int s = 32; s <= maxd && ns < MAXGRID; s *= 2) sizes[ns++] = s;
     if (!ns) return fprintf(stderr, "solve: --max %d leaves no size (the default grid starts at 32)\n", maxd), 2;
     dln_error err;
-    dln_error_clear(&err);
     dln_backend *be = NULL;
-    int rc = bench_backend(&o, &err, &be);
+    int rc = bench_backend("solve", &o, &err, &be);
     if (rc) return rc;
-    char dev[256];
-    dln_devices_describe(dev, sizeof dev);
-    printf("solve: backend %s (factorisations in fp64), devices: %s\n", dln_backend_name(be), dev);
+    printf("solve: the factorisations run in fp64 whatever the precision\n");
     dln_json j;
     bench_json_begin(&j, "solve", be, &o, argc, argv);
     point pts[MAXGRID];

@@ -311,34 +311,21 @@ int main(int argc, char **argv)
     bench_opts_default(&o);
     int widths[MAXGRID] = {64, 256}, nw = 2, depths[MAXGRID] = {2, 8}, nd = 2, m_fixed = 0, use_graph = 1, do_bare = 1;
     double check_limit = 2e10;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0, bad = 0, r = bench_common_flag(argc, argv, &i, &o);
-        const char *v;
-        if (r == 2) return 2;
-        if (r == 1) continue;
-        if (!strcmp(argv[i], "--help")) return usage(), 0;
-        else if (!strcmp(argv[i], "--no-graph")) use_graph = 0;
-        else if (!strcmp(argv[i], "--no-bare")) do_bare = 0;
-        else if ((v = bench_flag(argc, argv, &i, "--widths", &missing))) {
-            if (bench_parse_ints("--widths", v, 1, DLN_MAX_DIM, widths, MAXGRID, &nw)) return 2;
-        } else if ((v = bench_flag(argc, argv, &i, "--depths", &missing))) {
-            if (bench_parse_ints("--depths", v, 1, DLN_MAX_DEPTH, depths, MAXGRID, &nd)) return 2;
-        } else if (!missing && (bench_int_flag(argc, argv, &i, "--m", 0, DLN_MAX_DIM, &m_fixed, &bad) ||
-                                bench_double_flag(argc, argv, &i, "--check-limit", 0, 1e300, &check_limit, &bad))) {
-            if (bad) return 2;
-        } else {
-            fprintf(stderr, "step: %s '%s' (see --help)\n", missing ? "missing value for" : "unknown option", argv[i]);
-            return 2;
-        }
-    }
+    const bench_flag_spec specs[] = {
+        {"--widths", BF_INTS, widths, 1, DLN_MAX_DIM, MAXGRID, &nw},
+        {"--depths", BF_INTS, depths, 1, DLN_MAX_DEPTH, MAXGRID, &nd},
+        {"--m", BF_INT, &m_fixed, 0, DLN_MAX_DIM, 0, NULL},
+        {"--check-limit", BF_DOUBLE, &check_limit, 0, 1e300, 0, NULL},
+        {"--no-graph", BF_SWITCH, &use_graph, 0, -1, 0, NULL},
+        {"--no-bare", BF_SWITCH, &do_bare, 0, -1, 0, NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL},
+    };
+    int parsed = bench_parse_args(argc, argv, specs, &o, usage);
+    if (parsed) return parsed == 1 ? 0 : 2;
     dln_error err;
-    dln_error_clear(&err);
     dln_backend *be = NULL;
-    int rc = bench_backend(&o, &err, &be);
+    int rc = bench_backend("step", &o, &err, &be);
     if (rc) return rc;
-    char dev[256];
-    dln_devices_describe(dev, sizeof dev);
-    printf("step: backend %s, precision %s, devices: %s\n", dln_backend_name(be), o.precision, dev);
     dln_json j;
     bench_json_begin(&j, "step", be, &o, argc, argv);
     dln_json_array(&j, "checks");

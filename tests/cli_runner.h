@@ -43,11 +43,26 @@ void expect_bad(run_t r, const char *want);
 /* Success: exit 0, no signal; returns the run (caller frees). */
 run_t expect_ok(run_t r);
 
-/* The number after "key": in a JSON text; fails the test when absent. */
-double jnum(const char *json, const char *key);
+/* ---- dln's output, parsed with a JSON parser (Jansson) ----------------------------------- */
 
-/* json is an object with every key of the NULL-terminated list. */
-void expect_keys(const char *json, const char *const *keys);
+/* text is exactly one JSON object (whitespace around it only); the object, owned by the
+ * caller (json_decref). Fails the test otherwise. */
+struct json_t *jparse(const char *text);
+/* The number (integer or real) at key of the object in text; fails when absent. */
+double jnum(const char *text, const char *key);
+/* The boolean at key; fails when absent or not a boolean. */
+int jbool(const char *text, const char *key);
+/* The string at key equals want. */
+void jstr_is(const char *text, const char *key, const char *want);
+/* The integer array at key equals want[0..n). */
+void jints_are(const char *text, const char *key, const int *want, int n);
+/* text is one object with every key of the NULL-terminated list. */
+void expect_keys(const char *text, const char *const *keys);
+
+/* ---- human-readable text (messages, help) -------------------------------------------------- */
+
+/* text contains word (a message or help check; structured output is parsed above). */
+int says(const char *text, const char *word);
 
 /* ---- files ---------------------------------------------------------------------------- */
 

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <spawn.h>
@@ -101,7 +102,7 @@ void expect_bad(run_t r, const char *want)
     cr_assert(n > 5 && !strncmp(r.err, "dln: ", 5), "%s: stderr must start with 'dln: ', got: '%s'", r.cmd, r.err);
     cr_assert(r.err[n - 1] == '\n' && strchr(r.err, '\n') == r.err + n - 1,
               "%s: stderr must be exactly one line, got: '%s'", r.cmd, r.err);
-    cr_assert_not_null(strstr(r.err, want), "%s: stderr '%s' should mention '%s'", r.cmd, r.err, want);
+    cr_assert(says(r.err, want), "%s: stderr '%s' should mention '%s'", r.cmd, r.err, want);
     run_free(&r);
 }
 
@@ -113,27 +114,68 @@ run_t expect_ok(run_t r)
     return r;
 }
 
-/* The number after "key": in a JSON text; fails the test when absent. */
-double jnum(const char *json, const char *key)
+int says(const char *text, const char *word) { return strstr(text, word) != NULL; }
+
+json_t *jparse(const char *text)
 {
-    char pat[128];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(json, pat);
-    cr_assert_not_null(p, "key %s missing in %s", key, json);
-    char *end;
-    double v = strtod(p + strlen(pat), &end);
-    cr_assert(end != p + strlen(pat), "key %s is not a number in %s", key, json);
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    cr_assert_not_null(j, "not one JSON value (%s at line %d column %d): %s", e.text, e.line, e.column, text);
+    cr_assert(json_is_object(j), "not a JSON object: %s", text);
+    return j;
+}
+
+/* The member at key (borrowed from j); fails when absent. */
+static json_t *member(json_t *j, const char *key, const char *text)
+{
+    json_t *v = json_object_get(j, key);
+    cr_assert_not_null(v, "key %s missing in %s", key, text);
     return v;
 }
 
-void expect_keys(const char *json, const char *const *keys)
+double jnum(const char *text, const char *key)
 {
-    cr_assert(json[0] == '{', "not a JSON object: %s", json);
-    for (; *keys; keys++) {
-        char pat[128];
-        snprintf(pat, sizeof pat, "\"%s\":", *keys);
-        cr_assert_not_null(strstr(json, pat), "key %s missing in %s", *keys, json);
+    json_t *j = jparse(text), *v = member(j, key, text);
+    cr_assert(json_is_number(v), "key %s is not a number in %s", key, text);
+    double x = json_number_value(v);
+    json_decref(j);
+    return x;
+}
+
+int jbool(const char *text, const char *key)
+{
+    json_t *j = jparse(text), *v = member(j, key, text);
+    cr_assert(json_is_boolean(v), "key %s is not a boolean in %s", key, text);
+    int b = json_is_true(v);
+    json_decref(j);
+    return b;
+}
+
+void jstr_is(const char *text, const char *key, const char *want)
+{
+    json_t *j = jparse(text), *v = member(j, key, text);
+    cr_assert(json_is_string(v) && !strcmp(json_string_value(v), want), "key %s is not \"%s\" in %s", key, want,
+              text);
+    json_decref(j);
+}
+
+void jints_are(const char *text, const char *key, const int *want, int n)
+{
+    json_t *j = jparse(text), *v = member(j, key, text);
+    cr_assert(json_is_array(v) && (int)json_array_size(v) == n, "key %s is not an array of %d in %s", key, n, text);
+    for (int i = 0; i < n; i++) {
+        json_t *x = json_array_get(v, (size_t)i);
+        cr_assert(json_is_integer(x) && json_integer_value(x) == want[i], "%s[%d] is not %d in %s", key, i, want[i],
+                  text);
     }
+    json_decref(j);
+}
+
+void expect_keys(const char *text, const char *const *keys)
+{
+    json_t *j = jparse(text);
+    for (; *keys; keys++) member(j, *keys, text);
+    json_decref(j);
 }
 
 /* ---- files ---------------------------------------------------------------------------- */

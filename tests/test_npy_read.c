@@ -77,10 +77,9 @@ Test(npy, reads_every_dtype_order_and_version_exactly)
             }
     npy_generate(dir, seed, specs);
     for (int k = 0; k < n; k++) {
-        char p[128], raw[128];
-        snprintf(p, sizeof p, "%s/a%d.npy", dir, k);
-        snprintf(raw, sizeof raw, "%s/a%d.raw", dir, k);
-        npy_check_read(p, raw, shape[k][0], shape[k][1], seed);
+        char name[16];
+        snprintf(name, sizeof name, "a%d", k);
+        npy_check_named(dir, name, shape[k][0], shape[k][1], seed);
     }
     ts_rmtree(dir);
 }
@@ -99,10 +98,7 @@ Test(npy, reads_large_and_vector_shapes)
         {"big8c", 301, 173}, {"big4c", 173, 301}, {"big8f", 301, 173},
         {"row", 1, 9},       {"col", 9, 1},       {"one", 1, 1}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        char p[128], raw[128];
-        snprintf(p, sizeof p, "%s/%s.npy", dir, cases[k].name);
-        snprintf(raw, sizeof raw, "%s/%s.raw", dir, cases[k].name);
-        npy_check_read(p, raw, cases[k].r, cases[k].c, seed);
+        npy_check_named(dir, cases[k].name, cases[k].r, cases[k].c, seed);
     }
     ts_rmtree(dir);
 }
@@ -115,13 +111,8 @@ Test(npy, passes_nan_and_inf_through)
     ts_tempdir(dir, sizeof dir, "npy");
     unsigned long seed = (unsigned long)ts_seed();
     npy_generate(dir, seed, "special8:3:4:f8:C:save special4:4:3:f4:F:save");
-    char p[128], raw[128];
-    snprintf(p, sizeof p, "%s/special8.npy", dir);
-    snprintf(raw, sizeof raw, "%s/special8.raw", dir);
-    npy_check_read(p, raw, 3, 4, seed);
-    snprintf(p, sizeof p, "%s/special4.npy", dir);
-    snprintf(raw, sizeof raw, "%s/special4.raw", dir);
-    npy_check_read(p, raw, 4, 3, seed);
+    npy_check_named(dir, "special8", 3, 4, seed);
+    npy_check_named(dir, "special4", 4, 3, seed);
     ts_rmtree(dir);
 }
 

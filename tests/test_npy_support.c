@@ -149,3 +149,11 @@ double *npy_random(int rows, int cols, int ld, unsigned long seed)
     A[ld + 1] = -DBL_MAX;
     return A;
 }
+
+void npy_check_named(const char *dir, const char *name, int rows, int cols, unsigned long seed)
+{
+    char p[256], raw[256];
+    snprintf(p, sizeof p, "%s/%s.npy", dir, name);
+    snprintf(raw, sizeof raw, "%s/%s.raw", dir, name);
+    npy_check_read(p, raw, rows, cols, seed);
+}

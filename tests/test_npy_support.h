@@ -36,6 +36,8 @@ int npy_same(double a, double b);
 
 /* Reads path and checks it equals raw (rows, cols) column-major doubles exactly. */
 void npy_check_read(const char *path, const char *raw_path, int rows, int cols, unsigned long seed);
+/* npy_check_read of dir/name.npy against dir/name.raw. */
+void npy_check_named(const char *dir, const char *name, int rows, int cols, unsigned long seed);
 
 /* Expects DLN_EINPUT with msg containing want and the path; outputs reset. */
 void npy_expect_reject(const char *path, const char *want);

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "shallow_cases.h"
@@ -102,54 +103,52 @@ static void check_case(const sh_case *c, int k, const char *what)
     check_case_opts(c, k, what, (check_opts){1e-12, 0});
 }
 
-TestOnBackends(shallow, more_outputs_than_inputs)
+/* The shape classes: how X and Y are built, and the rank bounds checked on each. */
+typedef enum { GENERIC, RANKDEF_X, RANKDEF_Y } shape_kind;
+typedef struct {
+    const char *what;
+    shape_kind kind;
+    int dx, dy, m, rank; /* rank: of X (RANKDEF_X) or of Y (RANKDEF_Y) */
+    int k[2];            /* rank bounds checked (0: none) */
+} shape_class;
+
+static const shape_class shape_classes[] = {
+    {"dy > dx", GENERIC, 5, 9, 40, 0, {2, 4}},
+    {"dy < dx", GENERIC, 10, 4, 50, 0, {1, 3}},
+    {"m < dx (wide X: rank_x = m, outside the theorem)", GENERIC, 12, 7, 6, 0, {2, 0}},
+    {"rank(X) = 4 < dx, k below and above it", RANKDEF_X, 9, 7, 30, 4, {2, 5}},
+    {"wide X of rank 2 (the transposed factorisation)", RANKDEF_X, 30, 3, 12, 2, {1, 0}},
+    {"rank(Y) = 3 < dy", RANKDEF_Y, 6, 8, 35, 3, {2, 0}},
+};
+#define N_SHAPES (sizeof shape_classes / sizeof shape_classes[0])
+
+typedef struct {
+    int backend; /* index into ts_backend_kinds */
+    int shape;   /* index into shape_classes */
+} shape_param;
+
+ParameterizedTestParameters(shallow, every_shape_class)
 {
-    sh_case c;
-    make_generic(&c, TS_KIND, 5, 9, 40, 0.3);
-    check_case(&c, 2, "dy > dx");
-    check_case(&c, 4, "dy > dx, k = dx - 1");
-    sh_case_free(&c);
+    static shape_param params[TS_BACKENDS * N_SHAPES];
+    size_t n = 0;
+    for (int b = 0; b < TS_BACKENDS; b++)
+        for (size_t k = 0; k < N_SHAPES; k++) params[n++] = (shape_param){b, (int)k};
+    return cr_make_param_array(shape_param, params, n);
 }
 
-TestOnBackends(shallow, fewer_outputs_than_inputs)
+ParameterizedTest(shape_param *p, shallow, every_shape_class)
 {
+    const shape_class *sc = &shape_classes[p->shape];
+    dln_backend_kind kind = ts_backend_kinds[p->backend];
     sh_case c;
-    make_generic(&c, TS_KIND, 10, 4, 50, 0.3);
-    check_case(&c, 1, "dy < dx, k = 1");
-    check_case(&c, 3, "dy < dx, k = 3");
-    sh_case_free(&c);
-}
-
-TestOnBackends(shallow, fewer_samples_than_inputs)
-{
-    sh_case c;
-    make_generic(&c, TS_KIND, 12, 7, 6, 0.3); /* wide X: rank_x = m, outside the theorem */
-    check_case(&c, 2, "m < dx");
-    sh_case_free(&c);
-}
-
-TestOnBackends(shallow, rank_deficient_x)
-{
-    sh_case c;
-    make_rankdef_x(&c, TS_KIND, 9, 7, 30, 4);
-    check_case(&c, 2, "rank(X) = 4 < dx");
-    check_case(&c, 5, "rank(X) = 4 < k = 5");
-    sh_case_free(&c);
-}
-
-TestOnBackends(shallow, rank_deficient_wide_x)
-{
-    sh_case c;
-    make_rankdef_x(&c, TS_KIND, 30, 3, 12, 2); /* m < dx: the transposed factorisation, rank 2 */
-    check_case(&c, 1, "wide X of rank 2, k = 1");
-    sh_case_free(&c);
-}
-
-TestOnBackends(shallow, rank_deficient_y)
-{
-    sh_case c;
-    make_rankdef_y(&c, TS_KIND, 6, 8, 35, 3);
-    check_case(&c, 2, "rank(Y) = 3 < dy");
+    if (sc->kind == GENERIC) make_generic(&c, kind, sc->dx, sc->dy, sc->m, 0.3);
+    else if (sc->kind == RANKDEF_X) make_rankdef_x(&c, kind, sc->dx, sc->dy, sc->m, sc->rank);
+    else make_rankdef_y(&c, kind, sc->dx, sc->dy, sc->m, sc->rank);
+    for (int i = 0; i < 2 && sc->k[i] > 0; i++) {
+        char what[128];
+        snprintf(what, sizeof what, "%s: %s, k = %d", ts_backend_label(kind), sc->what, sc->k[i]);
+        check_case(&c, sc->k[i], what);
+    }
     sh_case_free(&c);
 }
 

@@ -7,7 +7,6 @@
  * is also checked against its formula with exact norms from LAPACK. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +26,21 @@ static int flip_columns(dln_shallow *sh, dln_rng *g)
     return flipped;
 }
 
-Test(step_size, auto_lr_does_not_depend_on_singular_vector_signs)
+/* A depth-3 problem whose X has rank 9 < m = 60 (so training runs compressed) on a
+ * backend of this kind, and a generator for the signs. */
+static void sign_case(tr_case *c, dln_backend_kind kind, dln_rng *g)
+{
+    int dims[] = {9, 5, 4, 7};
+    tr_case_make(c, kind, 3, dims, 60, 4, 0.2, 0);
+    dln_rng_seed(g, c->seed, 41);
+}
+
+TestOnBackends(step_size, auto_lr_does_not_depend_on_singular_vector_signs)
 {
     tr_case c;
-    int dims[] = {9, 5, 4, 7};
-    tr_case_make(&c, DLN_BACKEND_CPU, 3, dims, 60, 4, 0.2, 0);
     dln_rng g;
-    dln_rng_seed(&g, c.seed, 41);
-    double **W;
-    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_GAUSSIAN, 1.0, c.seed, &W, &c.err), DLN_OK);
+    sign_case(&c, TS_KIND, &g);
+    double **W = tr_init(&c, DLN_INIT_GAUSSIAN);
     double lr0 = dln_auto_lr(&c.s, W, &c.sh);
     cr_assert(lr0 > 0 && isfinite(lr0), "lr %g", lr0);
     for (int trial = 0; trial < 20; trial++) {
@@ -48,15 +53,12 @@ Test(step_size, auto_lr_does_not_depend_on_singular_vector_signs)
     tr_case_free(&c);
 }
 
-Test(step_size, compressed_trajectory_does_not_depend_on_singular_vector_signs)
+TestOnBackends(step_size, compressed_trajectory_does_not_depend_on_singular_vector_signs)
 {
     tr_case c;
-    int dims[] = {9, 5, 4, 7};
-    tr_case_make(&c, DLN_BACKEND_CPU, 3, dims, 60, 4, 0.2, 0);
     dln_rng g;
-    dln_rng_seed(&g, c.seed, 42);
-    double **W;
-    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_ORTHOGONAL, 1.0, c.seed, &W, &c.err), DLN_OK);
+    sign_case(&c, TS_KIND, &g);
+    double **W = tr_init(&c, DLN_INIT_ORTHOGONAL);
     double **W2 = ts_copy_weights(&c.s, W);
     dln_train_opts o = opts(0.0, 300, 0.0, DLN_DATA_COMPRESSED);
     dln_train_result a = train(&c, W, &o);
@@ -83,8 +85,7 @@ Test(step_size, auto_lr_follows_its_formula)
     tr_case c;
     int dims[] = {8, 6, 3, 5};
     tr_case_make(&c, DLN_BACKEND_CPU, 3, dims, 50, 3, 0.1, 0);
-    double **W;
-    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_GAUSSIAN, 1.0, c.seed, &W, &c.err), DLN_OK);
+    double **W = tr_init(&c, DLN_INIT_GAUSSIAN);
     // lr = 1 / (s_1(X)^2 sum_i prod_{j != i} a_j^2), a_j = max(1.1 ||W_j||, (1.1 ||M S^-1||)^(1/H))
     int H = c.s.depth;
     double *B = ts_copy(c.sh.M, (size_t)c.sh.dy * c.sh.r);

@@ -130,8 +130,7 @@ TestOnBackends(trainer, huge_step_diverges_with_a_note)
     tr_case c;
     int dims[] = {6, 5, 4};
     tr_case_make(&c, TS_KIND, 2, dims, 30, 3, 0.1, 0);
-    double **W;
-    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_GAUSSIAN, 1.0, c.seed, &W, &c.err), DLN_OK);
+    double **W = tr_init(&c, DLN_INIT_GAUSSIAN);
     double lr = 1e3 * dln_auto_lr(&c.s, W, &c.sh);
     dln_train_opts o = opts(lr, 1000, 1e-6, DLN_DATA_AUTO);
     dln_train_result res = train(&c, W, &o);
@@ -153,8 +152,7 @@ TestOnBackends(trainer, step_counting)
     tr_case c;
     int dims[] = {5, 8, 4};
     tr_case_make(&c, TS_KIND, 2, dims, 25, 2, 0.1, 0);
-    double **W;
-    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_ORTHOGONAL, 1.0, c.seed, &W, &c.err), DLN_OK);
+    double **W = tr_init(&c, DLN_INIT_ORTHOGONAL);
     double **W2 = ts_copy_weights(&c.s, W);
     long N = 137;
     dln_train_opts o = opts(0.0, N, 0.0, DLN_DATA_AUTO);
@@ -184,8 +182,7 @@ TestOnBackends(trainer, check_interval_does_not_change_the_trajectory)
     tr_case c;
     int dims[] = {6, 5, 3, 7};
     tr_case_make(&c, TS_KIND, 3, dims, 40, 2, 0.1, 0);
-    double **W;
-    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_ORTHOGONAL, 1.0, c.seed, &W, &c.err), DLN_OK);
+    double **W = tr_init(&c, DLN_INIT_ORTHOGONAL);
     double **W13 = ts_copy_weights(&c.s, W), **Wm = ts_copy_weights(&c.s, W), **Wm13 = ts_copy_weights(&c.s, W);
     dln_train_opts o = opts(0.0, 200, 0.0, DLN_DATA_FULL);
     o.check_every = 1;

@@ -16,8 +16,7 @@ TestOnBackends(trajectories, line_search_never_increases_the_loss_and_matches_th
     tr_case c;
     int dims[] = {8, 3, 5, 6};
     tr_case_make(&c, TS_KIND, 3, dims, 30, 3, 0.2, 0);
-    double **W;
-    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_GAUSSIAN, 1.0, c.seed, &W, &c.err), DLN_OK);
+    double **W = tr_init(&c, DLN_INIT_GAUSSIAN);
     double **Wh = ts_copy_weights(&c.s, W);
     long steps = 300;
     dln_train_opts o = opts(0.0, steps, 0.0, DLN_DATA_FULL);
@@ -64,8 +63,7 @@ static void compare_with_host(dln_backend_kind kind, dln_dtype dt, dln_math_mode
         cr_skip_test("%s: no TF32 on this backend", ts_backend_label(kind));
     }
     cr_assert_eq(dln_backend_set_math(c.be, math), DLN_OK, "%s", c.err.msg);
-    double **W;
-    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_ORTHOGONAL, 1.0, c.seed, &W, &c.err), DLN_OK);
+    double **W = tr_init(&c, DLN_INIT_ORTHOGONAL);
     double **Wh = ts_copy_weights(&c.s, W);
     long steps = 1200;
     /* the step size as the trainer picks it, times (1 - mu) for the heavy ball */

@@ -41,6 +41,13 @@ void tr_case_free(tr_case *c)
     dln_backend_destroy(c->be);
 }
 
+double **tr_init(tr_case *c, dln_init_kind kind)
+{
+    double **W = NULL;
+    cr_assert_eq(dln_init_weights(&c->s, kind, 1.0, c->seed, &W, &c->err), DLN_OK, "%s", c->err.msg);
+    return W;
+}
+
 dln_train_opts opts(double lr, long steps, double tol, dln_data_mode mode)
 {
     dln_train_opts o;

@@ -24,6 +24,8 @@ typedef struct {
 void tr_case_make(tr_case *c, dln_backend_kind kind, int depth, const int *dims, int m, int teacher_rank, double noise,
                int rx);
 void tr_case_free(tr_case *c);
+/* Initial weights of the case's shape by a library scheme (scale 1, the case's seed). */
+double **tr_init(tr_case *c, dln_init_kind kind);
 dln_train_opts opts(double lr, long steps, double tol, dln_data_mode mode);
 /* dln_train from W (in/out), asserting success. */
 dln_train_result train(tr_case *c, double **W, const dln_train_opts *o);
