@@ -90,7 +90,7 @@ static inline void bench_json_machine(dln_json *j, const dln_backend *be, const 
     dln_json_str(j, "git_commit", buf);
     /* dirty: the sources differ from the commit (changed or untracked files) */
     bench_cmd_line("git rev-parse --git-dir >/dev/null 2>&1 && { test -z \"$(git status --porcelain -- Makefile src "
-                   "include kernels bench scripts tests 2>/dev/null)\" && echo clean || echo dirty; }",
+                   "include bench scripts tests 2>/dev/null)\" && echo clean || echo dirty; }",
                    buf, sizeof buf);
     dln_json_str(j, "git_tree", buf);
     dln_json_str(j, "dln_version", DLN_VERSION);

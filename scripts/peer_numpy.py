@@ -1,8 +1,8 @@
 """Peer implementation for scripts/peers: the deep linear network trained by plain
 full-batch gradient descent, written plainly in numpy (CPU).
 
-Same mathematics and the same order of operations as dln's trainer (src/trainer.c,
-src/network.c): forward A_i = W_i A_{i-1}, residual E = A_H - Y, backward
+Same mathematics and the same order of operations as dln's trainer (src/trainer/,
+src/model/): forward A_i = W_i A_{i-1}, residual E = A_H - Y, backward
 G_i = B_i A_{i-1}^T, B_{i-1} = W_i^T B_i (with the W_i of this step), and the update
 W_i <- W_i - lr G_i. Every peer module exposes
 

@@ -2,7 +2,7 @@
  * set-up are in tests/test_cli_runner.c): JSON summaries with their keys, convergence of the
  * default experiment, `solve` on C- and Fortran-order, float64 and float32 files, atomic
  * --save / --load round trips, the JSONL trace of --log, complete --help texts (checked
- * against the option tables of src/cli_options.c), `info`, and the usage error of a bare
+ * against the option tables of src/cli/options.c), `info`, and the usage error of a bare
  * `dln`. */
 #include <criterion/criterion.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* backend_cuda.c: the CUDA backend, a twin of src/backends/cpu/backend_cpu.c with the
  * same operations in the same order. One stream per backend, with one cuBLAS and one cuSOLVER handle
  * bound to it at creation; element-wise work and reductions are the kernels of
- * the kernels/ directory. Training-step operations (copy, transpose, gemm, axpby, sumsq) only
+ * kernels/. Training-step operations (copy, transpose, gemm, axpby, sumsq) only
  * enqueue work on the stream, so they can be recorded into a CUDA graph between
  * capture_begin and capture_end; upload, download, synchronize, gesvd wait for the device.
  * Determinism: cuBLAS atomics off, an explicit cuBLAS workspace on the one stream,

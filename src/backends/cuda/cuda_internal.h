@@ -94,7 +94,7 @@ static inline int no_capture(dln_backend *be, const char *op)
 }
 
 /* Host fp64 src (rows, cols) with leading dim ld_src -> dst (device, in its dtype), and
- * back; synchronous, through the pinned staging buffer (src/backend_cuda_transfer.c). */
+ * back; synchronous, through the pinned staging buffer (transfer.c). */
 int dln_cuda_upload(dln_backend *be, dln_mat *dst, const double *src, int ld_src);
 int dln_cuda_download(dln_backend *be, const dln_mat *src, double *dst, int ld_dst);
 
