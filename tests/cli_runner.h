@@ -59,10 +59,7 @@ void jints_are(const char *text, const char *key, const int *want, int n);
 /* text is one object with every key of the NULL-terminated list. */
 void expect_keys(const char *text, const char *const *keys);
 
-/* ---- human-readable text (messages, help) -------------------------------------------------- */
-
-/* text contains word (a message or help check; structured output is parsed above). */
-int says(const char *text, const char *word);
+/* Human-readable text (messages, help) is checked with ts_says (tests/test_support.h). */
 
 /* ---- files ---------------------------------------------------------------------------- */
 

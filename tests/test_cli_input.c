@@ -16,6 +16,7 @@
 
 #include "cli_runner.h"
 #include "dln/dln.h"
+#include "test_support.h"
 
 /* Runs `dln solve` and `dln train` on --x X --y Y and expects the bad-input contract. */
 static void bad_data(const char *x, const char *y, const char *want)

@@ -102,7 +102,7 @@ void expect_bad(run_t r, const char *want)
     cr_assert(n > 5 && !strncmp(r.err, "dln: ", 5), "%s: stderr must start with 'dln: ', got: '%s'", r.cmd, r.err);
     cr_assert(r.err[n - 1] == '\n' && strchr(r.err, '\n') == r.err + n - 1,
               "%s: stderr must be exactly one line, got: '%s'", r.cmd, r.err);
-    cr_assert(says(r.err, want), "%s: stderr '%s' should mention '%s'", r.cmd, r.err, want);
+    cr_assert(ts_says(r.err, want), "%s: stderr '%s' should mention '%s'", r.cmd, r.err, want);
     run_free(&r);
 }
 
@@ -113,8 +113,6 @@ run_t expect_ok(run_t r)
     cr_assert_eq(r.status, 0, "%s: exit %d; stderr: %s", r.cmd, r.status, r.err);
     return r;
 }
-
-int says(const char *text, const char *word) { return strstr(text, word) != NULL; }
 
 json_t *jparse(const char *text)
 {

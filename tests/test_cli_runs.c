@@ -13,6 +13,7 @@
 
 #include "cli_runner.h"
 #include "dln/dln.h"
+#include "test_support.h"
 
 /* ---- good paths --------------------------------------------------------------------------------- */
 
@@ -194,7 +195,7 @@ Test(cli, no_command_is_usage_error)
     cr_assert_eq(r.signaled, 0);
     cr_assert_eq(r.status, 2, "dln with no command: exit %d", r.status);
     cr_assert_str_empty(r.out);
-    cr_assert(says(r.err, "usage"), "%s", r.err);
+    cr_assert(ts_says(r.err, "usage"), "%s", r.err);
     run_free(&r);
 }
 
@@ -205,7 +206,7 @@ Test(cli, divergence_is_reported_with_advice)
     run_t r = expect_ok(DLN("train", SMALL, "--lr", "10", "--steps", "200", "--quiet", "--save", P("w")));
     cr_assert(jbool(r.out, "diverged"), "%s", r.out);
     cr_assert(!jbool(r.out, "converged"), "%s", r.out);
-    cr_assert(says(r.err, "--lr") && says(r.err, "--line-search") && says(r.err, "weights not saved"),
+    cr_assert(ts_says(r.err, "--lr") && ts_says(r.err, "--line-search") && ts_says(r.err, "weights not saved"),
               "stderr: %s", r.err);
     cr_assert(strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "one stderr line: %s", r.err);
     cr_assert(!exists(P("w")), "the weights of a diverged run were saved");

@@ -116,6 +116,8 @@ double ts_sumsq(const double *A, size_t n)
     return s;
 }
 
+int ts_says(const char *text, const char *word) { return text && word && strstr(text, word) != NULL; }
+
 double ts_rel(double a, double b)
 {
     double d = fabs(a - b);

@@ -38,6 +38,9 @@ double *ts_mul(int ta, int tb, int m, int n, int k, const double *A, const doubl
 double *ts_singular_values(int rows, int cols, const double *A);
 
 double ts_sumsq(const double *A, size_t n);
+/* A human-readable text (an error message, help) contains word. Structured output (JSON
+ * summaries, traces) is never searched: it is parsed (tests/cli_runner.h). */
+int ts_says(const char *text, const char *word);
 /* |a - b| / |b| (|a - b| when b == 0). */
 double ts_rel(double a, double b);
 /* ||A - B||_F / ||B||_F over n entries. */
