@@ -4,7 +4,10 @@
 #ifndef DLN_DIAGNOSTICS_H
 #define DLN_DIAGNOSTICS_H
 
+#include <stdint.h>
+
 #include "dln/model.h"
+#include "dln/network.h"
 
 /* ||B||_2 of B = op(A) diag(1 / col_scale) by `iters` steps of power iteration on B B^T
  * from a fixed start in R^(rows of B); A is (rows, cols), op(A) = A or A^T (trans), and
@@ -16,5 +19,30 @@ double dln_spectral_norm(int rows, int cols, const double *A, int trans, const d
 double dln_weights_balancedness(const dln_shape *s, double *const *W);
 /* Host flops dln_weights_balancedness takes on this shape. */
 double dln_balancedness_flops(const dln_shape *s);
+
+/* ---- extreme eigenvalues of symmetric operators ---------------------------------------- */
+
+/* out = A v for a symmetric operator A on R^n; a non-zero return stops the iteration. */
+typedef int (*dln_matvec_fn)(void *ctx, const double *v, double *out);
+
+typedef struct {
+    double tol;              /* in: relative tolerance of "converged" and "negative" (<= 0: 1e-8) */
+    double lambda_max, lambda_min; /* the extreme Ritz values */
+    double residual_max, residual_min; /* their residual bounds ||A y - theta y|| */
+    int negative_count;      /* Ritz values below -tol max|theta| whose residual is below tol max|theta| */
+    int iterations;          /* Lanczos steps made (fewer than asked at an invariant subspace) */
+} dln_lanczos_result;
+
+/* Lanczos with full reorthogonalisation from a random start seeded by seed: at most iters
+ * products (and at most n). vmin (n values, or NULL) receives the unit Ritz vector of
+ * lambda_min. Ritz values lie inside the spectrum and converge to its ends from inside. */
+int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed, dln_lanczos_result *out,
+                double *vmin, dln_error *err);
+
+/* The Hessian of the network's loss at its current weights (Hessian-vector products,
+ * dln_network_hvp) by dln_lanczos; Vmin (weight-shaped, or NULL) receives the unit
+ * direction of lambda_min. */
+int dln_hessian_extremes(dln_network *net, const dln_shape *s, int iters, uint64_t seed, dln_lanczos_result *out,
+                         double **Vmin, dln_error *err);
 
 #endif

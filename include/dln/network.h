@@ -59,4 +59,10 @@ int dln_network_accept(dln_network *net);
 /* Waits for and reads the squared norms. */
 int dln_network_read(dln_network *net, dln_network_stats *st);
 
+/* The exact Hessian-vector product of the loss 1/2 ||W_H...W_1 X - Y||^2 at the current
+ * weights: HV = H V for a direction V shaped as the weights (host fp64 in and out), by a
+ * forward and a backward pass of the chain's directional derivative (about 8H GEMMs;
+ * buffers for every activation and its tangent are made on first use and kept). */
+int dln_network_hvp(dln_network *net, double *const *V, double **HV);
+
 #endif

@@ -29,7 +29,11 @@ struct dln_network {
     dln_mat results; /* fp64 (NET_RESULTS, 1): residual and gradient squared norms */
     net_graph graphs[2]; /* captured steps: unmeasured, measured */
     int no_graphs;       /* issue every operation instead of capturing */
+    struct net_hvp *hvp; /* Hessian-vector product buffers (hvp.c), made on first use */
 };
+
+/* Frees the Hessian-vector product buffers (hvp.c); safe when there are none. */
+void dln_net_hvp_free(dln_network *net);
 
 /* Forward chain with weights W (net->W or net->T): A[H] = W_H...W_1 X - Y, and its
  * squared norm into the results when measure is set. */

@@ -1,0 +1,68 @@
+/* hessian.c: the extreme eigenvalues of the deep loss's Hessian at a network's current
+ * weights: weight-shaped directions flattened layer by layer (W_1 first, column-major)
+ * into the vectors dln_lanczos works on, each product an exact dln_network_hvp. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dln/diagnostics.h"
+
+typedef struct {
+    dln_network *net;
+    const dln_shape *s;
+    double **V, **HV; /* weight-shaped scratch */
+} hess_ctx;
+
+/* flat (params) <-> weight-shaped set, layer by layer */
+static void unflatten(const dln_shape *s, const double *flat, double **set)
+{
+    for (int i = 0; i < s->depth; i++) {
+        size_t n = (size_t)s->dims[i + 1] * s->dims[i];
+        memcpy(set[i], flat, sizeof(double) * n);
+        flat += n;
+    }
+}
+
+static void flatten(const dln_shape *s, double *const *set, double *flat)
+{
+    for (int i = 0; i < s->depth; i++) {
+        size_t n = (size_t)s->dims[i + 1] * s->dims[i];
+        memcpy(flat, set[i], sizeof(double) * n);
+        flat += n;
+    }
+}
+
+static int hess_product(void *p, const double *v, double *out)
+{
+    hess_ctx *c = p;
+    unflatten(c->s, v, c->V);
+    DLN_TRY(dln_network_hvp(c->net, c->V, c->HV));
+    flatten(c->s, c->HV, out);
+    return DLN_OK;
+}
+
+static double **alloc_like(const dln_shape *s)
+{
+    double **W = calloc((size_t)s->depth, sizeof(double *));
+    for (int i = 0; W && i < s->depth; i++)
+        if (!(W[i] = malloc(sizeof(double) * (size_t)s->dims[i + 1] * s->dims[i]))) {
+            dln_weights_free(i, W);
+            return NULL;
+        }
+    return W;
+}
+
+int dln_hessian_extremes(dln_network *net, const dln_shape *s, int iters, uint64_t seed, dln_lanczos_result *out,
+                         double **Vmin, dln_error *err)
+{
+    size_t P = dln_shape_params(s);
+    if (P > (size_t)1 << 30) return dln_fail(err, DLN_EINPUT, "the Hessian of %zu parameters is too large", P);
+    hess_ctx c = {net, s, alloc_like(s), alloc_like(s)};
+    double *vmin = Vmin ? malloc(sizeof(double) * P) : NULL;
+    int rc = !c.V || !c.HV || (Vmin && !vmin) ? dln_fail(err, DLN_ENOMEM, "out of host memory for the Hessian")
+                                               : dln_lanczos((int)P, hess_product, &c, iters, seed, out, vmin, err);
+    if (!rc && Vmin) unflatten(s, vmin, Vmin);
+    dln_weights_free(s->depth, c.V);
+    dln_weights_free(s->depth, c.HV);
+    free(vmin);
+    return rc;
+}
