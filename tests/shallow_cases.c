@@ -145,7 +145,7 @@ double half_residual(const sh_case *c, const double *R)
     return v;
 }
 
-static double half_tail(const double *s, int n, int k)
+double half_tail(const double *s, int n, int k)
 {
     double t = 0.0;
     for (int i = n - 1; i >= k; i--) t += s[i] * s[i];

@@ -43,6 +43,8 @@ typedef struct {
 double *gelsd_fit(int dx, int dy, int m, const double *X, const double *Y);
 /* 1/2 ||R X - Y||^2 for R (dy, dx). */
 double half_residual(const sh_case *c, const double *R);
+/* 1/2 sum_{i >= k} s_i^2 of n values, the small ones first. */
+double half_tail(const double *s, int n, int k);
 /* Both reference routes for rank bound k. */
 void reference(const sh_case *c, int k, sh_ref *r);
 /* dln_shallow_solve on c->kind (asserts success). */

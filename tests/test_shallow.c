@@ -59,6 +59,15 @@ static void check_case_opts(const sh_case *c, int k, const char *what, check_opt
                  "(seed %llu)",
                  what, sh.optimum, k, r.opt_feasible, SEED(c));
     cr_expect_lt(ts_rel(sh.optimum, sh.lstsq + sh.tail), 1e-15, "%s: optimum = lstsq + tail", what);
+    // the rank path: L*_j for every j against the projection route's, L*_k itself exactly
+    cr_expect_eq(sh.n_ranks, r.nm + 1, "%s: %d ranks on the path, expected %d", what, sh.n_ranks, r.nm + 1);
+    cr_expect_eq(sh.optimum_by_rank[k < sh.n_ranks ? k : sh.n_ranks - 1], sh.optimum, "%s: L*_k is the optimum", what);
+    for (int j = 0; j < sh.n_ranks && j <= r.nm; j++) {
+        double want = r.lstsq_qr + half_tail(r.sm, r.nm, j);
+        cr_expect_lt(fabs(sh.optimum_by_rank[j] - want) / r.y_half, tol, "%s: L*_%d %.17g vs %.17g (seed %llu)", what, j,
+                     sh.optimum_by_rank[j], want, SEED(c));
+        if (j > 0) cr_expect_leq(sh.optimum_by_rank[j], sh.optimum_by_rank[j - 1], "%s: the path decreases", what);
+    }
     cr_expect_geq(sh.tail, 0.0, "%s: tail", what);
     // (d) sigma_k, sigma_{k+1} and all of sm against sv(Y Q); sx against sv(X)
     double s1 = r.sm[0], ref_k = k <= r.nm ? r.sm[k - 1] : 0.0;
@@ -136,6 +145,25 @@ ParameterizedTestParameters(shallow, every_shape_class)
     return cr_make_param_array(shape_param, params, n);
 }
 
+/* R* = dln_shallow_solution attains L* and has rank <= k. */
+static void check_solution(const sh_case *c, int k, const char *what)
+{
+    dln_shallow sh = solve(c, k, 1);
+    double *R = malloc(sizeof(double) * (size_t)c->dy * c->dx);
+    dln_error err;
+    dln_error_clear(&err);
+    cr_assert_eq(dln_shallow_solution(&sh, sh.k, R, &err), DLN_OK, "%s: %s", what, err.msg);
+    double L = half_residual(c, R), *sv = ts_singular_values(c->dy, c->dx, R);
+    /* a residual of a backward-stable construction on well-conditioned data: 1e-9 of ||Y||^2 */
+    cr_expect_lt(fabs(L - sh.optimum) / sh.y_half, 1e-9, "%s: 1/2 ||R* X - Y||^2 %.17g vs L* %.17g (seed %llu)", what,
+                 L, sh.optimum, SEED(c));
+    int n = c->dy < c->dx ? c->dy : c->dx;
+    for (int i = sh.k; i < n; i++)
+        cr_expect_lt(sv[i], 1e-12 * sv[0], "%s: sigma_%d(R*) = %.3e > 0 beyond rank %d", what, i + 1, sv[i], sh.k);
+    free(R), free(sv);
+    dln_shallow_free(&sh);
+}
+
 ParameterizedTest(shape_param *p, shallow, every_shape_class)
 {
     const shape_class *sc = &shape_classes[p->shape];
@@ -148,6 +176,7 @@ ParameterizedTest(shape_param *p, shallow, every_shape_class)
         char what[128];
         snprintf(what, sizeof what, "%s: %s, k = %d", ts_backend_label(kind), sc->what, sc->k[i]);
         check_case(&c, sc->k[i], what);
+        check_solution(&c, sc->k[i], what);
     }
     sh_case_free(&c);
 }

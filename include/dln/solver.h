@@ -24,6 +24,8 @@ typedef struct {
     int r;                    /* = rank_x: columns of the compressed problem */
     double *sx;               /* singular values of X (min(dx, m)), host, owned */
     double *sm;               /* singular values of M (min(dy, r)), host, owned */
+    double *optimum_by_rank;  /* L*_j for j = 0..n_ranks-1 (the rank path), host, owned */
+    int n_ranks;              /* min(dy, r) + 1: beyond rank min(dy, r) nothing changes */
     double *C;                /* compressed input  V_r S_r (dx, r), host, owned, or NULL */
     double *M;                /* compressed target Y U_r   (dy, r), host, owned, or NULL */
 } dln_shallow;
@@ -34,6 +36,11 @@ typedef struct {
 int dln_shallow_solve(dln_backend *be, const dln_data *d, int k, double rtol, int keep_compressed,
                       dln_shallow *out, dln_error *err);
 void dln_shallow_free(dln_shallow *s);
+
+/* A minimiser of the shallow problem with rank bound k (1 <= k): R* = [M]_k S_r^-2 C^T
+ * (dy, dx) into R (ld = dy), from the compressed pair (the solve must have kept it).
+ * Unique when sigma_k(M) > sigma_{k+1}(M). Host LAPACK on the small factors. */
+int dln_shallow_solution(const dln_shallow *sh, int k, double *R, dln_error *err);
 
 /* The singular value decompositions the solver performs for a (dx, dy, m) problem whose
  * X has rank r, in order: what is factorised, its shape as handed to gesvd (rows >=

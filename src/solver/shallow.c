@@ -20,7 +20,22 @@ void dln_shallow_free(dln_shallow *s)
     free(s->sm);
     free(s->C);
     free(s->M);
-    s->sx = s->sm = s->C = s->M = NULL;
+    free(s->optimum_by_rank);
+    s->sx = s->sm = s->C = s->M = s->optimum_by_rank = NULL;
+}
+
+/* L*_j = lstsq + 1/2 sum_{i>j} sigma_i(M)^2 for j = 0..nm, tails summed small ones first. */
+static int rank_path(dln_shallow *o, int nm, dln_error *err)
+{
+    o->n_ranks = nm + 1;
+    o->optimum_by_rank = malloc(sizeof(double) * (size_t)o->n_ranks);
+    if (!o->optimum_by_rank) return dln_fail(err, DLN_ENOMEM, "out of host memory in the shallow solver");
+    double tail = 0.0;
+    for (int j = nm; j >= 0; j--) {
+        o->optimum_by_rank[j] = o->lstsq + 0.5 * tail;
+        if (j > 0) tail += o->sm[j - 1] * o->sm[j - 1];
+    }
+    return DLN_OK;
 }
 
 typedef struct {
@@ -159,6 +174,7 @@ static int solve(dln_backend *be, const dln_data *d, int k_req, double rtol, int
     o->sigma_k1 = k < nm ? o->sm[k] : 0.0;
     o->constrained = k < nm && o->sm[k] > o->tol_y;
     o->hypotheses = o->rank_x == dx && o->rank_y == dy;
+    DLN_TRY(rank_path(o, nm, err));
 
     if (keep) {
         // C (dx, r) = V_r S_r; M (dy, r) to host
