@@ -37,6 +37,8 @@ double dln_init_default_scale(dln_init_kind k);
 /* Allocates and fills W[0..depth-1] from (seed, DLN_STREAM_INIT). */
 int dln_init_weights(const dln_shape *s, dln_init_kind kind, double scale, uint64_t seed, double ***W,
                      dln_error *err);
+/* Allocates W[0..depth-1] zeroed (the host weights of a shape). */
+int dln_weights_alloc(const dln_shape *s, double ***W, dln_error *err);
 void dln_weights_free(int depth, double **W);
 /* Saves W1.npy..WH.npy into dir atomically (all files or none). Messages start with dir. */
 int dln_weights_save(const char *dir, const dln_shape *s, double *const *W, dln_error *err);

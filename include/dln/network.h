@@ -59,6 +59,12 @@ int dln_network_accept(dln_network *net);
 /* Waits for and reads the squared norms. */
 int dln_network_read(dln_network *net, dln_network_stats *st);
 
+/* The end-to-end product R = W_H...W_1 (d_H, d_0) at the current weights, formed on the
+ * backend (H - 1 GEMMs), into host R (ld = d_H). */
+int dln_network_product(dln_network *net, double *R);
+/* ||W_i||_F for every layer (H values), reduced on the backend. */
+int dln_network_layer_norms(dln_network *net, double *norms);
+
 /* The exact Hessian-vector product of the loss 1/2 ||W_H...W_1 X - Y||^2 at the current
  * weights: HV = H V for a direction V shaped as the weights (host fp64 in and out), by a
  * forward and a backward pass of the chain's directional derivative (about 8H GEMMs;

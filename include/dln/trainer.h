@@ -12,13 +12,34 @@
 
 typedef enum { DLN_DATA_AUTO = 0, DLN_DATA_FULL = 1, DLN_DATA_COMPRESSED = 2 } dln_data_mode;
 
-/* What an observer receives: the state at a checked step (step t = after t updates). */
+/* Observables computed at every checked step when asked for (an OR of these in
+ * dln_train_opts.observe), each at the cost stated (docs/maths.md section 8). */
+enum {
+    DLN_OBSERVE_SPECTRUM = 1,  /* singular values of R = W_H...W_1, effective rank: H - 1 GEMMs, host SVD of R */
+    DLN_OBSERVE_MODES = 2,     /* strength u_i^T R C v_i of each target mode M = U S V^T (compressed pair) */
+    DLN_OBSERVE_NORMS = 4,     /* ||W_i||_F: H reductions */
+    DLN_OBSERVE_BALANCE = 8,   /* balancedness: the weights to the host, O(sum d_j^2 (d_{j-1} + d_{j+1})) */
+    DLN_OBSERVE_SHARPNESS = 16 /* lambda_max of the Hessian: Lanczos, sharpness_iters Hessian-vector products */
+};
+
+/* What an observer receives: the state at a checked step (step t = after t updates).
+ * The arrays belong to the trainer and are valid during the call only; an observable not
+ * asked for has a NULL array (count 0) or NaN. */
 typedef struct {
     long step;
     double loss, gap, rel_gap, grad_norm;
     double lr;      /* step size of the next update (the last accepted one with line search) */
     double seconds; /* since the training loop started */
     int final;      /* the last observation of the run: the state the result reports */
+    const double *product_sv; /* sigma_i(W_H...W_1), descending */
+    int n_product_sv;
+    double effective_rank;    /* exp(entropy of sigma_i / sum sigma) (Roy and Vetterli 2007) */
+    const double *mode_strength, *target_sv; /* u_i^T R C v_i and sigma_i(M), i < n_modes */
+    int n_modes;
+    const double *layer_norms; /* ||W_i||_F, i < n_layers */
+    int n_layers;
+    double balancedness;
+    double sharpness; /* lambda_max of the Hessian: gradient descent on a quadratic is stable for lr < 2 / it */
 } dln_observation;
 
 /* Called at every checked step and once more, with final set, at the end (a step may be
@@ -37,6 +58,8 @@ typedef struct {
     int observe_every; /* also check every this many steps (0: no extra checks) */
     dln_observer_fn observer;
     void *observer_ctx;
+    unsigned observe;    /* DLN_OBSERVE_* computed at every checked step (0: none) */
+    int sharpness_iters; /* Lanczos steps for the sharpness (0: 20) */
     dln_data_mode data_mode;
     dln_dtype dtype;
 } dln_train_opts;
@@ -51,6 +74,19 @@ typedef enum {
     DLN_STOP_OBSERVER = 4,    /* the observer asked to stop */
 } dln_stop_reason;
 
+/* Where a run ended (docs/maths.md section 8 gives the rules). */
+typedef enum {
+    DLN_VERDICT_GLOBAL = 0,      /* rel_gap <= tol: the shallow optimum, as the theorem says */
+    DLN_VERDICT_CRITICAL = 1,    /* the loss is L*_j of a rank j < k and the gradient is small: a saddle */
+    DLN_VERDICT_STATIONARY = 2,  /* the gradient is at rounding level above L*: not a minimum */
+    DLN_VERDICT_DECREASING = 3,  /* still going down: more steps (an estimate is given) */
+    DLN_VERDICT_OSCILLATING = 4, /* the loss stopped decreasing: the step is too large */
+    DLN_VERDICT_DIVERGED = 5,
+    DLN_VERDICT_STOPPED = 6,     /* the observer stopped the run */
+} dln_verdict;
+
+const char *dln_verdict_name(dln_verdict v);
+
 typedef struct {
     double loss, optimum, gap, rel_gap, grad_norm;
     double loss_init;
@@ -59,6 +95,10 @@ typedef struct {
     long steps;          /* updates made */
     int converged, diverged, compressed;
     dln_stop_reason stop;
+    dln_verdict verdict;
+    int verdict_rank;      /* the rank j of a DLN_VERDICT_CRITICAL (else -1) */
+    double grad_rel;       /* grad_norm / (sigma_1(X) ||Y||): the gradient on the data's scale */
+    double steps_to_tol;   /* DLN_VERDICT_DECREASING: steps still needed at the recent rate (NaN: unknown) */
 } dln_train_result;
 
 /* One line saying why the run stopped, in the library's terms (no advice). */

@@ -128,12 +128,9 @@ done:
     return rc;
 }
 
-int dln_init_weights(const dln_shape *s, dln_init_kind kind, double scale, uint64_t seed, double ***Wout,
-                     dln_error *err)
+int dln_weights_alloc(const dln_shape *s, double ***Wout, dln_error *err)
 {
     int H = s->depth;
-    if (!isfinite(scale) || scale < 0)
-        return dln_fail(err, DLN_EINPUT, "the init scale must be a finite number >= 0 (got %g)", scale);
     double **W = calloc((size_t)H, sizeof(double *));
     if (!W) return dln_fail(err, DLN_ENOMEM, "out of host memory for the weights");
     for (int i = 0; i < H; i++) {
@@ -144,6 +141,18 @@ int dln_init_weights(const dln_shape *s, dln_init_kind kind, double scale, uint6
                             dln_shape_params(s));
         }
     }
+    *Wout = W;
+    return DLN_OK;
+}
+
+int dln_init_weights(const dln_shape *s, dln_init_kind kind, double scale, uint64_t seed, double ***Wout,
+                     dln_error *err)
+{
+    int H = s->depth;
+    if (!isfinite(scale) || scale < 0)
+        return dln_fail(err, DLN_EINPUT, "the init scale must be a finite number >= 0 (got %g)", scale);
+    double **W = NULL;
+    DLN_TRY(dln_weights_alloc(s, &W, err));
     dln_rng g;
     dln_rng_seed(&g, seed, DLN_STREAM_INIT);
     int rc = DLN_OK;

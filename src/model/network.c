@@ -80,6 +80,7 @@ void dln_network_destroy(dln_network *net)
     int H = net->s.depth;
     for (int g = 0; g < 2; g++) dln_graph_destroy(be, net->graphs[g].graph);
     dln_net_hvp_free(net);
+    dln_net_product_free(net);
     dln_mat_free(be, &net->X);
     dln_mat_free(be, &net->Y);
     dln_mat_free(be, &net->results);

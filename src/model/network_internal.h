@@ -30,10 +30,14 @@ struct dln_network {
     net_graph graphs[2]; /* captured steps: unmeasured, measured */
     int no_graphs;       /* issue every operation instead of capturing */
     struct net_hvp *hvp; /* Hessian-vector product buffers (hvp.c), made on first use */
+    dln_mat prod[2];     /* product.c: ping-pong (max d_i, d_0) for W_k...W_1, made on first use */
+    dln_mat norms;       /* product.c: fp64 (H, 1) squared layer norms, made on first use */
 };
 
 /* Frees the Hessian-vector product buffers (hvp.c); safe when there are none. */
 void dln_net_hvp_free(dln_network *net);
+/* Frees the product and norm buffers (product.c); safe when there are none. */
+void dln_net_product_free(dln_network *net);
 
 /* Forward chain with weights W (net->W or net->T): A[H] = W_H...W_1 X - Y, and its
  * squared norm into the results when measure is set. */

@@ -29,6 +29,7 @@ void dln_train_opts_default(dln_train_opts *o)
 /* What turns the network's squared norms into reported numbers. */
 typedef struct {
     const dln_shallow *sh;
+    const dln_shape *s;
     int compressed;
 } loss_view;
 
@@ -53,12 +54,36 @@ static int is_check(const dln_train_opts *o, int check_every, long t)
            o->line_search;
 }
 
+/* The last WINDOW checked steps, oldest first once unrolled (for the verdict). */
+#define WINDOW 64
+typedef struct {
+    dln_check_record rec[WINDOW];
+    long count;
+} check_window;
+
+static void remember(check_window *w, const dln_observation *obs)
+{
+    dln_check_record r = {obs->step, obs->loss, obs->gap};
+    w->rec[w->count++ % WINDOW] = r;
+}
+
+static int unroll(const check_window *w, dln_check_record *out)
+{
+    int n = w->count < WINDOW ? (int)w->count : WINDOW;
+    for (int i = 0; i < n; i++) out[i] = w->rec[(w->count - n + i) % WINDOW];
+    return n;
+}
+
 static int train_loop(dln_network *net, const loss_view *lv, const dln_train_opts *o, int check_every, double lr,
-                      dln_train_result *res)
+                      dln_obs_state *ost, dln_train_result *res, dln_error *err)
 {
     const dln_shallow *sh = lv->sh;
     dln_network_stats st = {NAN, NAN};
-    dln_observation obs = {0, NAN, NAN, NAN, NAN, lr, 0.0, 0};
+    dln_observation obs;
+    memset(&obs, 0, sizeof obs);
+    obs.loss = obs.gap = obs.rel_gap = obs.grad_norm = NAN;
+    obs.lr = lr;
+    check_window win = {.count = 0};
     double t0 = dln_clock_seconds(), blowup = INFINITY;
     long t = 0;
     int rc = dln_network_evaluate(net), stopped = 0;
@@ -75,6 +100,8 @@ static int train_loop(dln_network *net, const loss_view *lv, const dln_train_opt
                 res->loss_init = obs.loss;
                 blowup = BLOWUP * (obs.loss > sh->y_half ? obs.loss : sh->y_half);
             }
+            remember(&win, &obs);
+            if (o->observer && (rc = dln_obs_measure(ost, net, &obs, err))) break;
             stopped = 1;
             if (!isfinite(obs.loss) || obs.loss > blowup) res->stop = DLN_STOP_DIVERGED, res->diverged = 1;
             else if (o->tol > 0 && obs.rel_gap <= o->tol) res->stop = DLN_STOP_CONVERGED, res->converged = 1;
@@ -102,7 +129,10 @@ static int train_loop(dln_network *net, const loss_view *lv, const dln_train_opt
     res->rel_gap = obs.rel_gap;
     res->grad_norm = obs.grad_norm;
     res->lr = lr;
-    if (!rc && o->observer) {
+    dln_check_record recent[WINDOW];
+    int n = unroll(&win, recent);
+    dln_judge(res, recent, n, sh, lv->s, o->tol);
+    if (!rc && o->observer) { /* the observables, when asked, are those of the last check: this step */
         obs.final = 1;
         (void)o->observer(o->observer_ctx, &obs);
     }
@@ -152,13 +182,16 @@ int dln_train(dln_backend *be, const dln_data *d, const dln_shallow *sh, const d
                         dln_backend_name(be), free_b);
 
     dln_network *net = NULL;
-    DLN_TRY(dln_network_create(be, s, n, o->dtype, buffers, &net));
-    int rc = dln_network_set_data(net, compressed ? sh->C : d->X, compressed ? sh->M : d->Y);
+    dln_obs_state ost;
+    DLN_TRY(dln_obs_prepare(&ost, o->observer ? o->observe : 0, o->sharpness_iters, sh, s, err));
+    int rc = dln_network_create(be, s, n, o->dtype, buffers, &net);
+    if (!rc) rc = dln_network_set_data(net, compressed ? sh->C : d->X, compressed ? sh->M : d->Y);
     if (!rc) rc = dln_network_set_weights(net, W);
-    loss_view lv = {sh, compressed};
-    if (!rc) rc = train_loop(net, &lv, o, check_every, lr, res);
+    loss_view lv = {sh, s, compressed};
+    if (!rc) rc = train_loop(net, &lv, o, check_every, lr, &ost, res, err);
     if (!rc) rc = dln_network_get_weights(net, W);
     dln_network_destroy(net);
+    dln_obs_free(&ost);
     return rc;
 }
 

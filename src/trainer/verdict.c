@@ -1,0 +1,82 @@
+/* verdict.c: where a run ended and why (docs/maths.md section 8), from its result, its
+ * last checked steps and the rank path of the shallow solution. The gradient is judged
+ * on the data's scale, grad_rel = ||G|| / (sigma_1(X) ||Y||) (the gradient of the zero
+ * network has ||G_1|| <= that with unit layers): "small" below SMALL_GRAD, "at rounding
+ * level" below ROUNDING_GRAD. A loss "is" L*_j within max(tol, MATCH) of 1/2 ||Y||^2, and the
+ * run is at the global optimum when rel_gap <= tol (MATCH when tol is 0). */
+#include <math.h>
+
+#include "trainer/trainer_internal.h"
+
+#define SMALL_GRAD 1e-6
+#define ROUNDING_GRAD 1e-12
+#define MATCH 1e-6
+#define MIN_WINDOW 8 /* checks needed to call a run oscillating or to estimate a rate */
+
+const char *dln_verdict_name(dln_verdict v)
+{
+    static const char *const names[] = {"global", "critical", "stationary, not a minimum", "still decreasing",
+                                        "oscillating", "diverged", "stopped"};
+    return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "unknown";
+}
+
+/* The loss stopped going down: the lowest loss of the window's second half is not below
+ * the lowest of its first half. */
+static int not_decreasing(const dln_check_record *w, int n)
+{
+    double first = INFINITY, second = INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (i < n / 2) first = fmin(first, w[i].loss);
+        else second = fmin(second, w[i].loss);
+    }
+    return !(second < first);
+}
+
+/* Steps to gap <= tol 1/2 ||Y||^2 at the window's geometric rate, or NaN. */
+static double steps_to_tol(const dln_check_record *w, int n, double target)
+{
+    double g0 = w[0].gap, g1 = w[n - 1].gap;
+    long dt = w[n - 1].step - w[0].step;
+    if (!(g0 > 0 && g1 > 0 && g1 < g0 && dt > 0 && target > 0)) return NAN;
+    double rate = log(g0 / g1) / (double)dt; /* per step */
+    return g1 <= target ? 0.0 : log(g1 / target) / rate;
+}
+
+void dln_judge(dln_train_result *res, const dln_check_record *window, int n, const dln_shallow *sh,
+               const dln_shape *s, double tol)
+{
+    double scale = sh->sx[0] * sqrt(2.0 * sh->y_half);
+    res->grad_rel = scale > 0 ? res->grad_norm / scale : NAN;
+    res->verdict_rank = -1;
+    res->steps_to_tol = NAN;
+    if (res->diverged) {
+        res->verdict = DLN_VERDICT_DIVERGED;
+        return;
+    }
+    if (res->converged || res->rel_gap <= (tol > 0 ? tol : MATCH)) {
+        res->verdict = DLN_VERDICT_GLOBAL;
+        return;
+    }
+    if (res->stop == DLN_STOP_OBSERVER) {
+        res->verdict = DLN_VERDICT_STOPPED;
+        return;
+    }
+    int k = dln_shape_narrowest(s), small = res->grad_rel <= SMALL_GRAD;
+    double match = fmax(tol, MATCH) * sh->y_half;
+    for (int j = 0; small && j < k && j < sh->n_ranks; j++)
+        if (fabs(res->loss - sh->optimum_by_rank[j]) <= match && sh->optimum_by_rank[j] > sh->optimum + match) {
+            res->verdict = DLN_VERDICT_CRITICAL;
+            res->verdict_rank = j;
+            return;
+        }
+    if (res->grad_rel <= ROUNDING_GRAD || res->stop == DLN_STOP_NO_DECREASE) {
+        res->verdict = DLN_VERDICT_STATIONARY;
+        return;
+    }
+    if (n >= MIN_WINDOW && not_decreasing(window, n)) {
+        res->verdict = DLN_VERDICT_OSCILLATING;
+        return;
+    }
+    res->verdict = DLN_VERDICT_DECREASING;
+    if (n >= 2) res->steps_to_tol = steps_to_tol(window, n, tol * sh->y_half);
+}

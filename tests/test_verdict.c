@@ -1,0 +1,160 @@
+/* test_verdict.c: the verdict of a training run (dln_train_result.verdict) on every
+ * backend, on problems whose critical points are known in closed form: X = I (3 x 3),
+ * Y = diag(3, 2, 1), so L*_j = 1/2 sum_{i>j} sigma_i^2 = 7, 2.5, 0.5, 0 for j = 0..3, and a
+ * width-2 network (k = 2) whose second hidden unit is dead (its row of W_1 and column of
+ * W_2 are zero: gradient descent keeps it so). Started on the top mode it converges to the
+ * rank-1 optimum 2.5 = L*_1 (a saddle of the full problem); started exactly on the second
+ * mode it converges to 1/2 (9 + 1) = 5, a critical value on no rank path (a stationary
+ * point that is not a minimum). Plus W = 0 at depth 3 (rank 0, gradient exactly 0), a
+ * converged run, a run stopped early, a growing one and a diverged one. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_support.h"
+
+typedef struct {
+    dln_error err;
+    dln_backend *be;
+    dln_data d;
+    dln_shallow sh;
+    dln_shape s;
+} vd_case;
+
+/* X = I_3, Y = diag(3, 2, 1); a network 3 -> hidden -> 3 of the given depth. */
+static void vd_make(vd_case *c, dln_backend_kind kind, int depth, int hidden)
+{
+    c->be = ts_backend(kind, &c->err);
+    double *X = calloc(9, sizeof(double)), *Y = calloc(9, sizeof(double));
+    for (int i = 0; i < 3; i++) X[i + 3 * i] = 1.0, Y[i + 3 * i] = 3.0 - i;
+    c->d = ts_data(3, 3, 3, X, Y);
+    int dims[8] = {3};
+    for (int i = 1; i < depth; i++) dims[i] = hidden;
+    dims[depth] = 3;
+    ts_shape(&c->s, depth, dims);
+    cr_assert_eq(dln_shallow_solve(c->be, &c->d, dln_shape_narrowest(&c->s), 0, 1, &c->sh, &c->err), DLN_OK, "%s",
+                 c->err.msg);
+}
+
+static void vd_free(vd_case *c)
+{
+    dln_shallow_free(&c->sh);
+    dln_shape_free(&c->s);
+    dln_data_free(&c->d);
+    dln_backend_destroy(c->be);
+}
+
+static dln_train_result vd_train(vd_case *c, double **W, double lr, long steps, double tol)
+{
+    dln_train_opts o;
+    dln_train_opts_default(&o);
+    o.lr = lr, o.steps = steps, o.tol = tol;
+    dln_train_result r;
+    cr_assert_eq(dln_train(c->be, &c->d, &c->sh, &c->s, W, &o, &r, &c->err), DLN_OK, "%s", c->err.msg);
+    return r;
+}
+
+/* Depth 2, width 2, unit 2 dead; unit 1 = a e_mode^T in W_1 and b e_mode in W_2. */
+static double **dead_unit(const dln_shape *s, int mode, double a, double b)
+{
+    double **W;
+    dln_error err;
+    dln_error_clear(&err);
+    cr_assert_eq(dln_weights_alloc(s, &W, &err), DLN_OK);
+    W[0][0 + 2 * mode] = a; /* W_1 (2, 3): row 0 */
+    W[1][mode + 3 * 0] = b; /* W_2 (3, 2): column 0 */
+    return W;
+}
+
+TestOnBackends(verdict, rank_path_values)
+{
+    vd_case c;
+    vd_make(&c, TS_KIND, 2, 2);
+    const double want[] = {7.0, 2.5, 0.5, 0.0};
+    cr_assert_eq(c.sh.n_ranks, 4);
+    for (int j = 0; j < 4; j++) cr_expect_lt(fabs(c.sh.optimum_by_rank[j] - want[j]), 1e-13, "L*_%d = %.17g", j, c.sh.optimum_by_rank[j]);
+    vd_free(&c);
+}
+
+TestOnBackends(verdict, a_dead_unit_converges_to_the_rank_1_saddle)
+{
+    vd_case c;
+    vd_make(&c, TS_KIND, 2, 2);
+    double **W = dead_unit(&c.s, 0, 0.3, 0.2);
+    dln_train_result r = vd_train(&c, W, 0.05, 20000, 1e-6);
+    cr_expect_eq(r.verdict, DLN_VERDICT_CRITICAL, "verdict %s, loss %.17g, grad_rel %.3e", dln_verdict_name(r.verdict),
+                 r.loss, r.grad_rel);
+    cr_expect_eq(r.verdict_rank, 1, "rank %d", r.verdict_rank);
+    cr_expect_lt(fabs(r.loss - 2.5), 1e-9, "loss %.17g", r.loss);
+    cr_expect_eq(W[0][1 + 2 * 1], 0.0, "the dead unit stayed dead");
+    dln_weights_free(2, W);
+    vd_free(&c);
+}
+
+TestOnBackends(verdict, the_second_mode_is_stationary_but_not_a_minimum)
+{
+    vd_case c;
+    vd_make(&c, TS_KIND, 2, 2);
+    double **W = dead_unit(&c.s, 1, 0.3, 0.2);
+    dln_train_result r = vd_train(&c, W, 0.05, 20000, 1e-6);
+    cr_expect_eq(r.verdict, DLN_VERDICT_STATIONARY, "verdict %s, loss %.17g, grad_rel %.3e",
+                 dln_verdict_name(r.verdict), r.loss, r.grad_rel);
+    cr_expect_lt(fabs(r.loss - 5.0), 1e-9, "loss %.17g", r.loss);
+    dln_weights_free(2, W);
+    vd_free(&c);
+}
+
+TestOnBackends(verdict, zero_weights_at_depth_3_are_the_rank_0_critical_point)
+{
+    vd_case c;
+    vd_make(&c, TS_KIND, 3, 2);
+    double **W;
+    cr_assert_eq(dln_weights_alloc(&c.s, &W, &c.err), DLN_OK);
+    dln_train_result r = vd_train(&c, W, 0.05, 50, 1e-6);
+    cr_expect_eq(r.grad_norm, 0.0, "the gradient at W = 0 is exactly 0");
+    cr_expect_eq(r.verdict, DLN_VERDICT_CRITICAL, "verdict %s", dln_verdict_name(r.verdict));
+    cr_expect_eq(r.verdict_rank, 0);
+    dln_weights_free(3, W);
+    vd_free(&c);
+}
+
+TestOnBackends(verdict, global_decreasing_oscillating_diverged)
+{
+    vd_case c;
+    vd_make(&c, TS_KIND, 2, 3); /* width 3: k = 3, L* = 0 */
+    dln_rng g;
+    dln_rng_seed(&g, ts_seed(), 61);
+    double **W0 = ts_rand_weights(&g, &c.s, 0.5), **W = ts_copy_weights(&c.s, W0);
+    dln_train_result r = vd_train(&c, W, 0.05, 100000, 1e-8);
+    cr_expect_eq(r.verdict, DLN_VERDICT_GLOBAL, "verdict %s, rel_gap %.3e", dln_verdict_name(r.verdict), r.rel_gap);
+    dln_weights_free(2, W);
+    W = ts_copy_weights(&c.s, W0);
+    r = vd_train(&c, W, 0.01, 200, 1e-8); /* far from done after 200 small steps */
+    cr_expect_eq(r.verdict, DLN_VERDICT_DECREASING, "verdict %s", dln_verdict_name(r.verdict));
+    cr_expect(r.steps_to_tol > 0 && isfinite(r.steps_to_tol), "steps to tol %g", r.steps_to_tol);
+    dln_weights_free(2, W);
+    W = ts_copy_weights(&c.s, W0);
+    r = vd_train(&c, W, 10.0, 1000, 1e-8);
+    cr_expect_eq(r.verdict, DLN_VERDICT_DIVERGED, "verdict %s", dln_verdict_name(r.verdict));
+    dln_weights_free(2, W), dln_weights_free(2, W0);
+    vd_free(&c);
+}
+
+/* Depth 1 on X = I: the Hessian is the identity, so lr = 2.5 multiplies the error by -1.5
+ * each step: the loss grows 2.25-fold per step, 1.7e4-fold in 12 steps, below the 1e6
+ * blow-up: not decreasing, not diverged. */
+TestOnBackends(verdict, a_step_above_stability_is_oscillating)
+{
+    vd_case c;
+    vd_make(&c, TS_KIND, 1, 0);
+    double **W;
+    cr_assert_eq(dln_weights_alloc(&c.s, &W, &c.err), DLN_OK);
+    dln_train_result r = vd_train(&c, W, 2.5, 12, 1e-8);
+    cr_expect_eq(r.verdict, DLN_VERDICT_OSCILLATING, "verdict %s, loss %g from %g", dln_verdict_name(r.verdict),
+                 r.loss, r.loss_init);
+    cr_expect_lt(fabs(r.loss / r.loss_init - pow(2.25, 12)), 1e-6 * pow(2.25, 12), "growth %g", r.loss / r.loss_init);
+    dln_weights_free(1, W);
+    vd_free(&c);
+}
