@@ -20,6 +20,7 @@
 #include "dln/ops.h"
 #include "dln/model.h"
 #include "dln/network.h"
+#include "dln/batch.h"
 #include "dln/solver.h"
 #include "dln/trainer.h"
 #include "dln/diagnostics.h"

@@ -50,6 +50,23 @@ int dln_axpby(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_
  * fp64. out is an fp64 column (n, 1) in backend memory owned by the caller (a network,
  * the solver, a test): results are read with dln_download, which waits for them. */
 int dln_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int accumulate);
+/* ---- batches: the same operation on count members ------------------------------------
+ * Member b of an operand is the matrix its descriptor describes, moved by b * stride
+ * elements (stride 0: every member shares it; an output's stride must keep members apart).
+ * The members of an operand must lie in one allocation. */
+
+/* C_b = alpha op(A_b) op(B_b) + beta C_b, b = 0..count-1. */
+int dln_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, size_t stride_a,
+                     const dln_mat *B, size_t stride_b, double beta, dln_mat *C, size_t stride_c, int count);
+/* Y_b = (alpha a_b) X_b + (beta c_b) Y_b with a_b, c_b from the fp64 columns av, cv (count,
+ * 1) in backend memory (NULL: 1), read when the work runs (so a captured graph follows new
+ * values). A member whose factor of X is 0 never reads X_b (NaN there stays out). */
+int dln_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
+                      double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count);
+/* out[index + b] = (accumulate ? out[index + b] : 0) + sum of squares of X_b, in fp64. */
+int dln_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
+                      int accumulate);
+
 /* Waits until all work queued on the backend has finished. */
 int dln_synchronize(dln_backend *be);
 

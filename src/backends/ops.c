@@ -114,6 +114,68 @@ int dln_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int ac
 
 int dln_synchronize(dln_backend *be) { return be->ops->synchronize(be); }
 
+/* An output's members must not overlap each other (stride below the member's span). */
+static int check_output_stride(dln_backend *be, const char *op, const dln_mat *m, size_t stride, int count)
+{
+    size_t span = m->rows > 0 && m->cols > 0 ? ((size_t)m->cols - 1) * (size_t)m->ld + (size_t)m->rows : 0;
+    if (count > 1 && span > 0 && stride < span)
+        return dln_fail(be->err, DLN_ERUNTIME, "%s: output stride %zu below a member's extent %zu", op, stride, span);
+    return DLN_OK;
+}
+
+/* The backend has this batched operation (every backend will; until then, a refusal). */
+static int has_op(dln_backend *be, const void *fn, const char *op)
+{
+    return fn ? DLN_OK : dln_fail(be->err, DLN_ERUNTIME, "%s: not available on the %s backend", op, be->ops->name);
+}
+
+/* A column of count fp64 per-member factors, or NULL. */
+static int check_factors(dln_backend *be, const char *op, const dln_mat *v, int count)
+{
+    if (!v) return DLN_OK;
+    DLN_TRY(dln_check_mat(be->err, op, "the factor column", v));
+    if (v->dtype != DLN_F64 || v->cols != 1 || v->rows < count)
+        return dln_fail(be->err, DLN_ERUNTIME, "%s: factors must be an fp64 column of %d values", op, count);
+    return DLN_OK;
+}
+
+int dln_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, size_t stride_a,
+                     const dln_mat *B, size_t stride_b, double beta, dln_mat *C, size_t stride_c, int count)
+{
+    int k;
+    DLN_TRY(has_op(be, (const void *)be->ops->gemm_batched, "gemm_batched"));
+    if (count < 1) return dln_fail(be->err, DLN_ERUNTIME, "gemm_batched: count %d < 1", count);
+    DLN_TRY(dln_check_gemm(be->err, trans_a, trans_b, A, B, C, &k));
+    DLN_TRY(check_output_stride(be, "gemm_batched", C, stride_c, count));
+    return be->ops->gemm_batched(be, trans_a != 0, trans_b != 0, alpha, A, stride_a, B, stride_b, beta, C, stride_c,
+                                 count);
+}
+
+int dln_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
+                      double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count)
+{
+    DLN_TRY(has_op(be, (const void *)be->ops->axpby_batched, "axpby_batched"));
+    if (count < 1) return dln_fail(be->err, DLN_ERUNTIME, "axpby_batched: count %d < 1", count);
+    DLN_TRY(dln_check_same(be->err, "axpby_batched", X, Y));
+    DLN_TRY(check_output_stride(be, "axpby_batched", Y, stride_y, count));
+    DLN_TRY(check_factors(be, "axpby_batched", av, count));
+    DLN_TRY(check_factors(be, "axpby_batched", cv, count));
+    return be->ops->axpby_batched(be, alpha, av, X, stride_x, beta, cv, Y, stride_y, count);
+}
+
+int dln_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
+                      int accumulate)
+{
+    DLN_TRY(has_op(be, (const void *)be->ops->sumsq_batched, "sumsq_batched"));
+    if (count < 1) return dln_fail(be->err, DLN_ERUNTIME, "sumsq_batched: count %d < 1", count);
+    DLN_TRY(dln_check_mat(be->err, "sumsq_batched", "X", X));
+    DLN_TRY(dln_check_mat(be->err, "sumsq_batched", "the result column", out));
+    if (out->dtype != DLN_F64 || out->cols != 1 || index < 0 || index + count > out->rows)
+        return dln_fail(be->err, DLN_ERUNTIME, "sumsq_batched: results %d..%d of an %s %d x %d result column",
+                        index, index + count - 1, dln_dtype_name(out->dtype), out->rows, out->cols);
+    return be->ops->sumsq_batched(be, X, stride_x, count, out, index, accumulate != 0);
+}
+
 int dln_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT)
 {
     // A is (m, n) with m >= n; U is (m, n), VT is (n, n)

@@ -161,6 +161,52 @@ static int cpu_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index,
     return DLN_OK;
 }
 
+/* Member b of a batched operand: the descriptor moved by b * stride elements. */
+static dln_mat member(const dln_mat *m, size_t stride, int b)
+{
+    dln_mat v = *m;
+    v.data = (char *)m->data + (size_t)b * stride * dln_dtype_size(m->dtype);
+    return v;
+}
+
+/* The batched forms are loops of the single operations on each member, so a member's
+ * result is bit for bit what the single operation gives. */
+static int cpu_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A,
+                            size_t stride_a, const dln_mat *B, size_t stride_b, double beta, dln_mat *C,
+                            size_t stride_c, int count)
+{
+    for (int b = 0; b < count; b++) {
+        dln_mat a = member(A, stride_a, b), bb = member(B, stride_b, b), c = member(C, stride_c, b);
+        DLN_TRY(cpu_gemm(be, trans_a, trans_b, alpha, &a, &bb, beta, &c));
+    }
+    return DLN_OK;
+}
+
+static int cpu_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
+                             double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count)
+{
+    // Y_b = (alpha av[b]) X_b + (beta cv[b]) Y_b; a zero factor of X never reads X_b
+    for (int b = 0; b < count; b++) {
+        double a = alpha * (av ? ((const double *)av->data)[b] : 1.0);
+        double c = beta * (cv ? ((const double *)cv->data)[b] : 1.0);
+        dln_mat x = member(X, stride_x, b), y = member(Y, stride_y, b);
+        if (a == 0.0 && c == 1.0) continue;
+        if (a == 0.0) x = y; /* Y = c Y: X is not read */
+        DLN_TRY(cpu_axpby(be, a, &x, c, &y));
+    }
+    return DLN_OK;
+}
+
+static int cpu_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
+                             int accumulate)
+{
+    for (int b = 0; b < count; b++) {
+        dln_mat x = member(X, stride_x, b);
+        DLN_TRY(cpu_sumsq(be, &x, out, index + b, accumulate));
+    }
+    return DLN_OK;
+}
+
 static int cpu_synchronize(dln_backend *be)
 {
     (void)be;
@@ -202,6 +248,9 @@ static const dln_backend_ops cpu_ops = {
     .axpby = cpu_axpby,
     .sumsq = cpu_sumsq,
     .synchronize = cpu_synchronize,
+    .gemm_batched = cpu_gemm_batched,
+    .axpby_batched = cpu_axpby_batched,
+    .sumsq_batched = cpu_sumsq_batched,
     .gesvd = cpu_gesvd,
 };
 

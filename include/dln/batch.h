@@ -1,0 +1,37 @@
+/* dln/batch.h: count networks of one shape trained together on shared data: each GEMM
+ * of the step is one batched call over the members, the updates and reductions are
+ * batched with per-member step sizes and momenta (held in backend memory, so a captured
+ * step follows them without a new capture), and each member is exactly the network it
+ * would be alone. A member with step size 0 is frozen: its weights no longer change. */
+#ifndef DLN_BATCH_H
+#define DLN_BATCH_H
+
+#include "dln/network.h"
+
+typedef struct dln_batch dln_batch;
+
+/* Backend bytes a batch needs (momentum: the heavy-ball buffers). */
+size_t dln_batch_bytes(const dln_shape *s, int n, dln_dtype dtype, int count, int momentum);
+int dln_batch_create(dln_backend *be, const dln_shape *s, int n, dln_dtype dtype, int count, int momentum,
+                     dln_batch **out);
+void dln_batch_destroy(dln_batch *b);
+int dln_batch_count(const dln_batch *b);
+
+/* The shared data: X (d_0, n), Y (d_H, n), host fp64. */
+int dln_batch_set_data(dln_batch *b, const double *X, const double *Y);
+/* One member's weights (host, as dln_network_set_weights); setting zeroes its momentum. */
+int dln_batch_set_weights(dln_batch *b, int member, double *const *W);
+int dln_batch_get_weights(dln_batch *b, int member, double **W);
+/* Every member's step size and momentum (count values each; mu may be NULL: 0). */
+int dln_batch_set_rates(dln_batch *b, const double *lr, const double *mu);
+/* Whether steps are captured into graphs where the backend has them (default on). */
+int dln_batch_use_graphs(dln_batch *b, int on);
+
+/* Forward and backward of every member at its weights, both squared norms reduced. */
+int dln_batch_evaluate(dln_batch *b);
+/* One update of every member with its rates, then forward and backward (dln_network_step). */
+int dln_batch_step(dln_batch *b, int measure);
+/* Waits for and reads every member's squared norms (count entries). */
+int dln_batch_read(dln_batch *b, dln_network_stats *st);
+
+#endif

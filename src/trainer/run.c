@@ -1,0 +1,113 @@
+/* run.c: one training run's bookkeeping, shared by the single loop (trainer.c) and the
+ * batched one (batch_trainer.c): the options checked, the check schedule, the loss and
+ * gap from the squared residual (without cancellation when compressed), the stopping
+ * rules (divergence, convergence, step limit, the observer), the window of recent checks
+ * and the verdict at the end, and the observations. */
+#include <math.h>
+#include <string.h>
+
+#include "trainer/trainer_internal.h"
+
+#define BLOWUP 1e6           /* loss above BLOWUP * max(initial loss, 1/2 ||Y||^2) is divergence */
+#define ASYNC_CHECK_EVERY 50 /* default check interval where reading a result waits for a device */
+
+static int check_inputs(const dln_data *d, const dln_shallow *sh, const dln_shape *s, const dln_train_opts *o,
+                        dln_error *err)
+{
+    if (s->dims[0] != d->dx || s->dims[s->depth] != d->dy)
+        return dln_fail(err, DLN_EINPUT, "the network maps %d -> %d but the data are %d -> %d", s->dims[0],
+                        s->dims[s->depth], d->dx, d->dy);
+    if (o->line_search && o->momentum != 0.0)
+        return dln_fail(err, DLN_EINPUT, "the line search works with plain gradient descent (momentum 0)");
+    if (o->check_every < 0 || o->observe_every < 0 || o->steps < 0)
+        return dln_fail(err, DLN_EINPUT, "check and observation intervals and the step count must be >= 0");
+    if (!(o->momentum >= 0.0 && o->momentum < 1.0))
+        return dln_fail(err, DLN_EINPUT, "the momentum must be in [0, 1) (got %g)", o->momentum);
+    int compressed = o->data_mode == DLN_DATA_COMPRESSED || (o->data_mode == DLN_DATA_AUTO && sh->r < d->m);
+    if (compressed && !sh->C)
+        return dln_fail(err, DLN_EINPUT, "compressed data requested but the solver did not keep them");
+    return DLN_OK;
+}
+
+int dln_run_begin(dln_run *r, dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s,
+                  double *const *W, const dln_train_opts *o, dln_train_result *res, dln_error *err)
+{
+    memset(r, 0, sizeof *r);
+    memset(res, 0, sizeof *res);
+    res->optimum = sh->optimum;
+    res->loss = res->gap = res->rel_gap = res->grad_norm = res->loss_init = NAN;
+    r->o = o, r->sh = sh, r->s = s, r->res = res;
+    r->obs.loss = r->obs.gap = r->obs.rel_gap = r->obs.grad_norm = NAN;
+    r->blowup = INFINITY;
+    DLN_TRY(check_inputs(d, sh, s, o, err));
+    r->compressed = res->compressed =
+        o->data_mode == DLN_DATA_COMPRESSED || (o->data_mode == DLN_DATA_AUTO && sh->r < d->m);
+    res->lr = o->lr > 0 ? o->lr : dln_auto_lr(s, W, sh);
+    if (!(res->lr > 0) || !isfinite(res->lr))
+        return dln_fail(err, DLN_EINPUT, "could not derive a step size from the data (give one explicitly)");
+    r->check_every = o->check_every > 0 ? o->check_every
+                     : dln_backend_supports(be, DLN_CAP_ASYNC) ? ASYNC_CHECK_EVERY : 1;
+    return DLN_OK;
+}
+
+int dln_run_is_check(const dln_run *r, long t)
+{
+    const dln_train_opts *o = r->o;
+    return t % r->check_every == 0 || (o->observe_every > 0 && t % o->observe_every == 0) || t >= o->steps ||
+           o->line_search;
+}
+
+int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, double seconds, dln_obs_state *ost,
+                  dln_network *net, dln_error *err)
+{
+    const dln_train_opts *o = r->o;
+    const dln_shallow *sh = r->sh;
+    dln_observation *obs = &r->obs;
+    dln_train_result *res = r->res;
+    obs->step = t;
+    if (r->compressed) { /* loss = 1/2 ||E||^2 + the part of Y no R reaches; gap without cancellation */
+        obs->loss = 0.5 * st->residual_sumsq + sh->lstsq;
+        obs->gap = 0.5 * st->residual_sumsq - sh->tail;
+    } else {
+        obs->loss = 0.5 * st->residual_sumsq;
+        obs->gap = obs->loss - sh->optimum;
+    }
+    obs->rel_gap = obs->gap / sh->y_half;
+    obs->grad_norm = sqrt(st->grad_sumsq);
+    obs->lr = lr;
+    obs->seconds = seconds;
+    if (t == 0) {
+        res->loss_init = obs->loss;
+        r->blowup = BLOWUP * (obs->loss > sh->y_half ? obs->loss : sh->y_half);
+    }
+    dln_check_record rec = {t, obs->loss, obs->gap};
+    r->win[r->checks++ % DLN_WINDOW] = rec;
+    if (o->observer && ost) DLN_TRY(dln_obs_measure(ost, net, obs, err));
+    r->stopped = 1;
+    if (!isfinite(obs->loss) || obs->loss > r->blowup) res->stop = DLN_STOP_DIVERGED, res->diverged = 1;
+    else if (o->tol > 0 && obs->rel_gap <= o->tol) res->stop = DLN_STOP_CONVERGED, res->converged = 1;
+    else if (t >= o->steps) res->stop = DLN_STOP_STEP_LIMIT;
+    else if (o->observer && o->observer(o->observer_ctx, obs)) res->stop = DLN_STOP_OBSERVER;
+    else r->stopped = 0;
+    return DLN_OK;
+}
+
+void dln_run_finish(dln_run *r, long t, double lr, double seconds, int ok)
+{
+    dln_train_result *res = r->res;
+    res->seconds = seconds;
+    res->steps = t;
+    res->loss = r->obs.loss;
+    res->gap = r->obs.gap;
+    res->rel_gap = r->obs.rel_gap;
+    res->grad_norm = r->obs.grad_norm;
+    res->lr = lr;
+    dln_check_record recent[DLN_WINDOW];
+    int n = r->checks < DLN_WINDOW ? (int)r->checks : DLN_WINDOW;
+    for (int i = 0; i < n; i++) recent[i] = r->win[(r->checks - n + i) % DLN_WINDOW];
+    dln_judge(res, recent, n, r->sh, r->s, r->o->tol);
+    if (ok && r->o->observer) { /* the observables, when asked, are those of the last check: this step */
+        r->obs.final = 1;
+        (void)r->o->observer(r->o->observer_ctx, &r->obs);
+    }
+}
