@@ -6,6 +6,7 @@
 #ifndef DLN_TRAINER_H
 #define DLN_TRAINER_H
 
+#include "dln/batch.h"
 #include "dln/model.h"
 #include "dln/network.h"
 #include "dln/solver.h"
@@ -111,5 +112,12 @@ double dln_auto_lr(const dln_shape *s, double *const *W, const dln_shallow *sh);
  * exact compression (sh must then hold C and M). */
 int dln_train(dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s, double **W,
               const dln_train_opts *o, dln_train_result *res, dln_error *err);
+
+/* count runs trained together on the same data and shape (dln/batch.h): member b starts
+ * from W[b] (in/out) with options o[b] and gets res[b], each exactly what dln_train gives
+ * it alone (bit for bit on the CPU). The members share data mode, precision and check
+ * schedule; line search and observables are refused (single runs only). */
+int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s, int count,
+                    double ***W, const dln_train_opts *o, dln_train_result *res, dln_error *err);
 
 #endif
