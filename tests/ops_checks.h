@@ -65,5 +65,6 @@ void oc_axpby(oc_ctx *c);
 void oc_sumsq(oc_ctx *c);
 void oc_gesvd(oc_ctx *c);
 void oc_graph(oc_ctx *c);
+void oc_batched(oc_ctx *c);
 
 #endif

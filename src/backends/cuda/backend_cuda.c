@@ -23,7 +23,7 @@ struct dln_graph {
 
 /* cudaMalloc of `bytes`; running out of device memory is DLN_ENOMEM and says how many
  * bytes were requested and how many are free. */
-static int dev_malloc(dln_backend *be, void **p, size_t bytes, const char *what)
+int dln_cuda_malloc(dln_backend *be, void **p, size_t bytes, const char *what)
 {
     cudaError_t e = cudaMalloc(p, bytes);
     if (e == cudaSuccess) return DLN_OK;
@@ -56,7 +56,7 @@ static int cuda_alloc(dln_backend *be, dln_mat *m, int rows, int cols, dln_dtype
     if (n > (size_t)-1 / es)
         return dln_fail(be->err, DLN_ENOMEM, "out of device memory: %s needs more than %zu bytes", what,
                         (size_t)-1);
-    DLN_TRY(dev_malloc(be, &m->data, n * es, what));
+    DLN_TRY(dln_cuda_malloc(be, &m->data, n * es, what));
     CUDA_CHECK(cudaMemsetAsync(m->data, 0, n * es, c->stream));
     return DLN_OK;
 }
@@ -110,7 +110,7 @@ static int cuda_transpose(dln_backend *be, dln_mat *dst, const dln_mat *src)
 }
 
 /* Sets the cuBLAS math mode only when it differs from the one already set. */
-static int set_math(dln_backend *be, cublasMath_t mode)
+int dln_cuda_set_math(dln_backend *be, cublasMath_t mode)
 {
     cuda_impl *c = be->impl;
     if (c->blas_math == mode) return DLN_OK;
@@ -133,13 +133,13 @@ static int cuda_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, co
                                  C->data, C->ld));
     } else if (be->math_mode == DLN_MATH_TF32) {
         const float fa = (float)alpha, fb = (float)beta;
-        DLN_TRY(set_math(be, CUBLAS_TF32_TENSOR_OP_MATH));
+        DLN_TRY(dln_cuda_set_math(be, CUBLAS_TF32_TENSOR_OP_MATH));
         CUBLAS_CHECK(cublasGemmEx(c->blas, ta, tb, m, n, k, &fa, A->data, CUDA_R_32F, A->ld, B->data,
                                   CUDA_R_32F, B->ld, &fb, C->data, CUDA_R_32F, C->ld,
                                   CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
     } else {
         const float fa = (float)alpha, fb = (float)beta;
-        DLN_TRY(set_math(be, CUBLAS_DEFAULT_MATH));
+        DLN_TRY(dln_cuda_set_math(be, CUBLAS_DEFAULT_MATH));
         CUBLAS_CHECK(cublasSgemm(c->blas, ta, tb, m, n, k, &fa, A->data, A->ld, B->data, B->ld, &fb,
                                  C->data, C->ld));
     }
@@ -201,7 +201,7 @@ static int ensure_svd(dln_backend *be, int m, int n)
         CUDA_CHECK(cudaFree(old));
     }
     void *buf = NULL;
-    DLN_TRY(dev_malloc(be, &buf, need * sizeof(double), "the gesvd workspace"));
+    DLN_TRY(dln_cuda_malloc(be, &buf, need * sizeof(double), "the gesvd workspace"));
     c->svd_buf = buf;
     c->svd_cap = need;
     return DLN_OK;
@@ -318,6 +318,7 @@ static void cuda_destroy(dln_backend *be)
         if (c->svd_buf) cudaFree(c->svd_buf);
         if (c->dev_info) cudaFree(c->dev_info);
         if (c->partials) cudaFree(c->partials);
+        if (c->batch_partials) cudaFree(c->batch_partials);
         if (c->staging) cudaFreeHost(c->staging);
         if (c->solver) cusolverDnDestroy(c->solver);
         if (c->blas) cublasDestroy(c->blas);
@@ -344,6 +345,9 @@ static const dln_backend_ops cuda_ops = {
     .axpby = cuda_axpby,
     .sumsq = cuda_sumsq,
     .synchronize = cuda_synchronize,
+    .gemm_batched = dln_cuda_gemm_batched,
+    .axpby_batched = dln_cuda_axpby_batched,
+    .sumsq_batched = dln_cuda_sumsq_batched,
     .gesvd = cuda_gesvd,
     .capture_begin = cuda_capture_begin,
     .capture_end = cuda_capture_end,
@@ -373,7 +377,7 @@ static int cuda_init(dln_backend *be)
      * (32 MiB on Hopper and later, else 4 MiB), so nothing is allocated during a capture
      * and the GEMM algorithms do not depend on allocator state. */
     size_t ws = major >= 9 ? (size_t)32 << 20 : (size_t)4 << 20;
-    DLN_TRY(dev_malloc(be, &c->blas_ws, ws, "the cuBLAS workspace"));
+    DLN_TRY(dln_cuda_malloc(be, &c->blas_ws, ws, "the cuBLAS workspace"));
     CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->blas_ws, ws));
     CUBLAS_CHECK(cublasSetPointerMode(c->blas, CUBLAS_POINTER_MODE_HOST));
     CUBLAS_CHECK(cublasSetAtomicsMode(c->blas, CUBLAS_ATOMICS_NOT_ALLOWED));
@@ -385,9 +389,9 @@ static int cuda_init(dln_backend *be)
     CUSOLVER_CHECK(cusolverDnSetDeterministicMode(c->solver, CUSOLVER_DETERMINISTIC_RESULTS));
 
     void *p = NULL;
-    DLN_TRY(dev_malloc(be, &p, sizeof(double) * DLN_SUMSQ_BLOCKS, "the reduction scratch"));
+    DLN_TRY(dln_cuda_malloc(be, &p, sizeof(double) * DLN_SUMSQ_BLOCKS, "the reduction scratch"));
     c->partials = p;
-    DLN_TRY(dev_malloc(be, &p, sizeof(int), "the gesvd info"));
+    DLN_TRY(dln_cuda_malloc(be, &p, sizeof(int), "the gesvd info"));
     c->dev_info = p;
     return DLN_OK;
 }

@@ -23,6 +23,8 @@ typedef struct {
     cublasMath_t blas_math;  /* math mode currently set on blas */
     void *blas_ws;           /* explicit cuBLAS workspace (no allocation while capturing) */
     double *partials;        /* device, DLN_SUMSQ_BLOCKS: scratch of sumsq's first pass */
+    double *batch_partials;  /* device: scratch of the batched sumsq (batched.c), grown on demand */
+    size_t batch_partials_cap;
     void *staging;           /* pinned host staging for upload and download */
     size_t staging_bytes;
     double *svd_buf;         /* device: gesvd work (svd_lwork), rwork (n), s (n) */
@@ -92,6 +94,19 @@ static inline int no_capture(dln_backend *be, const char *op)
                         "%s: not allowed while a CUDA graph capture is open (it synchronises or allocates)", op);
     return DLN_OK;
 }
+
+/* cudaMalloc of bytes; out of memory is DLN_ENOMEM naming `what` (backend_cuda.c). */
+int dln_cuda_malloc(dln_backend *be, void **p, size_t bytes, const char *what);
+/* Sets the cuBLAS math mode when it differs from the one set (backend_cuda.c). */
+int dln_cuda_set_math(dln_backend *be, cublasMath_t mode);
+
+/* The batched operations (batched.c). */
+int dln_cuda_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, size_t stride_a,
+                          const dln_mat *B, size_t stride_b, double beta, dln_mat *C, size_t stride_c, int count);
+int dln_cuda_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
+                           double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count);
+int dln_cuda_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
+                           int accumulate);
 
 /* Host fp64 src (rows, cols) with leading dim ld_src -> dst (device, in its dtype), and
  * back; synchronous, through the pinned staging buffer (transfer.c). */

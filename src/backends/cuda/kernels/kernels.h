@@ -17,6 +17,14 @@
 #define DLN_SUMSQ_BLOCKS 1024
 #define DLN_SUMSQ_THREADS 256
 
+/* Blocks of the first pass for n elements: clamp(ceil(n / (DLN_SUMSQ_THREADS * 8)), 1,
+ * DLN_SUMSQ_BLOCKS), a function of the element count only. */
+static inline int dln_sumsq_blocks(long long n)
+{
+    long long per_block = (long long)DLN_SUMSQ_THREADS * 8, want = (n + per_block - 1) / per_block;
+    return want < 1 ? 1 : want > DLN_SUMSQ_BLOCKS ? DLN_SUMSQ_BLOCKS : (int)want;
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -35,6 +43,21 @@ cudaError_t dln_sumsq_f64(int rows, int cols, const double *x, int ldx, double *
                           int accumulate, cudaStream_t stream);
 cudaError_t dln_sumsq_f32(int rows, int cols, const float *x, int ldx, double *partials, double *result,
                           int accumulate, cudaStream_t stream);
+
+/* Batched: count members, member b of X at x + b sx and of Y at y + b sy; factors
+ * a_b = alpha av[b], c_b = beta cv[b] from device columns (NULL: 1). */
+cudaError_t dln_axpby_batched_f64(int rows, int cols, int count, double alpha, const double *av, const double *x,
+                                  int ldx, long long sx, double beta, const double *cv, double *y, int ldy,
+                                  long long sy, cudaStream_t stream);
+cudaError_t dln_axpby_batched_f32(int rows, int cols, int count, double alpha, const double *av, const float *x,
+                                  int ldx, long long sx, double beta, const double *cv, float *y, int ldy,
+                                  long long sy, cudaStream_t stream);
+/* out[b] = (accumulate ? out[b] : 0) + sum of squares of member b; partials: device
+ * scratch of count * dln_sumsq_blocks(rows * cols) doubles. */
+cudaError_t dln_sumsq_batched_f64(int rows, int cols, int count, const double *x, int ldx, long long sx,
+                                  double *partials, double *out, int accumulate, cudaStream_t stream);
+cudaError_t dln_sumsq_batched_f32(int rows, int cols, int count, const float *x, int ldx, long long sx,
+                                  double *partials, double *out, int accumulate, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -62,9 +62,7 @@ static cudaError_t sumsq_launch(int rows, int cols, const T *x, int ldx, double 
         r = 1; /* keeps the index arithmetic defined; no element is visited */
         c = 0;
     }
-    long long per_block = (long long)DLN_SUMSQ_THREADS * 8, n = r * c;
-    long long want = (n + per_block - 1) / per_block;
-    int nb = want < 1 ? 1 : want > DLN_SUMSQ_BLOCKS ? DLN_SUMSQ_BLOCKS : (int)want;
+    int nb = dln_sumsq_blocks(r * c);
     sumsq_partial_kernel<T><<<nb, DLN_SUMSQ_THREADS, 0, stream>>>(r, c, x, ldx, partials);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
