@@ -5,7 +5,9 @@
 #   src/reference  -> build/libdln_reference.a (host oracles, linked by tests and benchmarks only)
 #   src/cli        -> build/dln (the program; public headers only)
 #   tests/, bench/ -> build/dln_tests, build/bench/* (public headers + src/reference)
-# `make` builds build/dln; `make test` builds and runs the suite; `make bench` the benchmarks.
+# `make` builds build/dln; `make test` builds and runs the suite, then the same suite against
+# the emulated CUDA device (tests/cudaemu; SKIP_CUDA_EMU=1 leaves it out); `make bench` the
+# benchmarks.
 
 CC       ?= gcc
 CUDA_HOME ?= /usr/local/cuda
@@ -81,10 +83,12 @@ $(BUILD)/dln_tests: $(TEST_OBJ) $(BUILD)/libdln_reference.a $(BUILD)/libdln.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libdln_reference.a $(BUILD)/libdln.a $(LDLIBS) -lcriterion -ljansson -o $@
 
 # Tests run the CLI too (tests/test_cli_*.c), so both binaries are built first; then a
-# tiny sweep and plot (tests/scripts_smoke.sh) check the scripts end to end.
+# tiny sweep and plot (tests/scripts_smoke.sh) check the scripts end to end; then the whole
+# suite again against the emulated CUDA device (unless SKIP_CUDA_EMU is set).
 test: $(BUILD)/dln $(BUILD)/dln_tests
 	DLN_BIN=$(BUILD)/dln $(BUILD)/dln_tests $(TEST_ARGS)
 	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
+	$(if $(SKIP_CUDA_EMU),@echo "cudaemu: skipped (SKIP_CUDA_EMU is set)",$(MAKE) --no-print-directory test-cuda-emu)
 
 smoke: $(BUILD)/dln
 	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
@@ -99,4 +103,19 @@ bench: $(BUILD)/dln $(BENCH_BIN)
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# The emulated CUDA device (tests/cudaemu/README.md): the CUDA backend executed, not only
+# compiled, on machines without a GPU, from the same sources (kernels compiled by g++ with
+# the emulator's forced-include header), into $(BUILD)/emu. One set of flags for every C
+# file there; the layering is enforced by the normal build above.
+EMU_LIB_SRC    := $(LIB_SRC) $(CUDA_SRC)
+EMU_CLI_SRC    := $(CLI_SRC)
+EMU_TEST_SRC   := $(TEST_SRC) $(REF_SRC)
+EMU_KERNEL_SRC := $(CU_SRC)
+EMU_KERNEL_INC := -Iinclude -Isrc/backends/cuda/kernels
+EMU_CFLAGS     := $(filter-out -MMD -MP,$(CFLAGS)) -Iinclude -Isrc -Isrc/reference -Itests -DDLN_HAVE_CUDA \
+                  -I$(CUDA_HOME)/include
+EMU_HEADERS    := $(wildcard include/dln/*.h src/*/*.h src/*/*/*.h src/*/*/*/*.h tests/*.h)
+EMU_LDLIBS     := -llapacke -lopenblas -lm -ljansson
+include tests/cudaemu/cudaemu.mk
+
+-include $(shell find $(BUILD) -name '*.d' -not -path '*/emu*' 2>/dev/null)

@@ -208,7 +208,8 @@ Test(cli, log_unwritable)
 
 Test(cli, failed_run_keeps_previous_save)
 {
-    expect_ok(DLN("train", SMALL, "--depth", "2", "--steps", "5", "--quiet", "--save", P("w")));
+    run_t first = expect_ok(DLN("train", SMALL, "--depth", "2", "--steps", "5", "--quiet", "--save", P("w")));
+    run_free(&first);
     size_t n1, n2;
     char *w1 = read_all(P("w/W1.npy"), &n1);
     MAT("XN.npy", "<f8", 4, 6, NAN);
@@ -245,6 +246,11 @@ Test(cli, backend_cuda_without_device)
     expect_bad(DLN("train", "--backend", "cuda", "--save", P("out")), "cuda");
     expect_bad(DLN("solve", "--backend", "cuda"), "cuda");
     cr_assert(!exists(P("out")));
+    /* auto falls back to the CPU and says so once the run has succeeded */
+    run_t a = expect_ok(DLN("train", SMALL, "--steps", "5"));
+    jstr_is(a.out, "backend", "cpu");
+    cr_assert(ts_says(a.err, "running on the CPU backend"), "stderr: %s", a.err);
+    run_free(&a);
 }
 
 Test(cli, tf32_needs_cuda)

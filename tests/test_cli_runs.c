@@ -2,9 +2,12 @@
  * set-up are in tests/test_cli_runner.c): JSON summaries with their keys, convergence of the
  * default experiment, `solve` on C- and Fortran-order, float64 and float32 files, atomic
  * --save / --load round trips, the JSONL trace of --log, complete --help texts (checked
- * against the option tables of src/cli/options.c), `info`, and the usage error of a bare
- * `dln`. */
+ * against the option tables of src/cli/options.c), `info`, train, solve and info on the
+ * CUDA backend where a device is present (a GPU, or the emulated device of tests/cudaemu,
+ * whose memory can be limited to reach the refusal of a network that does not fit), and the
+ * usage error of a bare `dln`. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -211,4 +214,76 @@ Test(cli, divergence_is_reported_with_advice)
     cr_assert(strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "one stderr line: %s", r.err);
     cr_assert(!exists(P("w")), "the weights of a diverged run were saved");
     run_free(&r);
+}
+
+/* ---- the CUDA backend end to end ------------------------------------------------------------------- */
+
+/* The "devices" value of `dln info` (fresh), or NULL when no CUDA device is listed. */
+static char *cuda_devices(void)
+{
+    run_t r = expect_ok(DLN("info"));
+    struct json_t *j = jparse(r.out);
+    const char *d = json_string_value(json_object_get(j, "devices"));
+    char *dev = d && !strncmp(d, "cuda:", 5) ? strdup(d) : NULL;
+    json_decref(j);
+    run_free(&r);
+    return dev;
+}
+
+/* train, solve and info on --backend cuda, against the CPU: a GPU, or the emulated device
+ * (then DLN_TEST_EXPECT_DEVICE names what `info` must say). */
+Test(cli, cuda_backend_end_to_end)
+{
+    char *dev = cuda_devices();
+    if (!dev) cr_skip_test("no CUDA device: the CUDA backend's end-to-end runs are skipped");
+    const char *want = getenv("DLN_TEST_EXPECT_DEVICE");
+    cr_assert(!want || ts_says(dev, want), "dln info lists \"%s\", expected a device named with \"%s\"", dev, want);
+    free(dev);
+    /* train at the auto step size (sign-invariant, so the same on both backends); on CUDA the
+     * loss is read every 50 steps, the unmeasured graph replayed between checks */
+#define TRAIN(backend, precision)                                                                             \
+    DLN("train", "--backend", backend, "--precision", precision, "--dx", "8", "--dy", "6", "--samples", "40", \
+        "--depth", "3", "--steps", "400", "--tol", "0", "--quiet")
+    run_t g = expect_ok(TRAIN("cuda", "fp64")), c = expect_ok(TRAIN("cpu", "fp64"));
+    cr_assert_str_empty(g.err, "dln train --backend cuda wrote to stderr: %s", g.err);
+    jstr_is(g.out, "backend", "cuda");
+    double lg = jnum(g.out, "loss"), lc = jnum(c.out, "loss");
+    /* one fp64 rounding order against another over 400 stable steps: 1e-9 */
+    cr_assert(fabs(lg - lc) <= 1e-9 * lc, "loss after 400 steps: cuda %.17g, cpu %.17g", lg, lc);
+    cr_assert(fabs(jnum(g.out, "lr") - jnum(c.out, "lr")) <= 1e-12 * jnum(c.out, "lr"), "auto lr differs");
+    cr_assert_eq(jnum(g.out, "steps"), 400);
+    run_t t = expect_ok(TRAIN("cuda", "tf32")), f = expect_ok(TRAIN("cuda", "fp32"));
+    cr_assert(fabs(jnum(t.out, "loss") - lc) <= 2e-2 * lc, "tf32 loss %g vs fp64 %g", jnum(t.out, "loss"), lc);
+    cr_assert(fabs(jnum(f.out, "loss") - lc) <= 1e-4 * lc, "fp32 loss %g vs fp64 %g", jnum(f.out, "loss"), lc);
+#undef TRAIN
+    run_free(&g), run_free(&c), run_free(&t), run_free(&f);
+    /* solve from files */
+    run_t sg = expect_ok(DLN("solve", "--backend", "cuda", "--x", P("X.npy"), "--y", P("Y.npy"), "--rank", "2"));
+    run_t sc = expect_ok(DLN("solve", "--backend", "cpu", "--x", P("X.npy"), "--y", P("Y.npy"), "--rank", "2"));
+    cr_assert_str_empty(sg.err, "dln solve --backend cuda wrote to stderr: %s", sg.err);
+    double og = jnum(sg.out, "optimum"), oc = jnum(sc.out, "optimum");
+    cr_assert(fabs(og - oc) <= 1e-10 * (oc + jnum(sc.out, "zero_loss")), "optimum: cuda %.17g, cpu %.17g", og, oc);
+    cr_assert_eq(jnum(sg.out, "rank_x"), jnum(sc.out, "rank_x"));
+    cr_assert_eq(jnum(sg.out, "rank_y"), jnum(sc.out, "rank_y"));
+    run_free(&sg), run_free(&sc);
+}
+
+/* Device memory limited to 64 MiB (CUDAEMU_MEM_BYTES, the emulated device only): a 3000-wide
+ * network is refused before any work, in one line that gives the bytes. */
+Test(cli, cuda_network_that_does_not_fit)
+{
+    char *dev = cuda_devices();
+    int emulated = dev && ts_says(dev, "emulated");
+    free(dev);
+    if (!emulated) cr_skip_test("needs the emulated CUDA device, whose memory CUDAEMU_MEM_BYTES limits");
+    setenv("CUDAEMU_MEM_BYTES", "64M", 1);
+    expect_bad(DLN("train", "--backend", "cuda", "--dx", "8", "--dy", "8", "--samples", "40", "--depth", "3", "--width",
+                   "3000", "--save", P("out")),
+               "bytes");
+    cr_assert(!exists(P("out")));
+    run_t i = expect_ok(DLN("info"));
+    struct json_t *j = jparse(i.out);
+    cr_assert(ts_says(json_string_value(json_object_get(j, "devices")), "0.1 GiB"), "%s", i.out);
+    json_decref(j);
+    run_free(&i);
 }

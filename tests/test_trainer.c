@@ -200,8 +200,17 @@ TestOnBackends(trainer, check_interval_does_not_change_the_trajectory)
     cr_expect_eq(ts_rel_weights(&c.s, Wm, Wm13), 0.0, "momentum weights differ (seed %llu)", SEED(&c));
     dln_weights_free(3, W13);
     W13 = ts_copy_weights(&c.s, Wm); /* any start; both runs below begin from it */
-    double **Wb = ts_copy_weights(&c.s, Wm);
-    dln_train_opts ot = opts(0.0, 100000, 1e-5, DLN_DATA_FULL);
+    double **Wb = ts_copy_weights(&c.s, Wm), **Wp = ts_copy_weights(&c.s, Wm);
+    /* a tolerance this start surely reaches: the rel_gap after 700 steps of a probe run */
+    ts_trace tr = {0};
+    dln_train_opts probe = opts(0.0, 700, 0.0, DLN_DATA_FULL);
+    probe.check_every = 1, probe.observer = ts_record, probe.observer_ctx = &tr;
+    train(&c, Wp, &probe);
+    double tol = tr.obs[tr.n - 1].rel_gap;
+    cr_assert(tol > 0 && tr.obs[tr.n - 1].step == 700, "probe ended at step %ld, rel_gap %g", tr.obs[tr.n - 1].step, tol);
+    ts_trace_free(&tr);
+    dln_weights_free(3, Wp);
+    dln_train_opts ot = opts(0.0, 100000, tol, DLN_DATA_FULL);
     ot.check_every = 1;
     dln_train_result r1 = train(&c, W13, &ot);
     ot.check_every = 13;

@@ -11,7 +11,7 @@
 #define SMALL_GRAD 1e-6
 #define ROUNDING_GRAD 1e-12
 #define MATCH 1e-6
-#define MIN_WINDOW 8 /* checks needed to call a run oscillating or to estimate a rate */
+#define MIN_WINDOW 2 /* checks needed to call a run oscillating or to estimate a rate */
 
 const char *dln_verdict_name(dln_verdict v)
 {

@@ -63,7 +63,10 @@ static int cuda_alloc(dln_backend *be, dln_mat *m, int rows, int cols, dln_dtype
 
 static void cuda_free(dln_backend *be, dln_mat *m)
 {
-    (void)be;
+    // waits for the stream first: cudaFree only *may* synchronise, and queued work (the
+    // zero-fill of alloc, or what preceded a failed operation) may still use the memory
+    cuda_impl *c = be->impl;
+    if (m->data && !c->capturing && cudaStreamSynchronize(c->stream) != cudaSuccess) (void)cudaGetLastError();
     if (m->data && cudaFree(m->data) != cudaSuccess) (void)cudaGetLastError();
     m->data = NULL;
 }

@@ -1,7 +1,8 @@
 /* elementwise.cu: element-wise kernels of the CUDA backend over strided column-major
  * blocks: axpby (Y = alpha X + beta Y), fp64 and fp32. Launchers are declared in
- * dln_kernels.h; they only enqueue work on the given stream. */
+ * kernels.h; they only enqueue work on the given stream. */
 #include "kernels.h"
+#include "launch.h"
 #include "strided_walk.h"
 
 #define AXPBY_THREADS 256
@@ -34,7 +35,7 @@ static cudaError_t axpby_launch(int rows, int cols, T alpha, const T *x, int ldx
     long long n = (long long)rows * cols;
     long long blocks = (n + AXPBY_THREADS - 1) / AXPBY_THREADS;
     if (blocks > AXPBY_MAX_BLOCKS) blocks = AXPBY_MAX_BLOCKS;
-    axpby_kernel<T><<<(unsigned)blocks, AXPBY_THREADS, 0, stream>>>(rows, cols, alpha, x, ldx, beta, y, ldy);
+    DLN_LAUNCH(axpby_kernel<T>, (unsigned)blocks, AXPBY_THREADS, 0, stream, rows, cols, alpha, x, ldx, beta, y, ldy);
     return cudaGetLastError();
 }
 

@@ -7,6 +7,7 @@
  * blocks; no atomics, and the order of additions depends only on the matrix shape, so
  * repeated runs (and graph replays) give bitwise identical results. */
 #include "kernels.h"
+#include "launch.h"
 #include "strided_walk.h"
 
 // sh has blockDim.x entries (a power of two); on return sh[0] holds their sum, added
@@ -63,10 +64,10 @@ static cudaError_t sumsq_launch(int rows, int cols, const T *x, int ldx, double 
         c = 0;
     }
     int nb = dln_sumsq_blocks(r * c);
-    sumsq_partial_kernel<T><<<nb, DLN_SUMSQ_THREADS, 0, stream>>>(r, c, x, ldx, partials);
+    DLN_LAUNCH(sumsq_partial_kernel<T>, nb, DLN_SUMSQ_THREADS, 0, stream, r, c, x, ldx, partials);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
-    sumsq_final_kernel<<<1, DLN_SUMSQ_BLOCKS, 0, stream>>>(partials, nb, result, accumulate);
+    DLN_LAUNCH(sumsq_final_kernel, 1, DLN_SUMSQ_BLOCKS, 0, stream, partials, nb, result, accumulate);
     return cudaGetLastError();
 }
 

@@ -1,11 +1,12 @@
-/* strided_walk.h: device-side helper shared by the .cu files (nvcc only). A grid-stride
- * loop over the elements of a column-major (rows, cols) block with leading dimension
- * ld, visiting linear index e = i + j * rows. The (i, j) pair is advanced incrementally
- * so that no 64-bit division happens inside the loop. */
+/* strided_walk.h: device-side helper shared by the .cu files (nvcc, or g++ for the emulated
+ * device of tests/cudaemu). A grid-stride loop over the elements of a column-major
+ * (rows, cols) block with leading dimension ld, visiting linear index e = i + j * rows.
+ * The (i, j) pair is advanced incrementally so that no 64-bit division happens inside the
+ * loop. */
 #ifndef DLN_STRIDED_WALK_H
 #define DLN_STRIDED_WALK_H
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(DLN_CUDA_EMU)
 
 struct dln_walk {
     long long e, n;      /* current linear index, element count rows * cols */
@@ -44,6 +45,6 @@ __device__ inline void dln_walk_next(dln_walk *w)
     }
 }
 
-#endif /* __CUDACC__ */
+#endif /* __CUDACC__ || DLN_CUDA_EMU */
 
 #endif
