@@ -1,6 +1,7 @@
 /* test_batch.c: a batch of runs (dln_train_batch) against the same runs made one by one
  * (dln_train), on every backend: members that differ in seed, init, init scale, step size
- * (auto and given, one diverging), momentum, tolerance (some stop early) and step limit.
+ * (the sharpness rule, re-estimated every 200 steps as alone, and given, one diverging),
+ * momentum, tolerance (some stop early) and step limit.
  * Every member's summary, trace and final weights must equal its single run: bit for bit
  * on the CPU (the batched operations are loops of the single ones), to 1e-10 relative
  * elsewhere (one fp64 rounding order against another, over <= 3000 stable steps). */
@@ -77,7 +78,12 @@ TestOnBackends(batch, every_member_is_its_single_run)
         cr_expect_eq(rb[b].stop, r.stop, "%s member %d: stop %d, alone %d", who, b, (int)rb[b].stop, (int)r.stop);
         cr_expect_eq(rb[b].verdict, r.verdict, "%s member %d: verdict %s, alone %s", who, b,
                      dln_verdict_name(rb[b].verdict), dln_verdict_name(r.verdict));
-        cr_expect(same(rb[b].lr, r.lr, 1, 0), "member %d: lr %.17g vs %.17g", b, rb[b].lr, r.lr);
+        cr_expect(same(rb[b].lr, r.lr, exact, tol), "%s member %d: lr %.17g vs %.17g", who, b, rb[b].lr, r.lr);
+        cr_expect(same(rb[b].lr_init, r.lr_init, exact, tol), "member %d: lr_init", b);
+        cr_expect(same(rb[b].sharpness, r.sharpness, exact, 1e-8), "member %d: sharpness %.17g vs %.17g", b,
+                  rb[b].sharpness, r.sharpness);
+        cr_expect_eq(rb[b].lr_changes, r.lr_changes, "member %d: %d step-size changes, alone %d", b, rb[b].lr_changes,
+                     r.lr_changes);
         cr_expect(same(rb[b].loss, r.loss, exact, tol), "%s member %d: loss %.17g vs %.17g", who, b, rb[b].loss, r.loss);
         cr_expect(same(rb[b].grad_norm, r.grad_norm, exact, tol), "member %d: grad_norm", b);
         cr_expect(same(rb[b].loss_init, r.loss_init, exact, tol), "member %d: loss_init", b);
@@ -90,6 +96,7 @@ TestOnBackends(batch, every_member_is_its_single_run)
             double e = ts_rel_weights(&c.s, Wb[b], W);
             cr_expect(exact ? e == 0.0 : e <= tol, "%s member %d: final weights differ by %.3e", who, b, e);
         }
+        cr_log_info("member %d: stop %d steps %ld diverged %d lr %g", b, (int)r.stop, r.steps, r.diverged, r.lr);
         stopped_early += r.converged, diverged += r.diverged;
         ts_trace_free(&ts), ts_trace_free(&tb[b]);
         dln_weights_free(3, W), dln_weights_free(3, Wb[b]);

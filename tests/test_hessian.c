@@ -134,7 +134,7 @@ TestOnBackends(hessian, zero_weights_depth_3_give_a_zero_hessian)
     for (int i = 0; i < 3; i++)
         for (size_t e = 0; e < (size_t)dims[i + 1] * dims[i]; e++) cr_assert_eq(HV[i][e], 0.0, "layer %d entry %zu", i, e);
     dln_lanczos_result r = {0};
-    HV_OK(&c, dln_hessian_extremes(c.net, &c.s, 20, c.seed, &r, NULL, &c.err));
+    HV_OK(&c, dln_hessian_extremes(c.net, &c.s, 20, c.seed, NULL, &r, &c.err));
     cr_expect(r.lambda_max == 0.0 && r.lambda_min == 0.0, "lambda %g .. %g", r.lambda_min, r.lambda_max);
     cr_expect_eq(r.negative_count, 0);
     dln_weights_free(3, V), dln_weights_free(3, HV);
@@ -164,7 +164,7 @@ TestOnBackends(hessian, zero_weights_depth_2_give_plus_minus_singular_values_of_
         cr_expect_lt(fabs(ev[i] - want[i]), 1e-10 * sv[0], "eigenvalue %zu: %.17g, expected %.17g (seed %llu)", i, ev[i],
                      want[i], (unsigned long long)c.seed);
     dln_lanczos_result r = {0};
-    HV_OK(&c, dln_hessian_extremes(c.net, &c.s, (int)P, c.seed, &r, NULL, &c.err));
+    HV_OK(&c, dln_hessian_extremes(c.net, &c.s, (int)P, c.seed, NULL, &r, &c.err));
     cr_expect_lt(fabs(r.lambda_max - sv[0]), 1e-9 * sv[0], "Lanczos lambda_max %.17g vs %.17g", r.lambda_max, sv[0]);
     cr_expect_lt(fabs(r.lambda_min + sv[0]), 1e-9 * sv[0], "Lanczos lambda_min %.17g vs %.17g", r.lambda_min, -sv[0]);
     cr_expect_geq(r.negative_count, 1, "a strict saddle has negative curvature");
@@ -182,7 +182,8 @@ TestOnBackends(hessian, depth_1_is_the_least_squares_hessian)
     double *sx = ts_singular_values(6, 15, c.d.X);
     double *vmin[1] = {malloc(sizeof(double) * 24)};
     dln_lanczos_result r = {0};
-    HV_OK(&c, dln_hessian_extremes(c.net, &c.s, 24, c.seed, &r, vmin, &c.err));
+    dln_hessian_vectors hvec = {NULL, vmin, NULL};
+    HV_OK(&c, dln_hessian_extremes(c.net, &c.s, 24, c.seed, &hvec, &r, &c.err));
     cr_expect_lt(ts_rel(r.lambda_max, sx[0] * sx[0]), 1e-10, "lambda_max %.17g vs %.17g", r.lambda_max, sx[0] * sx[0]);
     cr_expect_lt(ts_rel(r.lambda_min, sx[5] * sx[5]), 1e-10, "lambda_min %.17g vs %.17g", r.lambda_min, sx[5] * sx[5]);
     cr_expect_eq(r.negative_count, 0);

@@ -7,6 +7,7 @@
  * is also checked against its formula with exact norms from LAPACK. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,4 +150,86 @@ Test(step_size, spectral_norm_from_below_and_converging)
             }
         free(A);
     }
+}
+
+/* lambda_max of the Hessian at the returned weights W, assembled from products (the
+ * products are checked against finite differences in test_hessian.c) by LAPACK. */
+static double assembled_lambda_max(tr_case *c, double *const *W)
+{
+    size_t P = dln_shape_params(&c->s);
+    dln_network *net = NULL;
+    int n = c->sh.r < c->d.m ? c->sh.r : c->d.m;
+    cr_assert_eq(dln_network_create(c->be, &c->s, n, DLN_F64, 0, &net), DLN_OK);
+    cr_assert_eq(dln_network_set_data(net, n < c->d.m ? c->sh.C : c->d.X, n < c->d.m ? c->sh.M : c->d.Y), DLN_OK);
+    cr_assert_eq(dln_network_set_weights(net, W), DLN_OK);
+    double *Hm = malloc(sizeof(double) * P * P), *ev = malloc(sizeof(double) * P), **V, **HV;
+    cr_assert_eq(dln_weights_alloc(&c->s, &V, &c->err), DLN_OK);
+    cr_assert_eq(dln_weights_alloc(&c->s, &HV, &c->err), DLN_OK);
+    for (size_t j = 0; j < P; j++) {
+        size_t at = 0;
+        for (int i = 0; i < c->s.depth; i++)
+            for (int e = 0; e < c->s.dims[i + 1] * c->s.dims[i]; e++, at++) V[i][e] = at == j;
+        cr_assert_eq(dln_network_hvp(net, V, HV), DLN_OK);
+        at = 0;
+        for (int i = 0; i < c->s.depth; i++)
+            for (int e = 0; e < c->s.dims[i + 1] * c->s.dims[i]; e++, at++) Hm[at + j * P] = HV[i][e];
+    }
+    cr_assert_eq(LAPACKE_dsyev(LAPACK_COL_MAJOR, 'N', 'U', (lapack_int)P, Hm, (lapack_int)P, ev), 0);
+    double top = ev[P - 1];
+    dln_weights_free(c->s.depth, V), dln_weights_free(c->s.depth, HV);
+    free(Hm), free(ev);
+    dln_network_destroy(net);
+    return top;
+}
+
+/* The sharpness rule: lr = c (1 - mu) / lambda_max at the start; re-estimated during the
+ * run (the last lambda_max reported is that of the final weights); a small network
+ * (P = 18 < 20 Lanczos products) makes every estimate exact to rounding. */
+TestOnBackends(step_size, the_sharpness_rule_measures_lambda_max)
+{
+    tr_case c;
+    int dims[] = {3, 2, 2, 3};
+    tr_case_make(&c, TS_KIND, 3, dims, 30, 2, 0.1, 0);
+    for (int heavy = 0; heavy < 2; heavy++) {
+        double **W = tr_init(&c, DLN_INIT_GAUSSIAN), **W0 = ts_copy_weights(&c.s, W);
+        double lambda0 = assembled_lambda_max(&c, W0), mu = heavy ? 0.5 : 0.0;
+        dln_train_opts o = opts(0.0, 60, 0.0, DLN_DATA_AUTO);
+        o.momentum = mu, o.sharpness_every = 10;
+        dln_train_result r = train(&c, W, &o);
+        cr_expect_lt(ts_rel(r.lr_init, DLN_LR_FACTOR * (1 - mu) / lambda0), 1e-9, "mu %g: lr_init %.17g vs c (1 - mu) / %.17g",
+                     mu, r.lr_init, lambda0);
+        /* the last estimate was made at step 60 (a multiple of 10), at the final weights */
+        double lambda = assembled_lambda_max(&c, W);
+        cr_expect_lt(ts_rel(r.sharpness, lambda), 1e-6, "mu %g: reported sharpness %.17g vs %.17g at the end", mu,
+                     r.sharpness, lambda);
+        cr_expect(r.lr <= 2.0 * r.lr_init * 64, "bounded growth");
+        dln_weights_free(3, W), dln_weights_free(3, W0);
+    }
+    tr_case_free(&c);
+}
+
+/* The line search: no step beyond 2 / lambda_max at the start (said by lr_capped), and a
+ * zero gradient (W = 0 at depth 3) stops it at once instead of doubling the step. */
+TestOnBackends(step_size, the_line_search_is_bounded_and_stops_at_a_zero_gradient)
+{
+    tr_case c;
+    int dims[] = {4, 3, 3, 4};
+    tr_case_make(&c, TS_KIND, 3, dims, 30, 2, 0.1, 0);
+    double **W = tr_init(&c, DLN_INIT_ORTHOGONAL);
+    dln_train_opts o = opts(0.0, 300, 0.0, DLN_DATA_AUTO);
+    o.line_search = 1;
+    dln_train_result r = train(&c, W, &o);
+    cr_expect_gt(r.lr_capped, 0, "the search starting at 2 lr never reached the bound (lr %g, 2 / lambda %g)", r.lr,
+                 2.0 / r.sharpness_init);
+    cr_expect_leq(r.lr, 2.0 / r.sharpness_init * (1 + 1e-15), "lr %g above the bound %g", r.lr,
+                  2.0 / r.sharpness_init);
+    dln_weights_free(3, W);
+    cr_assert_eq(dln_weights_alloc(&c.s, &W, &c.err), DLN_OK);
+    r = train(&c, W, &o);
+    cr_expect_eq(r.steps, 0, "a zero gradient: no step (%ld made, lr %g)", r.steps, r.lr);
+    cr_expect_eq(r.stop, DLN_STOP_NO_DECREASE);
+    cr_expect_eq(r.verdict, DLN_VERDICT_CRITICAL, "verdict %s", dln_verdict_name(r.verdict));
+    cr_expect(isfinite(r.lr) && r.lr < 1e10, "the step was not inflated: %g", r.lr);
+    dln_weights_free(3, W);
+    tr_case_free(&c);
 }

@@ -23,9 +23,12 @@ TestOnBackends(trajectories, line_search_never_increases_the_loss_and_matches_th
     o.line_search = 1;
     ts_trace tr = {0};
     o.observer = ts_record, o.observer_ctx = &tr;
-    double lr0 = dln_auto_lr(&c.s, W, &c.sh), *host = malloc(sizeof(double) * (size_t)(steps + 1));
+    double *host = malloc(sizeof(double) * (size_t)(steps + 1));
     dln_train_result res = train(&c, W, &o);
-    long made = ref_line_search_descent(&c.s, Wh, &c.d, &lr0, steps, host);
+    /* the same start (the sharpness rule's step) and bound (2 / lambda_max at the start) */
+    cr_assert(res.lr_init > 0 && res.sharpness_init > 0, "lr_init %g, sharpness %g", res.lr_init, res.sharpness_init);
+    double lr0 = res.lr_init;
+    long made = ref_line_search_descent(&c.s, Wh, &c.d, &lr0, 2.0 / res.sharpness_init, steps, host);
     cr_expect_eq(tr.n, res.steps + 1, "one observation per step (steps 0..%ld), got %ld", res.steps, tr.n);
     cr_expect_eq(res.steps, made, "%s: %ld steps, the host loop %ld (seed %llu)", ts_backend_label(c.kind),
                  res.steps, made, SEED(&c));

@@ -33,16 +33,26 @@ typedef struct {
     int iterations;          /* Lanczos steps made (fewer than asked at an invariant subspace) */
 } dln_lanczos_result;
 
-/* Lanczos with full reorthogonalisation from a random start seeded by seed: at most iters
- * products (and at most n). vmin (n values, or NULL) receives the unit Ritz vector of
- * lambda_min. Ritz values lie inside the spectrum and converge to its ends from inside. */
-int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed, dln_lanczos_result *out,
-                double *vmin, dln_error *err);
+/* Optional vectors of a Lanczos run (n values each, NULL when not wanted). */
+typedef struct {
+    const double *start; /* in: the start vector (a warm start), else a random one from seed */
+    double *vmin, *vmax; /* out: the unit Ritz vectors of lambda_min and lambda_max */
+} dln_lanczos_vectors;
+
+/* Lanczos with full reorthogonalisation: at most iters products (and at most n). Ritz
+ * values lie inside the spectrum and converge to its ends from inside. vec may be NULL. */
+int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed, const dln_lanczos_vectors *vec,
+                dln_lanczos_result *out, dln_error *err);
+
+/* The same vectors, shaped as the weights (W_1 first), for the Hessian. */
+typedef struct {
+    double *const *start;
+    double **vmin, **vmax;
+} dln_hessian_vectors;
 
 /* The Hessian of the network's loss at its current weights (Hessian-vector products,
- * dln_network_hvp) by dln_lanczos; Vmin (weight-shaped, or NULL) receives the unit
- * direction of lambda_min. */
-int dln_hessian_extremes(dln_network *net, const dln_shape *s, int iters, uint64_t seed, dln_lanczos_result *out,
-                         double **Vmin, dln_error *err);
+ * dln_network_hvp) by dln_lanczos; vec may be NULL. */
+int dln_hessian_extremes(dln_network *net, const dln_shape *s, int iters, uint64_t seed,
+                         const dln_hessian_vectors *vec, dln_lanczos_result *out, dln_error *err);
 
 #endif

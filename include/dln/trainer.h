@@ -48,8 +48,17 @@ typedef struct {
  * (DLN_STOP_OBSERVER); the final observation's return value is ignored. */
 typedef int (*dln_observer_fn)(void *ctx, const dln_observation *obs);
 
+/* How the step size is chosen when lr <= 0 (docs/maths.md section 5). */
+typedef enum {
+    DLN_LR_SHARPNESS = 0, /* c / lambda_max of the Hessian, measured at the start and re-estimated */
+    DLN_LR_ARORA = 1,     /* the curvature bound of dln_auto_lr, once, at the start */
+} dln_lr_rule;
+
 typedef struct {
-    double lr;         /* <= 0: automatic (dln_auto_lr) */
+    double lr;         /* > 0: this step size; <= 0: chosen by lr_rule */
+    dln_lr_rule lr_rule;
+    int sharpness_every; /* DLN_LR_SHARPNESS: re-estimate every this many steps, each a checked step
+                            (0: 200; < 0: never) */
     double momentum;   /* heavy ball, 0 = plain gradient descent */
     int line_search;   /* backtracking (Armijo) instead of a fixed lr; needs momentum 0 */
     long steps;        /* maximum number of updates */
@@ -92,6 +101,11 @@ typedef struct {
     double loss, optimum, gap, rel_gap, grad_norm;
     double loss_init;
     double lr;           /* step size used (the last accepted one with line search) */
+    double lr_init;      /* the first step size */
+    double sharpness_init; /* lambda_max of the Hessian at the start (NaN: not measured) */
+    double sharpness;    /* lambda_max at the final weights (NaN: not measured) */
+    int lr_changes;      /* times the sharpness rule changed the step size */
+    int lr_capped;       /* line search steps held at the upper bound 2 / sharpness */
     double seconds;      /* wall time of the training loop */
     long steps;          /* updates made */
     int converged, diverged, compressed;
@@ -105,8 +119,12 @@ typedef struct {
 /* One line saying why the run stopped, in the library's terms (no advice). */
 void dln_train_describe(const dln_train_result *r, const dln_train_opts *o, char *buf, size_t n);
 
-/* The automatic step size used when lr <= 0 (docs/maths.md, "Step size"). */
+/* The curvature-bound step size (DLN_LR_ARORA; docs/maths.md section 5). */
 double dln_auto_lr(const dln_shape *s, double *const *W, const dln_shallow *sh);
+/* The sharpness rule's factor c: lr = c (1 - mu) / lambda_max of the Hessian, lambda_max
+ * measured at the start and re-estimated during the run; where lambda_max is not positive
+ * (a saddle with zero curvature, W = 0 at depth >= 3) the curvature bound stands in. */
+#define DLN_LR_FACTOR 1.0
 
 /* Trains from W (host, in/out: the final weights on return) on the data or on their
  * exact compression (sh must then hold C and M). */

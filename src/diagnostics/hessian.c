@@ -51,18 +51,24 @@ static double **alloc_like(const dln_shape *s)
     return W;
 }
 
-int dln_hessian_extremes(dln_network *net, const dln_shape *s, int iters, uint64_t seed, dln_lanczos_result *out,
-                         double **Vmin, dln_error *err)
+int dln_hessian_extremes(dln_network *net, const dln_shape *s, int iters, uint64_t seed,
+                         const dln_hessian_vectors *vec, dln_lanczos_result *out, dln_error *err)
 {
     size_t P = dln_shape_params(s);
     if (P > (size_t)1 << 30) return dln_fail(err, DLN_EINPUT, "the Hessian of %zu parameters is too large", P);
     hess_ctx c = {net, s, alloc_like(s), alloc_like(s)};
-    double *vmin = Vmin ? malloc(sizeof(double) * P) : NULL;
-    int rc = !c.V || !c.HV || (Vmin && !vmin) ? dln_fail(err, DLN_ENOMEM, "out of host memory for the Hessian")
-                                               : dln_lanczos((int)P, hess_product, &c, iters, seed, out, vmin, err);
-    if (!rc && Vmin) unflatten(s, vmin, Vmin);
+    double *flat[3] = {NULL, NULL, NULL}; /* start, vmin, vmax */
+    int want[3] = {vec && vec->start, vec && vec->vmin, vec && vec->vmax}, rc = DLN_OK;
+    for (int i = 0; i < 3; i++)
+        if (want[i] && !(flat[i] = malloc(sizeof(double) * P))) rc = DLN_ENOMEM;
+    if (rc || !c.V || !c.HV) rc = dln_fail(err, DLN_ENOMEM, "out of host memory for the Hessian");
+    if (!rc && want[0]) flatten(s, vec->start, flat[0]);
+    dln_lanczos_vectors lv = {flat[0], flat[1], flat[2]};
+    if (!rc) rc = dln_lanczos((int)P, hess_product, &c, iters, seed, &lv, out, err);
+    if (!rc && want[1]) unflatten(s, flat[1], vec->vmin);
+    if (!rc && want[2]) unflatten(s, flat[2], vec->vmax);
     dln_weights_free(s->depth, c.V);
     dln_weights_free(s->depth, c.HV);
-    free(vmin);
+    for (int i = 0; i < 3; i++) free(flat[i]);
     return rc;
 }

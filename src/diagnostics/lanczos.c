@@ -21,9 +21,9 @@ static void orthogonalise(int n, int j, const double *Q, double *w, double *coef
 }
 
 /* Ritz values and vectors of the k x k tridiagonal (alpha, beta) into out, and the Ritz
- * vector of the smallest into vmin (when not NULL). */
+ * vectors of the smallest and largest into vmin, vmax (when not NULL). */
 static int ritz(int n, int k, const double *Q, const double *alpha, const double *beta, double beta_k,
-                dln_lanczos_result *out, double *vmin, dln_error *err)
+                dln_lanczos_result *out, double *vmin, double *vmax, dln_error *err)
 {
     double *d = malloc(sizeof(double) * (size_t)k), *e = malloc(sizeof(double) * (size_t)(k > 1 ? k : 2));
     double *Z = malloc(sizeof(double) * (size_t)k * (size_t)k);
@@ -50,13 +50,14 @@ static int ritz(int n, int k, const double *Q, const double *alpha, const double
         if (d[i] < -out->tol * scale && beta_k * fabs(Z[(k - 1) + (size_t)i * k]) <= out->tol * scale)
             out->negative_count++;
     if (vmin) cblas_dgemv(CblasColMajor, CblasNoTrans, n, k, 1.0, Q, n, Z, 1, 0.0, vmin, 1);
+    if (vmax) cblas_dgemv(CblasColMajor, CblasNoTrans, n, k, 1.0, Q, n, Z + (size_t)(k - 1) * k, 1, 0.0, vmax, 1);
 done:
     free(d), free(e), free(Z);
     return rc;
 }
 
-int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed, dln_lanczos_result *out,
-                double *vmin, dln_error *err)
+int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed, const dln_lanczos_vectors *vec,
+                dln_lanczos_result *out, dln_error *err)
 {
     int k_max = iters < n ? iters : n;
     if (n < 1 || k_max < 1) return dln_fail(err, DLN_EINPUT, "Lanczos needs n >= 1 and iters >= 1");
@@ -71,8 +72,13 @@ int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed
     if (!(out->tol > 0)) out->tol = 1e-8;
     dln_rng g;
     dln_rng_seed(&g, seed, 7);
-    for (int i = 0; i < n; i++) Q[i] = dln_rng_normal(&g);
-    cblas_dscal(n, 1.0 / cblas_dnrm2(n, Q, 1), Q, 1);
+    for (int i = 0; i < n; i++) Q[i] = vec && vec->start ? vec->start[i] : dln_rng_normal(&g);
+    double q0 = cblas_dnrm2(n, Q, 1);
+    if (!(q0 > 0) || !isfinite(q0)) { /* a zero or broken warm start: a random one */
+        for (int i = 0; i < n; i++) Q[i] = dln_rng_normal(&g);
+        q0 = cblas_dnrm2(n, Q, 1);
+    }
+    cblas_dscal(n, 1.0 / q0, Q, 1);
     double anorm = 0.0;
     for (k = 0; k < k_max; k++) {
         double *q = Q + (size_t)k * n;
@@ -90,7 +96,7 @@ int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed
         cblas_dscal(n, 1.0 / beta[k], Q + (size_t)(k + 1) * n, 1);
     }
     out->iterations = k;
-    rc = ritz(n, k, Q, alpha, beta, beta[k - 1], out, vmin, err);
+    rc = ritz(n, k, Q, alpha, beta, beta[k - 1], out, vec ? vec->vmin : NULL, vec ? vec->vmax : NULL, err);
 done:
     free(Q), free(w), free(alpha), free(beta), free(coef);
     return rc;

@@ -87,7 +87,7 @@ void ref_descent(const dln_shape *s, double **W, const dln_data *d, double lr, d
     dln_weights_free(s->depth, V);
 }
 
-long ref_line_search_descent(const dln_shape *s, double **W, const dln_data *d, double *lr0, long steps,
+long ref_line_search_descent(const dln_shape *s, double **W, const dln_data *d, double *lr0, double cap, long steps,
                              double *loss)
 {
     double **G = zero_like(s), **T = zero_like(s), L = ref_loss(s, W, d);
@@ -95,10 +95,11 @@ long ref_line_search_descent(const dln_shape *s, double **W, const dln_data *d, 
     loss[0] = L;
     for (; t < steps; t++) {
         ref_gradient(s, W, d, G);
-        double gsq = 0.0, lr = 2.0 * *lr0, trial = NAN;
+        double gsq = 0.0, lr = fmin(2.0 * *lr0, cap), trial = NAN;
         for (int i = 0; i < s->depth; i++)
             for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) gsq += G[i][e] * G[i][e];
         int ok = 0;
+        if (!(gsq > 0)) break;
         for (int h = 0; h < 60 && !ok; h++, lr *= 0.5) {
             for (int i = 0; i < s->depth; i++)
                 for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) T[i][e] = W[i][e] - lr * G[i][e];

@@ -17,10 +17,11 @@ void ref_gradient(const dln_shape *s, double *const *W, const dln_data *d, doubl
 /* `steps` updates of V = mu V + G, W -= lr V (mu = 0: plain gradient descent), in place. */
 void ref_descent(const dln_shape *s, double **W, const dln_data *d, double lr, double mu, long steps);
 /* `steps` steps of Armijo backtracking (c = 1/2) as docs/maths.md states it: from
- * *lr0 = 2 x the last accepted step, halve until 1/2 ||E'||^2 <= 1/2 ||E||^2 - lr/2 ||G||^2,
- * at most 60 tries. loss[t] (t = 0..steps) receives the loss after t steps; returns the
- * number of steps made (fewer when no decrease was found) and the last accepted lr. */
-long ref_line_search_descent(const dln_shape *s, double **W, const dln_data *d, double *lr0, long steps,
+ * min(2 x the last accepted step (*lr0 at first), cap), halve until
+ * 1/2 ||E'||^2 <= 1/2 ||E||^2 - lr/2 ||G||^2, at most 60 tries; a zero gradient stops.
+ * loss[t] (t = 0..steps) receives the loss after t steps; returns the number of steps made
+ * (fewer when no decrease was found) and the last accepted lr in *lr0. */
+long ref_line_search_descent(const dln_shape *s, double **W, const dln_data *d, double *lr0, double cap, long steps,
                              double *loss);
 /* Central fourth-order finite difference of ref_loss along the direction D:
  * (8 (L(h) - L(-h)) - (L(2h) - L(-2h))) / 12h, which equals <grad L, D> + O(h^4). */

@@ -26,8 +26,25 @@ static int check_batch(int count, const dln_train_opts *o, const dln_run *r, dln
     return DLN_OK;
 }
 
-/* The loop: every member checked at its own checked steps, one batched update. */
-static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, int count)
+/* A member's sharpness work runs on a single network holding its weights (the batch's
+ * copy), so its Hessian-vector products are those of its single run. */
+typedef struct {
+    dln_network *net; /* NULL when no member tracks its sharpness */
+    double **W;       /* host copy of a member's weights */
+} tracker_net;
+
+static int track(dln_batch *bt, tracker_net *tn, dln_run *r, int b, long t, int rose, double *lr, dln_error *err)
+{
+    if (!dln_tracker_due(&r->tracker, t)) return DLN_OK;
+    DLN_TRY(dln_batch_get_weights(bt, b, tn->W));
+    DLN_TRY(dln_network_set_weights(tn->net, tn->W));
+    return dln_tracker_step(&r->tracker, tn->net, t, rose, lr, err);
+}
+
+/* The loop: every member checked at its own checked steps, its sharpness tracked, one
+ * batched update. */
+static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, int count, tracker_net *tn,
+                      dln_error *err)
 {
     dln_network_stats *st = malloc(sizeof(dln_network_stats) * (size_t)count);
     double *rate = malloc(sizeof(double) * (size_t)count), t0 = dln_clock_seconds();
@@ -48,6 +65,14 @@ static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, i
             if (r[b].stopped) stop_at[b] = t, rate[b] = 0.0, running--, frozen = 1;
         }
         if (rc || running == 0) break;
+        for (int b = 0; tn->net && b < count; b++) {
+            if (r[b].stopped) continue;
+            double before = lr[b];
+            int rose = read && dln_run_is_check(&r[b], t) && r[b].rose;
+            if ((rc = track(bt, tn, &r[b], b, t, rose, &lr[b], err))) break;
+            if (lr[b] != before) rate[b] = lr[b], frozen = 1; /* new rates to upload */
+        }
+        if (rc) break;
         if (frozen && (rc = dln_batch_set_rates(bt, rate, mu))) break;
         int measure = 0;
         for (int b = 0; b < count; b++) measure |= !r[b].stopped && dln_run_is_check(&r[b], t + 1);
@@ -55,7 +80,15 @@ static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, i
         t++;
     }
     double sec = dln_clock_seconds() - t0;
-    for (int b = 0; b < count; b++) dln_run_finish(&r[b], r[b].stopped ? stop_at[b] : t, lr[b], sec, !rc);
+    for (int b = 0; b < count; b++) {
+        long end = r[b].stopped ? stop_at[b] : t;
+        if (!rc && tn->net && r[b].tracker.v && r[b].tracker.measured_at != end) { /* the final weights' lambda_max */
+            rc = dln_batch_get_weights(bt, b, tn->W);
+            if (!rc) rc = dln_network_set_weights(tn->net, tn->W);
+            if (!rc) rc = dln_tracker_final(&r[b].tracker, tn->net, end, err);
+        }
+        dln_run_finish(&r[b], end, lr[b], sec, !rc);
+    }
     free(st), free(rate), free(stop_at);
     return rc;
 }
@@ -71,7 +104,7 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
     for (int b = 0; !rc && b < count; b++) {
         rc = dln_run_begin(&r[b], be, d, sh, s, W[b], &o[b], &res[b], err);
         if (rc) dln_error_prefix(err, "a batch member: ");
-        lr[b] = res[b].lr, mu[b] = o[b].momentum;
+        mu[b] = o[b].momentum;
         momentum |= mu[b] != 0.0;
     }
     if (!rc) rc = check_batch(count, o, r, err);
@@ -82,13 +115,28 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
         rc = dln_fail(err, DLN_EINPUT, "a batch of %d needs %zu bytes on the %s backend but only %zu are free", count,
                       need, dln_backend_name(be), free_b);
     if (!rc) rc = dln_batch_create(be, s, n, o[0].dtype, count, momentum, &bt);
-    if (!rc) rc = dln_batch_set_data(bt, r[0].compressed ? sh->C : d->X, r[0].compressed ? sh->M : d->Y);
+    const double *Xd = !rc && r[0].compressed ? sh->C : d->X, *Yd = !rc && r[0].compressed ? sh->M : d->Y;
+    if (!rc) rc = dln_batch_set_data(bt, Xd, Yd);
     for (int b = 0; !rc && b < count; b++) rc = dln_batch_set_weights(bt, b, W[b]);
+    /* the sharpness rule's start, on a single network per member as alone */
+    tracker_net tn = {NULL, NULL};
+    int tracking = 0;
+    for (int b = 0; b < count; b++) tracking |= o[b].lr <= 0 && o[b].lr_rule == DLN_LR_SHARPNESS;
+    if (!rc && tracking) rc = dln_network_create(be, s, n, o[0].dtype, 0, &tn.net);
+    if (!rc && tracking) rc = dln_network_set_data(tn.net, Xd, Yd);
+    if (!rc && tracking) rc = dln_weights_alloc(s, &tn.W, err);
+    for (int b = 0; !rc && b < count; b++) {
+        if (tn.net) rc = dln_network_set_weights(tn.net, W[b]);
+        if (!rc) rc = dln_run_start(&r[b], tn.net, W[b], err);
+        lr[b] = res[b].lr;
+    }
     if (!rc) rc = dln_batch_set_rates(bt, lr, momentum ? mu : NULL);
-    if (!rc) rc = batch_loop(bt, r, lr, momentum ? mu : NULL, count);
+    if (!rc) rc = batch_loop(bt, r, lr, momentum ? mu : NULL, count, &tn, err);
     if (rc == DLN_ENOMEM && err->code == DLN_OK) dln_fail(err, DLN_ENOMEM, "out of host memory in a batch");
     for (int b = 0; !rc && b < count; b++) rc = dln_batch_get_weights(bt, b, W[b]);
     dln_batch_destroy(bt);
+    dln_network_destroy(tn.net);
+    dln_weights_free(s->depth, tn.W);
     free(r), free(lr), free(mu);
     return rc;
 }

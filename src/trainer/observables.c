@@ -121,7 +121,7 @@ int dln_obs_measure(dln_obs_state *st, dln_network *net, dln_observation *obs, d
     }
     if (st->what & DLN_OBSERVE_SHARPNESS) {
         dln_lanczos_result lz = {0};
-        DLN_TRY(dln_hessian_extremes(net, st->s, st->sharpness_iters, 1, &lz, NULL, err));
+        DLN_TRY(dln_hessian_extremes(net, st->s, st->sharpness_iters, 1, NULL, &lz, err));
         obs->sharpness = lz.lambda_max;
     }
     return DLN_OK;

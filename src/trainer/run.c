@@ -42,11 +42,32 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_data *d, const dln_shal
     DLN_TRY(check_inputs(d, sh, s, o, err));
     r->compressed = res->compressed =
         o->data_mode == DLN_DATA_COMPRESSED || (o->data_mode == DLN_DATA_AUTO && sh->r < d->m);
-    res->lr = o->lr > 0 ? o->lr : dln_auto_lr(s, W, sh);
-    if (!(res->lr > 0) || !isfinite(res->lr))
-        return dln_fail(err, DLN_EINPUT, "could not derive a step size from the data (give one explicitly)");
+    res->sharpness = res->sharpness_init = NAN;
+    if (o->lr > 0 || o->lr_rule == DLN_LR_ARORA) { /* else the sharpness rule, at dln_run_start */
+        res->lr = o->lr > 0 ? o->lr : dln_auto_lr(s, W, sh);
+        if (!(res->lr > 0) || !isfinite(res->lr))
+            return dln_fail(err, DLN_EINPUT, "could not derive a step size from the data (give one explicitly)");
+    }
     r->check_every = o->check_every > 0 ? o->check_every
                      : dln_backend_supports(be, DLN_CAP_ASYNC) ? ASYNC_CHECK_EVERY : 1;
+    return DLN_OK;
+}
+
+int dln_run_start(dln_run *r, dln_network *net, double *const *W, dln_error *err)
+{
+    const dln_train_opts *o = r->o;
+    int rule = o->lr <= 0 && o->lr_rule == DLN_LR_SHARPNESS;
+    if (!rule && !o->line_search) {
+        r->res->lr_init = r->res->lr;
+        return DLN_OK;
+    }
+    int every = o->sharpness_every == 0 ? 200 : o->sharpness_every;
+    DLN_TRY(dln_tracker_start(&r->tracker, net, r->s, r->sh, W, rule && !o->line_search, every, o->momentum,
+                              &r->res->lr, err));
+    if (rule && o->line_search && !(r->res->lr > 0)) /* the line search starts from the rule's step */
+        r->res->lr = r->tracker.lambda > 0 ? DLN_LR_FACTOR / r->tracker.lambda : dln_auto_lr(r->s, W, r->sh);
+    r->res->lr_init = r->res->lr;
+    r->res->sharpness_init = r->res->sharpness = r->tracker.lambda;
     return DLN_OK;
 }
 
@@ -54,7 +75,7 @@ int dln_run_is_check(const dln_run *r, long t)
 {
     const dln_train_opts *o = r->o;
     return t % r->check_every == 0 || (o->observe_every > 0 && t % o->observe_every == 0) || t >= o->steps ||
-           o->line_search;
+           o->line_search || dln_tracker_due(&r->tracker, t);
 }
 
 int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, double seconds, dln_obs_state *ost,
@@ -79,6 +100,13 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
     if (t == 0) {
         res->loss_init = obs->loss;
         r->blowup = BLOWUP * (obs->loss > sh->y_half ? obs->loss : sh->y_half);
+    }
+    if (dln_tracker_due(&r->tracker, t)) { /* a rise between two re-estimates (not between checks:
+                                              the check schedule must not change the trajectory) */
+        r->rose = obs->loss > r->tracker.loss_at_estimate * (1 + 1e-12);
+        r->tracker.loss_at_estimate = obs->loss;
+    } else {
+        r->rose = 0;
     }
     dln_check_record rec = {t, obs->loss, obs->gap};
     r->win[r->checks++ % DLN_WINDOW] = rec;
@@ -105,6 +133,11 @@ void dln_run_finish(dln_run *r, long t, double lr, double seconds, int ok)
     dln_check_record recent[DLN_WINDOW];
     int n = r->checks < DLN_WINDOW ? (int)r->checks : DLN_WINDOW;
     for (int i = 0; i < n; i++) recent[i] = r->win[(r->checks - n + i) % DLN_WINDOW];
+    if (r->tracker.v) {
+        res->sharpness = r->tracker.lambda;
+        res->lr_changes = r->tracker.changes;
+    }
+    dln_tracker_free(&r->tracker);
     dln_judge(res, recent, n, r->sh, r->s, r->o->tol);
     if (ok && r->o->observer) { /* the observables, when asked, are those of the last check: this step */
         r->obs.final = 1;

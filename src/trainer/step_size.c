@@ -1,4 +1,8 @@
-/* step_size.c: the automatic step size (docs/maths.md, "Step size"), stated once here:
+/* step_size.c: the automatic step sizes (docs/maths.md section 5), stated once here.
+ * The sharpness rule (the default): lr = DLN_LR_FACTOR (1 - mu) / lambda_max of the Hessian
+ * at the weights, lambda_max by Lanczos on exact Hessian-vector products, measured and
+ * re-estimated by tracker.c. The curvature bound (DLN_LR_ARORA, and the stand-in where
+ * lambda_max is not positive):
  *   lr = 1 / (sigma_1(X)^2 sum_i prod_{j != i} a_j^2),
  *   a_j = max(1.1 ||W_j||_2, (1.1 rho)^(1/H)),  rho = ||M S_r^{-1}||_2 = ||R_ls||_2,
  * every norm estimated by POWER_ITERS steps of power iteration (from below, hence the

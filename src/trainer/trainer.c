@@ -39,17 +39,22 @@ static int train_loop(dln_run *r, dln_network *net, dln_obs_state *ost, dln_erro
         }
         if (o->line_search) {
             int ok = 0;
-            rc = dln_line_search_step(net, st.residual_sumsq, st.grad_sumsq, &lr, &ok);
+            double cap = r->tracker.lambda > 0 ? 2.0 / r->tracker.lambda : INFINITY;
+            rc = dln_line_search_step(net, st.residual_sumsq, st.grad_sumsq, cap, &lr, &ok, &r->res->lr_capped);
             if (!rc && !ok) {
                 r->res->stop = DLN_STOP_NO_DECREASE;
                 break;
             }
         } else {
+            int rose = dln_run_is_check(r, t) && r->rose;
+            if ((rc = dln_tracker_step(&r->tracker, net, t, rose, &lr, err))) break;
             rc = dln_network_step(net, lr, o->momentum, dln_run_is_check(r, t + 1));
         }
         t++;
     }
-    dln_run_finish(r, t, lr, dln_clock_seconds() - t0, !rc);
+    double seconds = dln_clock_seconds() - t0;
+    if (!rc) rc = dln_tracker_final(&r->tracker, net, t, err);
+    dln_run_finish(r, t, lr, seconds, !rc);
     return rc;
 }
 
@@ -71,6 +76,7 @@ int dln_train(dln_backend *be, const dln_data *d, const dln_shallow *sh, const d
     int rc = dln_network_create(be, s, n, o->dtype, buffers, &net);
     if (!rc) rc = dln_network_set_data(net, r.compressed ? sh->C : d->X, r.compressed ? sh->M : d->Y);
     if (!rc) rc = dln_network_set_weights(net, W);
+    if (!rc) rc = dln_run_start(&r, net, W, err);
     if (!rc) rc = train_loop(&r, net, &ost, err);
     if (!rc) rc = dln_network_get_weights(net, W);
     dln_network_destroy(net);

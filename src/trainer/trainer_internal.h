@@ -5,9 +5,11 @@
 #include "dln/trainer.h"
 
 /* One Armijo backtracking step from the current weights, whose squared residual and
- * gradient norms are given (line_search.c). On success *ok is set, *lr holds the accepted
- * step and the network stands at the new weights with their gradient. */
-int dln_line_search_step(dln_network *net, double residual_sumsq, double grad_sumsq, double *lr, int *ok);
+ * gradient norms are given (line_search.c), the first trial min(2 lr, cap) (*capped counts
+ * the steps held at the cap). On success *ok is set, *lr holds the accepted step and the
+ * network stands at the new weights with their gradient; a zero gradient is no decrease. */
+int dln_line_search_step(dln_network *net, double residual_sumsq, double grad_sumsq, double cap, double *lr, int *ok,
+                         int *capped);
 
 /* The observables' state (observables.c): what is measured and its scratch. */
 typedef struct {
@@ -37,6 +39,35 @@ typedef struct {
 void dln_judge(dln_train_result *res, const dln_check_record *window, int n, const dln_shallow *sh,
                const dln_shape *s, double tol);
 
+/* ---- the sharpness rule's tracker (tracker.c) ------------------------------------------- */
+
+typedef struct {
+    int enabled;      /* the sharpness rule sets lr */
+    int every;        /* re-estimate every this many steps (0: never) */
+    int guard;        /* a loss that rose at a check re-estimates at once and halves (not with momentum) */
+    double factor;    /* c (1 - mu): the step is factor / lambda_max */
+    const dln_shape *s;
+    double **v;       /* warm start: the last top eigenvector, shaped as the weights */
+    double lambda;    /* the last lambda_max (NaN: none) */
+    long measured_at; /* the step it was measured at */
+    double loss_at_estimate; /* the loss at the last re-estimate step (a rise since: halve) */
+    int changes;      /* times lr changed */
+} dln_tracker;
+
+/* The start: lambda_max at the network's weights by Lanczos from a random start (the
+ * rule's lr when enabled, the line search's bound 2 / lambda_max otherwise). */
+int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
+                      int enabled, int every, double momentum, double *lr, dln_error *err);
+/* Whether step t is a re-estimate step (t a positive multiple of every, the rule on). */
+int dln_tracker_due(const dln_tracker *k, long t);
+/* Before the update into step t + 1, at a re-estimate step: lambda_max measured again and
+ * *lr set to c / lambda_max, at most twice the last lr, and at most half of it when rose
+ * (the loss rose since the previous re-estimate step). */
+int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double *lr, dln_error *err);
+/* At the end (step t): lambda_max at the final weights, unless just measured there. */
+int dln_tracker_final(dln_tracker *k, dln_network *net, long t, dln_error *err);
+void dln_tracker_free(dln_tracker *k);
+
 /* ---- one run's bookkeeping, shared by the single and the batched loop (run.c) ---------- */
 
 #define DLN_WINDOW 64 /* checked steps kept for the verdict */
@@ -52,13 +83,18 @@ typedef struct {
     long checks;               /* checks seen (the window holds the last DLN_WINDOW) */
     double blowup;
     int stopped;
+    int rose;                  /* the loss rose at the last check (above the check before) */
+    dln_tracker tracker;
 } dln_run;
 
 /* Validates the options against data, solution and shape, fills the run and the first
- * fields of res (compressed, lr: the given or the automatic step size), and the check
+ * fields of res (compressed; lr when given or by the curvature bound), and the check
  * interval (the backend's default when 0). */
 int dln_run_begin(dln_run *r, dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s,
                   double *const *W, const dln_train_opts *o, dln_train_result *res, dln_error *err);
+/* With the network at the starting weights W: the sharpness rule's step size (and the
+ * line search's bound), the tracker started. */
+int dln_run_start(dln_run *r, dln_network *net, double *const *W, dln_error *err);
 /* Whether step t is read: every check_every, every observe_every, the last, every step of
  * a line search. */
 int dln_run_is_check(const dln_run *r, long t);
