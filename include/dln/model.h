@@ -37,6 +37,9 @@ double dln_init_default_scale(dln_init_kind k);
 /* Allocates and fills W[0..depth-1] from (seed, DLN_STREAM_INIT). */
 int dln_init_weights(const dln_shape *s, dln_init_kind kind, double scale, uint64_t seed, double ***W,
                      dln_error *err);
+/* W (allocated) := the balanced factorisation of R (dy, dx) truncated to rank d_p:
+ * W_H...W_1 = [R]_{d_p} and W_{j+1}^T W_{j+1} = W_j W_j^T. */
+int dln_weights_balanced_factor(const dln_shape *s, const double *R, double **W, dln_error *err);
 /* Allocates W[0..depth-1] zeroed (the host weights of a shape). */
 int dln_weights_alloc(const dln_shape *s, double ***W, dln_error *err);
 void dln_weights_free(int depth, double **W);

@@ -86,6 +86,13 @@ int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed
         alpha[k] = cblas_ddot(n, q, 1, w, 1);
         orthogonalise(n, k, Q, w, coef);
         beta[k] = cblas_dnrm2(n, w, 1);
+        if (!isfinite(alpha[k]) || !isfinite(beta[k])) { /* the operator gave non-finite values */
+            out->lambda_max = out->lambda_min = NAN;
+            out->residual_max = out->residual_min = NAN;
+            out->negative_count = 0;
+            out->iterations = k + 1;
+            goto done;
+        }
         anorm = fmax(anorm, fabs(alpha[k]) + beta[k] + (k ? beta[k - 1] : 0.0));
         /* an invariant subspace (or the operator is zero): the Ritz values are exact */
         if (k + 1 == k_max || beta[k] <= 1e-14 * anorm || anorm == 0.0) {

@@ -82,7 +82,8 @@ static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, i
     double sec = dln_clock_seconds() - t0;
     for (int b = 0; b < count; b++) {
         long end = r[b].stopped ? stop_at[b] : t;
-        if (!rc && tn->net && r[b].tracker.v && r[b].tracker.measured_at != end) { /* the final weights' lambda_max */
+        if (!rc && tn->net && r[b].tracker.v && r[b].tracker.measured_at != end && !r[b].res->diverged) {
+            /* the final weights' lambda_max */
             rc = dln_batch_get_weights(bt, b, tn->W);
             if (!rc) rc = dln_network_set_weights(tn->net, tn->W);
             if (!rc) rc = dln_tracker_final(&r[b].tracker, tn->net, end, err);

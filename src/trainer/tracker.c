@@ -1,7 +1,9 @@
 /* tracker.c: the sharpness rule during a run (docs/maths.md section 5). The step size is
- * c / lambda_max (DLN_LR_FACTOR), lambda_max the largest eigenvalue of the Hessian at the
- * current weights by Lanczos on exact Hessian-vector products (times 1 - mu with heavy-ball
- * momentum mu, whose steady step is lr / (1 - mu)): SHARPNESS_ITERS products
+ * c / lambda (DLN_LR_FACTOR; times 1 - mu with heavy-ball momentum mu, whose steady step is
+ * lr / (1 - mu)), lambda = max(lambda_max of the Hessian at the current weights, lambda_max
+ * at the balanced factorisation of the shallow solution R*): the curvature here, and the
+ * curvature of the balanced minimum a small start is headed for (at W = 0 the first is 0).
+ * Both by Lanczos on exact Hessian-vector products: SHARPNESS_ITERS products
  * from a random start at the beginning, then every `every` steps RESTART_ITERS products
  * warm-started from the last top eigenvector (those steps are checked steps). A re-estimate
  * may at most double the step (the sharpness can fall fast on a plateau's exit and rise
@@ -18,12 +20,36 @@
 #define RESTART_ITERS 6
 #define MAX_GROWTH 2.0
 
+/* lambda_max at the balanced factorisation of the shallow solution R* (the sharpness of the
+ * balanced global minimum a small start converges to), on the network, whose weights are
+ * W again afterwards; NaN without the compressed pair. */
+static int optimum_sharpness(dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
+                             double *lambda, dln_error *err)
+{
+    *lambda = NAN;
+    if (!sh->C || !sh->M) return DLN_OK;
+    double *R = malloc(sizeof(double) * (size_t)sh->dy * (size_t)sh->dx), **Wb = NULL;
+    int rc = R ? dln_shallow_solution(sh, dln_shape_narrowest(s), R, err)
+               : dln_fail(err, DLN_ENOMEM, "out of host memory for the shallow solution");
+    if (!rc) rc = dln_weights_alloc(s, &Wb, err);
+    if (!rc) rc = dln_weights_balanced_factor(s, R, Wb, err);
+    if (!rc) rc = dln_network_set_weights(net, Wb);
+    dln_lanczos_result lz = {0};
+    if (!rc) rc = dln_hessian_extremes(net, s, SHARPNESS_ITERS, 2, NULL, &lz, err);
+    if (!rc) rc = dln_network_set_weights(net, W);
+    if (!rc) *lambda = lz.lambda_max;
+    free(R);
+    dln_weights_free(s->depth, Wb);
+    return rc;
+}
+
 int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
                       int enabled, int every, double momentum, double *lr, dln_error *err)
 {
     memset(k, 0, sizeof *k);
     k->enabled = enabled, k->every = every > 0 ? every : 0, k->guard = momentum == 0.0, k->s = s, k->lambda = NAN;
     k->factor = DLN_LR_FACTOR * (1.0 - momentum);
+    k->floor = 0.0;
     DLN_TRY(dln_weights_alloc(s, &k->v, err));
     dln_hessian_vectors hv = {NULL, NULL, k->v};
     dln_lanczos_result lz = {0};
@@ -32,8 +58,11 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, cons
     k->measured_at = 0;
     k->loss_at_estimate = INFINITY; /* set at the first re-estimate step's check */
     if (!enabled) return DLN_OK;
-    *lr = lz.lambda_max > 0 && isfinite(lz.lambda_max) ? k->factor / lz.lambda_max
-                                                        : dln_auto_lr(s, W, sh) * (1.0 - momentum);
+    double opt = NAN;
+    DLN_TRY(optimum_sharpness(net, s, sh, W, &opt, err));
+    k->floor = opt > 0 && isfinite(opt) ? opt : 0.0;
+    double lam = fmax(lz.lambda_max > 0 && isfinite(lz.lambda_max) ? lz.lambda_max : 0.0, k->floor);
+    *lr = lam > 0 ? k->factor / lam : dln_auto_lr(s, W, sh) * (1.0 - momentum);
     if (!(*lr > 0) || !isfinite(*lr))
         return dln_fail(err, DLN_EINPUT, "could not derive a step size from the data (give one explicitly)");
     return DLN_OK;
@@ -50,10 +79,11 @@ int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double 
     DLN_TRY(dln_hessian_extremes(net, k->s, RESTART_ITERS, 1, &hv, &lz, err));
     k->lambda = lz.lambda_max;
     k->measured_at = t;
-    /* no positive curvature measured (a flat saddle): no growth, only the halving after a rise */
+    /* the curvature assumed is never below the balanced optimum's (the floor); no positive
+     * curvature at all (a flat saddle, no floor): no growth, only the halving after a rise */
+    double lam = fmax(lz.lambda_max > 0 && isfinite(lz.lambda_max) ? lz.lambda_max : 0.0, k->floor);
     double next = *lr * (rose ? 0.5 : 1.0);
-    if (lz.lambda_max > 0 && isfinite(lz.lambda_max))
-        next = fmin(*lr * (rose ? 0.5 : MAX_GROWTH), k->factor / lz.lambda_max);
+    if (lam > 0) next = fmin(*lr * (rose ? 0.5 : MAX_GROWTH), k->factor / lam);
     if (next != *lr) k->changes++;
     *lr = next;
     return DLN_OK;

@@ -53,7 +53,7 @@ static int train_loop(dln_run *r, dln_network *net, dln_obs_state *ost, dln_erro
         t++;
     }
     double seconds = dln_clock_seconds() - t0;
-    if (!rc) rc = dln_tracker_final(&r->tracker, net, t, err);
+    if (!rc && !r->res->diverged) rc = dln_tracker_final(&r->tracker, net, t, err);
     dln_run_finish(r, t, lr, seconds, !rc);
     return rc;
 }

@@ -45,7 +45,8 @@ typedef struct {
     int enabled;      /* the sharpness rule sets lr */
     int every;        /* re-estimate every this many steps (0: never) */
     int guard;        /* a loss that rose at a check re-estimates at once and halves (not with momentum) */
-    double factor;    /* c (1 - mu): the step is factor / lambda_max */
+    double factor;    /* c (1 - mu): the step is factor / max(lambda_max, floor) */
+    double floor;     /* lambda_max at the balanced factorisation of R* (0: unknown) */
     const dln_shape *s;
     double **v;       /* warm start: the last top eigenvector, shaped as the weights */
     double lambda;    /* the last lambda_max (NaN: none) */
