@@ -7,6 +7,7 @@
  * is also checked against its formula with exact norms from LAPACK. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -230,6 +231,106 @@ TestOnBackends(step_size, the_line_search_is_bounded_and_stops_at_a_zero_gradien
     cr_expect_eq(r.stop, DLN_STOP_NO_DECREASE);
     cr_expect_eq(r.verdict, DLN_VERDICT_CRITICAL, "verdict %s", dln_verdict_name(r.verdict));
     cr_expect(isfinite(r.lr) && r.lr < 1e10, "the step was not inflated: %g", r.lr);
+    dln_weights_free(3, W);
+    tr_case_free(&c);
+}
+
+/* The first mode (dln_shallow_first_mode) against the full data: the top singular pair
+ * (u, v) of Y X^T by LAPACK, a = sigma_1 / ||X^T v||^2 (u v^T does not depend on the pair's
+ * joint sign); R1 is also stationary in its scale: d/da 1/2 ||a u v^T X - Y||^2 = 0.
+ * Power iteration (30 steps) on a spectral gap of this size converges to ~1e-12. */
+Test(step_size, the_first_mode_is_the_top_mode_of_the_gradient_at_its_least_squares_scale)
+{
+    tr_case c;
+    int dims[] = {6, 4, 5};
+    tr_case_make(&c, DLN_BACKEND_CPU, 2, dims, 40, 1, 0.2, 0); /* a rank-1 teacher: a clear top mode */
+    int dx = c.d.dx, dy = c.d.dy, m = c.d.m;
+    double *G = malloc(sizeof(double) * dy * dx), *s = malloc(sizeof(double) * dy), *U = malloc(sizeof(double) * dy * dy);
+    double *VT = malloc(sizeof(double) * dx * dx), *sup = malloc(sizeof(double) * dy), *R1 = malloc(sizeof(double) * dy * dx);
+    // G (dy, dx) = Y X^T
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, dy, dx, m, 1.0, c.d.Y, dy, c.d.X, dx, 0.0, G, dy);
+    cr_assert_eq(LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'A', 'A', dy, dx, G, dy, s, U, dy, VT, dx, sup), 0);
+    cr_assert_gt(s[0], 1.5 * s[1], "a spectral gap for the power iteration (%g, %g)", s[0], s[1]);
+    double xtv2 = 0.0; /* ||X^T v||^2, v = VT(0, :) */
+    for (int j = 0; j < m; j++) {
+        double a = 0.0;
+        for (int i = 0; i < dx; i++) a += c.d.X[i + (size_t)j * dx] * VT[0 + (size_t)i * dx];
+        xtv2 += a * a;
+    }
+    int learnt = 0;
+    cr_assert_eq(dln_shallow_first_mode(&c.sh, R1, &learnt, &c.err), DLN_OK, "%s", c.err.msg);
+    cr_assert(learnt);
+    double worst = 0.0, scale = s[0] / xtv2, dA = 0.0;
+    for (int j = 0; j < dx; j++)
+        for (int i = 0; i < dy; i++) {
+            double want = scale * U[i] * VT[0 + (size_t)j * dx];
+            worst = fmax(worst, fabs(R1[i + (size_t)j * dy] - want) / scale);
+        }
+    cr_expect_lt(worst, 1e-9, "R1 differs from a u v^T by %g relative (seed %llu)", worst, SEED(&c));
+    // d/da at a = 1 along R1: <R1 X - Y, R1 X> = 0
+    double *P = malloc(sizeof(double) * dy * m), nrm = 0.0;
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, dy, m, dx, 1.0, R1, dy, c.d.X, dx, 0.0, P, dy);
+    for (int e = 0; e < dy * m; e++) dA += (P[e] - c.d.Y[e]) * P[e], nrm += P[e] * P[e];
+    cr_expect_lt(fabs(dA) / nrm, 1e-9, "the scale is not least squares: derivative %g (|R1 X|^2 %g)", dA, nrm);
+    /* nothing to learn: Y = 0 */
+    memset(c.sh.M, 0, sizeof(double) * (size_t)dy * c.sh.r);
+    cr_assert_eq(dln_shallow_first_mode(&c.sh, R1, &learnt, &c.err), DLN_OK);
+    cr_expect_eq(learnt, 0);
+    free(G), free(s), free(U), free(VT), free(sup), free(R1), free(P);
+    tr_case_free(&c);
+}
+
+/* From W = 0 at depth 3 (lambda_max = 0, a flat saddle) the sharpness rule sizes the step
+ * for the curvature at the balanced factorisation of the first mode: lr_init = c / lambda
+ * with lambda assembled from Hessian-vector products there (P = 18: Lanczos is exact). */
+TestOnBackends(step_size, from_a_flat_saddle_the_step_is_sized_for_the_first_mode)
+{
+    tr_case c;
+    int dims[] = {3, 2, 2, 3};
+    tr_case_make(&c, TS_KIND, 3, dims, 30, 2, 0.1, 0);
+    double *R1 = malloc(sizeof(double) * 9), **Wb = NULL, **W = NULL;
+    int learnt = 0;
+    cr_assert_eq(dln_shallow_first_mode(&c.sh, R1, &learnt, &c.err), DLN_OK);
+    cr_assert(learnt);
+    cr_assert_eq(dln_weights_alloc(&c.s, &Wb, &c.err), DLN_OK);
+    cr_assert_eq(dln_weights_balanced_factor(&c.s, R1, Wb, &c.err), DLN_OK);
+    double lambda = assembled_lambda_max(&c, Wb);
+    cr_assert_eq(dln_weights_alloc(&c.s, &W, &c.err), DLN_OK);
+    dln_train_opts o = opts(0.0, 5, 0.0, DLN_DATA_AUTO);
+    dln_train_result r = train(&c, W, &o);
+    cr_expect_lt(fabs(r.sharpness_init), 1e-12, "W = 0 at depth 3 is flat: lambda %g", r.sharpness_init);
+    cr_expect_lt(ts_rel(r.lr_init, DLN_LR_FACTOR / lambda), 1e-9, "lr_init %.17g vs c / %.17g (seed %llu)", r.lr_init,
+                 lambda, SEED(&c));
+    dln_weights_free(3, W), dln_weights_free(3, Wb);
+    free(R1);
+    tr_case_free(&c);
+}
+
+/* The re-estimates (checked steps whatever the check interval) fall at 1, 2, 4, ... below
+ * the interval and at its multiples after; the trace reports the latest estimate. */
+TestOnBackends(step_size, the_sharpness_is_re_estimated_at_powers_of_two_then_every_interval)
+{
+    tr_case c;
+    int dims[] = {3, 2, 2, 3};
+    tr_case_make(&c, TS_KIND, 3, dims, 30, 2, 0.1, 0);
+    double **W = tr_init(&c, DLN_INIT_ORTHOGONAL);
+    dln_train_opts o = opts(0.0, 450, 0.0, DLN_DATA_AUTO);
+    o.check_every = 1000, o.sharpness_every = 100;
+    ts_trace tr = {0};
+    o.observer = ts_record, o.observer_ctx = &tr;
+    train(&c, W, &o);
+    static const long want[] = {0, 1, 2, 4, 8, 16, 32, 64, 100, 200, 300, 400, 450};
+    int nw = (int)(sizeof want / sizeof want[0]), seen = 0;
+    for (long i = 0; i < tr.n; i++) {
+        if (i > 0 && tr.obs[i].step == tr.obs[i - 1].step) continue; /* the final state, reported again */
+        cr_expect(seen < nw && tr.obs[i].step == want[seen], "check %d at step %ld, expected %ld", seen,
+                  tr.obs[i].step, seen < nw ? want[seen] : -1L);
+        cr_expect(isfinite(tr.obs[i].sharpness_est) && tr.obs[i].sharpness_est > 0, "step %ld: estimate %g",
+                  tr.obs[i].step, tr.obs[i].sharpness_est);
+        seen++;
+    }
+    cr_expect_eq(seen, nw);
+    ts_trace_free(&tr);
     dln_weights_free(3, W);
     tr_case_free(&c);
 }

@@ -32,17 +32,23 @@ TestOnBackends(trajectories, line_search_never_increases_the_loss_and_matches_th
     cr_expect_eq(tr.n, res.steps + 1, "one observation per step (steps 0..%ld), got %ld", res.steps, tr.n);
     cr_expect_eq(res.steps, made, "%s: %ld steps, the host loop %ld (seed %llu)", ts_backend_label(c.kind),
                  res.steps, made, SEED(&c));
+    cr_expect_lt(tr.obs[tr.n - 1].loss, 0.9 * tr.obs[0].loss, "the line search made progress (seed %llu)", SEED(&c));
     cr_expect_gt(res.steps, 10);
-    /* the same acceptances from the same losses: per-step rounding (~1e-16) only, not
-     * amplified by a descent, so 1e-9 (an Armijo test decided differently by rounding
-     * would show as a 2x step and an O(1e-3) loss difference) */
+    /* the same acceptances from the same losses over the first MATCHED steps: per-step
+     * rounding (~1e-16) only, so 1e-9 (an Armijo test decided differently by rounding would
+     * show as a 2x step and an O(1e-3) loss difference). Later the steps sit at the bound
+     * 2 / lambda_max(start) while the sharpness has risen past it (the edge of stability),
+     * where the top mode amplifies rounding by |1 - lr lambda| >= 1 a step and the two
+     * loops part (seen from step ~70 on some seeds): there every step must still decrease. */
+    const long MATCHED = 40;
     for (long t = 0; t < tr.n && t <= made; t++) {
         cr_expect_eq(tr.obs[t].step, t, "observation %ld is of step %ld", t, tr.obs[t].step);
         if (t > 0)
             cr_expect_leq(tr.obs[t].loss, tr.obs[t - 1].loss, "step %ld: loss %.17g after %.17g (seed %llu)", t,
                           tr.obs[t].loss, tr.obs[t - 1].loss, SEED(&c));
-        cr_expect_lt(ts_rel(tr.obs[t].loss, host[t]), 1e-9, "%s step %ld: loss %.17g, host %.17g (seed %llu)",
-                     ts_backend_label(c.kind), t, tr.obs[t].loss, host[t], SEED(&c));
+        if (t <= MATCHED)
+            cr_expect_lt(ts_rel(tr.obs[t].loss, host[t]), 1e-9, "%s step %ld: loss %.17g, host %.17g (seed %llu)",
+                         ts_backend_label(c.kind), t, tr.obs[t].loss, host[t], SEED(&c));
     }
     cr_expect(tr.obs[tr.n - 1].final, "the last observation is the final state");
     cr_expect_eq(tr.obs[tr.n - 1].loss, res.loss, "the final observation is the result");

@@ -158,3 +158,27 @@ TestOnBackends(verdict, a_step_above_stability_is_oscillating)
     dln_weights_free(1, W);
     vd_free(&c);
 }
+
+/* Depth 1 on X = I (the Hessian is the identity, lambda_max = 1): lr = 1.98 multiplies the
+ * error by -0.98 a step, so the loss falls monotonically by 0.9604 a step, but a sound step
+ * of that size would lower it by lr ||G||^2 = 3.96 L: 1% of that is bouncing across the
+ * valley (oscillating, with lambda_max measured at the end: exactly 1); lr = 0.3 keeps 85%
+ * (decreasing). */
+TestOnBackends(verdict, a_bouncing_step_is_oscillating_though_the_loss_falls)
+{
+    vd_case c;
+    vd_make(&c, TS_KIND, 1, 0);
+    double **W;
+    cr_assert_eq(dln_weights_alloc(&c.s, &W, &c.err), DLN_OK);
+    dln_train_result r = vd_train(&c, W, 1.98, 300, 1e-14);
+    cr_expect_lt(r.loss, r.loss_init * 1e-3, "the loss fell: %g from %g", r.loss, r.loss_init);
+    cr_expect_eq(r.verdict, DLN_VERDICT_OSCILLATING, "verdict %s", dln_verdict_name(r.verdict));
+    cr_expect_lt(fabs(r.sharpness - 1.0), 1e-9, "lambda_max measured at the end: %.17g", r.sharpness);
+    dln_weights_free(1, W);
+    cr_assert_eq(dln_weights_alloc(&c.s, &W, &c.err), DLN_OK);
+    r = vd_train(&c, W, 0.3, 30, 1e-14);
+    cr_expect_eq(r.verdict, DLN_VERDICT_DECREASING, "verdict %s", dln_verdict_name(r.verdict));
+    cr_expect(isnan(r.sharpness), "not measured for a decreasing run: %g", r.sharpness);
+    dln_weights_free(1, W);
+    vd_free(&c);
+}

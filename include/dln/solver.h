@@ -42,6 +42,14 @@ void dln_shallow_free(dln_shallow *s);
  * Unique when sigma_k(M) > sigma_{k+1}(M). Host LAPACK on the small factors. */
 int dln_shallow_solution(const dln_shallow *sh, int k, double *R, dln_error *err);
 
+/* The first mode gradient descent learns from a small start, at its least-squares scale:
+ * R1 = a u v^T (dy, dx, ld = dy) with (u, v) the top singular pair of Y X^T (the negative
+ * gradient at W = 0) and a = argmin 1/2 ||a u v^T X - Y||^2 = sigma_1(Y X^T) / ||X^T v||^2.
+ * From the compressed pair: u by power iteration on M S_r^2 M^T from a fixed start (so the
+ * signs the SVD gave the columns of M and C do not matter). learnt = 0 (R1 untouched) when
+ * Y X^T is zero. */
+int dln_shallow_first_mode(const dln_shallow *sh, double *R1, int *learnt, dln_error *err);
+
 /* The singular value decompositions the solver performs for a (dx, dy, m) problem whose
  * X has rank r, in order: what is factorised, its shape as handed to gesvd (rows >=
  * cols: a wide operand is transposed first) and whether singular vectors are computed.

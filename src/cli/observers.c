@@ -34,6 +34,11 @@ static void trace_line(cli_observer *ob, const dln_observation *obs)
     dln_json_num(j, "rel_gap", obs->rel_gap);
     dln_json_num(j, "grad_norm", obs->grad_norm);
     dln_json_num(j, "lr", obs->lr);
+    double lambda = isfinite(obs->sharpness) ? obs->sharpness : obs->sharpness_est; /* measured here, or the rule's */
+    if (isfinite(lambda)) {
+        dln_json_num(j, "lambda_max", lambda);
+        dln_json_num(j, "lr_lambda", obs->lr * lambda);
+    }
     dln_json_num(j, "seconds", obs->seconds);
     dln_json_end_object(j);
     dln_json_newline(j);

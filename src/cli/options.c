@@ -85,9 +85,10 @@ void cli_print_help(const char *command)
            "                      identity: s * eye(d_out, d_in); balanced: Arora et al. 2019\n"
            "  --init-scale S      the scale s above                          (default 1)\n\n"
            "Optimiser:\n"
-           "  --lr X|auto         step size; auto = 1 / (sigma_1(X)^2 sum_i prod_{j!=i} a_j^2),\n"
-           "                      a_j = max(1.1 ||W_j||_2, (1.1 ||R_ls||_2)^(1/H)), norms by 30\n"
-           "                      power iterations (docs/maths.md)               (default auto)\n"
+           "  --lr X|auto|arora   step size; auto = 1.8 (1 - MU) / lambda_max of the Hessian\n"
+           "                      (Lanczos), re-estimated during the run; arora = the old curvature\n"
+           "                      bound 1 / (sigma_1(X)^2 sum_i prod_{j!=i} a_j^2) (docs/maths.md 5)\n"
+           "                                                                     (default auto)\n"
            "  --momentum MU       heavy ball: V = MU V + G, W -= lr V, 0 <= MU < 1 (default 0)\n"
            "  --line-search       backtracking (Armijo, c = 1/2) from 2x the last accepted step\n"
            "  --steps N           maximum number of updates                 (default 10000)\n"
@@ -208,12 +209,13 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
     case O_RANK: return parse_int("rank", a, 1, DLN_MAX_DIM, &o->rank, err);
     case O_RTOL: return parse_double("rank-tol", a, 1e-300, 1, &o->rank_tol, err);
     case O_LR:
-        if (!strcmp(a, "auto")) {
+        if (!strcmp(a, "auto") || !strcmp(a, "arora")) {
             o->train.lr = 0;
+            o->train.lr_rule = !strcmp(a, "arora") ? DLN_LR_ARORA : DLN_LR_SHARPNESS;
             return DLN_OK;
         }
         DLN_TRY(parse_double("lr", a, 0, 1e300, &o->train.lr, err));
-        if (o->train.lr <= 0) return dln_fail(err, DLN_EINPUT, "--lr: expected a positive number or auto, got '%s'", a);
+        if (o->train.lr <= 0) return dln_fail(err, DLN_EINPUT, "--lr: expected a positive number, auto or arora, got '%s'", a);
         return DLN_OK;
     case O_MOM:
         DLN_TRY(parse_double("momentum", a, 0, 1, &o->train.momentum, err));

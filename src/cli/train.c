@@ -59,6 +59,13 @@ static void put_run(dln_json *j, const cli_opts *o, const dln_shape *s, const dl
     dln_json_int(j, "seed", (long)o->seed);
     dln_json_num(j, "lr", r->lr);
     dln_json_bool(j, "lr_auto", o->train.lr <= 0);
+    dln_json_str(j, "lr_rule", o->train.lr > 0 ? "given" : o->train.lr_rule == DLN_LR_ARORA ? "arora" : "sharpness");
+    dln_json_num(j, "lr_init", r->lr_init);
+    dln_json_num(j, "sharpness_init", r->sharpness_init);
+    dln_json_num(j, "sharpness", r->sharpness);
+    dln_json_num(j, "lr_lambda", r->lr * r->sharpness);
+    dln_json_int(j, "lr_changes", r->lr_changes);
+    dln_json_int(j, "lr_capped", r->lr_capped);
     dln_json_num(j, "momentum", o->train.momentum);
     dln_json_bool(j, "line_search", o->train.line_search);
     dln_json_bool(j, "compressed", r->compressed);
@@ -72,6 +79,10 @@ static void put_run(dln_json *j, const cli_opts *o, const dln_shape *s, const dl
     dln_json_int(j, "steps", r->steps);
     dln_json_bool(j, "converged", r->converged);
     dln_json_bool(j, "diverged", r->diverged);
+    dln_json_str(j, "verdict", dln_verdict_name(r->verdict));
+    if (r->verdict == DLN_VERDICT_CRITICAL) dln_json_int(j, "verdict_rank", r->verdict_rank);
+    dln_json_num(j, "grad_rel", r->grad_rel);
+    if (r->verdict == DLN_VERDICT_DECREASING) dln_json_num(j, "steps_to_tol", r->steps_to_tol);
     dln_json_num(j, "seconds", r->seconds);
 }
 

@@ -97,6 +97,7 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
     obs->grad_norm = sqrt(st->grad_sumsq);
     obs->lr = lr;
     obs->seconds = seconds;
+    obs->sharpness_est = r->tracker.v ? r->tracker.lambda : NAN;
     if (t == 0) {
         res->loss_init = obs->loss;
         r->blowup = BLOWUP * (obs->loss > sh->y_half ? obs->loss : sh->y_half);
@@ -108,7 +109,7 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
     } else {
         r->rose = 0;
     }
-    dln_check_record rec = {t, obs->loss, obs->gap};
+    dln_check_record rec = {t, obs->loss, obs->gap, lr, st->grad_sumsq};
     r->win[r->checks++ % DLN_WINDOW] = rec;
     if (o->observer && ost) DLN_TRY(dln_obs_measure(ost, net, obs, err));
     r->stopped = 1;

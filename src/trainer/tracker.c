@@ -1,13 +1,22 @@
 /* tracker.c: the sharpness rule during a run (docs/maths.md section 5). The step size is
  * c / lambda (DLN_LR_FACTOR; times 1 - mu with heavy-ball momentum mu, whose steady step is
  * lr / (1 - mu)), lambda = max(lambda_max of the Hessian at the current weights, lambda_max
- * at the balanced factorisation of the shallow solution R*): the curvature here, and the
- * curvature of the balanced minimum a small start is headed for (at W = 0 the first is 0).
- * Both by Lanczos on exact Hessian-vector products: SHARPNESS_ITERS products
- * from a random start at the beginning, then every `every` steps RESTART_ITERS products
- * warm-started from the last top eigenvector (those steps are checked steps). A re-estimate
- * may at most double the step (the sharpness can fall fast on a plateau's exit and rise
- * again), and at least halves it when the loss rose since the previous re-estimate. Only
+ * at the balanced factorisation of the first mode R1): the curvature here, and the
+ * curvature a small start meets once it has learnt the first mode (at W = 0 the first is
+ * 0, and a step sized for it would throw the weights past that mode). Not the curvature
+ * of the balanced global minimum: with an ill-conditioned X that is sharp (weights large
+ * along X's weak directions), far from where gradient descent spends its steps.
+ * Both by Lanczos on exact Hessian-vector products: SHARPNESS_ITERS products from a random
+ * start at the beginning, then RESTART_ITERS products warm-started from the last top
+ * eigenvector at steps 1, 2, 4, ... below `every` (the sharpness moves fastest while the
+ * first modes are learnt) and every `every` steps after (those steps are checked steps).
+ * At a re-estimate: lr lambda > 2 (the local quadratic would diverge): lr = c / lambda;
+ * the loss rose since the previous re-estimate: at least halved; lr lambda < c: grown
+ * towards c / lambda, at most doubled (the sharpness falls on a plateau's exit and may
+ * rise again). Between c and 2 the step is kept: a step held fixed while the sharpness
+ * rises to 2 / lr is what a good fixed step does (gradient descent then stays where the
+ * sharpness is about 2 / lr, the edge of stability, Cohen et al. 2021), where lowering it
+ * to c / lambda each time would follow the sharpening path to ever smaller steps. Only
  * re-estimate steps decide, so the check interval does not change the trajectory. */
 #include <math.h>
 #include <stdlib.h>
@@ -19,19 +28,24 @@
 #define SHARPNESS_ITERS 20
 #define RESTART_ITERS 6
 #define MAX_GROWTH 2.0
+#define UNSTABLE 2.0 /* lr lambda above this: gradient descent on the local quadratic diverges */
 
-/* lambda_max at the balanced factorisation of the shallow solution R* (the sharpness of the
- * balanced global minimum a small start converges to), on the network, whose weights are
- * W again afterwards; NaN without the compressed pair. */
-static int optimum_sharpness(dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
-                             double *lambda, dln_error *err)
+/* lambda_max at the balanced factorisation of the first mode R1 (the curvature a small
+ * start meets once it has learnt its first mode), on the network, whose weights are W
+ * again afterwards; NaN without the compressed pair or with nothing to learn. */
+static int first_mode_sharpness(dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
+                                double *lambda, dln_error *err)
 {
     *lambda = NAN;
     if (!sh->C || !sh->M) return DLN_OK;
     double *R = malloc(sizeof(double) * (size_t)sh->dy * (size_t)sh->dx), **Wb = NULL;
-    int rc = R ? dln_shallow_solution(sh, dln_shape_narrowest(s), R, err)
-               : dln_fail(err, DLN_ENOMEM, "out of host memory for the shallow solution");
-    if (!rc) rc = dln_weights_alloc(s, &Wb, err);
+    if (!R) return dln_fail(err, DLN_ENOMEM, "out of host memory for the first mode");
+    int learnt = 0, rc = dln_shallow_first_mode(sh, R, &learnt, err);
+    if (rc || !learnt) {
+        free(R);
+        return rc;
+    }
+    rc = dln_weights_alloc(s, &Wb, err);
     if (!rc) rc = dln_weights_balanced_factor(s, R, Wb, err);
     if (!rc) rc = dln_network_set_weights(net, Wb);
     dln_lanczos_result lz = {0};
@@ -59,7 +73,7 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, cons
     k->loss_at_estimate = INFINITY; /* set at the first re-estimate step's check */
     if (!enabled) return DLN_OK;
     double opt = NAN;
-    DLN_TRY(optimum_sharpness(net, s, sh, W, &opt, err));
+    DLN_TRY(first_mode_sharpness(net, s, sh, W, &opt, err));
     k->floor = opt > 0 && isfinite(opt) ? opt : 0.0;
     double lam = fmax(lz.lambda_max > 0 && isfinite(lz.lambda_max) ? lz.lambda_max : 0.0, k->floor);
     *lr = lam > 0 ? k->factor / lam : dln_auto_lr(s, W, sh) * (1.0 - momentum);
@@ -68,7 +82,13 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, cons
     return DLN_OK;
 }
 
-int dln_tracker_due(const dln_tracker *k, long t) { return k->enabled && k->every > 0 && t > 0 && t % k->every == 0; }
+/* Steps 1, 2, 4, ... below `every` (the sharpness moves fastest at the start, while the
+ * first modes are learnt), then every `every` steps. */
+int dln_tracker_due(const dln_tracker *k, long t)
+{
+    if (!k->enabled || k->every <= 0 || t <= 0) return 0;
+    return t % k->every == 0 || (t < k->every && (t & (t - 1)) == 0);
+}
 
 int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double *lr, dln_error *err)
 {
@@ -79,11 +99,13 @@ int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double 
     DLN_TRY(dln_hessian_extremes(net, k->s, RESTART_ITERS, 1, &hv, &lz, err));
     k->lambda = lz.lambda_max;
     k->measured_at = t;
-    /* the curvature assumed is never below the balanced optimum's (the floor); no positive
+    /* the curvature assumed is never below the first mode's (the floor); no positive
      * curvature at all (a flat saddle, no floor): no growth, only the halving after a rise */
     double lam = fmax(lz.lambda_max > 0 && isfinite(lz.lambda_max) ? lz.lambda_max : 0.0, k->floor);
-    double next = *lr * (rose ? 0.5 : 1.0);
-    if (lam > 0) next = fmin(*lr * (rose ? 0.5 : MAX_GROWTH), k->factor / lam);
+    double next = *lr;
+    if (lam > 0 && *lr * lam > UNSTABLE) next = k->factor / lam;
+    if (rose) next = fmin(next, 0.5 * *lr);
+    else if (lam > 0 && *lr * lam < k->factor) next = fmin(*lr * MAX_GROWTH, k->factor / lam);
     if (next != *lr) k->changes++;
     *lr = next;
     return DLN_OK;

@@ -11,7 +11,10 @@
 #include <string.h>
 
 #include "dln/clock.h"
+#include "dln/diagnostics.h"
 #include "trainer/trainer_internal.h"
+
+#define OSCILLATION_ITERS 20 /* Lanczos products for the sharpness of an oscillating run */
 
 void dln_train_opts_default(dln_train_opts *o)
 {
@@ -55,6 +58,12 @@ static int train_loop(dln_run *r, dln_network *net, dln_obs_state *ost, dln_erro
     double seconds = dln_clock_seconds() - t0;
     if (!rc && !r->res->diverged) rc = dln_tracker_final(&r->tracker, net, t, err);
     dln_run_finish(r, t, lr, seconds, !rc);
+    if (!rc && r->res->verdict == DLN_VERDICT_OSCILLATING && !isfinite(r->res->sharpness)) {
+        /* a fixed step that stopped decreasing: is it above 2 / lambda_max? */
+        dln_lanczos_result lz = {0};
+        rc = dln_hessian_extremes(net, r->s, OSCILLATION_ITERS, 1, NULL, &lz, err);
+        if (!rc) r->res->sharpness = lz.lambda_max;
+    }
     return rc;
 }
 
@@ -88,7 +97,38 @@ void dln_train_describe(const dln_train_result *r, const dln_train_opts *o, char
 {
     switch (r->stop) {
     case DLN_STOP_CONVERGED: snprintf(buf, n, "rel_gap %.3g <= tol %g", r->rel_gap, o->tol); break;
-    case DLN_STOP_STEP_LIMIT: snprintf(buf, n, "reached the step limit (%ld)", o->steps); break;
+    case DLN_STOP_STEP_LIMIT: {
+        double ll = r->lr * r->sharpness;
+        switch (r->verdict) {
+        case DLN_VERDICT_OSCILLATING:
+            if (isfinite(ll) && ll > 2.0)
+                snprintf(buf, n, "reached the step limit (%ld) oscillating: the loss stopped decreasing as it should, "
+                         "with lr lambda_max %.3g > 2 (the step is too large for the curvature)", o->steps, ll);
+            else if (isfinite(ll))
+                snprintf(buf, n, "reached the step limit (%ld) oscillating: the loss stopped decreasing as it should "
+                         "(lr lambda_max %.3g: the steps bounce across the sharpest direction)", o->steps, ll);
+            else
+                snprintf(buf, n, "reached the step limit (%ld) oscillating: the loss stopped decreasing as it should",
+                         o->steps);
+            break;
+        case DLN_VERDICT_CRITICAL:
+            snprintf(buf, n, "reached the step limit (%ld) at a critical point: the loss is the rank-%d optimum and the "
+                     "gradient is small (a saddle)", o->steps, r->verdict_rank);
+            break;
+        case DLN_VERDICT_STATIONARY:
+            snprintf(buf, n, "reached the step limit (%ld) stationary above the optimum: the gradient is at rounding level",
+                     o->steps);
+            break;
+        case DLN_VERDICT_DECREASING:
+            if (isfinite(r->steps_to_tol))
+                snprintf(buf, n, "reached the step limit (%ld) still decreasing: about %.3g more steps to tol at the "
+                         "recent rate", o->steps, r->steps_to_tol);
+            else snprintf(buf, n, "reached the step limit (%ld) still decreasing", o->steps);
+            break;
+        default: snprintf(buf, n, "reached the step limit (%ld)", o->steps); break;
+        }
+        break;
+    }
     case DLN_STOP_DIVERGED:
         snprintf(buf, n, "diverged at step %ld (loss %g) with step size %g", r->steps, r->loss, r->lr);
         break;

@@ -35,6 +35,7 @@ void dln_obs_free(dln_obs_state *st);
 typedef struct {
     long step;
     double loss, gap;
+    double lr, grad_sumsq; /* the step size from this step and ||G||^2 here */
 } dln_check_record;
 void dln_judge(dln_train_result *res, const dln_check_record *window, int n, const dln_shallow *sh,
                const dln_shape *s, double tol);
@@ -46,7 +47,7 @@ typedef struct {
     int every;        /* re-estimate every this many steps (0: never) */
     int guard;        /* a loss that rose at a check re-estimates at once and halves (not with momentum) */
     double factor;    /* c (1 - mu): the step is factor / max(lambda_max, floor) */
-    double floor;     /* lambda_max at the balanced factorisation of R* (0: unknown) */
+    double floor;     /* lambda_max at the balanced factorisation of the first mode (0: unknown) */
     const dln_shape *s;
     double **v;       /* warm start: the last top eigenvector, shaped as the weights */
     double lambda;    /* the last lambda_max (NaN: none) */

@@ -12,6 +12,7 @@
 #define ROUNDING_GRAD 1e-12
 #define MATCH 1e-6
 #define MIN_WINDOW 2 /* checks needed to call a run oscillating or to estimate a rate */
+#define MIN_EFFICIENCY 0.05 /* below: the steps' work goes into oscillation (lr lambda > 1.9) */
 
 const char *dln_verdict_name(dln_verdict v)
 {
@@ -30,6 +31,19 @@ static int not_decreasing(const dln_check_record *w, int n)
         else second = fmin(second, w[i].loss);
     }
     return !(second < first);
+}
+
+/* The loss decrease over the window against what sound steps give: a step lr along -G
+ * lowers the loss by lr ||G||^2 (1 - lr g^T H g / (2 ||G||^2)) to second order, so the
+ * ratio is 1 - lr lambda_eff / 2: near 1 for small steps, 0 where the step bounces across
+ * a valley (lr lambda_eff = 2) and negative above. Each check's lr ||G||^2 stands for the
+ * steps up to the next check (with a period-2 bounce the checks may all fall on one side;
+ * the gradient is large on both). */
+static double efficiency(const dln_check_record *w, int n)
+{
+    double sound = 0.0;
+    for (int i = 0; i + 1 < n; i++) sound += (double)(w[i + 1].step - w[i].step) * w[i].lr * w[i].grad_sumsq;
+    return sound > 0 && isfinite(sound) ? (w[0].loss - w[n - 1].loss) / sound : NAN;
 }
 
 /* Steps to gap <= tol 1/2 ||Y||^2 at the window's geometric rate, or NaN. */
@@ -73,7 +87,7 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
         res->verdict = DLN_VERDICT_STATIONARY;
         return;
     }
-    if (n >= MIN_WINDOW && not_decreasing(window, n)) {
+    if (n >= MIN_WINDOW && (not_decreasing(window, n) || efficiency(window, n) < MIN_EFFICIENCY)) {
         res->verdict = DLN_VERDICT_OSCILLATING;
         return;
     }
