@@ -2,8 +2,7 @@
  * set-up are in tests/test_cli_runner.c): JSON summaries with their keys, convergence of the
  * default experiment, `solve` on C- and Fortran-order, float64 and float32 files, atomic
  * --save / --load round trips, the JSONL trace of --log, complete --help texts (checked
- * against the option tables of src/cli/options.c), `info`, and the usage error of a bare
- * `dln`. */
+ * against the option tables of src/cli/options.c) and `info`. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -185,16 +184,6 @@ Test(cli, info_lists_backends)
     expect_keys(r.out, keys);
     jstr_is(r.out, "backends", dln_backends_compiled());
     jstr_is(r.out, "version", DLN_VERSION);
-    run_free(&r);
-}
-
-Test(cli, no_command_is_usage_error)
-{
-    run_t r = run_argv((char *const[]){NULL});
-    cr_assert_eq(r.signaled, 0);
-    cr_assert_eq(r.status, 2, "dln with no command: exit %d", r.status);
-    cr_assert_str_empty(r.out);
-    cr_assert(says(r.err, "usage"), "%s", r.err);
     run_free(&r);
 }
 
