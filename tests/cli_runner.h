@@ -42,6 +42,8 @@ void expect_bad(run_t r, const char *want);
 
 /* Success: exit 0, no signal; returns the run (caller frees). */
 run_t expect_ok(run_t r);
+/* expect_ok, and the run freed. */
+void run_ok(run_t r);
 
 /* ---- dln's output, parsed with a JSON parser (Jansson) ----------------------------------- */
 

@@ -114,6 +114,12 @@ run_t expect_ok(run_t r)
     return r;
 }
 
+void run_ok(run_t r)
+{
+    r = expect_ok(r);
+    run_free(&r);
+}
+
 int says(const char *text, const char *word) { return strstr(text, word) != NULL; }
 
 json_t *jparse(const char *text)
