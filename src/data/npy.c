@@ -1,17 +1,20 @@
-/* npy.c: reading and writing NumPy .npy files (format versions 1.0, 2.0 and 3.0).
- * Reading accepts 2-D little-endian float64 or float32 arrays in C or Fortran order and
- * returns a fresh column-major fp64 buffer (ld = rows); writing produces float64,
- * Fortran-order, version 1.0 files. Any unreadable, malformed, truncated or unsupported
- * file is DLN_EINPUT with a one-line message naming the path. Bytes are decoded and
- * encoded explicitly as little-endian, so the host byte order does not matter. */
+/* npy.c: reading NumPy .npy files (format versions 1.0, 2.0 and 3.0; writing is in
+ * npy_write.c). Reading accepts 2-D little-endian float64 or float32 arrays in C or
+ * Fortran order and returns a fresh column-major fp64 buffer (ld = rows), or the shape
+ * alone. Any unreadable, malformed, truncated or unsupported file is DLN_EINPUT with a
+ * one-line message naming the path. Bytes are decoded explicitly as little-endian, so the
+ * host byte order does not matter; memory is never allocated beyond what the file holds. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "data/npy_internal.h"
 #include "dln/data.h"
 
 #define NPY_MAGIC "\x93NUMPY"
@@ -358,7 +361,7 @@ static int read_data(FILE *f, const char *path, size_t n, size_t esize, size_t c
 /* The memory allocated never exceeds what the file can hold: a regular file's size is
  * checked against the header before allocating; anything else (a pipe, a FIFO, a
  * character device) is read into a buffer that grows as the data arrive. */
-static int read_file(FILE *f, const char *path, int *rows, int *cols, double **data,
+static int read_file(FILE *f, const char *path, int shape_only, int *rows, int *cols, double **data,
                      dln_error *err)
 {
     struct stat st;
@@ -384,6 +387,11 @@ static int read_file(FILE *f, const char *path, int *rows, int *cols, double **d
                             " bytes of data, found %" PRIu64 " (%" PRIu64 " extra bytes)",
                             path, need, have, have - need);
     }
+    if (shape_only) {
+        *rows = r;
+        *cols = c;
+        return DLN_OK;
+    }
     DLN_TRY(read_data(f, path, n, esize, regular || n < NPY_GROW_START ? n : NPY_GROW_START, data, err));
     if (!h.fortran) DLN_TRY(c_to_column_major(*data, (size_t)r, (size_t)c, path, err));
     *rows = r;
@@ -391,16 +399,10 @@ static int read_file(FILE *f, const char *path, int *rows, int *cols, double **d
     return DLN_OK;
 }
 
-int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_error *err)
+/* The whole read of an open stream; outputs reset on failure. */
+static int read_stream(FILE *f, const char *path, int *rows, int *cols, double **data, dln_error *err)
 {
-    if (!rows || !cols || !data)
-        return dln_fail(err, DLN_EINPUT, "dln_npy_read: null output argument");
-    *rows = *cols = 0;
-    *data = NULL;
-    if (!path) return dln_fail(err, DLN_EINPUT, "dln_npy_read: null path");
-    FILE *f = fopen(path, "rb");
-    if (!f) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    int rc = read_file(f, path, rows, cols, data, err);
+    int rc = read_file(f, path, 0, rows, cols, data, err);
     fclose(f);
     if (rc) {
         free(*data);
@@ -410,47 +412,51 @@ int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_erro
     return rc;
 }
 
-static int write_failed(const char *path, const char *what, int e, dln_error *err)
+int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_error *err)
 {
-    return dln_fail(err, DLN_EINPUT, "%s: %s: %s", path, what, e ? strerror(e) : "I/O error");
+    if (!rows || !cols || !data)
+        return dln_fail(err, DLN_EINPUT, "dln_npy_read: null output argument");
+    *rows = *cols = 0;
+    *data = NULL;
+    if (!path) return dln_fail(err, DLN_EINPUT, "dln_npy_read: null path");
+    FILE *f = fopen(path, "rbe");
+    if (!f) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    return read_stream(f, path, rows, cols, data, err);
 }
 
-/* A (rows, cols, ld) column-major -> float64 Fortran-order .npy, version 1.0. */
-int dln_npy_write(const char *path, int rows, int cols, const double *A, int ld, dln_error *err)
+int dln_npy_read_at(int dirfd, const char *name, const char *shown, int *rows, int *cols, double **data,
+                    dln_error *err)
 {
-    if (!path) return dln_fail(err, DLN_EINPUT, "dln_npy_write: null path");
-    if (!A || rows < 1 || cols < 1 || rows > DLN_MAX_DIM || cols > DLN_MAX_DIM || ld < rows)
-        return dln_fail(err, DLN_EINPUT, "%s: cannot write a %d x %d array with ld %d", path,
-                        rows, cols, ld);
-    /* Preamble (10 bytes) + dict + space padding + '\n' is a multiple of 64 bytes. */
-    unsigned char head[192];
-    memcpy(head, NPY_MAGIC "\x01\x00", 8);
-    int len = snprintf((char *)head + 10, sizeof head - 10,
-                       "{'descr': '<f8', 'fortran_order': True, 'shape': (%d, %d), }", rows, cols);
-    size_t total = (10 + (size_t)len + 1 + 63) / 64 * 64, hlen = total - 10;
-    memset(head + 10 + len, ' ', hlen - (size_t)len - 1);
-    head[total - 1] = '\n';
-    head[8] = (unsigned char)(hlen & 0xff);
-    head[9] = (unsigned char)(hlen >> 8);
-
-    FILE *f = fopen(path, "wb");
-    if (!f) return write_failed(path, "cannot open for writing", errno, err);
-    errno = 0;
-    int ok = fwrite(head, 1, total, f) == total;
-    unsigned char buf[NPY_CHUNK * 8];
-    for (int j = 0; ok && j < cols; j++) {
-        const double *col = A + (size_t)j * (size_t)ld;
-        for (int i0 = 0; ok && i0 < rows; i0 += NPY_CHUNK) {
-            int m = rows - i0 < NPY_CHUNK ? rows - i0 : NPY_CHUNK;
-            for (int i = 0; i < m; i++) {
-                uint64_t u;
-                memcpy(&u, &col[i0 + i], sizeof u);
-                for (int b = 0; b < 8; b++) buf[8 * i + b] = (unsigned char)(u >> (8 * b));
-            }
-            ok = fwrite(buf, 8, (size_t)m, f) == (size_t)m;
-        }
+    *rows = *cols = 0;
+    *data = NULL;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", shown, strerror(e));
     }
-    int e = errno;
-    if (fclose(f) != 0 && ok) ok = 0, e = errno;
-    return ok ? DLN_OK : write_failed(path, "write failed", e, err);
+    return read_stream(f, shown, rows, cols, data, err);
+}
+
+double dln_npy_scratch_bytes(int rows, int cols)
+{
+    double bitmap = (double)rows * cols / 8 + 1;
+    return bitmap > NPY_MAX_HEADER ? bitmap : NPY_MAX_HEADER;
+}
+
+int dln_npy_shape(const char *path, int *rows, int *cols, dln_error *err)
+{
+    *rows = *cols = 0;
+    struct stat st;
+    if (!path) return dln_fail(err, DLN_EINPUT, "dln_npy_shape: null path");
+    if (stat(path, &st) != 0) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return DLN_OK; /* a pipe would lose what is read: unknown */
+    FILE *f = fopen(path, "rbe");
+    if (!f) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    double *none = NULL;
+    int rc = read_file(f, path, 1, rows, cols, &none, err);
+    fclose(f);
+    if (rc) *rows = *cols = 0;
+    return rc;
 }
