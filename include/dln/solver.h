@@ -34,6 +34,12 @@ typedef struct {
 int dln_shallow_solve(dln_backend *be, const dln_data *d, int k, double rtol, int keep_compressed,
                       dln_shallow *out, dln_error *err);
 void dln_shallow_free(dln_shallow *s);
+/* Bytes dln_shallow_solve takes on a (dx, dy, m) problem (keep: keep_compressed): *peak at
+ * its peak, backend and host memory together when the backend is host memory, else the
+ * backend's alone, with *host_peak the host's part then; *kept the host bytes of the
+ * result (singular values, the compressed pair) that outlive the solve. */
+void dln_shallow_bytes(int dx, int dy, int m, int keep, int backend_is_host, double *peak, double *host_peak,
+                       double *kept);
 
 /* The singular value decompositions the solver performs for a (dx, dy, m) problem whose
  * X has rank r, in order: what is factorised, its shape as handed to gesvd (rows >=
