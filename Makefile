@@ -109,7 +109,7 @@ SAN_FLAGS  := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-rec
 SAN_BUILD  := build-sanitize
 SAN_ENV    := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1:protect_shadow_gap=0 \
               UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
-              LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+              LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 DLN_SANITIZE=1
 .PHONY: test-sanitize fuzz
 test-sanitize:
 	$(MAKE) BUILD=$(SAN_BUILD) CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" $(SAN_BUILD)/dln $(SAN_BUILD)/dln_tests
