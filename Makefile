@@ -6,7 +6,8 @@
 #   src/cli        -> build/dln (the program; public headers only)
 #   tests/, bench/ -> build/dln_tests, build/bench/* (public headers + src/reference)
 # `make` builds build/dln; `make test` builds and runs the suite; `make bench` the benchmarks;
-# `make test-sanitize` the suite under ASan + UBSan + LSan; `make fuzz` the .npy fuzzer (clang).
+# `make test-sanitize` the suite under ASan + UBSan + LSan; `make fuzz` the .npy fuzzer (clang);
+# `make test-save-kill` 50 SIGKILLs during --save (tests/save_kill.sh, about 2 minutes).
 
 CC       ?= gcc
 CUDA_HOME ?= /usr/local/cuda
@@ -110,11 +111,16 @@ SAN_BUILD  := build-sanitize
 SAN_ENV    := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1:protect_shadow_gap=0 \
               UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 DLN_SANITIZE=1
-.PHONY: test-sanitize fuzz
+.PHONY: test-sanitize fuzz test-save-kill
+KILLS ?= 50
+test-save-kill: $(BUILD)/dln
+	DLN_BIN=$(BUILD)/dln tests/save_kill.sh $(KILLS)
+
 test-sanitize:
 	$(MAKE) BUILD=$(SAN_BUILD) CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" $(SAN_BUILD)/dln $(SAN_BUILD)/dln_tests
 	$(SAN_ENV) DLN_BIN=$(SAN_BUILD)/dln $(SAN_BUILD)/dln_tests $(TEST_ARGS)
 	$(SAN_ENV) DLN_BIN=$(SAN_BUILD)/dln tests/scripts_smoke.sh
+	$(SAN_ENV) DLN_BIN=$(SAN_BUILD)/dln tests/save_kill.sh 10
 
 # ---- make fuzz: the libFuzzer harness of the .npy reader (fuzz/npy_fuzz.c) with ASan and
 # UBSan, run for FUZZ_TIME seconds on a copy of the seed corpus fuzz/corpus/npy/ (new
