@@ -144,6 +144,8 @@ Test(cli, log_inside_the_save_directory_or_on_the_data_is_refused)
 {
     mkdir(P("w"), 0777);
     expect_bad(DLN("train", SMALL, "--save", P("w"), "--log", P("w/trace.jsonl")), "--log");
+    expect_bad(DLN("train", SMALL, "--save", P("new"), "--log", P("new")), "--save directory");
+    cr_assert(!exists(P("new")));
     char l[4096];
     listing(P("w"), l, sizeof l);
     cr_assert_str_eq(l, "");

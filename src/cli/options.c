@@ -79,7 +79,8 @@ void cli_print_help(const char *command)
            "  --width W           width of every hidden layer               (default 4)\n"
            "  --widths d1,...     hidden widths d_1..d_{H-1} (depth = count + 1 unless --depth)\n"
            "  --load DIR          start from DIR/W1.npy..WH.npy (depth and widths from the files)\n"
-           "  --save DIR          save the final weights there as W1.npy..WH.npy (atomically)\n"
+           "  --save DIR          save the final weights there as W1.npy..WH.npy; DIR always\n"
+           "                      holds one complete set, the old or the new (see README)\n"
            "  --init NAME         gaussian, orthogonal, identity or balanced (default orthogonal)\n"
            "                      gaussian: N(0, s^2/d_in); orthogonal: s * Haar (semi-)orthogonal;\n"
            "                      identity: s * eye(d_out, d_in); balanced: Arora et al. 2019\n"
@@ -96,7 +97,8 @@ void cli_print_help(const char *command)
            "  --full-data         train on X, Y even when the exact compression is smaller\n"
            "  --compressed        always train on the compressed pair (C, M)\n\n"
            "Output:\n"
-           "  --log FILE          JSONL trace: step, loss, gap, rel_gap, grad_norm, lr, seconds\n"
+           "  --log FILE          JSONL trace: step, loss, gap, rel_gap, grad_norm, lr, seconds;\n"
+           "                      an existing FILE is replaced only when the run succeeds\n"
            "  --log-every N       trace interval in steps                    (default 100)\n"
            "  --quiet             no live progress line on stderr\n\n%s",
            problem_help, exec_help);

@@ -90,6 +90,30 @@ typedef struct {
     dln_mem_estimate est;
 } run_state;
 
+/* The last component of path, trailing slashes aside, in b. */
+static const char *base_of(const char *path, char b[4096])
+{
+    snprintf(b, 4096, "%s", path);
+    size_t n = strlen(b);
+    while (n > 1 && b[n - 1] == '/') b[--n] = '\0';
+    const char *slash = strrchr(b, '/');
+    return slash ? slash + 1 : b;
+}
+
+/* The real path of the directory holding path (malloc'd), or NULL. */
+static char *parent_of(const char *path)
+{
+    char d[4096];
+    snprintf(d, sizeof d, "%s", path);
+    size_t n = strlen(d);
+    while (n > 1 && d[n - 1] == '/') d[--n] = '\0';
+    char *slash = strrchr(d, '/');
+    if (!slash) snprintf(d, sizeof d, ".");
+    else if (slash == d) d[1] = '\0';
+    else *slash = '\0';
+    return realpath(d, NULL);
+}
+
 /* The output paths, before any work: the --save directory can be replaced; the --log file
  * is not a data file of this run and does not lie inside the --save directory (which may
  * hold weights only). Whether it can be written is found when it is opened, before training. */
@@ -106,16 +130,14 @@ static int check_outputs(const cli_opts *o, dln_error *err)
             return dln_fail(err, DLN_EINPUT, "--log %s: is the %s data file; the trace would replace it", o->log_path,
                             i ? "--y" : "--x");
     if (o->save_dir && o->log_path) {
-        char ld[4096], *slash;
-        snprintf(ld, sizeof ld, "%s", o->log_path);
-        if ((slash = strrchr(ld, '/'))) *slash = '\0';
-        else snprintf(ld, sizeof ld, ".");
-        char *a = realpath(ld, NULL), *b = realpath(o->save_dir, NULL);
-        int inside = a && b && !strcmp(a, b);
-        free(a), free(b);
-        if (inside)
-            return dln_fail(err, DLN_EINPUT, "--log %s: lies inside the --save directory %s, which holds weights only",
-                            o->log_path, o->save_dir);
+        char *lp = parent_of(o->log_path), *sd = realpath(o->save_dir, NULL), *sp = parent_of(o->save_dir);
+        int inside = lp && sd && !strcmp(lp, sd);
+        char b1[4096], b2[4096];
+        int same = lp && sp && !strcmp(lp, sp) && !strcmp(base_of(o->log_path, b1), base_of(o->save_dir, b2));
+        free(lp), free(sd), free(sp);
+        if (inside || same)
+            return dln_fail(err, DLN_EINPUT, "--log %s: %s the --save directory %s, which holds weights only",
+                            o->log_path, inside ? "lies inside" : "is", o->save_dir);
     }
     return DLN_OK;
 }
