@@ -7,7 +7,7 @@
 #   tests/, bench/ -> build/dln_tests, build/bench/* (public headers + src/reference)
 # `make` builds build/dln; `make test` builds and runs the suite; `make bench` the benchmarks;
 # `make test-sanitize` the suite under ASan + UBSan + LSan; `make fuzz` the .npy fuzzer (clang);
-# `make test-save-kill` 50 SIGKILLs during --save (tests/save_kill.sh, about 2 minutes).
+# `make test-save-kill` 50 SIGKILLs during --save (tests/save_kill.sh, about 3 minutes).
 
 CC       ?= gcc
 CUDA_HOME ?= /usr/local/cuda
