@@ -7,7 +7,9 @@
 #   tests/, bench/ -> build/dln_tests, build/bench/* (public headers + src/reference)
 # `make` builds build/dln; `make test` builds and runs the suite, then the same suite against
 # the emulated CUDA device (tests/cudaemu; SKIP_CUDA_EMU=1 leaves it out); `make bench` the
-# benchmarks.
+# benchmarks; `make test-sanitize` the suite under ASan + UBSan + LSan; `make fuzz` the .npy
+# fuzzer (clang); `make test-save-kill` 50 SIGKILLs during --save (tests/save_kill.sh, about
+# 3 minutes).
 
 CC       ?= gcc
 CUDA_HOME ?= /usr/local/cuda
@@ -101,7 +103,47 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libdln_reference.a $(BUILD)/libdln.a
 bench: $(BUILD)/dln $(BENCH_BIN)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-sanitize build-fuzz
+
+# ---- make test-sanitize: the whole suite (tests, scripts smoke, save-kill check) built
+# with AddressSanitizer, UndefinedBehaviorSanitizer (float-cast-overflow too, which
+# -fsanitize=undefined leaves out) and LeakSanitizer, in its own build directory. Any
+# finding aborts the process: in a test it fails that test, in dln it turns the exit
+# status the test expects into a signal. CUDA's runtime needs protect_shadow_gap=0.
+SAN_FLAGS  := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_BUILD  := build-sanitize
+SAN_ENV    := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1:protect_shadow_gap=0 \
+              UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+              LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 DLN_SANITIZE=1
+.PHONY: test-sanitize fuzz test-save-kill
+KILLS ?= 50
+test-save-kill: $(BUILD)/dln
+	DLN_BIN=$(BUILD)/dln tests/save_kill.sh $(KILLS)
+
+test-sanitize:
+	$(MAKE) BUILD=$(SAN_BUILD) CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" $(SAN_BUILD)/dln $(SAN_BUILD)/dln_tests
+	$(SAN_ENV) DLN_BIN=$(SAN_BUILD)/dln $(SAN_BUILD)/dln_tests $(TEST_ARGS)
+	$(SAN_ENV) DLN_BIN=$(SAN_BUILD)/dln tests/scripts_smoke.sh
+	$(SAN_ENV) DLN_BIN=$(SAN_BUILD)/dln tests/save_kill.sh 10
+
+# ---- make fuzz: the libFuzzer harness of the .npy reader (fuzz/npy_fuzz.c) with ASan and
+# UBSan, run for FUZZ_TIME seconds on a copy of the seed corpus fuzz/corpus/npy/ (new
+# inputs go to build-fuzz/corpus/, the committed seeds stay as they are). Needs clang and
+# its runtime (Debian: clang-14 libclang-rt-14-dev); skipped with a message without them.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+FUZZ_BUILD := build-fuzz
+fuzz:
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	@if ! $(FUZZ_CC) -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=all -g -O1 \
+	      -std=c11 -D_GNU_SOURCE -Iinclude -Isrc fuzz/npy_fuzz.c src/data/npy.c src/core/error.c \
+	      -o $(FUZZ_BUILD)/npy_fuzz 2>$(FUZZ_BUILD)/build.log; then \
+	    echo "make fuzz: skipped: $(FUZZ_CC) cannot build a libFuzzer binary (install clang and libclang-rt-dev; see $(FUZZ_BUILD)/build.log)"; \
+	else \
+	    echo "make fuzz: $(FUZZ_BUILD)/npy_fuzz for $(FUZZ_TIME) s"; \
+	    $(FUZZ_BUILD)/npy_fuzz -max_total_time=$(FUZZ_TIME) -dict=fuzz/npy.dict -print_final_stats=1 \
+	        $(FUZZ_BUILD)/corpus fuzz/corpus/npy; \
+	fi
 
 # The emulated CUDA device (tests/cudaemu/README.md): the CUDA backend executed, not only
 # compiled, on machines without a GPU, from the same sources (kernels compiled by g++ with

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* ---- running the program ------------------------------------------------------------ */
 
@@ -36,12 +37,32 @@ run_t run_argv(char *const *args);
 
 void run_free(run_t *r);
 
+/* run_argv with stdout sent to out_path (NULL: captured) and, when as_limit > 0, the
+ * address space limited to as_limit bytes (setrlimit RLIMIT_AS in the child). */
+typedef struct {
+    const char *out_path;
+    double as_limit;
+} run_opts;
+run_t run_with(const run_opts *ro, char *const *args);
+#define DLN_WITH(ro, ...) run_with(ro, (char *const[]){__VA_ARGS__, NULL})
+
+/* Starts dln in the background (stdin, stdout and stderr on /dev/null); run_reap waits for
+ * it and returns its exit status, or 128 + the signal that ended it. */
+pid_t run_start(char *const *args);
+int run_reap(pid_t pid);
+#define DLN_START(...) run_start((char *const[]){__VA_ARGS__, NULL})
+
+/* 1 in the sanitizer build (make test-sanitize sets DLN_SANITIZE): no address-space limits. */
+int under_sanitizer(void);
+
 /* Contract for bad input: exit 2, stdout empty, exactly one stderr line "dln: ..."
  * that contains `want`, no signal. Frees the run. */
 void expect_bad(run_t r, const char *want);
 
 /* Success: exit 0, no signal; returns the run (caller frees). */
 run_t expect_ok(run_t r);
+/* expect_ok, and the run freed. */
+void run_ok(run_t r);
 
 /* ---- dln's output, parsed with a JSON parser (Jansson) ----------------------------------- */
 

@@ -1,7 +1,8 @@
 /* test_cli_runner.c: the shared part of the `dln` end-to-end tests (suite "cli"), declared in
  * tests/cli_runner.h and used by tests/test_cli_input.c (bad input is refused) and
  * tests/test_cli_runs.c (good paths, --save/--load/--log, help). It holds no tests: the
- * process runner (posix_spawn of $DLN_BIN, default build/dln, no shell), the checks of the
+ * process runner (fork and exec of $DLN_BIN, default build/dln, no shell; with stdout redirected,
+ * an address-space limit, or in the background), the checks of the
  * bad-input and success contracts, JSON look-ups, file helpers in the per-test mkdtemp
  * directory, the .npy fixture writers, and the suite's set-up and tear-down. Its name starts
  * with test_ only so that the Makefile links it into the one test binary. */
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,31 +52,38 @@ char *slurp(FILE *f, size_t *len) /* the whole of f from its start */
     return buf;
 }
 
-/* Runs dln with argv (NULL-terminated, without argv[0]); stdin is /dev/null. */
-run_t run_argv(char *const *args)
+/* argv[0] = the binary, then args (at most 62), NULL-terminated; the command line into cmd. */
+static void make_argv(char *const *args, char **argv, char *cmd, size_t cap)
+{
+    int n = 0;
+    argv[n++] = (char *)dln_bin();
+    size_t k = (size_t)snprintf(cmd, cap, "dln");
+    for (; args[n - 1] && n < 63; n++) {
+        argv[n] = args[n - 1];
+        if (k < cap) k += (size_t)snprintf(cmd + k, cap - k, " %s", argv[n]);
+    }
+    argv[n] = NULL;
+}
+
+run_t run_with(const run_opts *ro, char *const *args)
 {
     run_t r;
     memset(&r, 0, sizeof r);
     char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)dln_bin();
-    size_t k = (size_t)snprintf(r.cmd, sizeof r.cmd, "dln");
-    for (; args[n - 1] && n < 63; n++) {
-        argv[n] = args[n - 1];
-        if (k < sizeof r.cmd) k += (size_t)snprintf(r.cmd + k, sizeof r.cmd - k, " %s", argv[n]);
-    }
-    argv[n] = NULL;
+    make_argv(args, argv, r.cmd, sizeof r.cmd);
     FILE *fo = tmpfile(), *fe = tmpfile();
     cr_assert(fo && fe, "tmpfile failed");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fileno(fo), 1);
-    posix_spawn_file_actions_adddup2(&fa, fileno(fe), 2);
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    cr_assert_eq(rc, 0, "cannot run %s: %s (set DLN_BIN)", argv[0], strerror(rc));
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1, "fork failed");
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY), out = ro->out_path ? open(ro->out_path, O_WRONLY) : fileno(fo);
+        if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(fileno(fe), 2) < 0) _exit(126);
+        struct rlimit rl = {(rlim_t)ro->as_limit, (rlim_t)ro->as_limit};
+        if (ro->as_limit > 0 && setrlimit(RLIMIT_AS, &rl) != 0) _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
     int ws;
     cr_assert_eq(waitpid(pid, &ws, 0), pid, "waitpid failed");
     r.signaled = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
@@ -83,6 +92,42 @@ run_t run_argv(char *const *args)
     r.out = slurp(fo, &n1);
     r.err = slurp(fe, &n2);
     return r;
+}
+
+pid_t run_start(char *const *args)
+{
+    char *argv[64], cmd[1024];
+    make_argv(args, argv, cmd, sizeof cmd);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    cr_assert_eq(rc, 0, "cannot run %s: %s", cmd, strerror(rc));
+    return pid;
+}
+
+int run_reap(pid_t pid)
+{
+    int ws;
+    cr_assert_eq(waitpid(pid, &ws, 0), pid, "waitpid failed");
+    return WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : WEXITSTATUS(ws);
+}
+
+/* Runs dln with argv (NULL-terminated, without argv[0]); stdin is /dev/null. */
+run_t run_argv(char *const *args)
+{
+    static const run_opts plain = {NULL, 0};
+    return run_with(&plain, args);
+}
+
+int under_sanitizer(void)
+{
+    const char *s = getenv("DLN_SANITIZE");
+    return s && *s && strcmp(s, "0");
 }
 
 void run_free(run_t *r)
@@ -112,6 +157,12 @@ run_t expect_ok(run_t r)
     cr_assert_eq(r.signaled, 0, "%s: killed by signal %d", r.cmd, r.signaled);
     cr_assert_eq(r.status, 0, "%s: exit %d; stderr: %s", r.cmd, r.status, r.err);
     return r;
+}
+
+void run_ok(run_t r)
+{
+    r = expect_ok(r);
+    run_free(&r);
 }
 
 json_t *jparse(const char *text)

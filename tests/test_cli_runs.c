@@ -4,8 +4,8 @@
  * --save / --load round trips, the JSONL trace of --log, complete --help texts (checked
  * against the option tables of src/cli/options.c), `info`, train, solve and info on the
  * CUDA backend where a device is present (a GPU, or the emulated device of tests/cudaemu,
- * whose memory can be limited to reach the refusal of a network that does not fit), and the
- * usage error of a bare `dln`. */
+ * whose memory can be limited to reach the refusal of a network that does not fit). The
+ * usage error of a bare `dln` is in test_cli_contract.c. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -192,16 +192,6 @@ Test(cli, info_lists_backends)
     run_free(&r);
 }
 
-Test(cli, no_command_is_usage_error)
-{
-    run_t r = run_argv((char *const[]){NULL});
-    cr_assert_eq(r.signaled, 0);
-    cr_assert_eq(r.status, 2, "dln with no command: exit %d", r.status);
-    cr_assert_str_empty(r.out);
-    cr_assert(ts_says(r.err, "usage"), "%s", r.err);
-    run_free(&r);
-}
-
 /* A diverged run is a result (exit 0, "diverged": true) with one stderr line saying what
  * to change, in the program's flags; its weights are not saved. */
 Test(cli, divergence_is_reported_with_advice)
@@ -269,7 +259,7 @@ Test(cli, cuda_backend_end_to_end)
 }
 
 /* Device memory limited to 64 MiB (CUDAEMU_MEM_BYTES, the emulated device only): a 3000-wide
- * network is refused before any work, in one line that gives the bytes. */
+ * network is refused before any work, in one line that gives the sizes. */
 Test(cli, cuda_network_that_does_not_fit)
 {
     char *dev = cuda_devices();
@@ -279,7 +269,7 @@ Test(cli, cuda_network_that_does_not_fit)
     setenv("CUDAEMU_MEM_BYTES", "64M", 1);
     expect_bad(DLN("train", "--backend", "cuda", "--dx", "8", "--dy", "8", "--samples", "40", "--depth", "3", "--width",
                    "3000", "--save", P("out")),
-               "bytes");
+               "free");
     cr_assert(!exists(P("out")));
     run_t i = expect_ok(DLN("info"));
     struct json_t *j = jparse(i.out);

@@ -1,6 +1,7 @@
 /* test_npy_reject.c: every failure path of dln_npy_write and dln_npy_read (suite "npy"): write
  * errors, missing/empty/non-.npy files, arrays numpy can save but dln does not support,
- * truncated and overlong data (also through a FIFO, with no file size to check up front),
+ * truncated and overlong data (also through a FIFO, with no file size to check up front, where
+ * a header claiming petabytes must not allocate them), a NUL inside the dtype string,
  * malformed headers and huge shapes, each refused with DLN_EINPUT and its one-line message
  * naming the file; and random corruption of a valid file, which must never crash. Tests that
  * need python3 + numpy skip (never pass) when it cannot be imported. Shared helpers are in
@@ -207,6 +208,13 @@ Test(npy, rejects_malformed_headers_and_huge_shapes)
     const char *odd = "{'descr': '<f8\x01', 'fortran_order': False, 'shape': (2, 3)}";
     npy_put_v1(p, odd, strlen(odd), payload, sizeof payload);
     npy_expect_reject(p, "dtype '<f8?' is not supported");
+    /* a NUL inside the dtype string: not '<f8' followed by junk read as '<f8' */
+    const char nuld[] = "{'descr': '<f8\0junk', 'fortran_order': False, 'shape': (2, 3)}";
+    npy_put_v1(p, nuld, sizeof nuld - 1, payload, sizeof payload);
+    npy_expect_reject(p, "dtype '<f8?junk' is not supported");
+    const char nulf[] = "{'descr': '<f4\0', 'fortran_order': False, 'shape': (2, 3)}";
+    npy_put_v1(p, nulf, sizeof nulf - 1, payload, sizeof payload);
+    npy_expect_reject(p, "dtype '<f4?' is not supported");
     ts_rmtree(dir);
 }
 
@@ -265,6 +273,27 @@ Test(npy, reads_and_rejects_through_a_pipe)
     npy_via_fifo(fifo, b, n + 5,
                  "unexpected trailing data: expected 120000 bytes of data, found 120005", NULL, 0,
                  0);
+    /* C order through the pipe: reordered after reading, the same matrix */
+    double *T = npy_random(cols, rows, cols, 7), *Tc = malloc(sizeof(double) * (size_t)rows * cols);
+    cr_assert_not_null(Tc);
+    for (int i = 0; i < cols; i++)
+        for (int j = 0; j < rows; j++) Tc[i * rows + j] = T[i + j * cols]; /* row-major bytes of T */
+    char dict[96];
+    snprintf(dict, sizeof dict, "{'descr': '<f8', 'fortran_order': False, 'shape': (%d, %d), }", cols, rows);
+    npy_put_v1(p, dict, strlen(dict), Tc, sizeof(double) * (size_t)rows * cols);
+    free(b);
+    b = npy_slurp(p, &n);
+    npy_via_fifo(fifo, b, n, NULL, T, cols, rows);
+    free(T), free(Tc);
+    /* A header claiming 2^48 elements with 6 behind it: refused as truncated after the 6
+     * arrived, never an allocation of the 2 PB the header claims (that would be "out of
+     * memory", or an abort under the address sanitizer). */
+    double six[6] = {1, 2, 3, 4, 5, 6};
+    const char *huge = "{'descr': '<f8', 'fortran_order': True, 'shape': (16777216, 16777216)}";
+    npy_put_v1(p, huge, strlen(huge), six, sizeof six);
+    free(b);
+    b = npy_slurp(p, &n);
+    npy_via_fifo(fifo, b, n, "truncated: expected 2251799813685248 bytes of data, found 48", NULL, 0, 0);
     free(A);
     free(b);
     ts_rmtree(dir);

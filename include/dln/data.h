@@ -25,9 +25,13 @@ typedef struct {
 /* X ~ N(0,1); Y = T X + noise N(0,1) with T = A B / sqrt(r dx), A (dy, r) and B (r, dx)
  * ~ N(0,1), so that the entries of T X have unit variance. */
 int dln_synth_make(const dln_synth_opts *o, dln_data *out, dln_error *err);
+/* Bytes dln_synth_make allocates besides X and Y (the teacher and its factors). */
+double dln_synth_scratch_bytes(int dx, int dy, int teacher_rank);
 /* Loads X.npy (dx, m) and Y.npy (dy, m); checks shapes, sizes and finiteness. */
 int dln_data_load(const char *x_path, const char *y_path, dln_data *out, dln_error *err);
-/* Checks sizes, finiteness and that Y is not identically zero. */
+/* Checks sizes, finiteness, that Y is not identically zero, and that the Frobenius norms
+ * of X and Y lie within [2^-250, 2^250] (about 5.5e-76 .. 1.8e75): further out, the
+ * squares fp64 has to form overflow or underflow (src/data/data.c says why). */
 int dln_data_validate(const dln_data *d, dln_error *err);
 void dln_data_free(dln_data *d);
 
@@ -35,6 +39,13 @@ void dln_data_free(dln_data *d);
  * column-major fp64 buffer (*data, ld = *rows). Other ranks, dtypes or byte orders,
  * truncated or malformed files are DLN_EINPUT with a message naming the path. */
 int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_error *err);
+/* The shape of the 2-D array in path from its header alone (dtype, shape and, for a
+ * regular file, its size checked as dln_npy_read does). A file that is not regular (a
+ * pipe, whose bytes reading would consume) gives 0 x 0: unknown until read. */
+int dln_npy_shape(const char *path, int *rows, int *cols, dln_error *err);
+/* Bytes dln_npy_read allocates besides the (rows, cols) fp64 result, at most: the header
+ * text, or the bitmap that reorders a C-order array in place. */
+double dln_npy_scratch_bytes(int rows, int cols);
 /* Writes A (rows, cols, leading dim ld) as float64, Fortran order. */
 int dln_npy_write(const char *path, int rows, int cols, const double *A, int ld, dln_error *err);
 

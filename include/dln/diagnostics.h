@@ -17,8 +17,11 @@
 double dln_spectral_norm(int rows, int cols, const double *A, int trans, const double *col_scale, int iters);
 /* max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_F / ||W_j W_j^T||_F (0 for depth 1). */
 double dln_weights_balancedness(const dln_shape *s, double *const *W);
-/* Host flops dln_weights_balancedness takes on this shape. */
+/* Host flops dln_weights_balancedness takes on this shape, and the bytes of its scratch. */
 double dln_balancedness_flops(const dln_shape *s);
+double dln_balancedness_bytes(const dln_shape *s);
+/* Cheap enough to report after every run: under 2e9 flops and 64 MiB of scratch. */
+int dln_balancedness_cheap(const dln_shape *s);
 
 /* ---- extreme eigenvalues of symmetric operators ---------------------------------------- */
 

@@ -24,5 +24,6 @@
 #include "dln/solver.h"
 #include "dln/trainer.h"
 #include "dln/diagnostics.h"
+#include "dln/memory.h"
 
 #endif

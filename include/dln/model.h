@@ -34,6 +34,9 @@ typedef enum {
 int dln_init_parse(const char *name, dln_init_kind *out);
 const char *dln_init_name(dln_init_kind k);
 double dln_init_default_scale(dln_init_kind k);
+/* Bytes dln_init_weights allocates besides the weights themselves, at its peak: the QR
+ * of the orthogonal scheme, the SVD and orthonormal factors of the balanced one. */
+double dln_init_scratch_bytes(const dln_shape *s, dln_init_kind kind);
 /* Allocates and fills W[0..depth-1] from (seed, DLN_STREAM_INIT). */
 int dln_init_weights(const dln_shape *s, dln_init_kind kind, double scale, uint64_t seed, double ***W,
                      dln_error *err);
@@ -43,12 +46,34 @@ int dln_weights_balanced_factor(const dln_shape *s, const double *R, double **W,
 /* Allocates W[0..depth-1] zeroed (the host weights of a shape). */
 int dln_weights_alloc(const dln_shape *s, double ***W, dln_error *err);
 void dln_weights_free(int depth, double **W);
-/* Saves W1.npy..WH.npy into dir atomically (all files or none). Messages start with dir. */
-int dln_weights_save(const char *dir, const dln_shape *s, double *const *W, dln_error *err);
-/* Checks that dir can be saved into (before any work is done). */
+/* Saving W1.npy..WH.npy into dir (src/model/weights_save.c): dir holds, at every instant,
+ * the complete old set or the complete new one. The new set is staged in a sibling
+ * directory, then swapped in by one atomic exchange (renameat2 RENAME_EXCHANGE; where the
+ * filesystem refuses it, two renames, during which dir is briefly absent but a complete set
+ * always exists under one of two names). Siblings left by killed saves are cleaned by the
+ * next one. A symbolic link dir is followed: the directory it names is replaced, the link
+ * is kept. An existing dir must hold only weight files (regular files W<k>.npy); ".", ".."
+ * and "/" are refused. Messages start with dir. */
+typedef struct dln_staged_weights dln_staged_weights;
+enum { DLN_SAVE_NO_EXCHANGE = 1 }; /* commit flag: use the two-rename fallback (for tests) */
+/* Checks that dir can be saved into, changing nothing (before any work is done). */
 int dln_weights_check_dir(const char *dir, dln_error *err);
-/* Loads W1.npy.. from dir (depth from the files, at most DLN_MAX_DEPTH); checks that the
- * shapes chain and match dx and dy. Messages start with dir. */
+/* Writes the set into the staging sibling (synced to disk); dir is not touched yet. */
+int dln_weights_stage(const char *dir, const dln_shape *s, double *const *W, dln_staged_weights **out,
+                      dln_error *err);
+/* Puts the staged set in place and removes the old one; frees st. A failure here
+ * (DLN_ERUNTIME) leaves dir as it was. */
+int dln_weights_commit(dln_staged_weights *st, unsigned flags, dln_error *err);
+/* Removes the staged set; frees st (NULL is a no-op). */
+void dln_weights_abort(dln_staged_weights *st);
+/* Stage, then commit. */
+int dln_weights_save(const char *dir, const dln_shape *s, double *const *W, dln_error *err);
+/* Loads W1.npy..WH.npy from dir (depth from the files, at most DLN_MAX_DEPTH): exactly
+ * those, with no gap and no other file named W<k>.npy; checks that the shapes chain and
+ * match dx and dy. The set is read through one open directory. Messages start with dir. */
 int dln_weights_load(const char *dir, int dx, int dy, dln_shape *s, double ***W, dln_error *err);
+/* The shape dln_weights_load would give, from the file headers alone (nothing allocated
+ * for the weights: for a memory check before loading). */
+int dln_weights_shape(const char *dir, int dx, int dy, dln_shape *s, dln_error *err);
 
 #endif

@@ -74,6 +74,9 @@ int dln_synchronize(dln_backend *be);
  * values, descending) always, U (m, n) and VT (n, n) when non-NULL. The signs of the
  * singular-vector pairs are not specified. */
 int dln_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT);
+/* An upper bound on the workspace bytes an SVD of a (rows, cols) matrix takes in LAPACK
+ * (dgesvd, which LAPACKE allocates) or cuSOLVER, with singular vectors. */
+double dln_gesvd_work_bytes(int rows, int cols);
 
 /* Graphs (DLN_CAP_GRAPHS): the operations issued between capture_begin and capture_end
  * are recorded, not run, into a graph that graph_launch replays with the scalars (alpha,

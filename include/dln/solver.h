@@ -36,6 +36,12 @@ typedef struct {
 int dln_shallow_solve(dln_backend *be, const dln_data *d, int k, double rtol, int keep_compressed,
                       dln_shallow *out, dln_error *err);
 void dln_shallow_free(dln_shallow *s);
+/* Bytes dln_shallow_solve takes on a (dx, dy, m) problem (keep: keep_compressed): *peak at
+ * its peak, backend and host memory together when the backend is host memory, else the
+ * backend's alone, with *host_peak the host's part then; *kept the host bytes of the
+ * result (singular values, the compressed pair) that outlive the solve. */
+void dln_shallow_bytes(int dx, int dy, int m, int keep, int backend_is_host, double *peak, double *host_peak,
+                       double *kept);
 
 /* A minimiser of the shallow problem with rank bound k (1 <= k): R* = [M]_k S_r^-2 C^T
  * (dy, dx) into R (ld = dy), from the compressed pair (the solve must have kept it).

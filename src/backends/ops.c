@@ -176,6 +176,14 @@ int dln_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int co
     return be->ops->sumsq_batched(be, X, stride_x, count, out, index, accumulate != 0);
 }
 
+double dln_gesvd_work_bytes(int rows, int cols)
+{
+    /* dgesvd's optimal workspace is n^2 + 3n + 2n nb (m >> n: QR first) or 3n + (m + n) nb
+     * (m close to n), with block size nb <= 64 and 5n for the bidiagonal SVD. */
+    double m = rows > cols ? rows : cols, n = rows > cols ? cols : rows;
+    return 8.0 * (n * n + 64.0 * ((m < 2 * n ? m : 2 * n) + n) + 8 * n + 64);
+}
+
 int dln_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT)
 {
     // A is (m, n) with m >= n; U is (m, n), VT is (n, n)

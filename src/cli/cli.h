@@ -6,6 +6,7 @@
 #define DLN_CLI_H
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "dln/dln.h"
 
@@ -52,28 +53,64 @@ int cli_train(cli_opts *o, dln_error *err);
 int cli_get_data(const cli_opts *o, dln_data *d, dln_error *err);
 /* The backend asked for, with its math mode; *note (or NULL) says what `auto` chose. */
 int cli_get_backend(const cli_opts *o, dln_error *err, dln_backend **be, const char **note);
-/* Refuses a working set that cannot fit in physical memory. */
-int cli_check_host_budget(double bytes, const char *what, dln_error *err);
+/* ---- checks before anything large is allocated (plan.c) ---------------------------------- */
+
+/* The data sizes from the .npy headers or the synthetic options; 0 x 0 x 0 when a file is
+ * not regular (a pipe: known once read). */
+int cli_data_dims(const cli_opts *o, int *dx, int *dy, int *m, dln_error *err);
+/* The network's shape from the options or from the --load files' headers. */
+int cli_make_shape(const cli_opts *o, int dx, int dy, dln_shape *s, dln_error *err);
+/* The library's memory estimate of the whole run (s NULL: solve only) against the limits. */
+int cli_check_memory(const cli_opts *o, const dln_shape *s, int dx, int dy, int m, dln_backend *be,
+                     dln_mem_estimate *est, dln_error *err);
+/* The estimate's fields of the summary: memory_estimate (host bytes at the peak, what the
+ * process held when checked included),
+ * memory_backend (device bytes) and memory_phase. */
+void cli_put_memory(dln_json *j, const dln_mem_estimate *est);
 /* The summary fields of the problem and of the shallow solution. */
 void cli_put_problem(dln_json *j, const cli_opts *o, const dln_data *d, const dln_backend *be);
 void cli_put_shallow(dln_json *j, const dln_shallow *sh);
 /* Closes the summary and prints it whole on stdout (the backend note first, on stderr). */
 int cli_emit(dln_json *j, const cli_opts *o, const char *note, dln_error *err);
 
+/* ---- output files that never harm a user's file (outfile.c) ---------------------------- */
+
+typedef enum { CLI_OUT_NONE = 0, CLI_OUT_NEW, CLI_OUT_REPLACE, CLI_OUT_DIRECT } cli_out_mode;
+
+typedef struct {
+    const char *path;          /* as the user gave it */
+    char target[4096];         /* the file written (symbolic links followed) */
+    char tmp[4096 + 32];       /* the temporary sibling (CLI_OUT_REPLACE) */
+    int fd;
+    cli_out_mode mode;         /* NONE: closed (committed or discarded) */
+    dev_t dev;                 /* the inode this run created (NEW, REPLACE) */
+    ino_t ino;
+    int write_errno;           /* first failed write, 0 if none */
+} cli_outfile;
+
+/* Opens path for writing by the rules in outfile.c; messages start with "<flag> <path>". */
+int cli_outfile_open(cli_outfile *o, const char *path, const char *flag, dln_error *err);
+/* Writes the text in one write(2) (repeated only for a short write); a failure is kept
+ * for commit to report. */
+int cli_outfile_write(cli_outfile *o, const char *text, size_t n);
+/* Success: closes, and puts a replacing file in place. On failure nothing is left. */
+int cli_outfile_commit(cli_outfile *o, const char *flag, dln_error *err);
+/* Failure: closes and removes what this run created, if it is still there. */
+void cli_outfile_abort(cli_outfile *o);
+
 /* ---- observers of a training run (observers.c) --------------------------------------- */
 
 typedef struct {
-    FILE *log;          /* JSONL trace, or NULL */
+    cli_outfile *log;   /* JSONL trace, or NULL */
     int log_every;
     long last_logged;   /* step of the last trace line (-1: none) */
     int progress;       /* live line on stderr */
     long steps;         /* the step limit, for the progress line */
     double last_progress;
     dln_json line;
-    int failed;         /* a trace line could not be written */
 } cli_observer;
 
-void cli_observer_init(cli_observer *ob, FILE *log, int log_every, int progress, long steps);
+void cli_observer_init(cli_observer *ob, cli_outfile *log, int log_every, int progress, long steps);
 void cli_observer_free(cli_observer *ob);
 /* The dln_observer_fn: a trace line at every log_every-th step and at the final state;
  * the progress line at most every 0.25 s, cleared at the end. Never asks to stop. */

@@ -42,7 +42,7 @@ static int info(void)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "dln: no command given (commands: train, solve, info; see dln --help)\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -50,7 +50,13 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (!strcmp(cmd, "--version") || !strcmp(cmd, "info")) return info();
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "info")) {
+        if (argc > 2) {
+            fprintf(stderr, "dln: %s takes no options, got '%s' (see dln --help)\n", cmd, argv[2]);
+            return 2;
+        }
+        return info();
+    }
     if (strcmp(cmd, "train") && strcmp(cmd, "solve")) {
         fprintf(stderr, "dln: unknown command '%s' (commands: train, solve, info; see dln --help)\n", cmd);
         return 2;

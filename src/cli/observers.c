@@ -1,6 +1,8 @@
 /* observers.c: the observers of `dln train`: the JSONL trace (--log: one line per
- * --log-every steps and one for the final state, each written whole) and the live
+ * --log-every steps and one for the final state, each in one write(2) to the file
+ * outfile.c opened, so a killed run leaves whole lines) and the live
  * progress line on a terminal. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,7 +11,7 @@
 
 #define PROGRESS_INTERVAL 0.25 /* seconds between progress updates */
 
-void cli_observer_init(cli_observer *ob, FILE *log, int log_every, int progress, long steps)
+void cli_observer_init(cli_observer *ob, cli_outfile *log, int log_every, int progress, long steps)
 {
     memset(ob, 0, sizeof *ob);
     ob->log = log;
@@ -43,7 +45,8 @@ static void trace_line(cli_observer *ob, const dln_observation *obs)
     dln_json_end_object(j);
     dln_json_newline(j);
     const char *text = dln_json_text(j);
-    if (!text || fputs(text, ob->log) == EOF) ob->failed = 1;
+    if (!text) ob->log->write_errno = ENOMEM;
+    else (void)cli_outfile_write(ob->log, text, strlen(text)); /* a failure is kept for the commit */
     ob->last_logged = obs->step;
 }
 

@@ -79,7 +79,8 @@ void cli_print_help(const char *command)
            "  --width W           width of every hidden layer               (default 4)\n"
            "  --widths d1,...     hidden widths d_1..d_{H-1} (depth = count + 1 unless --depth)\n"
            "  --load DIR          start from DIR/W1.npy..WH.npy (depth and widths from the files)\n"
-           "  --save DIR          save the final weights there as W1.npy..WH.npy (atomically)\n"
+           "  --save DIR          save the final weights there as W1.npy..WH.npy; DIR always\n"
+           "                      holds one complete set, the old or the new (see README)\n"
            "  --init NAME         gaussian, orthogonal, identity or balanced (default orthogonal)\n"
            "                      gaussian: N(0, s^2/d_in); orthogonal: s * Haar (semi-)orthogonal;\n"
            "                      identity: s * eye(d_out, d_in); balanced: Arora et al. 2019\n"
@@ -97,24 +98,54 @@ void cli_print_help(const char *command)
            "  --full-data         train on X, Y even when the exact compression is smaller\n"
            "  --compressed        always train on the compressed pair (C, M)\n\n"
            "Output:\n"
-           "  --log FILE          JSONL trace: step, loss, gap, rel_gap, grad_norm, lr, seconds\n"
+           "  --log FILE          JSONL trace: step, loss, gap, rel_gap, grad_norm, lr, seconds;\n"
+           "                      an existing FILE is replaced only when the run succeeds\n"
            "  --log-every N       trace interval in steps                    (default 100)\n"
            "  --quiet             no live progress line on stderr\n\n%s",
            problem_help, exec_help);
 }
 
+/* 1 when s is a decimal number: [+-] digits [. digits] [(e|E) [+-] digits], with at least
+ * one digit before the exponent. strtod alone would also take hex ("0x10"), "inf", "nan"
+ * and leading blanks; none of those is a sensible option value. */
+static int is_decimal(const char *s)
+{
+    const char *p = s;
+    int digits = 0;
+    if (*p == '+' || *p == '-') p++;
+    for (; *p >= '0' && *p <= '9'; p++) digits++;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++) digits++;
+    if (!digits) return 0;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (*p < '0' || *p > '9') return 0;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    return *p == '\0';
+}
+
+/* 2^63 exactly: every double below it (and >= -2^63) converts to a long without overflow.
+ * (double)LONG_MAX rounds up to 2^63 itself, so comparing against it lets 2^63 through. */
+#define TWO_POW_63 9223372036854775808.0
+
 /* An integer, also written as an integral number such as 1e5. */
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out, dln_error *err)
 {
     char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    int ok = !errno && end != s && !*end;
-    if (!ok) {
+    long v = 0;
+    int ok = is_decimal(s);
+    if (ok) {
         errno = 0;
-        double d = strtod(s, &end);
-        ok = !errno && end != s && !*end && isfinite(d) && d == floor(d) && d >= (double)lo && d <= (double)hi;
-        v = ok ? (long)d : 0;
+        v = strtol(s, &end, 10);
+        ok = !errno && end != s && !*end;
+        if (!ok) {
+            errno = 0;
+            double d = strtod(s, &end);
+            ok = !errno && end != s && !*end && isfinite(d) && d == floor(d) && d >= -TWO_POW_63 && d < TWO_POW_63;
+            v = ok ? (long)d : 0;
+        }
     }
     if (!ok || v < lo || v > hi)
         return dln_fail(err, DLN_EINPUT, "--%s: expected an integer in [%ld, %ld], got '%s'", opt, lo, hi, s);
@@ -132,10 +163,10 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out, d
 
 static int parse_double(const char *opt, const char *s, double lo, double hi, double *out, dln_error *err)
 {
-    char *end;
+    char *end = NULL;
     errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+    double v = is_decimal(s) ? strtod(s, &end) : NAN;
+    if (errno || !isfinite(v) || *end || v < lo || v > hi)
         return dln_fail(err, DLN_EINPUT, "--%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
     *out = v;
     return DLN_OK;

@@ -1,5 +1,5 @@
 /* setup.c: what `dln solve` and `dln train` share: the data (files or synthetic), the
- * backend, the host memory budget, and the summary's problem and solver fields. Nothing
+ * backend, and the summary's problem and solver fields. Nothing
  * is printed on stdout until a run has succeeded, and then in one write. */
 #include <errno.h>
 #include <stdio.h>
@@ -8,26 +8,9 @@
 
 #include "cli.h"
 
-int cli_check_host_budget(double bytes, const char *what, dln_error *err)
-{
-    double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    if (phys > 0 && bytes > phys)
-        return dln_fail(err, DLN_EINPUT, "%s needs about %.3g GB of host memory; this machine has %.3g GB", what,
-                        bytes / 1e9, phys / 1e9);
-    return DLN_OK;
-}
-
-/* Solver working set: X, Y, X^T, U, VT, M, P (fp64), host and backend. */
-static double solver_bytes(double dx, double dy, double m)
-{
-    double n = dx < m ? dx : m;
-    return 8.0 * (2 * (dx + dy) * m + 2 * m * n + n * n + 2 * dy * m + dx * m);
-}
-
 int cli_get_data(const cli_opts *o, dln_data *d, dln_error *err)
 {
     if (o->x_path) return dln_data_load(o->x_path, o->y_path, d, err);
-    DLN_TRY(cli_check_host_budget(solver_bytes(o->dx, o->dy, o->samples), "the synthetic problem", err));
     dln_synth_opts s = {o->dx, o->dy, o->samples, o->teacher_rank, o->noise, o->data_seed};
     DLN_TRY(dln_synth_make(&s, d, err));
     return dln_data_validate(d, err);

@@ -1,4 +1,7 @@
-/* solve.c: `dln solve`: the shallow optimum L* in closed form, printed as one JSON line. */
+/* solve.c: `dln solve`: the shallow optimum L* in closed form, printed as one JSON line,
+ * after the memory check of plan.c. */
+#include <string.h>
+
 #include "cli.h"
 
 int cli_solve(cli_opts *o, dln_error *err)
@@ -13,14 +16,20 @@ int cli_solve(cli_opts *o, dln_error *err)
         }
     }
     dln_data d;
-    DLN_TRY(cli_get_data(o, &d, err));
+    memset(&d, 0, sizeof d);
     dln_backend *be = NULL;
     const char *note = NULL;
     dln_shallow sh;
     dln_json j;
     dln_json_init(&j);
     double t0 = dln_clock_seconds();
-    int rc = cli_get_backend(o, err, &be, &note);
+    int rc = cli_get_backend(o, err, &be, &note), dx, dy, m;
+    /* the memory check before the data are read when the headers give their sizes, else after */
+    if (!rc) rc = cli_data_dims(o, &dx, &dy, &m, err);
+    dln_mem_estimate est;
+    if (!rc && m) rc = cli_check_memory(o, NULL, dx, dy, m, be, &est, err);
+    if (!rc) rc = cli_get_data(o, &d, err);
+    if (!rc && !m) rc = cli_check_memory(o, NULL, d.dx, d.dy, d.m, be, &est, err);
     if (!rc) rc = dln_shallow_solve(be, &d, k, o->rank_tol, 0, &sh, err);
     if (!rc) {
         double sec = dln_clock_seconds() - t0;
@@ -28,6 +37,7 @@ int cli_solve(cli_opts *o, dln_error *err)
         dln_json_str(&j, "command", "solve");
         cli_put_problem(&j, o, &d, be);
         cli_put_shallow(&j, &sh);
+        cli_put_memory(&j, &est);
         dln_json_num(&j, "seconds", sec);
         rc = cli_emit(&j, o, note, err);
         dln_shallow_free(&sh);

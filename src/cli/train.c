@@ -1,43 +1,45 @@
-/* train.c: `dln train`: set up the data, the weights (initialised or --load), the
- * backend and the shallow optimum, train with the CLI's observers (--log trace, progress
- * line), save the weights (--save) and print the one-line JSON summary. Library messages
- * are given the flag that named the failing path; the note on why the run stopped gets
- * the CLI's advice. */
+/* train.c: `dln train`: check the output paths, the sizes and the memory the run needs
+ * (plan.c) before anything large is allocated; set up the data, the weights (initialised
+ * or --load), the backend and the shallow optimum; train with the CLI's observers (--log
+ * trace, progress line); then stage the weights (--save), print the one-line JSON summary,
+ * and only then commit the log and the weights, so that a run that fails at any point,
+ * printing included, leaves the user's files as they were. Library messages are given the
+ * flag that named the failing path; the note on why the run stopped gets the CLI's advice. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 
-/* Weights from --load or from the initialiser, checked against the data. */
-static int get_weights(const cli_opts *o, const dln_data *d, dln_shape *s, double ***W, dln_error *err)
+/* Weights from --load (which must still have the shape planned) or from the initialiser. */
+static int get_weights(const cli_opts *o, const dln_data *d, const dln_shape *s, double ***W, dln_error *err)
 {
-    if (o->load_dir) {
-        int rc = dln_weights_load(o->load_dir, d->dx, d->dy, s, W, err);
-        if (rc) dln_error_prefix(err, "--load ");
-        return rc;
+    if (!o->load_dir) return dln_init_weights(s, o->init, o->init_scale, o->seed, W, err);
+    dln_shape got;
+    int rc = dln_weights_load(o->load_dir, d->dx, d->dy, &got, W, err);
+    if (!rc) {
+        int same = got.depth == s->depth && !memcmp(got.dims, s->dims, sizeof(int) * (size_t)(s->depth + 1));
+        int depth = got.depth;
+        dln_shape_free(&got);
+        if (!same) {
+            rc = dln_fail(err, DLN_ERUNTIME, "%s: the weights changed while being read", o->load_dir);
+            dln_weights_free(depth, *W);
+            *W = NULL;
+        }
     }
-    int *hidden = NULL, rc;
-    if (o->depth > 1) {
-        hidden = malloc(sizeof(int) * (size_t)(o->depth - 1));
-        if (!hidden) return dln_fail(err, DLN_ENOMEM, "out of memory");
-        for (int i = 0; i < o->depth - 1; i++) hidden[i] = o->widths_set ? o->widths[i] : o->width;
-    }
-    rc = dln_shape_make(o->depth, d->dx, d->dy, hidden, o->depth - 1, s, err);
-    free(hidden);
-    if (!rc) rc = cli_check_host_budget(8.0 * 2 * (double)dln_shape_params(s), "the network", err);
-    if (!rc) rc = dln_init_weights(s, o->init, o->init_scale, o->seed, W, err);
-    if (rc) dln_shape_free(s);
+    if (rc) dln_error_prefix(err, "--load ");
     return rc;
 }
 
-/* Balancedness costs O(sum d_j^2 (d_{j-1} + d_{j+1})) host flops: reported when cheap. */
+/* Balancedness costs O(sum d_j^2 (d_{j-1} + d_{j+1})) host flops and d_j^2 scratch:
+ * reported when cheap. */
 static double balancedness_if_cheap(const dln_shape *s, double *const *W)
 {
-    return dln_balancedness_flops(s) < 2e9 ? dln_weights_balancedness(s, W) : NAN;
+    return dln_balancedness_cheap(s) ? dln_weights_balancedness(s, W) : NAN;
 }
 
 /* Why the run stopped, with what to change when it diverged. */
@@ -86,62 +88,151 @@ static void put_run(dln_json *j, const cli_opts *o, const dln_shape *s, const dl
     dln_json_num(j, "seconds", r->seconds);
 }
 
-int cli_train(cli_opts *o, dln_error *err)
-{
+/* Everything a run holds, released in one place. */
+typedef struct {
     dln_data d;
-    dln_shape s = {0, NULL};
-    double **W = NULL;
-    dln_backend *be = NULL;
+    dln_shape s;
+    double **W;
+    dln_backend *be;
     dln_shallow sh;
-    memset(&sh, 0, sizeof sh);
-    FILE *log = NULL;
+    cli_outfile log;
+    dln_staged_weights *staged;
     dln_json j;
-    dln_json_init(&j);
-    DLN_TRY(cli_get_data(o, &d, err));
-    const char *note = NULL;
-    int rc = get_weights(o, &d, &s, &W, err);
-    if (!rc && o->save_dir && (rc = dln_weights_check_dir(o->save_dir, err))) dln_error_prefix(err, "--save ");
-    if (!rc && o->log_path && !(log = fopen(o->log_path, "w")))
-        rc = dln_fail(err, DLN_EINPUT, "--log %s: cannot open for writing: %s", o->log_path, strerror(errno));
-    if (!rc) rc = cli_get_backend(o, err, &be, &note);
+    dln_mem_estimate est;
+} run_state;
+
+/* The last component of path, trailing slashes aside, in b. */
+static const char *base_of(const char *path, char b[4096])
+{
+    snprintf(b, 4096, "%s", path);
+    size_t n = strlen(b);
+    while (n > 1 && b[n - 1] == '/') b[--n] = '\0';
+    const char *slash = strrchr(b, '/');
+    return slash ? slash + 1 : b;
+}
+
+/* The real path of the directory holding path (malloc'd), or NULL. */
+static char *parent_of(const char *path)
+{
+    char d[4096];
+    snprintf(d, sizeof d, "%s", path);
+    size_t n = strlen(d);
+    while (n > 1 && d[n - 1] == '/') d[--n] = '\0';
+    char *slash = strrchr(d, '/');
+    if (!slash) snprintf(d, sizeof d, ".");
+    else if (slash == d) d[1] = '\0';
+    else *slash = '\0';
+    return realpath(d, NULL);
+}
+
+/* The output paths, before any work: the --save directory can be replaced; the --log file
+ * is not a data file of this run and does not lie inside the --save directory (which may
+ * hold weights only). Whether it can be written is found when it is opened, before training. */
+static int check_outputs(const cli_opts *o, dln_error *err)
+{
+    if (o->save_dir && dln_weights_check_dir(o->save_dir, err)) {
+        dln_error_prefix(err, "--save ");
+        return err->code;
+    }
+    struct stat ls, ds;
+    const char *inputs[] = {o->x_path, o->y_path};
+    for (int i = 0; i < 2 && o->log_path && stat(o->log_path, &ls) == 0 && S_ISREG(ls.st_mode); i++)
+        if (inputs[i] && stat(inputs[i], &ds) == 0 && ds.st_dev == ls.st_dev && ds.st_ino == ls.st_ino)
+            return dln_fail(err, DLN_EINPUT, "--log %s: is the %s data file; the trace would replace it", o->log_path,
+                            i ? "--y" : "--x");
+    if (o->save_dir && o->log_path) {
+        char *lp = parent_of(o->log_path), *sd = realpath(o->save_dir, NULL), *sp = parent_of(o->save_dir);
+        int inside = lp && sd && !strcmp(lp, sd);
+        char b1[4096], b2[4096];
+        int same = lp && sp && !strcmp(lp, sp) && !strcmp(base_of(o->log_path, b1), base_of(o->save_dir, b2));
+        free(lp), free(sd), free(sp);
+        if (inside || same)
+            return dln_fail(err, DLN_EINPUT, "--log %s: %s the --save directory %s, which holds weights only",
+                            o->log_path, inside ? "lies inside" : "is", o->save_dir);
+    }
+    return DLN_OK;
+}
+
+/* Up to the trained weights: data, shape and memory checked, weights, log, solver, trainer. */
+static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_sec, double *bal0, const char **note,
+               dln_error *err)
+{
+    o->train.dtype = o->dtype;
+    DLN_TRY(check_outputs(o, err));
+    DLN_TRY(cli_get_backend(o, err, &st->be, note));
+    int dx, dy, m;
+    DLN_TRY(cli_data_dims(o, &dx, &dy, &m, err));
+    if (m) { /* sizes known from the headers: check before reading the data */
+        DLN_TRY(cli_make_shape(o, dx, dy, &st->s, err));
+        DLN_TRY(cli_check_memory(o, &st->s, dx, dy, m, st->be, &st->est, err));
+    }
+    DLN_TRY(cli_get_data(o, &st->d, err));
+    if (!m) { /* read from a pipe: checked now */
+        DLN_TRY(cli_make_shape(o, st->d.dx, st->d.dy, &st->s, err));
+        DLN_TRY(cli_check_memory(o, &st->s, st->d.dx, st->d.dy, st->d.m, st->be, &st->est, err));
+    }
+    DLN_TRY(get_weights(o, &st->d, &st->s, &st->W, err));
+    if (o->log_path) DLN_TRY(cli_outfile_open(&st->log, o->log_path, "--log", err));
     double t0 = dln_clock_seconds();
-    if (!rc) rc = dln_shallow_solve(be, &d, dln_shape_narrowest(&s), o->rank_tol, 1, &sh, err);
-    double solve_sec = dln_clock_seconds() - t0;
-    double bal0 = rc ? NAN : balancedness_if_cheap(&s, W);
-    dln_train_result r;
-    memset(&r, 0, sizeof r);
+    DLN_TRY(dln_shallow_solve(st->be, &st->d, dln_shape_narrowest(&st->s), o->rank_tol, 1, &st->sh, err));
+    *solve_sec = dln_clock_seconds() - t0;
+    *bal0 = balancedness_if_cheap(&st->s, st->W);
     cli_observer ob;
-    cli_observer_init(&ob, log, o->log_every, !o->quiet && isatty(2), o->train.steps);
+    cli_observer_init(&ob, o->log_path ? &st->log : NULL, o->log_every, !o->quiet && isatty(2), o->train.steps);
     o->train.observer = cli_observe;
     o->train.observer_ctx = &ob;
-    o->train.observe_every = log ? o->log_every : 0;
-    o->train.dtype = o->dtype;
-    if (!rc) rc = dln_train(be, &d, &sh, &s, W, &o->train, &r, err);
-    if (log && (fclose(log) || ob.failed) && !rc) rc = dln_fail(err, DLN_EINPUT, "--log %s: write failed", o->log_path);
+    o->train.observe_every = o->log_path ? o->log_every : 0;
+    int rc = dln_train(st->be, &st->d, &st->sh, &st->s, st->W, &o->train, r, err);
     cli_observer_free(&ob);
+    return rc;
+}
+
+int cli_train(cli_opts *o, dln_error *err)
+{
+    run_state st;
+    memset(&st, 0, sizeof st);
+    st.log.fd = -1;
+    dln_json_init(&st.j);
+    dln_train_result r;
+    memset(&r, 0, sizeof r);
+    double solve_sec = 0, bal0 = NAN;
+    const char *note = NULL;
+    int rc = run(o, &st, &r, &solve_sec, &bal0, &note, err);
     char why[256] = "";
     if (!rc) stop_note(&r, &o->train, why, sizeof why);
     if (!rc && r.diverged) fprintf(stderr, "dln: %s%s\n", why, o->save_dir ? " (weights not saved)" : "");
-    if (!rc && o->save_dir && !r.diverged && (rc = dln_weights_save(o->save_dir, &s, W, err)))
+    /* the new weights are staged, the summary printed, and only then both outputs committed:
+     * a run that cannot print its result leaves the old weights and log as they were */
+    if (!rc && o->save_dir && !r.diverged && (rc = dln_weights_stage(o->save_dir, &st.s, st.W, &st.staged, err)))
         dln_error_prefix(err, "--save ");
     if (!rc) {
-        dln_json_object(&j, NULL);
-        dln_json_str(&j, "command", "train");
-        cli_put_problem(&j, o, &d, be);
-        put_run(&j, o, &s, &r);
-        dln_json_num(&j, "solve_seconds", solve_sec);
-        dln_json_num(&j, "balancedness_init", bal0);
-        dln_json_num(&j, "balancedness", r.diverged ? NAN : balancedness_if_cheap(&s, W));
-        cli_put_shallow(&j, &sh);
-        dln_json_str(&j, "note", why);
-        rc = cli_emit(&j, o, note, err);
+        dln_json_object(&st.j, NULL);
+        dln_json_str(&st.j, "command", "train");
+        cli_put_problem(&st.j, o, &st.d, st.be);
+        put_run(&st.j, o, &st.s, &r);
+        dln_json_num(&st.j, "solve_seconds", solve_sec);
+        dln_json_num(&st.j, "balancedness_init", bal0);
+        dln_json_num(&st.j, "balancedness", r.diverged ? NAN : balancedness_if_cheap(&st.s, st.W));
+        cli_put_shallow(&st.j, &st.sh);
+        cli_put_memory(&st.j, &st.est);
+        dln_json_str(&st.j, "note", why);
+        rc = cli_emit(&st.j, o, note, err);
     }
-    if (rc && log) remove(o->log_path);
-    dln_json_free(&j);
-    dln_shallow_free(&sh);
-    dln_backend_destroy(be);
-    dln_weights_free(s.depth, W);
-    dln_shape_free(&s);
-    dln_data_free(&d);
+    if (!rc) rc = cli_outfile_commit(&st.log, "--log", err);
+    if (!rc && st.staged) {
+        rc = dln_weights_commit(st.staged, 0, err);
+        st.staged = NULL;
+        if (rc) dln_error_prefix(err, "--save ");
+    }
+    if (rc) {
+        cli_outfile_abort(&st.log);
+        dln_weights_abort(st.staged);
+    }
+    dln_json_free(&st.j);
+    dln_shallow_free(&st.sh);
+    dln_backend_destroy(st.be);
+    dln_weights_free(st.s.depth, st.W);
+    dln_shape_free(&st.s);
+    dln_data_free(&st.d);
     return rc;
 }

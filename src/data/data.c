@@ -26,6 +26,34 @@ static int check_finite(const char *name, const double *a, int rows, int cols, d
     return DLN_OK;
 }
 
+/* The scale the data may have. The solver and the trainer square norms and products of
+ * two norms: 1/2 ||Y||^2, ||E||^2 (E is of Y's scale), sigma_1(X)^2 in the step size, and
+ * ||G||^2 with G = B A^T of the scale of ||Y|| ||X||. With both norms within 2^+-250, such a
+ * product squared lies within 2^+-1000, inside fp64's normal range (2^-1022 .. 2^1024)
+ * with room for the widths' and the weights' factors; beyond it a square overflows to Inf
+ * or underflows to 0 and the results become null (or a false divergence). */
+#define SCALE_MIN 0x1p-250 /* about 5.5e-76 */
+#define SCALE_MAX 0x1p+250 /* about 1.8e+75 */
+
+/* ||a||_F without overflow or underflow: scaled by the largest magnitude. */
+static double safe_norm(const double *a, size_t n)
+{
+    double big = 0, s = 0;
+    for (size_t i = 0; i < n; i++) big = fmax(big, fabs(a[i]));
+    if (big == 0 || !isfinite(big)) return big;
+    for (size_t i = 0; i < n; i++) s += (a[i] / big) * (a[i] / big);
+    return big * sqrt(s);
+}
+
+static int check_scale(const char *name, const double *a, size_t n, dln_error *err)
+{
+    double nrm = safe_norm(a, n);
+    if (nrm == 0 || (nrm >= SCALE_MIN && nrm <= SCALE_MAX)) return DLN_OK; /* zero is refused elsewhere */
+    return dln_fail(err, DLN_EINPUT, "%s is badly scaled for fp64: its norm is %.3g, outside [%.2g, %.2g], so the "
+                    "squared norms in the loss and gradients would %s; rescale it (divide %s by %.3g)", name, nrm,
+                    SCALE_MIN, SCALE_MAX, nrm > SCALE_MAX ? "overflow" : "underflow", name, nrm);
+}
+
 int dln_data_validate(const dln_data *d, dln_error *err)
 {
     if (d->dx <= 0 || d->dy <= 0 || d->m <= 0)
@@ -40,7 +68,15 @@ int dln_data_validate(const dln_data *d, dln_error *err)
     size_t nz = 0;
     for (size_t i = 0; i < n; i++) nz += d->Y[i] != 0.0;
     if (nz == 0) return dln_fail(err, DLN_EINPUT, "Y is identically zero: there is nothing to fit");
-    return DLN_OK;
+    DLN_TRY(check_scale("X", d->X, (size_t)d->dx * (size_t)d->m, err));
+    return check_scale("Y", d->Y, n, err);
+}
+
+double dln_synth_scratch_bytes(int dx, int dy, int teacher_rank)
+{
+    double r = teacher_rank < dx ? teacher_rank : dx;
+    r = r < dy ? r : dy;
+    return 8.0 * ((double)dy * r + r * dx + (double)dy * dx); /* A, B and T below */
 }
 
 int dln_synth_make(const dln_synth_opts *o, dln_data *out, dln_error *err)

@@ -1,17 +1,20 @@
-/* npy.c: reading and writing NumPy .npy files (format versions 1.0, 2.0 and 3.0).
- * Reading accepts 2-D little-endian float64 or float32 arrays in C or Fortran order and
- * returns a fresh column-major fp64 buffer (ld = rows); writing produces float64,
- * Fortran-order, version 1.0 files. Any unreadable, malformed, truncated or unsupported
- * file is DLN_EINPUT with a one-line message naming the path. Bytes are decoded and
- * encoded explicitly as little-endian, so the host byte order does not matter. */
+/* npy.c: reading NumPy .npy files (format versions 1.0, 2.0 and 3.0; writing is in
+ * npy_write.c). Reading accepts 2-D little-endian float64 or float32 arrays in C or
+ * Fortran order and returns a fresh column-major fp64 buffer (ld = rows), or the shape
+ * alone. Any unreadable, malformed, truncated or unsupported file is DLN_EINPUT with a
+ * one-line message naming the path. Bytes are decoded explicitly as little-endian, so the
+ * host byte order does not matter; memory is never allocated beyond what the file holds. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "data/npy_internal.h"
 #include "dln/data.h"
 
 #define NPY_MAGIC "\x93NUMPY"
@@ -246,15 +249,20 @@ static int read_header(FILE *f, const char *path, npy_header *h, uint64_t *offse
 static int check_header(const npy_header *h, const char *path, int *rows, int *cols,
                         size_t *esize, dln_error *err)
 {
+    /* printable copy for messages: a NUL or control byte inside the string shows as '?' */
     char d[sizeof h->descr];
-    for (size_t k = 0; k < sizeof d; k++) { /* printable copy for messages */
+    size_t shown = h->descr_len < sizeof d - 1 ? h->descr_len : sizeof d - 1;
+    for (size_t k = 0; k < shown; k++) {
         char ch = h->descr[k];
-        d[k] = ch == '\0' ? '\0' : (ch < 32 || ch > 126) ? '?' : ch;
+        d[k] = (ch < 32 || ch > 126) ? '?' : ch;
     }
+    d[shown] = '\0';
     const char *more = h->descr_len >= sizeof h->descr ? "..." : "";
-    if (strcmp(h->descr, "<f8") == 0) *esize = 8;
-    else if (strcmp(h->descr, "<f4") == 0) *esize = 4;
-    else if (strcmp(h->descr, ">f8") == 0 || strcmp(h->descr, ">f4") == 0)
+    /* compared with its length: '<f8\0junk' is not '<f8' */
+    int len3 = h->descr_len == 3;
+    if (len3 && memcmp(h->descr, "<f8", 3) == 0) *esize = 8;
+    else if (len3 && memcmp(h->descr, "<f4", 3) == 0) *esize = 4;
+    else if (len3 && (memcmp(h->descr, ">f8", 3) == 0 || memcmp(h->descr, ">f4", 3) == 0))
         return dln_fail(err, DLN_EINPUT,
                         "%s: dtype '%s' is big-endian; big-endian byte order is not supported "
                         "(save as little-endian '<f8' or '<f4')", path, d);
@@ -281,13 +289,47 @@ static int check_header(const npy_header *h, const char *path, int *rows, int *c
     return DLN_OK;
 }
 
-/* Reads rows x cols elements in file order (C: row by row, Fortran: column by column)
- * into out (rows, cols), column-major, ld = rows; then requires end of file. */
-static int read_data(FILE *f, const char *path, const npy_header *h, int rows, int cols,
-                     size_t esize, double *out, dln_error *err)
+/* Puts a (rows, cols) matrix read in C order (row by row: element k is (k / cols, k % cols))
+ * into column-major order in place, by following the cycles of the permutation
+ * k -> (k % cols) rows + k / cols; `done` (one bit per element) marks what has moved. */
+static int c_to_column_major(double *a, size_t rows, size_t cols, const char *path, dln_error *err)
+{
+    size_t n = rows * cols;
+    if (rows == 1 || cols == 1) return DLN_OK;
+    unsigned char *done = calloc(n / 8 + 1, 1);
+    if (!done) return dln_fail(err, DLN_ENOMEM, "%s: out of memory reordering a C-order array", path);
+    for (size_t s = 0; s < n; s++) {
+        if (done[s / 8] >> (s % 8) & 1) continue;
+        double v = a[s];
+        size_t k = s;
+        do {
+            size_t t = (k % cols) * rows + k / cols;
+            double w = a[t];
+            a[t] = v;
+            v = w;
+            done[t / 8] |= (unsigned char)(1u << (t % 8));
+            k = t;
+        } while (k != s);
+    }
+    free(done);
+    return DLN_OK;
+}
+
+/* Elements first allocated for a file of unknown size (a pipe): the buffer then doubles as
+ * data arrive, so it never holds more than twice what the stream has delivered. */
+#define NPY_GROW_START (1u << 16)
+
+/* Reads rows x cols elements in file order into a fresh buffer (*out) that grows as data
+ * arrive, up to `cap` elements at first (all of them when the file size vouched for the
+ * data); then requires end of file. */
+static int read_data(FILE *f, const char *path, size_t n, size_t esize, size_t cap, double **out,
+                     dln_error *err)
 {
     unsigned char buf[NPY_CHUNK * 8];
-    size_t n = (size_t)rows * (size_t)cols, k = 0, i = 0, j = 0;
+    size_t k = 0;
+    double *a = malloc((cap ? cap : 1) * sizeof(double));
+    *out = a;
+    if (!a) return dln_fail(err, DLN_ENOMEM, "%s: out of memory for %zu elements", path, cap);
     while (k < n) {
         size_t want = n - k < NPY_CHUNK ? n - k : NPY_CHUNK;
         size_t got = fread(buf, 1, want * esize, f);
@@ -297,12 +339,14 @@ static int read_data(FILE *f, const char *path, const npy_header *h, int rows, i
                             "%s: truncated: expected %zu bytes of data, found %zu", path,
                             n * esize, k * esize + got);
         }
-        for (size_t e = 0; e < want; e++, k++) {
-            double v = get_elem(buf + e * esize, esize);
-            if (h->fortran) out[k] = v;
-            else out[i + j * (size_t)rows] = v;
-            if (!h->fortran && ++j == (size_t)cols) j = 0, i++;
+        if (k + want > cap) {
+            size_t grown = cap * 2 < k + want ? k + want : cap * 2;
+            if (grown > n) grown = n;
+            a = realloc(*out, grown * sizeof(double));
+            if (!a) return dln_fail(err, DLN_ENOMEM, "%s: out of memory for %zu elements", path, grown);
+            *out = a, cap = grown;
         }
+        for (size_t e = 0; e < want; e++, k++) a[k] = get_elem(buf + e * esize, esize);
     }
     size_t extra = 0, got;
     while ((got = fread(buf, 1, sizeof buf, f)) > 0) extra += got;
@@ -314,16 +358,17 @@ static int read_data(FILE *f, const char *path, const npy_header *h, int rows, i
     return DLN_OK;
 }
 
-static int read_file(FILE *f, const char *path, int *rows, int *cols, double **data,
+/* The memory allocated never exceeds what the file can hold: a regular file's size is
+ * checked against the header before allocating; anything else (a pipe, a FIFO, a
+ * character device) is read into a buffer that grows as the data arrive. */
+static int read_file(FILE *f, const char *path, int shape_only, int *rows, int *cols, double **data,
                      dln_error *err)
 {
     struct stat st;
-    int regular = 0;
-    if (fstat(fileno(f), &st) == 0) {
-        if (S_ISDIR(st.st_mode))
-            return dln_fail(err, DLN_EINPUT, "%s: cannot read: is a directory", path);
-        regular = S_ISREG(st.st_mode);
-    }
+    if (fstat(fileno(f), &st) != 0)
+        return dln_fail(err, DLN_EINPUT, "%s: cannot stat: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return dln_fail(err, DLN_EINPUT, "%s: cannot read: is a directory", path);
+    int regular = S_ISREG(st.st_mode);
     npy_header h;
     uint64_t offset = 0;
     size_t esize = 8;
@@ -331,9 +376,9 @@ static int read_file(FILE *f, const char *path, int *rows, int *cols, double **d
     DLN_TRY(read_header(f, path, &h, &offset, err));
     DLN_TRY(check_header(&h, path, &r, &c, &esize, err));
     size_t n = (size_t)r * (size_t)c;
-    if (regular && (uint64_t)st.st_size >= offset) {
-        /* Size check before allocating: a short file never costs a huge malloc. */
-        uint64_t have = (uint64_t)st.st_size - offset, need = (uint64_t)n * esize;
+    if (regular) {
+        uint64_t size = (uint64_t)st.st_size, have = size > offset ? size - offset : 0,
+                 need = (uint64_t)n * esize;
         if (have < need)
             return dln_fail(err, DLN_EINPUT, "%s: truncated: expected %" PRIu64 " bytes of "
                             "data, found %" PRIu64, path, need, have);
@@ -342,25 +387,22 @@ static int read_file(FILE *f, const char *path, int *rows, int *cols, double **d
                             " bytes of data, found %" PRIu64 " (%" PRIu64 " extra bytes)",
                             path, need, have, have - need);
     }
-    *data = malloc(n * sizeof(double));
-    if (!*data)
-        return dln_fail(err, DLN_ENOMEM, "%s: out of memory for a %d x %d array", path, r, c);
-    DLN_TRY(read_data(f, path, &h, r, c, esize, *data, err));
+    if (shape_only) {
+        *rows = r;
+        *cols = c;
+        return DLN_OK;
+    }
+    DLN_TRY(read_data(f, path, n, esize, regular || n < NPY_GROW_START ? n : NPY_GROW_START, data, err));
+    if (!h.fortran) DLN_TRY(c_to_column_major(*data, (size_t)r, (size_t)c, path, err));
     *rows = r;
     *cols = c;
     return DLN_OK;
 }
 
-int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_error *err)
+/* The whole read of an open stream; outputs reset on failure. */
+static int read_stream(FILE *f, const char *path, int *rows, int *cols, double **data, dln_error *err)
 {
-    if (!rows || !cols || !data)
-        return dln_fail(err, DLN_EINPUT, "dln_npy_read: null output argument");
-    *rows = *cols = 0;
-    *data = NULL;
-    if (!path) return dln_fail(err, DLN_EINPUT, "dln_npy_read: null path");
-    FILE *f = fopen(path, "rb");
-    if (!f) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    int rc = read_file(f, path, rows, cols, data, err);
+    int rc = read_file(f, path, 0, rows, cols, data, err);
     fclose(f);
     if (rc) {
         free(*data);
@@ -370,47 +412,51 @@ int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_erro
     return rc;
 }
 
-static int write_failed(const char *path, const char *what, int e, dln_error *err)
+int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_error *err)
 {
-    return dln_fail(err, DLN_EINPUT, "%s: %s: %s", path, what, e ? strerror(e) : "I/O error");
+    if (!rows || !cols || !data)
+        return dln_fail(err, DLN_EINPUT, "dln_npy_read: null output argument");
+    *rows = *cols = 0;
+    *data = NULL;
+    if (!path) return dln_fail(err, DLN_EINPUT, "dln_npy_read: null path");
+    FILE *f = fopen(path, "rbe");
+    if (!f) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    return read_stream(f, path, rows, cols, data, err);
 }
 
-/* A (rows, cols, ld) column-major -> float64 Fortran-order .npy, version 1.0. */
-int dln_npy_write(const char *path, int rows, int cols, const double *A, int ld, dln_error *err)
+int dln_npy_read_at(int dirfd, const char *name, const char *shown, int *rows, int *cols, double **data,
+                    dln_error *err)
 {
-    if (!path) return dln_fail(err, DLN_EINPUT, "dln_npy_write: null path");
-    if (!A || rows < 1 || cols < 1 || rows > DLN_MAX_DIM || cols > DLN_MAX_DIM || ld < rows)
-        return dln_fail(err, DLN_EINPUT, "%s: cannot write a %d x %d array with ld %d", path,
-                        rows, cols, ld);
-    /* Preamble (10 bytes) + dict + space padding + '\n' is a multiple of 64 bytes. */
-    unsigned char head[192];
-    memcpy(head, NPY_MAGIC "\x01\x00", 8);
-    int len = snprintf((char *)head + 10, sizeof head - 10,
-                       "{'descr': '<f8', 'fortran_order': True, 'shape': (%d, %d), }", rows, cols);
-    size_t total = (10 + (size_t)len + 1 + 63) / 64 * 64, hlen = total - 10;
-    memset(head + 10 + len, ' ', hlen - (size_t)len - 1);
-    head[total - 1] = '\n';
-    head[8] = (unsigned char)(hlen & 0xff);
-    head[9] = (unsigned char)(hlen >> 8);
-
-    FILE *f = fopen(path, "wb");
-    if (!f) return write_failed(path, "cannot open for writing", errno, err);
-    errno = 0;
-    int ok = fwrite(head, 1, total, f) == total;
-    unsigned char buf[NPY_CHUNK * 8];
-    for (int j = 0; ok && j < cols; j++) {
-        const double *col = A + (size_t)j * (size_t)ld;
-        for (int i0 = 0; ok && i0 < rows; i0 += NPY_CHUNK) {
-            int m = rows - i0 < NPY_CHUNK ? rows - i0 : NPY_CHUNK;
-            for (int i = 0; i < m; i++) {
-                uint64_t u;
-                memcpy(&u, &col[i0 + i], sizeof u);
-                for (int b = 0; b < 8; b++) buf[8 * i + b] = (unsigned char)(u >> (8 * b));
-            }
-            ok = fwrite(buf, 8, (size_t)m, f) == (size_t)m;
-        }
+    *rows = *cols = 0;
+    *data = NULL;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", shown, strerror(e));
     }
-    int e = errno;
-    if (fclose(f) != 0 && ok) ok = 0, e = errno;
-    return ok ? DLN_OK : write_failed(path, "write failed", e, err);
+    return read_stream(f, shown, rows, cols, data, err);
+}
+
+double dln_npy_scratch_bytes(int rows, int cols)
+{
+    double bitmap = (double)rows * cols / 8 + 1;
+    return bitmap > NPY_MAX_HEADER ? bitmap : NPY_MAX_HEADER;
+}
+
+int dln_npy_shape(const char *path, int *rows, int *cols, dln_error *err)
+{
+    *rows = *cols = 0;
+    struct stat st;
+    if (!path) return dln_fail(err, DLN_EINPUT, "dln_npy_shape: null path");
+    if (stat(path, &st) != 0) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return DLN_OK; /* a pipe would lose what is read: unknown */
+    FILE *f = fopen(path, "rbe");
+    if (!f) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    double *none = NULL;
+    int rc = read_file(f, path, 1, rows, cols, &none, err);
+    fclose(f);
+    if (rc) *rows = *cols = 0;
+    return rc;
 }

@@ -34,6 +34,18 @@ double dln_weights_balancedness(const dln_shape *s, double *const *W)
     return worst;
 }
 
+double dln_balancedness_bytes(const dln_shape *s)
+{
+    double worst = 0;
+    for (int j = 1; j < s->depth; j++) worst = fmax(worst, 8.0 * s->dims[j] * s->dims[j]);
+    return worst;
+}
+
+int dln_balancedness_cheap(const dln_shape *s)
+{
+    return dln_balancedness_flops(s) < 2e9 && dln_balancedness_bytes(s) <= 64.0 * 1048576.0;
+}
+
 double dln_balancedness_flops(const dln_shape *s)
 {
     double flops = 0;

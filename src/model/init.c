@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dln/model.h"
+#include "dln/ops.h"
 #include "dln/rng.h"
 
 static const char *init_names[] = {"gaussian", "orthogonal", "identity", "balanced"};
@@ -126,6 +127,32 @@ done:
         for (int j = 0; j <= H; j++) free(Q[j]);
     free(Q), free(A), free(sv), free(U), free(VT), free(superb), free(L);
     return rc;
+}
+
+/* random_orthonormal's scratch for (rows, cols): G, tau, d, and LAPACK's workspace for
+ * dgeqrf and dorgqr (b x block size <= 64). */
+static double orthonormal_bytes(double rows, double cols)
+{
+    double a = rows > cols ? rows : cols, b = rows > cols ? cols : rows;
+    return 8.0 * (a * b + 2 * b + 64 * b);
+}
+
+double dln_init_scratch_bytes(const dln_shape *s, dln_init_kind kind)
+{
+    int H = s->depth;
+    double worst = 0;
+    if (kind == DLN_INIT_ORTHOGONAL)
+        for (int i = 0; i < H; i++) worst = fmax(worst, orthonormal_bytes(s->dims[i + 1], s->dims[i]));
+    if (kind != DLN_INIT_BALANCED) return worst;
+    /* init_balanced: A, sv, U, VT, superb and every Q_j at once, one QR's scratch, L */
+    double dx = s->dims[0], dy = s->dims[H], k = dln_shape_narrowest(s), mn = fmin(dx, dy), maxd = 0, q = 0;
+    for (int j = 0; j <= H; j++) {
+        maxd = fmax(maxd, s->dims[j]);
+        q += (double)s->dims[j] * k;
+        if (j > 0 && j < H) worst = fmax(worst, orthonormal_bytes(s->dims[j], k));
+    }
+    return 8.0 * (dy * dx + mn + dy * mn + mn * dx + mn + 1 + q + maxd * k) + worst +
+           dln_gesvd_work_bytes(s->dims[H], s->dims[0]);
 }
 
 int dln_weights_alloc(const dln_shape *s, double ***Wout, dln_error *err)

@@ -1,9 +1,12 @@
-/* weights_io.c: weights on disk as W1.npy..WH.npy in a directory, W_i of shape
- * (d_i, d_{i-1}), float64. Saving is atomic: the files are written into a sibling
- * temporary directory that is renamed into place, so a reader sees all or none. */
+/* weights_io.c: loading weights saved as W1.npy..WH.npy in a directory, W_i of shape
+ * (d_i, d_{i-1}), float64 (saving is weights_save.c). The files must be exactly W1..WH:
+ * a gap (W1, W3) or a stray later layer (W1..W3 and W5) is refused, naming the file, as
+ * is a name that only looks like a layer (W0.npy, W01.npy). The set is read through one
+ * open directory, so a save that replaces the directory meanwhile cannot mix two sets;
+ * a set removed under the reader by such a save is read again from the new one. */
 #include <dirent.h>
 #include <errno.h>
-#include <libgen.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,148 +15,152 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/npy_internal.h"
 #include "dln/data.h"
 #include "dln/model.h"
+#include "model/weights_internal.h"
 
-/* Copies dir without trailing slashes into buf. */
-static int clean_dir(const char *dir, char *buf, size_t n, dln_error *err)
+int dln_weight_index(const char *name)
 {
-    size_t len = strlen(dir);
-    while (len > 1 && dir[len - 1] == '/') len--;
-    if (len == 0 || len + 32 >= n) return dln_fail(err, DLN_EINPUT, "'%s': invalid directory name", dir);
-    memcpy(buf, dir, len);
-    buf[len] = '\0';
-    return DLN_OK;
-}
-
-/* 1 when name is W<digits>.npy */
-static int is_weight_file(const char *name)
-{
-    if (name[0] != 'W' || name[1] < '1' || name[1] > '9') return 0;
+    if (name[0] != 'W' || name[1] < '0' || name[1] > '9') return 0;
     const char *p = name + 1;
-    while (*p >= '0' && *p <= '9') p++;
-    return !strcmp(p, ".npy");
+    long k = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++, digits++)
+        if (k <= DLN_MAX_DEPTH + 1) k = 10 * k + (*p - '0');
+    if (strcmp(p, ".npy")) return 0;
+    if (name[1] == '0' || digits > 6 || k > DLN_MAX_DEPTH + 1) return -1;
+    return (int)k;
 }
 
-int dln_weights_check_dir(const char *dir, dln_error *err)
+/* The depth H from the names in the open directory dfd: W1.npy..WH.npy, nothing else
+ * named like a layer. */
+static int layer_count(int dfd, const char *dir, int *H, dln_error *err)
 {
-    char path[PATH_MAX];
-    DLN_TRY(clean_dir(dir, path, sizeof path, err));
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) return dln_fail(err, DLN_EINPUT, "%s: exists and is not a directory", dir);
-        DIR *dp = opendir(path);
-        if (!dp) return dln_fail(err, DLN_EINPUT, "%s: %s", dir, strerror(errno));
-        struct dirent *e;
-        const char *bad = NULL;
-        while ((e = readdir(dp)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !is_weight_file(e->d_name)) {
-                bad = e->d_name;
-                break;
-            }
-        int rc = bad ? dln_fail(err, DLN_EINPUT,
-                                "%s: the directory holds '%s', which is not a saved weight; "
-                                "choose a new or empty directory", dir, bad)
-                     : DLN_OK;
-        closedir(dp);
-        DLN_TRY(rc);
+    int d2 = dup(dfd);
+    DIR *dp = d2 < 0 ? NULL : fdopendir(d2);
+    if (!dp) {
+        int e = errno;
+        if (d2 >= 0) close(d2);
+        return dln_fail(err, DLN_EINPUT, "%s: cannot list: %s", dir, strerror(e));
     }
-    char parent[PATH_MAX];
-    strcpy(parent, path);
-    char *pd = dirname(parent);
-    if (access(pd, W_OK | X_OK) != 0)
-        return dln_fail(err, DLN_EINPUT, "%s: cannot write in %s: %s", dir, pd, strerror(errno));
-    return DLN_OK;
-}
-
-static void remove_dir(const char *path)
-{
-    DIR *dp = opendir(path);
-    if (!dp) return;
+    unsigned char *seen = calloc(DLN_MAX_DEPTH + 2, 1);
+    int rc = seen ? DLN_OK : dln_fail(err, DLN_ENOMEM, "out of host memory"), top = 0;
     struct dirent *e;
-    char f[PATH_MAX + 300];
-    while ((e = readdir(dp)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(f, sizeof f, "%s/%s", path, e->d_name);
-            unlink(f);
+    errno = 0;
+    while (!rc && (e = readdir(dp))) {
+        int k = dln_weight_index(e->d_name);
+        if (k < 0)
+            rc = dln_fail(err, DLN_EINPUT, "%s: '%s' is named like a layer but is not W1.npy, W2.npy, ...", dir,
+                          e->d_name);
+        else if (k > DLN_MAX_DEPTH)
+            rc = dln_fail(err, DLN_EINPUT, "%s: '%s': more than %d layers", dir, e->d_name, DLN_MAX_DEPTH);
+        else if (k > 0) {
+            seen[k] = 1;
+            if (k > top) top = k;
         }
+    }
+    if (!rc && errno) rc = dln_fail(err, DLN_EINPUT, "%s: cannot list: %s", dir, strerror(errno));
     closedir(dp);
-    rmdir(path);
+    int c = 0; /* W1..Wc are all there */
+    while (!rc && c < top && seen[c + 1]) c++;
+    if (!rc && top == 0) rc = dln_fail(err, DLN_EINPUT, "%s: no W1.npy in the directory", dir);
+    else if (!rc && c < top) {
+        int extra = c + 2;
+        while (!seen[extra]) extra++;
+        rc = dln_fail(err, DLN_EINPUT, "%s: W%d.npy is missing but W%d.npy is there: the layers must be "
+                      "W1.npy..WH.npy with no gap", dir, c + 1, extra);
+    }
+    free(seen);
+    *H = top;
+    return rc;
 }
 
-int dln_weights_save(const char *dir, const dln_shape *s, double *const *W, dln_error *err)
+/* Shapes must chain: W1 has dx columns, W_i has the rows of W_{i-1}, W_H has dy rows. */
+static int check_chain(const char *dir, int H, const int *rows, const int *cols, int dx, int dy, dln_error *err)
 {
-    DLN_TRY(dln_weights_check_dir(dir, err));
-    char path[PATH_MAX], tmp[PATH_MAX + 32], old[PATH_MAX + 32], f[PATH_MAX + 64];
-    DLN_TRY(clean_dir(dir, path, sizeof path, err));
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    snprintf(old, sizeof old, "%s.old-%ld", path, (long)getpid());
-    remove_dir(tmp);
-    if (mkdir(tmp, 0777) != 0) return dln_fail(err, DLN_EINPUT, "%s: cannot create %s: %s", dir, tmp, strerror(errno));
-    for (int i = 0; i < s->depth; i++) {
-        snprintf(f, sizeof f, "%s/W%d.npy", tmp, i + 1);
-        int rc = dln_npy_write(f, s->dims[i + 1], s->dims[i], W[i], s->dims[i + 1], err);
-        if (rc) {
-            remove_dir(tmp);
-            return rc;
-        }
+    for (int i = 0; i < H; i++) {
+        int want = i == 0 ? dx : rows[i - 1];
+        if (cols[i] != want)
+            return dln_fail(err, DLN_EINPUT, "%s: W%d is %d x %d but must have %d columns (%s); W_i is (d_i, d_{i-1})",
+                            dir, i + 1, rows[i], cols[i], want,
+                            i == 0 ? "the input dimension dx" : "the rows of the layer below");
     }
-    struct stat st;
-    int exists = stat(path, &st) == 0;
-    if (exists && rename(path, old) != 0) {
-        int e = errno;
-        remove_dir(tmp);
-        return dln_fail(err, DLN_EINPUT, "%s: cannot replace it: %s", dir, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        if (exists) rename(old, path);
-        remove_dir(tmp);
-        return dln_fail(err, DLN_EINPUT, "%s: cannot rename into place: %s", dir, strerror(e));
-    }
-    if (exists) remove_dir(old);
+    if (rows[H - 1] != dy)
+        return dln_fail(err, DLN_EINPUT, "%s: W%d has %d rows but the output dimension dy is %d", dir, H,
+                        rows[H - 1], dy);
     return DLN_OK;
 }
 
-int dln_weights_load(const char *dir, int dx, int dy, dln_shape *s, double ***Wout, dln_error *err)
+/* Loads (W != NULL) or only reads the shapes (W == NULL) of the set in dir; *vanished is
+ * set when dir names another directory by the end (a save replaced the set meanwhile). */
+static int load_once(const char *dir, int dx, int dy, dln_shape *s, double ***Wout, int *vanished, dln_error *err)
 {
-    char f[PATH_MAX + 64];
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return dln_fail(err, DLN_EINPUT, "%s: not a directory", dir);
-    int H = 0;
-    while (H < DLN_MAX_DEPTH + 1) {
-        snprintf(f, sizeof f, "%s/W%d.npy", dir, H + 1);
-        if (access(f, F_OK) != 0) break;
-        H++;
-    }
-    if (H == 0) return dln_fail(err, DLN_EINPUT, "%s: no W1.npy in the directory", dir);
-    if (H > DLN_MAX_DEPTH) return dln_fail(err, DLN_EINPUT, "%s: more than %d layers", dir, DLN_MAX_DEPTH);
-    double **W = calloc((size_t)H, sizeof(double *));
-    int *rows = calloc((size_t)H, sizeof(int)), *cols = calloc((size_t)H, sizeof(int));
-    int rc = (!W || !rows || !cols) ? dln_fail(err, DLN_ENOMEM, "out of host memory loading weights") : DLN_OK;
-    for (int i = 0; i < H && !rc; i++) {
-        snprintf(f, sizeof f, "%s/W%d.npy", dir, i + 1);
-        rc = dln_npy_read(f, &rows[i], &cols[i], &W[i], err);
-        for (size_t e = 0; !rc && e < (size_t)rows[i] * cols[i]; e++)
-            if (!isfinite(W[i][e])) rc = dln_fail(err, DLN_EINPUT, "%s contains NaN or Inf", f);
-        int want = i == 0 ? dx : rows[i - 1];
-        if (!rc && cols[i] != want)
-            rc = dln_fail(err, DLN_EINPUT,
-                          "%s: W%d is %d x %d but must have %d columns (%s); W_i is (d_i, d_{i-1})",
-                          dir, i + 1, rows[i], cols[i], want, i == 0 ? "the input dimension dx" : "the rows of the layer below");
-    }
-    if (!rc && rows[H - 1] != dy)
-        rc = dln_fail(err, DLN_EINPUT, "%s: W%d has %d rows but the output dimension dy is %d", dir, H,
-                      rows[H - 1], dy);
+    memset(s, 0, sizeof *s);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return dln_fail(err, DLN_EINPUT, "%s: not a directory (%s)", dir, strerror(errno));
+    int H = 0, rc = layer_count(dfd, dir, &H, err);
+    double **W = NULL;
+    int *rows = NULL, *cols = NULL;
     if (!rc) {
-        rc = dln_shape_make(H, dx, dy, rows, H - 1, s, err);
+        W = calloc((size_t)H, sizeof(double *));
+        rows = calloc((size_t)H, sizeof(int)), cols = calloc((size_t)H, sizeof(int));
+        if (!W || !rows || !cols) rc = dln_fail(err, DLN_ENOMEM, "out of host memory loading weights");
     }
+    char name[32], shown[PATH_MAX + 64];
+    for (int i = 0; i < H && !rc; i++) {
+        snprintf(name, sizeof name, "W%d.npy", i + 1);
+        snprintf(shown, sizeof shown, "%s/%s", dir, name);
+        if (!Wout) {
+            rc = dln_npy_shape(shown, &rows[i], &cols[i], err);
+            if (!rc && rows[i] == 0) rc = dln_fail(err, DLN_EINPUT, "%s: not a regular file", shown);
+            continue;
+        }
+        rc = dln_npy_read_at(dfd, name, shown, &rows[i], &cols[i], &W[i], err);
+        for (size_t e = 0; !rc && e < (size_t)rows[i] * cols[i]; e++)
+            if (!isfinite(W[i][e])) rc = dln_fail(err, DLN_EINPUT, "%s contains NaN or Inf", shown);
+    }
+    /* A set in dir is never changed while it is there (a save writes a sibling and swaps it
+     * in): if dir still names the directory read, the read was of one whole set. */
+    struct stat now, was;
+    *vanished = stat(dir, &now) != 0 || fstat(dfd, &was) != 0 || now.st_dev != was.st_dev || now.st_ino != was.st_ino;
+    close(dfd);
+    if (!rc) rc = check_chain(dir, H, rows, cols, dx, dy, err);
+    if (!rc) rc = dln_shape_make(H, dx, dy, rows, H - 1, s, err);
     free(rows), free(cols);
-    if (rc) {
+    if (rc || !Wout) {
         dln_weights_free(H, W);
+        if (rc) dln_shape_free(s);
         return rc;
     }
     *Wout = W;
     return DLN_OK;
+}
+
+#define LOAD_TRIES 8 /* a set replaced while being read is read again */
+
+static int load(const char *dir, int dx, int dy, dln_shape *s, double ***Wout, dln_error *err)
+{
+    dln_error e;
+    int rc = DLN_OK, vanished = 1;
+    for (int t = 0; t < LOAD_TRIES && vanished; t++) {
+        if (t && !rc) { /* read whole, but perhaps a set on its way out: read again */
+            if (Wout) dln_weights_free(s->depth, *Wout);
+            dln_shape_free(s);
+        }
+        dln_error_clear(&e);
+        vanished = 0;
+        rc = load_once(dir, dx, dy, s, Wout, &vanished, &e);
+    }
+    return rc ? dln_fail(err, e.code, "%s", e.msg) : DLN_OK;
+}
+
+int dln_weights_shape(const char *dir, int dx, int dy, dln_shape *s, dln_error *err)
+{
+    return load(dir, dx, dy, s, NULL, err);
+}
+
+int dln_weights_load(const char *dir, int dx, int dy, dln_shape *s, double ***Wout, dln_error *err)
+{
+    return load(dir, dx, dy, s, Wout, err);
 }

@@ -42,6 +42,26 @@ typedef struct {
     dln_mat X, Y, A, U, VT, M, P, T, sums;
 } solve_mats;
 
+void dln_shallow_bytes(int dx_, int dy_, int m_, int keep, int backend_is_host, double *peak, double *host_peak,
+                       double *kept)
+{
+    /* as solve() allocates, with r <= n = min(dx, m): X, Y throughout; the SVD of X (of X^T
+     * when tall) with U and VT; then M and P; then the SVDs of M and of Y in T; then (keep)
+     * C and M on the host, with V_r^T while C is formed (tall) */
+    double dx = dx_, dy = dy_, m = m_, n = fmin(dx, m), r = n, tall = m >= dx;
+    double xy = 8.0 * (dx * m + dy * m + 2), uv = 8.0 * (fmax(m, dx) * n + n * n), mr = 8.0 * dy * r;
+    double sv = 8.0 * (n + fmin(dy, r) + fmin(dy, m)); /* host: sx, sm, sy */
+    double svd_x = xy + (tall ? 8.0 * m * dx : 0) + uv + dln_gesvd_work_bytes(tall ? m : dx, tall ? dx : m);
+    if (!tall) xy -= 8.0 * dx * m; /* a wide X is factorised in place and freed with it */
+    double mp = xy + uv + mr + 8.0 * dy * m;
+    double svd_y = xy + uv + mr + 8.0 * dy * m + dln_gesvd_work_bytes(dy, m);
+    double pair = keep ? 8.0 * (dx * r + dy * r + (tall ? r * dx : 0)) : 0, at_end = xy + uv + mr;
+    double be = fmax(fmax(svd_x, mp), fmax(svd_y, at_end));
+    *kept = sv + (keep ? 8.0 * (dx * r + dy * r) : 0);
+    *host_peak = sv + pair;
+    *peak = backend_is_host ? fmax(fmax(svd_x, mp), fmax(svd_y, at_end + pair)) + sv : be;
+}
+
 static void free_mats(dln_backend *be, solve_mats *w)
 {
     dln_mat *all[] = {&w->X, &w->Y, &w->A, &w->U, &w->VT, &w->M, &w->P, &w->T, &w->sums};
@@ -208,9 +228,9 @@ int dln_shallow_solve(dln_backend *be, const dln_data *d, int k, double rtol, in
     out->dx = d->dx;
     out->dy = d->dy;
     out->m = d->m;
-    /* refuse what cannot fit before allocating anything: X, Y, X^T, U, VT, M, P in fp64 */
-    double dx = d->dx, dy = d->dy, m = d->m, n = dx < m ? dx : m;
-    double need = 8.0 * (2 * dx * m + 2 * dy * m + 2 * m * n + n * n + dy * n);
+    /* refuse what cannot fit before allocating anything */
+    double need, host, kept;
+    dln_shallow_bytes(d->dx, d->dy, d->m, keep_compressed, 0, &need, &host, &kept);
     size_t free_b = 0, total_b = 0;
     DLN_TRY(dln_backend_mem_info(be, &free_b, &total_b));
     if (total_b && need > (double)free_b)

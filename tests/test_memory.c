@@ -1,0 +1,140 @@
+/* test_memory.c: the memory estimate and the limits it is checked against (suite "memory"):
+ * the cgroup limit read from hand-made /proc/self/cgroup, mountinfo and cgroupfs trees (v2
+ * memory.max and v1 memory.limit_in_bytes, nested, "max", a container's namespaced view);
+ * the estimate counting what the measured peaks showed (a depth-2, width-2e6 network peaks
+ * at 3.7 GB, where the old check assumed 2.05 GB) and growing with every buffer an option
+ * adds; and `dln` refusing, with exit 2 and the numbers, a run that RLIMIT_AS cannot hold
+ * instead of failing halfway (not under the sanitizers, which need the address space). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli_runner.h"
+#include "test_support.h"
+
+static char root[256];
+
+static void setup(void) { ts_tempdir(root, sizeof root, "memory"); }
+static void teardown(void) { ts_rmtree(root); }
+TestSuite(memory, .init = setup, .fini = teardown, .timeout = 120);
+
+/* root/rel with every directory on the way made, holding text. */
+static void put(const char *rel, const char *text)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    for (char *s = strchr(p + strlen(root) + 1, '/'); s; s = strchr(s + 1, '/')) {
+        *s = '\0';
+        mkdir(p, 0777);
+        *s = '/';
+    }
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f, "%s", p);
+    fputs(text, f);
+    fclose(f);
+}
+
+static double limit(void)
+{
+    char c[512], m[512];
+    snprintf(c, sizeof c, "%s/cgroup", root);
+    snprintf(m, sizeof m, "%s/mountinfo", root);
+    return dln_cgroup_memory_limit(c, m, root);
+}
+
+#define GIB 1073741824.0
+
+Test(memory, cgroup_v2_tightest_on_the_path)
+{
+    put("mountinfo", "24 1 0:21 / /proc rw - proc proc rw\n"
+                     "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n");
+    put("cgroup", "0::/user.slice/job.scope\n");
+    put("sys/fs/cgroup/user.slice/job.scope/memory.max", "max\n");
+    put("sys/fs/cgroup/user.slice/memory.max", "1610612736\n");
+    put("sys/fs/cgroup/memory.max", "4294967296\n"); /* the root has none in reality; the walk takes the min */
+    cr_assert_eq(limit(), 1.5 * GIB);
+    put("sys/fs/cgroup/user.slice/job.scope/memory.max", "1073741824\n");
+    cr_assert_eq(limit(), 1.0 * GIB);
+    put("sys/fs/cgroup/user.slice/job.scope/memory.max", "max\n");
+    put("sys/fs/cgroup/user.slice/memory.max", "max\n");
+    put("sys/fs/cgroup/memory.max", "max\n");
+    cr_assert(isinf(limit()), "no limit: %g", limit());
+}
+
+Test(memory, cgroup_v1_and_a_namespaced_view)
+{
+    put("mountinfo", "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+                     "36 31 0:33 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu,cpuacct\n");
+    put("cgroup", "5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n");
+    put("sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes", "9223372036854771712\n"); /* v1: none */
+    put("sys/fs/cgroup/memory/docker/memory.limit_in_bytes", "2147483648\n");
+    cr_assert_eq(limit(), 2.0 * GIB);
+    /* inside the container the hierarchy is mounted at its own cgroup: /docker/abc is the
+     * mount's root, and the limit file is at the mount point itself */
+    put("mountinfo", "35 31 0:32 /docker/abc /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n");
+    put("sys/fs/cgroup/memory/memory.limit_in_bytes", "536870912\n");
+    cr_assert_eq(limit(), 0.5 * GIB);
+    /* unreadable or absent: no limit, never a failure */
+    put("cgroup", "garbage\n");
+    cr_assert(isinf(limit()));
+}
+
+Test(memory, the_live_limits_are_sane)
+{
+    dln_mem_limits l;
+    dln_memory_limits(&l);
+    cr_assert(l.physical > 1e8 && isfinite(l.physical), "physical %g", l.physical);
+    cr_assert(l.cgroup > 0 && l.address_space > 0);
+    cr_assert(l.resident > 1e6 && l.mapped >= l.resident, "resident %g mapped %g", l.resident, l.mapped);
+}
+
+static double estimate(const dln_shape *s, const dln_train_opts *t, int is_host)
+{
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, s, DLN_INIT_ORTHOGONAL, t};
+    dln_mem_estimate e;
+    dln_memory_estimate(&p, is_host, &e);
+    return e.host + e.backend;
+}
+
+Test(memory, estimate_counts_every_buffer)
+{
+    dln_shape s;
+    ts_shape(&s, 2, (const int[]){32, 2000000, 32});
+    dln_train_opts t;
+    dln_train_opts_default(&t);
+    /* measured: 3.806 GB peak RSS, about 0.2 GB of it the process before the run */
+    double plain = estimate(&s, &t, 1);
+    cr_assert(plain >= 3.5e9 && plain <= 4.2e9, "estimate %.3g for a 3.6 GB run", plain);
+    /* momentum and the line search each add a copy of the weights (1.024 GB) */
+    t.momentum = 0.9;
+    double mom = estimate(&s, &t, 1);
+    cr_assert(fabs(mom - plain - 1.024e9) < 1e7, "momentum adds %.4g", mom - plain);
+    t.momentum = 0, t.line_search = 1;
+    cr_assert(fabs(estimate(&s, &t, 1) - mom) < 1e3);
+    /* fp32 halves the network's share; a device takes the network off the host */
+    t.line_search = 0, t.dtype = DLN_F32;
+    cr_assert(estimate(&s, &t, 1) < plain - 1e9);
+    t.dtype = DLN_F64;
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t};
+    dln_mem_estimate dev;
+    dln_memory_estimate(&p, 0, &dev);
+    /* the host keeps the weights (1.024 GB) and, while they are drawn, the QR scratch (0.5 GB) */
+    cr_assert(dev.backend >= 2.5e9 && dev.host < 1.7e9, "device %g host %g", dev.backend, dev.host);
+    /* solve only: the data and the solver */
+    p.shape = NULL;
+    dln_memory_estimate(&p, 1, &dev);
+    cr_assert(dev.host < 2e8 && dev.host > DLN_MEM_SLACK, "solve %g", dev.host);
+    dln_shape_free(&s);
+}
+
+Test(memory, address_space_limit_is_refused_up_front)
+{
+    if (under_sanitizer()) cr_skip_test("the sanitizers reserve terabytes of address space");
+    run_opts lim = {NULL, 3e9};
+    /* the host's limit: on the CPU backend (a device's network is in its own memory) */
+    expect_bad(DLN_WITH(&lim, "train", "--backend", "cpu", "--depth", "2", "--width", "2000000", "--steps", "3", "--quiet"),
+               "RLIMIT_AS");
+    expect_bad(DLN_WITH(&lim, "solve", "--backend", "cpu", "--dx", "20000", "--samples", "20000", "--quiet"), "RLIMIT_AS");
+}
