@@ -316,9 +316,13 @@ TestOnBackends(step_size, from_a_flat_saddle_the_step_is_sized_for_the_first_mod
     tr_case_free(&c);
 }
 
-/* The re-estimates (checked steps whatever the check interval) fall at 1, 2, 4, ... below
- * the interval and at its multiples after; the trace reports the latest estimate. */
-TestOnBackends(step_size, the_sharpness_is_re_estimated_at_powers_of_two_then_every_interval)
+/* The re-estimates (checked steps whatever the check interval) start at step 1; the next gap
+ * halves (down to 1) when lambda moved by more than 1.1x since the previous estimate and
+ * doubles (up to the interval) when it held, so the trace's checked steps are 0, the
+ * re-estimates and the end. An observation at a re-estimate step reports the estimate made at
+ * the previous one (it is taken before the re-estimate), so the gap after the k-th checked
+ * step follows from the lambdas reported at checked steps k and k - 1. */
+TestOnBackends(step_size, the_sharpness_is_re_estimated_sooner_while_it_moves)
 {
     tr_case c;
     int dims[] = {3, 2, 2, 3};
@@ -329,17 +333,31 @@ TestOnBackends(step_size, the_sharpness_is_re_estimated_at_powers_of_two_then_ev
     ts_trace tr = {0};
     o.observer = ts_record, o.observer_ctx = &tr;
     train(&c, W, &o);
-    static const long want[] = {0, 1, 2, 4, 8, 16, 32, 64, 100, 200, 300, 400, 450};
-    int nw = (int)(sizeof want / sizeof want[0]), seen = 0;
-    for (long i = 0; i < tr.n; i++) {
+    long step[64], seen = 0, reached_every = 0, halved = 0;
+    double lam[64];
+    for (long i = 0; i < tr.n && seen < 64; i++) {
         if (i > 0 && tr.obs[i].step == tr.obs[i - 1].step) continue; /* the final state, reported again */
-        cr_expect(seen < nw && tr.obs[i].step == want[seen], "check %d at step %ld, expected %ld", seen,
-                  tr.obs[i].step, seen < nw ? want[seen] : -1L);
-        cr_expect(isfinite(tr.obs[i].sharpness_est) && tr.obs[i].sharpness_est > 0, "step %ld: estimate %g",
-                  tr.obs[i].step, tr.obs[i].sharpness_est);
+        step[seen] = tr.obs[i].step, lam[seen] = tr.obs[i].sharpness_est;
+        cr_expect(isfinite(lam[seen]) && lam[seen] > 0, "step %ld: estimate %g", step[seen], lam[seen]);
         seen++;
     }
-    cr_expect_eq(seen, nw);
+    cr_assert(seen >= 4 && step[0] == 0 && step[1] == 1, "checked steps start %ld, %ld (%ld seen)", step[0],
+              step[1], seen);
+    long interval = 1;
+    for (long k = 2; k < seen; k++) {
+        double moved = lam[k] / lam[k - 1]; /* the estimates at re-estimates k - 1 and k - 2 */
+        interval = moved > 1.1 || moved < 1 / 1.1 ? (interval > 1 ? interval / 2 : 1)
+                                                  : (2 * interval < 100 ? 2 * interval : 100);
+        long want = step[k - 1] + interval;
+        if (want > 450) want = 450; /* the end is a checked step */
+        cr_expect_eq(step[k], want, "checked step %ld at %ld, expected %ld (lambda %g -> %g)", k, step[k], want,
+                     lam[k - 1], lam[k]);
+        reached_every |= interval == 100;
+        halved |= moved > 1.1 || moved < 1 / 1.1;
+    }
+    cr_expect_eq(step[seen - 1], 450);
+    cr_expect(reached_every, "the gap never grew to the interval 100 in 450 steps");
+    cr_expect(halved, "lambda never moved by 1.1x: the halving was not exercised");
     ts_trace_free(&tr);
     dln_weights_free(3, W);
     tr_case_free(&c);

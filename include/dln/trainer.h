@@ -58,8 +58,8 @@ typedef enum {
 typedef struct {
     double lr;         /* > 0: this step size; <= 0: chosen by lr_rule */
     dln_lr_rule lr_rule;
-    int sharpness_every; /* DLN_LR_SHARPNESS: re-estimate every this many steps, each a checked step
-                            (0: 200; < 0: never) */
+    int sharpness_every; /* DLN_LR_SHARPNESS: the longest interval between re-estimates (from step 1,
+                            sooner while lambda moves), each a checked step (0: 200; < 0: never) */
     double momentum;   /* heavy ball, 0 = plain gradient descent */
     int line_search;   /* backtracking (Armijo) instead of a fixed lr; needs momentum 0 */
     long steps;        /* maximum number of updates */

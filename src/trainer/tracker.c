@@ -8,8 +8,11 @@
  * along X's weak directions), far from where gradient descent spends its steps.
  * Both by Lanczos on exact Hessian-vector products: SHARPNESS_ITERS products from a random
  * start at the beginning, then RESTART_ITERS products warm-started from the last top
- * eigenvector at steps 1, 2, 4, ... below `every` (the sharpness moves fastest while the
- * first modes are learnt) and every `every` steps after (those steps are checked steps).
+ * eigenvector at each re-estimate (a checked step). The first re-estimate is at step 1; the
+ * interval to the next is halved (down to 1) when lambda moved by more than MOVED since the
+ * last estimate and doubled (up to `every`) when it did not: the sharpness can rise tenfold
+ * within ten steps while the weights leave the initial saddle and the strong modes are
+ * learnt, and then hold for thousands of steps.
  * At a re-estimate: lr lambda > 2 (the local quadratic would diverge): lr = c / lambda;
  * the loss rose since the previous re-estimate: at least halved; lr lambda < c: grown
  * towards c / lambda, at most doubled (the sharpness falls on a plateau's exit and may
@@ -28,6 +31,7 @@
 #define SHARPNESS_ITERS 20
 #define RESTART_ITERS 6
 #define MAX_GROWTH 2.0
+#define MOVED 1.1 /* lambda changed by more than this factor since the last estimate: look sooner */
 #define UNSTABLE 2.0 /* lr lambda above this: gradient descent on the local quadratic diverges */
 
 /* lambda_max at the balanced factorisation of the first mode R1 (the curvature a small
@@ -70,6 +74,7 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, cons
     DLN_TRY(dln_hessian_extremes(net, s, SHARPNESS_ITERS, 1, &hv, &lz, err));
     k->lambda = lz.lambda_max;
     k->measured_at = 0;
+    k->interval = 1, k->next_due = 1;
     k->loss_at_estimate = INFINITY; /* set at the first re-estimate step's check */
     if (!enabled) return DLN_OK;
     double opt = NAN;
@@ -82,13 +87,7 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, cons
     return DLN_OK;
 }
 
-/* Steps 1, 2, 4, ... below `every` (the sharpness moves fastest at the start, while the
- * first modes are learnt), then every `every` steps. */
-int dln_tracker_due(const dln_tracker *k, long t)
-{
-    if (!k->enabled || k->every <= 0 || t <= 0) return 0;
-    return t % k->every == 0 || (t < k->every && (t & (t - 1)) == 0);
-}
+int dln_tracker_due(const dln_tracker *k, long t) { return k->enabled && k->every > 0 && t > 0 && t == k->next_due; }
 
 int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double *lr, dln_error *err)
 {
@@ -97,6 +96,10 @@ int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double 
     dln_hessian_vectors hv = {k->v, NULL, k->v};
     dln_lanczos_result lz = {0};
     DLN_TRY(dln_hessian_extremes(net, k->s, RESTART_ITERS, 1, &hv, &lz, err));
+    double moved = lz.lambda_max / k->lambda;
+    if (moved > MOVED || moved < 1.0 / MOVED || !isfinite(moved)) k->interval = k->interval > 1 ? k->interval / 2 : 1;
+    else k->interval = 2 * k->interval < k->every ? 2 * k->interval : k->every;
+    k->next_due = t + k->interval;
     k->lambda = lz.lambda_max;
     k->measured_at = t;
     /* the curvature assumed is never below the first mode's (the floor); no positive

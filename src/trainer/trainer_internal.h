@@ -44,7 +44,9 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
 
 typedef struct {
     int enabled;      /* the sharpness rule sets lr */
-    int every;        /* re-estimate every this many steps (0: never) */
+    int every;        /* the longest interval between re-estimates (0: never) */
+    long interval;    /* the current interval: halved while lambda moves, doubled while it holds */
+    long next_due;    /* the next re-estimate step */
     int guard;        /* a loss that rose at a check re-estimates at once and halves (not with momentum) */
     double factor;    /* c (1 - mu): the step is factor / max(lambda_max, floor) */
     double floor;     /* lambda_max at the balanced factorisation of the first mode (0: unknown) */
@@ -60,11 +62,10 @@ typedef struct {
  * rule's lr when enabled, the line search's bound 2 / lambda_max otherwise). */
 int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
                       int enabled, int every, double momentum, double *lr, dln_error *err);
-/* Whether step t is a re-estimate step (t a positive multiple of every, the rule on). */
+/* Whether step t is a re-estimate step (the rule on). */
 int dln_tracker_due(const dln_tracker *k, long t);
-/* Before the update into step t + 1, at a re-estimate step: lambda_max measured again and
- * *lr set to c / lambda_max, at most twice the last lr, and at most half of it when rose
- * (the loss rose since the previous re-estimate step). */
+/* Before the update into step t + 1, at a re-estimate step: lambda_max measured again, *lr
+ * adjusted (tracker.c) and the next re-estimate step set. */
 int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double *lr, dln_error *err);
 /* At the end (step t): lambda_max at the final weights, unless just measured there. */
 int dln_tracker_final(dln_tracker *k, dln_network *net, long t, dln_error *err);
