@@ -2,7 +2,8 @@
  * (issue 13; suite "cli", runner in tests/test_cli_runner.c). --log: a failed run leaves an
  * existing file, a symbolic link and its target, and a FIFO as they were, and removes only a
  * file it created; a successful run replaces an existing file whole (its permissions kept)
- * and writes through a link without replacing it; a killed run leaves whole lines. --save:
+ * and writes through a link without replacing it; a killed run leaves whole lines, and its
+ * temporary is removed by the next run. --save:
  * ".", ".." and "/" and a directory holding a non-file W9.npy are refused before training; a
  * symbolic link is followed and kept; a run that cannot print its summary (stdout on
  * /dev/full) replaces neither the weights nor the log; siblings left by killed runs are
@@ -44,6 +45,15 @@ static int whole_lines(const char *path)
     return lines;
 }
 
+static pid_t dead_pid(void)
+{
+    pid_t p = fork();
+    cr_assert_neq(p, -1);
+    if (p == 0) _exit(0);
+    waitpid(p, NULL, 0);
+    return p;
+}
+
 /* A failing run: tf32 is refused on the CPU backend, after the outputs are checked. */
 #define FAILING "train", "--precision", "tf32", "--backend", "cpu", SMALL
 
@@ -65,6 +75,9 @@ Test(cli, log_success_replaces_an_existing_file_whole)
 {
     write_text(P("trace.jsonl"), "old content that is longer than one trace line, and then some more text\n");
     cr_assert_eq(chmod(P("trace.jsonl"), 0640), 0);
+    char stale[64]; /* the temporary of a run killed while replacing it: removed by this one */
+    snprintf(stale, sizeof stale, "trace.jsonl.tmp-%ld", (long)dead_pid());
+    write_text(P(stale), "{\"step\":0}\n");
     run_ok(DLN("train", SMALL, "--steps", "20", "--tol", "0", "--log-every", "5", "--quiet", "--log", P("trace.jsonl")));
     cr_assert_eq(whole_lines(P("trace.jsonl")), 5, "steps 0, 5, 10, 15, 20");
     struct stat st;
@@ -232,15 +245,6 @@ static void stale_sibling(const char *name, pid_t dead)
     cr_assert_eq(mkdir(P(d), 0777), 0);
     snprintf(f, sizeof f, "%s/W1.npy", d);
     MAT(f, "<f8", 2, 2, 0);
-}
-
-static pid_t dead_pid(void)
-{
-    pid_t p = fork();
-    cr_assert_neq(p, -1);
-    if (p == 0) _exit(0);
-    waitpid(p, NULL, 0);
-    return p;
 }
 
 Test(cli, save_cleans_siblings_of_killed_runs)
