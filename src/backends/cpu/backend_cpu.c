@@ -231,6 +231,66 @@ static int cpu_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat
     return DLN_OK;
 }
 
+/* LAPACK's info from a LAPACKE_*_work call; a positive info is not defined for these. */
+static int lapack_info(dln_backend *be, const char *call, lapack_int info)
+{
+    if (info < 0) return dln_fail(be->err, DLN_ERUNTIME, "%s: argument %d is invalid", call, (int)-info);
+    if (info > 0) return dln_fail(be->err, DLN_ERUNTIME, "%s: unexpected info %d", call, (int)info);
+    return DLN_OK;
+}
+
+/* Workspace of lwork doubles for the query's answer q (at least 1). */
+static double *cpu_work(dln_backend *be, double q, lapack_int *lwork)
+{
+    *lwork = q >= 1.0 ? (lapack_int)q : 1;
+    double *w = malloc(sizeof(double) * (size_t)*lwork);
+    if (!w) dln_fail(be->err, DLN_ENOMEM, "out of host memory for a LAPACK workspace of %d doubles", (int)*lwork);
+    return w;
+}
+
+static int cpu_geqrf(dln_backend *be, dln_mat *A, dln_mat *tau)
+{
+    // A is (m, n), any shape, factored in place; tau receives k = min(m, n) scalars
+    int m = A->rows, n = A->cols;
+    if (m == 0 || n == 0) return DLN_OK;
+    double q = 0.0;
+    lapack_int lwork, info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, n, A->data, A->ld, tau->data, &q, -1);
+    DLN_TRY(lapack_info(be, "LAPACKE_dgeqrf_work (workspace query)", info));
+    double *work = cpu_work(be, q, &lwork);
+    if (!work) return DLN_ENOMEM;
+    info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, n, A->data, A->ld, tau->data, work, lwork);
+    free(work);
+    return lapack_info(be, "LAPACKE_dgeqrf_work", info);
+}
+
+static int cpu_ormqr(dln_backend *be, int trans, const dln_mat *A, const dln_mat *tau, dln_mat *C)
+{
+    // C (m, n) = Q^T C or Q C, Q from the k = min(m, cols of A) reflectors in A (m rows), tau
+    int m = C->rows, n = C->cols, k = A->rows < A->cols ? A->rows : A->cols;
+    if (m == 0 || n == 0 || k == 0) return DLN_OK;
+    char t = trans ? 'T' : 'N';
+    double q = 0.0;
+    lapack_int lwork, info = LAPACKE_dormqr_work(LAPACK_COL_MAJOR, 'L', t, m, n, k, A->data, A->ld, tau->data,
+                                                 C->data, C->ld, &q, -1);
+    DLN_TRY(lapack_info(be, "LAPACKE_dormqr_work (workspace query)", info));
+    double *work = cpu_work(be, q, &lwork);
+    if (!work) return DLN_ENOMEM;
+    info = LAPACKE_dormqr_work(LAPACK_COL_MAJOR, 'L', t, m, n, k, A->data, A->ld, tau->data, C->data, C->ld, work,
+                               lwork);
+    free(work);
+    return lapack_info(be, "LAPACKE_dormqr_work", info);
+}
+
+static int cpu_triu(dln_backend *be, dln_mat *A)
+{
+    // A (rows, cols): entries (i, j) with i > j set to zero
+    (void)be;
+    size_t es = dln_dtype_size(A->dtype);
+    for (int j = 0; j < A->cols && j + 1 < A->rows; j++)
+        memset((char *)A->data + IDX(A, j + 1, j) * es, 0, es * (size_t)(A->rows - j - 1));
+    return DLN_OK;
+}
+
 static void cpu_destroy(dln_backend *be) { free(be); }
 
 static const dln_backend_ops cpu_ops = {
@@ -252,6 +312,9 @@ static const dln_backend_ops cpu_ops = {
     .axpby_batched = cpu_axpby_batched,
     .sumsq_batched = cpu_sumsq_batched,
     .gesvd = cpu_gesvd,
+    .geqrf = cpu_geqrf,
+    .ormqr = cpu_ormqr,
+    .triu = cpu_triu,
 };
 
 int dln_backend_cpu_create(dln_error *err, dln_backend **out)
