@@ -21,7 +21,8 @@ int cli_solve(cli_opts *o, dln_error *err)
     dln_json_init(&j);
     double t0 = dln_clock_seconds();
     int rc = cli_get_backend(o, err, &be, &note);
-    if (!rc) rc = dln_shallow_solve(be, &d, k, o->rank_tol, 0, &sh, err);
+    dln_shallow_opts so = {k, o->rank_tol, 0, o->solver, 0};
+    if (!rc) rc = dln_shallow_solve_opts(be, &d, &so, &sh, err);
     if (!rc) {
         double sec = dln_clock_seconds() - t0;
         dln_json_object(&j, NULL);

@@ -94,7 +94,11 @@ int cli_train(cli_opts *o, dln_error *err)
         rc = dln_fail(err, DLN_EINPUT, "--log %s: cannot open for writing: %s", o->log_path, strerror(errno));
     if (!rc) rc = cli_get_backend(o, err, &be, &note);
     double t0 = dln_clock_seconds();
-    if (!rc) rc = dln_shallow_solve(be, &d, dln_shape_narrowest(&s), o->rank_tol, 1, &sh, err);
+    dln_shallow_opts so = {0, o->rank_tol, 1, o->solver, 0};
+    if (!rc) {
+        so.k = dln_shape_narrowest(&s);
+        rc = dln_shallow_solve_opts(be, &d, &so, &sh, err);
+    }
     double solve_sec = dln_clock_seconds() - t0;
     double bal0 = rc ? NAN : balancedness_if_cheap(&s, W);
     dln_train_result r;
