@@ -79,7 +79,8 @@ ParameterizedTestParameters(shallow_routes, qr_against_svd)
 static void expect_value(double a, double b, double atol, const char *name, const char *what, unsigned long long seed)
 {
     double d = fabs(a - b), tol = 1e-10 * fabs(b) + atol;
-    cr_log_info("%s: %s qr %.17g svd %.17g: |diff| %.2e (%.2e relative)", what, name, a, b, d, b ? d / fabs(b) : d);
+    cr_log_info("%s: %s qr %.17g svd %.17g: |diff| %.2e (%.2e relative, bound %.2e)", what, name, a, b, d,
+                b ? d / fabs(b) : d, tol);
     cr_expect(d <= tol, "%s: %s: QR route %.17g vs SVD route %.17g (diff %.3e > %.3e) (seed %llu)", what, name, a, b,
               d, tol, seed);
 }
