@@ -10,7 +10,11 @@
  *               fp64 and 2e-6 in fp32, with margin for blocked orders and FMA);
  *   fp64 1e-15, fp32 2e-7 per element of axpby (one multiply-add: an ulp or two);
  *   1e-12       sumsq (fp64 accumulation of positive terms in any order: n u, n <= 3e5),
- *               singular values (max |ds| / s_max), SVD reconstruction and orthogonality;
+ *               singular values (max |ds| / s_max), SVD reconstruction and orthogonality,
+ *               R of a QR against LAPACK's up to row signs (both backward stable);
+ *   1e-13       Q R = A, Q^T Q = I, and Q^T C, Q C against host products with Q formed
+ *               from the backend's reflectors (m <= 100 Householder steps: ~m u);
+ *   exact (0)   triu (the bits move or become zero);
  *   5e-3        TF32 gemm (10-bit mantissa inputs, k = 256).
  * Every failure message names the backend, dtype, operation and seed. */
 #ifndef DLN_OPS_CHECKS_H
@@ -66,5 +70,7 @@ void oc_sumsq(oc_ctx *c);
 void oc_gesvd(oc_ctx *c);
 void oc_graph(oc_ctx *c);
 void oc_batched(oc_ctx *c);
+void oc_qr(oc_ctx *c);
+void oc_triu(oc_ctx *c);
 
 #endif

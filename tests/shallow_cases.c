@@ -182,15 +182,38 @@ void reference(const sh_case *c, int k, sh_ref *r)
     free(Rls), free(F), free(sf), free(U), free(VT), free(sup), free(Fc), free(Rk), free(M), free(P);
 }
 
-dln_shallow solve(const sh_case *c, int k, int keep)
+dln_shallow solve_route(const sh_case *c, int k, int keep, dln_solver_route route, int block_rows)
 {
     dln_error err;
     dln_backend *be = ts_backend(c->kind, &err);
     dln_data d = ts_data(c->dx, c->dy, c->m, c->X, c->Y);
+    dln_shallow_opts o;
+    dln_shallow_opts_default(&o);
+    o.k = k;
+    o.keep_compressed = keep;
+    o.route = route;
+    o.block_rows = block_rows;
     dln_shallow sh;
-    cr_assert_eq(dln_shallow_solve(be, &d, k, 0.0, keep, &sh, &err), DLN_OK, "%s: %s (seed %llu)",
-                 ts_backend_label(c->kind), err.msg, SEED(c));
+    cr_assert_eq(dln_shallow_solve_opts(be, &d, &o, &sh, &err), DLN_OK, "%s, route %s: %s (seed %llu)",
+                 ts_backend_label(c->kind), dln_solver_route_name(route), err.msg, SEED(c));
+    dln_solver_route want = route != DLN_SOLVER_AUTO ? route : c->m >= c->dx ? DLN_SOLVER_QR : DLN_SOLVER_SVD;
+    cr_assert_eq(sh.route, want, "route %s ran as %s", dln_solver_route_name(route),
+                 dln_solver_route_name(sh.route));
     dln_backend_destroy(be);
     return sh;
 }
 
+dln_shallow solve(const sh_case *c, int k, int keep) { return solve_route(c, k, keep, c->route, c->block_rows); }
+
+const sh_route sh_routes[SH_ROUTES] = {
+    {"svd route", DLN_SOLVER_SVD, 0},
+    {"qr route", DLN_SOLVER_QR, 0},
+    {"qr route in blocks of 7 rows", DLN_SOLVER_QR, 7},
+};
+
+int sh_use_route(sh_case *c, int i)
+{
+    c->route = sh_routes[i].route;
+    c->block_rows = sh_routes[i].block_rows;
+    return c->route != DLN_SOLVER_QR || c->m >= c->dx;
+}

@@ -1,7 +1,8 @@
 /* shallow_cases.h: the problems and independent references of the shallow-solver tests
- * (tests/test_shallow.c, tests/test_shallow_rank1.c): data of every shape class with a
- * basis of X's row space known from the construction, the least-squares (dgelsd) and
- * projection (QR basis) references, and the solve on a chosen backend. */
+ * (tests/test_shallow.c, tests/test_shallow_rank1.c, tests/test_shallow_routes.c): data of
+ * every shape class with a basis of X's row space known from the construction, the
+ * least-squares (dgelsd) and projection (QR basis) references, and the solve on a chosen
+ * backend by a chosen route. */
 #ifndef DLN_SHALLOW_CASES_H
 #define DLN_SHALLOW_CASES_H
 
@@ -16,6 +17,8 @@ typedef struct {
     double cond;   /* prescribed condition number of X, or 0 */
     uint64_t seed;
     dln_backend_kind kind; /* where dln_shallow_solve runs */
+    dln_solver_route route; /* and by which route (AUTO unless a test sets it) */
+    int block_rows;         /* QR route: rows of X^T per block (0: the solver's choice) */
 } sh_case;
 
 #define SEED(c) (unsigned long long)(c)->seed
@@ -47,7 +50,22 @@ double half_residual(const sh_case *c, const double *R);
 double half_tail(const double *s, int n, int k);
 /* Both reference routes for rank bound k. */
 void reference(const sh_case *c, int k, sh_ref *r);
-/* dln_shallow_solve on c->kind (asserts success). */
+/* dln_shallow_solve_opts on c->kind by c->route with c->block_rows (asserts success). */
 dln_shallow solve(const sh_case *c, int k, int keep);
+/* The same by the given route and block rows. */
+dln_shallow solve_route(const sh_case *c, int k, int keep, dln_solver_route route, int block_rows);
+
+/* The routes the solver tests run each problem by: the SVD route, the QR route as the
+ * solver lays it out (one block here: these problems are small), and the QR route in
+ * blocks of 7 rows (many blocks, a short last one, E folded block by block). */
+#define SH_ROUTES 3
+typedef struct {
+    const char *name;
+    dln_solver_route route;
+    int block_rows;
+} sh_route;
+extern const sh_route sh_routes[SH_ROUTES];
+/* Sets c->route and c->block_rows; 0 when the route cannot run on c (QR with m < dx). */
+int sh_use_route(sh_case *c, int i);
 
 #endif

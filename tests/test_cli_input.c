@@ -115,7 +115,8 @@ Test(cli, invalid_option_values)
         {"train", "--widths", "0"},     {"train", "--depth", "0"},        {"train", "--init-scale", "-1"},
         {"train", "--noise", "inf"},    {"train", "--seed", "-3"},        {"train", "--check-every", "0"},
         {"train", "--log-every", "0"},  {"solve", "--rank", "0"},         {"solve", "--rank-tol", "-1"},
-        {"train", "--steps", "abc"},    {"train", "--teacher-rank", "0"},
+        {"train", "--steps", "abc"},    {"train", "--teacher-rank", "0"},  {"solve", "--solver", "lu"},
+        {"train", "--solver", "QR"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_bad(DLN((char *)cases[i][0], (char *)cases[i][1], (char *)cases[i][2], "--save", P("out")), cases[i][1]);

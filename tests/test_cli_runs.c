@@ -59,6 +59,26 @@ Test(cli, solve_prints_required_keys)
     run_free(&s);
 }
 
+/* --solver: the summary names the route that ran; both routes give the same optimum; the
+ * QR route needs m >= dx (auto takes the SVD route for wide X, an explicit qr is refused). */
+Test(cli, solver_routes)
+{
+    run_t a = expect_ok(DLN("solve", "--dx", "9", "--dy", "5", "--samples", "300", "--rank", "2"));
+    run_t s = expect_ok(DLN("solve", "--dx", "9", "--dy", "5", "--samples", "300", "--rank", "2", "--solver", "svd"));
+    run_t q = expect_ok(DLN("solve", "--dx", "9", "--dy", "5", "--samples", "300", "--rank", "2", "--solver", "qr"));
+    jstr_is(a.out, "solver", "qr");
+    jstr_is(s.out, "solver", "svd");
+    jstr_is(q.out, "solver", "qr");
+    double os = jnum(s.out, "optimum"), oq = jnum(q.out, "optimum");
+    cr_assert(fabs(oq - os) <= 1e-10 * os, "optimum by qr %.17g, by svd %.17g", oq, os);
+    run_t w = expect_ok(DLN("solve", "--dx", "12", "--dy", "5", "--samples", "6"));
+    jstr_is(w.out, "solver", "svd");
+    expect_bad(DLN("solve", "--dx", "12", "--dy", "5", "--samples", "6", "--solver", "qr"), "SVD route");
+    run_t t = expect_ok(DLN("train", "--steps", "3", "--quiet", "--solver", "svd"));
+    jstr_is(t.out, "solver", "svd");
+    run_free(&a), run_free(&s), run_free(&q), run_free(&w), run_free(&t);
+}
+
 Test(cli, save_then_load_gives_same_loss)
 {
     run_t a = expect_ok(DLN("train", "--dx", "8", "--dy", "6", "--samples", "32", "--teacher-rank", "2",

@@ -92,7 +92,7 @@ Test(memory, the_live_limits_are_sane)
 
 static double estimate(const dln_shape *s, const dln_train_opts *t, int is_host)
 {
-    dln_run_plan p = {32, 32, 256, 1, 8, 0, s, DLN_INIT_ORTHOGONAL, t};
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, s, DLN_INIT_ORTHOGONAL, t, DLN_SOLVER_AUTO};
     dln_mem_estimate e;
     dln_memory_estimate(&p, is_host, &e);
     return e.host + e.backend;
@@ -117,7 +117,7 @@ Test(memory, estimate_counts_every_buffer)
     t.line_search = 0, t.dtype = DLN_F32;
     cr_assert(estimate(&s, &t, 1) < plain - 1e9);
     t.dtype = DLN_F64;
-    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t};
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t, DLN_SOLVER_AUTO};
     dln_mem_estimate dev;
     dln_memory_estimate(&p, 0, &dev);
     /* the host keeps the weights (1.024 GB) and, while they are drawn, the QR scratch (0.5 GB) */
@@ -127,6 +127,30 @@ Test(memory, estimate_counts_every_buffer)
     dln_memory_estimate(&p, 1, &dev);
     cr_assert(dev.host < 2e8 && dev.host > DLN_MEM_SLACK, "solve %g", dev.host);
     dln_shape_free(&s);
+}
+
+/* The solver's part by route on a tall problem (dx 256, dy 64, m 1e5: 256 MB of data): the
+ * SVD route holds X^T and U (m x dx each, 205 MB apiece) and a copy of Y^T beside the data;
+ * the QR route only its blocks of 8 dx rows and dx x dx factors (a few MB). AUTO is QR when
+ * m >= dx and SVD for wide X. */
+Test(memory, the_solver_estimate_follows_the_route)
+{
+    double data = 8.0 * (256 + 64) * 1e5, est[3];
+    for (int route = 0; route < 3; route++) {
+        dln_run_plan p = {256, 64, 100000, 0, 0, 1, NULL, -1, NULL, route};
+        dln_mem_estimate e;
+        dln_memory_estimate(&p, 1, &e);
+        est[route] = e.host - DLN_MEM_SLACK;
+    }
+    cr_expect_eq(est[DLN_SOLVER_AUTO], est[DLN_SOLVER_QR]);
+    cr_expect(est[DLN_SOLVER_SVD] > data + 2 * 8.0 * 256 * 1e5, "SVD route %.4g, data %.4g", est[DLN_SOLVER_SVD], data);
+    cr_expect(est[DLN_SOLVER_QR] < 1.1 * data, "QR route %.4g, data %.4g", est[DLN_SOLVER_QR], data);
+    dln_run_plan wide = {256, 64, 100, 0, 0, 1, NULL, -1, NULL, DLN_SOLVER_AUTO};
+    dln_mem_estimate a, b;
+    dln_memory_estimate(&wide, 1, &a);
+    wide.solver_route = DLN_SOLVER_SVD;
+    dln_memory_estimate(&wide, 1, &b);
+    cr_expect_eq(a.host, b.host, "wide X: AUTO is the SVD route");
 }
 
 Test(memory, address_space_limit_is_refused_up_front)

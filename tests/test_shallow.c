@@ -9,10 +9,13 @@
  * over every shape class (dy > dx, dy < dx, m < dx, rank-deficient X, also wide,
  * rank-deficient Y, condition numbers 1e6 and 1e8), plus the compressed (C, M) identity
  * for random R, the reported ranks, tolerances, singular values and hypotheses flag, and
- * k <= 0. The k = 1 brute-force checks are in test_shallow_rank1.c. */
+ * k <= 0. Every check runs by every route of sh_routes (the SVD route, the QR route in one
+ * block and in blocks of 7 rows). The k = 1 brute-force checks are in
+ * test_shallow_rank1.c; the routes against each other in test_shallow_routes.c. */
 #include <cblas.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +45,11 @@ static void check_case_opts(const sh_case *c, int k, const char *what, check_opt
                  SEED(c));
     cr_expect_gt(sh.tol_x, 0.0, "%s: tol_x", what);
     cr_expect_gt(sh.tol_y, 0.0, "%s: tol_y", what);
+    /* tol_y = max(dy, m) eps sigma_1(Y): sigma_1(Y) against LAPACK on the host */
+    double *sy = ts_singular_values(dy, m, c->Y), want_y = (dy > m ? dy : m) * DBL_EPSILON * sy[0];
+    cr_expect_lt(ts_rel(sh.tol_y, want_y), 1e-13, "%s: tol_y %.17g vs %.17g (seed %llu)", what, sh.tol_y, want_y,
+                 SEED(c));
+    free(sy);
     cr_expect_eq(sh.hypotheses, c->q == dx && c->rank_y == dy, "%s: hypotheses flag %d (seed %llu)", what,
                  sh.hypotheses, SEED(c));
     cr_expect_lt(ts_rel(sh.y_half, r.y_half), 1e-13, "%s: y_half", what);
@@ -134,15 +142,33 @@ static const shape_class shape_classes[] = {
 typedef struct {
     int backend; /* index into ts_backend_kinds */
     int shape;   /* index into shape_classes */
+    int route;   /* index into sh_routes */
 } shape_param;
 
 ParameterizedTestParameters(shallow, every_shape_class)
 {
-    static shape_param params[TS_BACKENDS * N_SHAPES];
+    static shape_param params[TS_BACKENDS * N_SHAPES * SH_ROUTES];
     size_t n = 0;
     for (int b = 0; b < TS_BACKENDS; b++)
-        for (size_t k = 0; k < N_SHAPES; k++) params[n++] = (shape_param){b, (int)k};
+        for (size_t k = 0; k < N_SHAPES; k++)
+            for (int r = 0; r < SH_ROUTES; r++) params[n++] = (shape_param){b, (int)k, r};
     return cr_make_param_array(shape_param, params, n);
+}
+
+/* The QR route factors X^T: with m < dx it is refused, naming the SVD route. */
+static void check_qr_refused(const sh_case *c)
+{
+    dln_error err;
+    dln_backend *be = ts_backend(c->kind, &err);
+    dln_data d = ts_data(c->dx, c->dy, c->m, c->X, c->Y);
+    dln_shallow_opts o;
+    dln_shallow_opts_default(&o);
+    o.route = DLN_SOLVER_QR;
+    dln_shallow sh;
+    cr_expect_eq(dln_shallow_solve_opts(be, &d, &o, &sh, &err), DLN_EINPUT, "QR route with m %d < dx %d", c->m, c->dx);
+    cr_expect(ts_says(err.msg, "SVD route"), "the refusal names the SVD route: %s", err.msg);
+    cr_expect_null(sh.sx, "nothing returned");
+    dln_backend_destroy(be);
 }
 
 /* R* = dln_shallow_solution attains L* and has rank <= k. */
@@ -172,9 +198,15 @@ ParameterizedTest(shape_param *p, shallow, every_shape_class)
     if (sc->kind == GENERIC) make_generic(&c, kind, sc->dx, sc->dy, sc->m, 0.3);
     else if (sc->kind == RANKDEF_X) make_rankdef_x(&c, kind, sc->dx, sc->dy, sc->m, sc->rank);
     else make_rankdef_y(&c, kind, sc->dx, sc->dy, sc->m, sc->rank);
+    if (!sh_use_route(&c, p->route)) {
+        check_qr_refused(&c);
+        sh_case_free(&c);
+        return;
+    }
     for (int i = 0; i < 2 && sc->k[i] > 0; i++) {
-        char what[128];
-        snprintf(what, sizeof what, "%s: %s, k = %d", ts_backend_label(kind), sc->what, sc->k[i]);
+        char what[160];
+        snprintf(what, sizeof what, "%s, %s: %s, k = %d", ts_backend_label(kind), sh_routes[p->route].name, sc->what,
+                 sc->k[i]);
         check_case(&c, sc->k[i], what);
         check_solution(&c, sc->k[i], what);
     }
@@ -184,18 +216,24 @@ ParameterizedTest(shape_param *p, shallow, every_shape_class)
 static void check_illcond(dln_backend_kind kind, double cond)
 {
     sh_case c;
-    /* sigma_i(Y P_X) has first-order sensitivity ~ ||noise|| / sigma_min(X) to the rounding
-     * of X, so with noise the singular values agree only to ~eps * cond (observed ~1e-3 of
-     * that); in the row space they agree to rounding level again. */
-    make_illcond(&c, kind, 8, 6, 40, cond, 0);
-    check_case_opts(&c, 3, cond > 1e7 ? "cond(X) = 1e8, noise" : "cond(X) = 1e6, noise",
-                    (check_opts){1e-12 + 1e-15 * cond, 0});
-    sh_case_free(&c);
-    /* dgelsd's R_ls = B S^-1 U^T is ~cond large, so R_ls X carries errors ~eps * cond:
-     * the reference is the projection route only */
-    make_illcond(&c, kind, 8, 6, 40, cond, 1);
-    check_case_opts(&c, 3, cond > 1e7 ? "cond(X) = 1e8, row space" : "cond(X) = 1e6, row space",
-                    (check_opts){1e-12, 1});
+    char what[128];
+    for (int rt = 0; rt < SH_ROUTES; rt++) {
+        /* sigma_i(Y P_X) has first-order sensitivity ~ ||noise|| / sigma_min(X) to the rounding
+         * of X, so with noise the singular values agree only to ~eps * cond (observed ~1e-3 of
+         * that); in the row space they agree to rounding level again. */
+        make_illcond(&c, kind, 8, 6, 40, cond, 0);
+        sh_use_route(&c, rt);
+        snprintf(what, sizeof what, "%s: cond(X) = %.0e, noise", sh_routes[rt].name, cond);
+        check_case_opts(&c, 3, what, (check_opts){1e-12 + 1e-15 * cond, 0});
+        sh_case_free(&c);
+        /* dgelsd's R_ls = B S^-1 U^T is ~cond large, so R_ls X carries errors ~eps * cond:
+         * the reference is the projection route only */
+        make_illcond(&c, kind, 8, 6, 40, cond, 1);
+        sh_use_route(&c, rt);
+        snprintf(what, sizeof what, "%s: cond(X) = %.0e, row space", sh_routes[rt].name, cond);
+        check_case_opts(&c, 3, what, (check_opts){1e-12, 1});
+        if (rt < SH_ROUTES - 1) sh_case_free(&c);
+    }
     /* an explicit rtol: the rank counts the prescribed s_i = cond^(-i/7) above rtol * s_1 */
     dln_error err;
     dln_backend *be = ts_backend(kind, &err);
@@ -221,10 +259,11 @@ TestOnBackends(shallow, ill_conditioned_x_1e8) { check_illcond(TS_KIND, 1e8); }
 
 /* ---- no active constraint ------------------------------------------------------------- */
 
-static void check_unconstrained(dln_backend_kind kind, int dx, int dy, int m)
+static void check_unconstrained(dln_backend_kind kind, int dx, int dy, int m, int route)
 {
     sh_case c;
     make_generic(&c, kind, dx, dy, m, 0.4);
+    sh_use_route(&c, route);
     int mn = dx < dy ? dx : dy;
     double *R = gelsd_fit(dx, dy, m, c.X, c.Y);
     double ls = half_residual(&c, R);
@@ -250,8 +289,10 @@ static void check_unconstrained(dln_backend_kind kind, int dx, int dy, int m)
 
 TestOnBackends(shallow, k_at_least_min_dims_or_nonpositive_is_least_squares)
 {
-    check_unconstrained(TS_KIND, 5, 9, 30);
-    check_unconstrained(TS_KIND, 9, 4, 30);
-    check_unconstrained(TS_KIND, 1, 4, 10); /* vectors: k = 1 is the only rank */
-    check_unconstrained(TS_KIND, 6, 1, 15);
+    for (int rt = 0; rt < SH_ROUTES; rt++) {
+        check_unconstrained(TS_KIND, 5, 9, 30, rt);
+        check_unconstrained(TS_KIND, 9, 4, 30, rt);
+        check_unconstrained(TS_KIND, 1, 4, 10, rt); /* vectors: k = 1 is the only rank */
+        check_unconstrained(TS_KIND, 6, 1, 15, rt);
+    }
 }

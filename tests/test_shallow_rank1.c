@@ -1,7 +1,7 @@
 /* test_shallow_rank1.c: the shallow optimum for k = 1 on small problems, on every
  * backend, against brute force independent of any SVD: a dense scan over directions
  * (dx = 2) refined by golden section, and alternating least squares through the Gram
- * matrix (Cholesky) from many random starts. */
+ * matrix (Cholesky) from many random starts. Each by every route of sh_routes. */
 #include <cblas.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -84,8 +84,9 @@ static double rank1_als(const sh_case *c, dln_rng *g, int starts)
     return best;
 }
 
-static double solve_optimum(const sh_case *c, int k)
+static double solve_optimum(sh_case *c, int k, int route)
 {
+    sh_use_route(c, route);
     dln_shallow sh = solve(c, k, 0);
     double v = sh.optimum;
     dln_shallow_free(&sh);
@@ -96,10 +97,14 @@ TestOnBackends(shallow, rank1_against_dense_scan)
 {
     sh_case c;
     make_generic(&c, TS_KIND, 2, 3, 7, 0.3);
-    double scan = rank1_scan(&c), opt = solve_optimum(&c, 1);
-    /* the scan + golden section locates the minimiser to ~1e-12 in angle; the value is
-     * quadratic there, so it matches to rounding: 1e-9 */
-    cr_expect_lt(ts_rel(opt, scan), 1e-9, "k=1, dx=2: L* %.17g vs scan %.17g (seed %llu)", opt, scan, SEED(&c));
+    double scan = rank1_scan(&c);
+    for (int rt = 0; rt < SH_ROUTES; rt++) {
+        double opt = solve_optimum(&c, 1, rt);
+        /* the scan + golden section locates the minimiser to ~1e-12 in angle; the value is
+         * quadratic there, so it matches to rounding: 1e-9 */
+        cr_expect_lt(ts_rel(opt, scan), 1e-9, "k=1, dx=2, %s: L* %.17g vs scan %.17g (seed %llu)", sh_routes[rt].name,
+                     opt, scan, SEED(&c));
+    }
     sh_case_free(&c);
 }
 
@@ -111,11 +116,14 @@ TestOnBackends(shallow, rank1_against_alternating_least_squares)
         make_generic(&c, TS_KIND, sizes[t][0], sizes[t][1], sizes[t][2], 0.3);
         dln_rng g;
         dln_rng_seed(&g, c.seed, 5);
-        double als = rank1_als(&c, &g, 30), opt = solve_optimum(&c, 1);
-        /* ALS decreases monotonically to a stationary value; run to a relative change
-         * below 1e-15, the best of 30 starts is the global minimum to ~1e-12 */
-        cr_expect_lt(ts_rel(opt, als), 1e-9, "k=1, %dx%d m=%d: L* %.17g vs ALS %.17g (seed %llu)", c.dx, c.dy, c.m,
-                     opt, als, SEED(&c));
+        double als = rank1_als(&c, &g, 30);
+        for (int rt = 0; rt < SH_ROUTES; rt++) {
+            double opt = solve_optimum(&c, 1, rt);
+            /* ALS decreases monotonically to a stationary value; run to a relative change
+             * below 1e-15, the best of 30 starts is the global minimum to ~1e-12 */
+            cr_expect_lt(ts_rel(opt, als), 1e-9, "k=1, %dx%d m=%d, %s: L* %.17g vs ALS %.17g (seed %llu)", c.dx, c.dy,
+                         c.m, sh_routes[rt].name, opt, als, SEED(&c));
+        }
         sh_case_free(&c);
     }
 }

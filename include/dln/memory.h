@@ -21,6 +21,7 @@ typedef struct {
     const dln_shape *shape; /* NULL: `solve` only (no weights, no training) */
     int init;               /* a dln_init_kind, or -1 for weights loaded from files */
     const dln_train_opts *train; /* momentum, line search, data mode, dtype (NULL: defaults) */
+    int solver_route;       /* a dln_solver_route (0: AUTO, as the solver chooses) */
 } dln_run_plan;
 
 typedef struct {

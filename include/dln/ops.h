@@ -78,10 +78,27 @@ int dln_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT);
  * (dgesvd, which LAPACKE allocates) or cuSOLVER, with singular vectors. */
 double dln_gesvd_work_bytes(int rows, int cols);
 
+/* ---- Householder QR (fp64; for the shallow solver's QR route) -------------------------
+ * tau lives in backend memory: an fp64 column (at least k rows) that dln_geqrf writes and
+ * dln_ormqr reads where the work runs, so nothing crosses to the host between them. */
+
+/* QR of A (m, n), any shape, in place, as LAPACK's geqrf: with k = min(m, n), the upper
+ * triangle of A's first k rows becomes R and the entries below the diagonal, with tau[0..k),
+ * hold the reflectors H_i = I - tau_i v_i v_i^T (v_i(i) = 1 implied), A = Q R with
+ * Q = H_1 ... H_k (m, m). tau must not overlap A. Waits for the device (its status is read). */
+int dln_geqrf(dln_backend *be, dln_mat *A, dln_mat *tau);
+/* C (m, n) = Q^T C (trans = 1) or Q C (trans = 0), with Q (m, m) the product of the k =
+ * min(m, cols of A) reflectors that dln_geqrf left in A (m rows) and tau: Q is never formed.
+ * fp64; C must not overlap A or tau. Waits for the device. */
+int dln_ormqr(dln_backend *be, int trans, const dln_mat *A, const dln_mat *tau, dln_mat *C);
+/* Zeroes the entries of A below its diagonal (i > j), in place, any shape and dtype: R of
+ * a dln_geqrf without its reflectors. Only queues work (may be captured). */
+int dln_triu(dln_backend *be, dln_mat *A);
+
 /* Graphs (DLN_CAP_GRAPHS): the operations issued between capture_begin and capture_end
  * are recorded, not run, into a graph that graph_launch replays with the scalars (alpha,
  * beta) and math mode they were recorded with. Nothing that waits (upload, download,
- * synchronize, gesvd) or allocates may be issued while a capture is open. */
+ * synchronize, gesvd, geqrf, ormqr) or allocates may be issued while a capture is open. */
 int dln_capture_begin(dln_backend *be);
 int dln_capture_end(dln_backend *be, dln_graph **g);
 int dln_graph_launch(dln_backend *be, dln_graph *g);

@@ -1,12 +1,17 @@
 /* dln/solver.h: the shallow problem min 1/2 ||R X - Y||^2 subject to rank(R) <= k, in
  * closed form (docs/maths.md): its optimum L*, the least-squares value, the ranks and
  * the exact compression (C, M) the trainer may run on. Every factorisation runs on the
- * backend in fp64. */
+ * backend in fp64, by one of two routes: a thin SVD of X^T (or X), or a Householder QR of
+ * X^T followed by an SVD of its small triangular factor (never forming an m x r factor). */
 #ifndef DLN_SOLVER_H
 #define DLN_SOLVER_H
 
 #include "dln/backend.h"
 #include "dln/data.h"
+
+/* How the solver factorises (docs/maths.md section 2). AUTO: QR when m >= dx (X^T tall
+ * or square), else SVD. QR needs m >= dx; SVD works for every shape. */
+typedef enum { DLN_SOLVER_AUTO = 0, DLN_SOLVER_SVD = 1, DLN_SOLVER_QR = 2 } dln_solver_route;
 
 typedef struct {
     int dx, dy, m;
@@ -28,20 +33,58 @@ typedef struct {
     int n_ranks;              /* min(dy, r) + 1: beyond rank min(dy, r) nothing changes */
     double *C;                /* compressed input  V_r S_r (dx, r), host, owned, or NULL */
     double *M;                /* compressed target Y U_r   (dy, r), host, owned, or NULL */
+    dln_solver_route route;   /* the route that ran: DLN_SOLVER_SVD or DLN_SOLVER_QR */
+    int qr_blocks;            /* QR route: blocks of rows of X^T factored (1: one QR of all of X^T) */
+    int qr_block_rows;        /* QR route: rows of X^T per block after the first */
 } dln_shallow;
+
+/* "auto", "svd", "qr" (NULL for anything else), and back (0 on success, -1 unknown). */
+const char *dln_solver_route_name(dln_solver_route r);
+int dln_solver_route_parse(const char *s, dln_solver_route *r);
+
+typedef struct {
+    int k;                  /* rank bound; <= 0: none */
+    double rtol;            /* <= 0: the default thresholds (below) */
+    int keep_compressed;    /* also return C and M */
+    dln_solver_route route; /* default DLN_SOLVER_AUTO */
+    int block_rows;         /* QR route: rows of X^T per block after the first; 0: chosen from
+                               the backend's memory (one block when X^T fits on a device) */
+} dln_shallow_opts;
+
+/* k 0, rtol 0, keep_compressed 0, route AUTO, block_rows 0. */
+void dln_shallow_opts_default(dln_shallow_opts *o);
+/* The shallow optimum by the route o->route; out->route says which ran. A working set that
+ * cannot fit in the backend's free memory is refused (DLN_EINPUT) before anything is
+ * allocated; so is the QR route with m < dx. */
+int dln_shallow_solve_opts(dln_backend *be, const dln_data *d, const dln_shallow_opts *o, dln_shallow *out,
+                           dln_error *err);
+/* How a solve of a (dx, dy, m) problem with these options will run on this backend: the
+ * route, for the QR route its blocks, and its working set in backend memory (fp64 matrices
+ * plus an allowance for the factorisations' workspaces). Asks the backend's free memory;
+ * refuses (DLN_EINPUT) what cannot fit and a QR route with m < dx. */
+typedef struct {
+    dln_solver_route route; /* DLN_SOLVER_SVD or DLN_SOLVER_QR */
+    int block_rows;         /* QR route: rows of X^T per block after the first (0: SVD route) */
+    int blocks;             /* QR route: how many blocks (1: one geqrf of all of X^T) */
+    int chunk;              /* QR route: columns of X and Y uploaded and transposed at a time */
+    double bytes;           /* backend memory the solve allocates */
+} dln_shallow_layout;
+int dln_shallow_plan_memory(dln_backend *be, int dx, int dy, int m, const dln_shallow_opts *o,
+                            dln_shallow_layout *out, dln_error *err);
 
 /* k <= 0 means no constraint. rtol <= 0 picks the defaults max(dx, m) * eps (for X) and
  * max(dy, m) * eps (for Y) relative to the largest singular value. keep_compressed: also
- * return C and M. */
+ * return C and M. The route is AUTO (dln_shallow_solve_opts chooses another). */
 int dln_shallow_solve(dln_backend *be, const dln_data *d, int k, double rtol, int keep_compressed,
                       dln_shallow *out, dln_error *err);
 void dln_shallow_free(dln_shallow *s);
-/* Bytes dln_shallow_solve takes on a (dx, dy, m) problem (keep: keep_compressed): *peak at
+/* Bytes dln_shallow_solve_opts takes by `route` (AUTO: as it chooses) on a (dx, dy, m)
+ * problem (keep: keep_compressed), the QR route in blocks of host size: *peak at
  * its peak, backend and host memory together when the backend is host memory, else the
  * backend's alone, with *host_peak the host's part then; *kept the host bytes of the
  * result (singular values, the compressed pair) that outlive the solve. */
-void dln_shallow_bytes(int dx, int dy, int m, int keep, int backend_is_host, double *peak, double *host_peak,
-                       double *kept);
+void dln_shallow_bytes(dln_solver_route route, int dx, int dy, int m, int keep, int backend_is_host, double *peak,
+                       double *host_peak, double *kept);
 
 /* A minimiser of the shallow problem with rank bound k (1 <= k): R* = [M]_k S_r^-2 C^T
  * (dy, dx) into R (ld = dy), from the compressed pair (the solve must have kept it).
@@ -56,20 +99,35 @@ int dln_shallow_solution(const dln_shallow *sh, int k, double *R, dln_error *err
  * Y X^T is zero. */
 int dln_shallow_first_mode(const dln_shallow *sh, double *R1, int *learnt, dln_error *err);
 
-/* The singular value decompositions the solver performs for a (dx, dy, m) problem whose
- * X has rank r, in order: what is factorised, its shape as handed to gesvd (rows >=
- * cols: a wide operand is transposed first) and whether singular vectors are computed.
- * For benchmarks that time the bare factorisations next to the solver. */
-typedef enum { DLN_SVD_OF_X = 0, DLN_SVD_OF_M = 1, DLN_SVD_OF_Y = 2 } dln_svd_operand;
+/* The factorisations the solver performs for a (dx, dy, m) problem whose X has rank r, in
+ * order: which operation, what is factorised, its shape as handed to the operation (gesvd
+ * wants rows >= cols: a wide operand is transposed first) and whether singular vectors are
+ * computed. For benchmarks that time the bare factorisations next to the solver. */
+typedef enum {
+    DLN_SVD_OF_X = 0, /* X, or X^T (m, dx) when transposed */
+    DLN_SVD_OF_M = 1, /* M = Y U_r (dy, r), or its transpose */
+    DLN_SVD_OF_Y = 2, /* Y, or Y^T (m, dy): QR route: Q^T applied to Y^T (ormqr) */
+    DLN_SVD_OF_R = 3, /* QR route: R (dx, dx), the triangular factor of X^T */
+    DLN_SVD_OF_E = 4, /* QR route: E (m - dx, dy), the rows of Q^T Y^T below the first dx */
+    DLN_SVD_OF_F = 5, /* QR route: F = [rows dx of Q^T Y^T; R of E] (dx + min(dy, m - dx), dy): sigma(Y) */
+} dln_svd_operand;
+typedef enum { DLN_OP_GESVD = 0, DLN_OP_GEQRF = 1, DLN_OP_ORMQR = 2 } dln_factor_op;
 typedef struct {
     dln_svd_operand operand;
-    int transposed;   /* gesvd gets the operand's transpose (X: X^T when m >= dx) */
-    int rows, cols;   /* of the matrix gesvd factorises, rows >= cols */
-    int vectors;      /* U and VT are computed */
+    int transposed;   /* the operation gets the operand's transpose (X: X^T when m >= dx) */
+    int rows, cols;   /* of the matrix factorised (gesvd: rows >= cols), or of C for ormqr */
+    int vectors;      /* gesvd: U and VT are computed */
+    dln_factor_op op; /* ormqr: Q^T (from the preceding geqrf, dx reflectors) applied to C */
 } dln_svd_call;
 
 #define DLN_SOLVER_SVDS 3
-/* Fills plan[0..DLN_SOLVER_SVDS) for X (dx, m) of rank r and Y (dy, m). */
+/* The SVD route: fills plan[0..DLN_SOLVER_SVDS) for X (dx, m) of rank r and Y (dy, m). */
 void dln_shallow_plan(int dx, int dy, int m, int r, dln_svd_call plan[DLN_SOLVER_SVDS]);
+#define DLN_SOLVER_MAX_CALLS 6
+/* Either route (AUTO resolved by shape as the solver does): fills plan[0..n) and returns n.
+ * The QR route lists each operation once on the whole operand (geqrf of X^T, ormqr on Y^T,
+ * geqrf of E, gesvd of R, of M and of F), however many blocks the solver uses. */
+int dln_shallow_plan_route(dln_solver_route route, int dx, int dy, int m, int r,
+                           dln_svd_call plan[DLN_SOLVER_MAX_CALLS]);
 
 #endif

@@ -41,6 +41,12 @@ typedef struct dln_backend_ops {
                          int accumulate);
     /* A (m, n), m >= n, fp64; U (m, n), VT (n, n) fp64 or NULL */
     int (*gesvd)(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT);
+    /* A (m, n) fp64, tau fp64 (>= min(m, n), 1), disjoint */
+    int (*geqrf)(dln_backend *be, dln_mat *A, dln_mat *tau);
+    /* A (m, na) and tau from geqrf, k = min(m, na); C (m, n) fp64, disjoint from both */
+    int (*ormqr)(dln_backend *be, int trans, const dln_mat *A, const dln_mat *tau, dln_mat *C);
+    /* A (rows, cols), any dtype */
+    int (*triu)(dln_backend *be, dln_mat *A);
 
     /* NULL unless caps has DLN_CAP_GRAPHS */
     int (*capture_begin)(dln_backend *be);

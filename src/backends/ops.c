@@ -203,6 +203,46 @@ int dln_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT)
     return be->ops->gesvd(be, A, s, U, VT);
 }
 
+/* tau: an fp64 column of at least k values, not overlapping A. */
+static int check_tau(dln_backend *be, const char *op, const dln_mat *tau, int k, const dln_mat *A)
+{
+    DLN_TRY(dln_check_mat(be->err, op, "tau", tau));
+    if (tau->dtype != DLN_F64 || tau->cols != 1 || tau->rows < k)
+        return dln_fail(be->err, DLN_ERUNTIME, "%s: tau must be an fp64 column of at least %d values (got %s %d x %d)",
+                        op, k, dln_dtype_name(tau->dtype), tau->rows, tau->cols);
+    return dln_check_disjoint(be->err, op, tau, A);
+}
+
+int dln_geqrf(dln_backend *be, dln_mat *A, dln_mat *tau)
+{
+    // A is (m, n), any shape; tau holds k = min(m, n) scalars
+    DLN_TRY(dln_check_mat(be->err, "geqrf", "A", A));
+    if (A->dtype != DLN_F64)
+        return dln_fail(be->err, DLN_ERUNTIME, "geqrf: needs an fp64 matrix (got %s)", dln_dtype_name(A->dtype));
+    DLN_TRY(check_tau(be, "geqrf", tau, A->rows < A->cols ? A->rows : A->cols, A));
+    return be->ops->geqrf(be, A, tau);
+}
+
+int dln_ormqr(dln_backend *be, int trans, const dln_mat *A, const dln_mat *tau, dln_mat *C)
+{
+    // Q (m, m) from the k = min(m, na) reflectors in A (m, na) and tau; C is (m, n)
+    DLN_TRY(dln_check_mat(be->err, "ormqr", "A", A));
+    DLN_TRY(dln_check_mat(be->err, "ormqr", "C", C));
+    if (A->dtype != DLN_F64 || C->dtype != DLN_F64 || C->rows != A->rows)
+        return dln_fail(be->err, DLN_ERUNTIME, "ormqr: needs fp64 A and C with as many rows (A %s %d x %d, C %s %d x %d)",
+                        dln_dtype_name(A->dtype), A->rows, A->cols, dln_dtype_name(C->dtype), C->rows, C->cols);
+    DLN_TRY(check_tau(be, "ormqr", tau, A->rows < A->cols ? A->rows : A->cols, A));
+    DLN_TRY(dln_check_disjoint(be->err, "ormqr", C, A));
+    DLN_TRY(dln_check_disjoint(be->err, "ormqr", C, tau));
+    return be->ops->ormqr(be, trans != 0, A, tau, C);
+}
+
+int dln_triu(dln_backend *be, dln_mat *A)
+{
+    DLN_TRY(dln_check_mat(be->err, "triu", "A", A));
+    return be->ops->triu(be, A);
+}
+
 static int need_graphs(dln_backend *be, const char *op)
 {
     if (!dln_backend_supports(be, DLN_CAP_GRAPHS))

@@ -27,6 +27,7 @@ typedef struct {
     /* solver */
     int rank;
     double rank_tol;
+    dln_solver_route solver;
     /* trainer */
     dln_train_opts train;
     int log_every;

@@ -13,7 +13,7 @@
 enum {
     O_X = 256, O_Y, O_DX, O_DY, O_SAMPLES, O_TRANK, O_NOISE, O_SEED, O_DSEED, O_DEPTH, O_WIDTH, O_WIDTHS,
     O_LOAD, O_SAVE, O_INIT, O_ISCALE, O_RANK, O_RTOL, O_LR, O_MOM, O_LS, O_STEPS, O_TOL, O_LOG, O_LOGE,
-    O_CHECKE, O_FULL, O_COMPRESSED, O_QUIET, O_BACKEND, O_PREC, O_HELP
+    O_CHECKE, O_FULL, O_COMPRESSED, O_QUIET, O_BACKEND, O_PREC, O_SOLVER, O_HELP
 };
 
 static const struct option train_opts[] = {
@@ -25,7 +25,8 @@ static const struct option train_opts[] = {
     {"momentum", 1, 0, O_MOM}, {"line-search", 0, 0, O_LS}, {"steps", 1, 0, O_STEPS}, {"tol", 1, 0, O_TOL},
     {"log", 1, 0, O_LOG}, {"log-every", 1, 0, O_LOGE}, {"check-every", 1, 0, O_CHECKE},
     {"full-data", 0, 0, O_FULL}, {"compressed", 0, 0, O_COMPRESSED}, {"quiet", 0, 0, O_QUIET},
-    {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP},
+    {0, 0, 0, 0}};
 
 static const struct option solve_opts[] = {
     {"x", 1, 0, O_X}, {"y", 1, 0, O_Y}, {"dx", 1, 0, O_DX}, {"dy", 1, 0, O_DY},
@@ -33,7 +34,7 @@ static const struct option solve_opts[] = {
     {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"rank", 1, 0, O_RANK}, {"depth", 1, 0, O_DEPTH},
     {"width", 1, 0, O_WIDTH}, {"widths", 1, 0, O_WIDTHS}, {"rank-tol", 1, 0, O_RTOL},
     {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC},
-    {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
 
 static const char *problem_help =
     "Problem (synthetic unless --x and --y are given):\n"
@@ -47,7 +48,8 @@ static const char *problem_help =
     "  --seed N            seed of the weights and, unless --data-seed, of the data (default 1)\n"
     "  --data-seed N       seed of the synthetic data              (default: --seed)\n"
     "  --rank-tol T        relative singular-value threshold for rank(X) and rank(Y)\n"
-    "                      (default max(dx, m) * machine epsilon for X, max(dy, m) for Y)\n";
+    "                      (default max(dx, m) * machine epsilon for X, max(dy, m) for Y)\n"
+    "  --solver S          shallow solver: qr, svd or auto (qr when m >= dx) (default auto)\n";
 
 static const char *exec_help =
     "Execution:\n"
@@ -239,6 +241,10 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
     case O_ISCALE: o->init_scale_set = 1; return parse_double("init-scale", a, 0, 1e100, &o->init_scale, err);
     case O_RANK: return parse_int("rank", a, 1, DLN_MAX_DIM, &o->rank, err);
     case O_RTOL: return parse_double("rank-tol", a, 1e-300, 1, &o->rank_tol, err);
+    case O_SOLVER:
+        if (dln_solver_route_parse(a, &o->solver))
+            return dln_fail(err, DLN_EINPUT, "--solver: expected qr, svd or auto, got '%s'", a);
+        return DLN_OK;
     case O_LR:
         if (!strcmp(a, "auto") || !strcmp(a, "arora")) {
             o->train.lr = 0;

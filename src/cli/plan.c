@@ -50,6 +50,6 @@ int cli_check_memory(const cli_opts *o, const dln_shape *s, int dx, int dy, int 
                      dln_mem_estimate *est, dln_error *err)
 {
     dln_run_plan p = {dx, dy, m, !o->x_path, o->teacher_rank, o->x_path != NULL, s,
-                      o->load_dir ? -1 : (int)o->init, &o->train};
+                      o->load_dir ? -1 : (int)o->init, &o->train, (int)o->solver};
     return dln_memory_check(&p, be, est, err);
 }

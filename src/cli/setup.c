@@ -50,6 +50,7 @@ void cli_put_problem(dln_json *j, const cli_opts *o, const dln_data *d, const dl
 
 void cli_put_shallow(dln_json *j, const dln_shallow *sh)
 {
+    dln_json_str(j, "solver", dln_solver_route_name(sh->route));
     dln_json_int(j, "rank", sh->k);
     dln_json_num(j, "optimum", sh->optimum);
     dln_json_num(j, "lstsq", sh->lstsq);

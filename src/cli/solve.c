@@ -30,7 +30,8 @@ int cli_solve(cli_opts *o, dln_error *err)
     if (!rc && m) rc = cli_check_memory(o, NULL, dx, dy, m, be, &est, err);
     if (!rc) rc = cli_get_data(o, &d, err);
     if (!rc && !m) rc = cli_check_memory(o, NULL, d.dx, d.dy, d.m, be, &est, err);
-    if (!rc) rc = dln_shallow_solve(be, &d, k, o->rank_tol, 0, &sh, err);
+    dln_shallow_opts so = {k, o->rank_tol, 0, o->solver, 0};
+    if (!rc) rc = dln_shallow_solve_opts(be, &d, &so, &sh, err);
     if (!rc) {
         double sec = dln_clock_seconds() - t0;
         dln_json_object(&j, NULL);

@@ -174,7 +174,8 @@ static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_se
     DLN_TRY(get_weights(o, &st->d, &st->s, &st->W, err));
     if (o->log_path) DLN_TRY(cli_outfile_open(&st->log, o->log_path, "--log", err));
     double t0 = dln_clock_seconds();
-    DLN_TRY(dln_shallow_solve(st->be, &st->d, dln_shape_narrowest(&st->s), o->rank_tol, 1, &st->sh, err));
+    dln_shallow_opts so = {dln_shape_narrowest(&st->s), o->rank_tol, 1, o->solver, 0};
+    DLN_TRY(dln_shallow_solve_opts(st->be, &st->d, &so, &st->sh, err));
     *solve_sec = dln_clock_seconds() - t0;
     *bal0 = balancedness_if_cheap(&st->s, st->W);
     cli_observer ob;

@@ -21,7 +21,7 @@ void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_est
     double reader = p->data_from_files ? dln_npy_scratch_bytes(p->dx > p->dy ? p->dx : p->dy, p->m) : 0;
     double synth = p->synthetic ? dln_synth_scratch_bytes(p->dx, p->dy, p->teacher_rank) : 0;
     double solver_peak, solver_host, kept;
-    dln_shallow_bytes(p->dx, p->dy, p->m, p->shape != NULL, backend_is_host, &solver_peak, &solver_host, &kept);
+    dln_shallow_bytes((dln_solver_route)p->solver_route, p->dx, p->dy, p->m, p->shape != NULL, backend_is_host, &solver_peak, &solver_host, &kept);
 
     double weights = 0, init = 0, net = 0, train_host = 0;
     if (p->shape) {

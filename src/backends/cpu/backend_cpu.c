@@ -1,6 +1,6 @@
 /* backend_cpu.c: the CPU reference backend. Every operation is one OpenBLAS (CBLAS)
  * or LAPACKE call, or a plain element loop where BLAS has none (conversion, axpby on
- * a strided block). Arguments arrive checked (src/backends/ops.c); every LAPACK info is
+ * a strided block, triu, geqrf's tau read off dgeqrt's block factors). Arguments arrive checked (src/backends/ops.c); every LAPACK info is
  * checked here. Work runs when it is issued, so synchronize has nothing to wait for. */
 #include <cblas.h>
 #include <lapacke.h>
@@ -213,21 +213,123 @@ static int cpu_synchronize(dln_backend *be)
     return DLN_OK;
 }
 
+/* LAPACK's info from a LAPACKE_*_work call; a positive info is not defined for these. */
+static int lapack_info(dln_backend *be, const char *call, lapack_int info)
+{
+    if (info < 0) return dln_fail(be->err, DLN_ERUNTIME, "%s: argument %d is invalid", call, (int)-info);
+    if (info > 0) return dln_fail(be->err, DLN_ERUNTIME, "%s: unexpected info %d", call, (int)info);
+    return DLN_OK;
+}
+
+/* Workspace of lwork doubles for the query's answer q (at least 1). */
+static double *cpu_work(dln_backend *be, double q, lapack_int *lwork)
+{
+    *lwork = q >= 1.0 ? (lapack_int)q : 1;
+    double *w = malloc(sizeof(double) * (size_t)*lwork);
+    if (!w) dln_fail(be->err, DLN_ENOMEM, "out of host memory for a LAPACK workspace of %d doubles", (int)*lwork);
+    return w;
+}
+
+/* Singular vectors by LAPACK's divide and conquer (dgesdd, jobz 'S'), which computes U and VT
+ * together (a missing one goes to scratch): 8x faster than dgesvd for a 256 x 256 matrix and
+ * 19x for 1024 x 1024 here, where dgesvd's QR iteration on the vectors dominates the QR route
+ * (docs/benchmarks.md). Values only stay with dgesvd. */
+static int cpu_gesvd_vectors(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT)
+{
+    // A is (m, n) with m >= n, destroyed; U is (m, n) and VT (n, n), either possibly scratch
+    int m = A->rows, n = A->cols;
+    double *u = U ? U->data : malloc(sizeof(double) * (size_t)m * (size_t)n);
+    double *vt = VT ? VT->data : malloc(sizeof(double) * (size_t)n * (size_t)n), q = 0.0, *work = NULL;
+    lapack_int *iwork = malloc(sizeof(lapack_int) * 8 * (size_t)n), lwork = 0, info = 0;
+    int ldu = U ? U->ld : m, ldvt = VT ? VT->ld : n, rc = DLN_OK;
+    if (!u || !vt || !iwork) {
+        rc = dln_fail(be->err, DLN_ENOMEM, "out of host memory in gesvd (%d x %d)", m, n);
+        goto done;
+    }
+    info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, 'S', m, n, A->data, A->ld, s, u, ldu, vt, ldvt, &q, -1, iwork);
+    if (!info && !(work = cpu_work(be, q, &lwork))) {
+        rc = DLN_ENOMEM;
+        goto done;
+    }
+    if (!info) info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, 'S', m, n, A->data, A->ld, s, u, ldu, vt, ldvt, work, lwork,
+                                          iwork);
+    if (info < 0) rc = dln_fail(be->err, DLN_ERUNTIME, "LAPACKE_dgesdd_work: argument %d is invalid", (int)-info);
+    if (info > 0)
+        rc = dln_fail(be->err, DLN_ERUNTIME, "LAPACKE_dgesdd_work: the divide and conquer did not converge (info %d)",
+                      (int)info);
+done:
+    if (!U) free(u);
+    if (!VT) free(vt);
+    free(iwork), free(work);
+    return rc;
+}
+
 static int cpu_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT)
 {
     // A is (m, n) with m >= n, destroyed; U is (m, n), VT is (n, n), s has n values
     int m = A->rows, n = A->cols;
     if (n == 0) return DLN_OK;
+    if (U || VT) return cpu_gesvd_vectors(be, A, s, U, VT);
     double *superb = malloc(sizeof(double) * (size_t)(n > 1 ? n : 2));
     if (!superb) return dln_fail(be->err, DLN_ENOMEM, "out of host memory in gesvd");
     double dummy = 0.0;
-    lapack_int info = LAPACKE_dgesvd(LAPACK_COL_MAJOR, U ? 'S' : 'N', VT ? 'S' : 'N', m, n, A->data, A->ld,
-                                     s, U ? U->data : &dummy, U ? U->ld : 1, VT ? VT->data : &dummy,
-                                     VT ? VT->ld : 1, superb);
+    lapack_int info = LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'N', 'N', m, n, A->data, A->ld, s, &dummy, 1, &dummy, 1, superb);
     free(superb);
     if (info < 0) return dln_fail(be->err, DLN_ERUNTIME, "LAPACKE_dgesvd: argument %d is invalid", (int)-info);
     if (info > 0)
         return dln_fail(be->err, DLN_ERUNTIME, "LAPACKE_dgesvd: %d superdiagonals did not converge", (int)info);
+    return DLN_OK;
+}
+
+/* geqrf through LAPACK's dgeqrt, whose reflectors are dgeqrf's (the same dlarfg on the same
+ * columns) but whose panels are factored recursively (dgeqrt3: matrix-matrix products
+ * instead of dgeqr2's rank-1 updates): 1.5x faster than dgeqrf on the solver's tall blocks
+ * here (docs/benchmarks.md). tau_j is the diagonal of the block factors T that dgeqrt
+ * returns alongside: T(1:ib, i:i+ib) per block of GEQRT_NB columns, T(j - i, j) = tau_j. */
+#define GEQRT_NB 32
+
+static int cpu_geqrf(dln_backend *be, dln_mat *A, dln_mat *tau)
+{
+    // A is (m, n), any shape, factored in place; tau receives k = min(m, n) scalars
+    int m = A->rows, n = A->cols, k = m < n ? m : n, nb = k < GEQRT_NB ? k : GEQRT_NB;
+    if (k == 0) return DLN_OK;
+    double *T = malloc(sizeof(double) * (size_t)nb * (size_t)k), *work = malloc(sizeof(double) * (size_t)nb * (size_t)n);
+    if (!T || !work) {
+        free(T), free(work);
+        return dln_fail(be->err, DLN_ENOMEM, "out of host memory for geqrf's block factors (%d x %d)", nb, k);
+    }
+    lapack_int info = LAPACKE_dgeqrt_work(LAPACK_COL_MAJOR, m, n, nb, A->data, A->ld, T, nb, work);
+    double *t = tau->data;
+    for (int j = 0; !info && j < k; j++) t[j] = T[(size_t)(j % nb) + (size_t)j * (size_t)nb];
+    free(T), free(work);
+    return lapack_info(be, "LAPACKE_dgeqrt_work", info);
+}
+
+static int cpu_ormqr(dln_backend *be, int trans, const dln_mat *A, const dln_mat *tau, dln_mat *C)
+{
+    // C (m, n) = Q^T C or Q C, Q from the k = min(m, cols of A) reflectors in A (m rows), tau
+    int m = C->rows, n = C->cols, k = A->rows < A->cols ? A->rows : A->cols;
+    if (m == 0 || n == 0 || k == 0) return DLN_OK;
+    char t = trans ? 'T' : 'N';
+    double q = 0.0;
+    lapack_int lwork, info = LAPACKE_dormqr_work(LAPACK_COL_MAJOR, 'L', t, m, n, k, A->data, A->ld, tau->data,
+                                                 C->data, C->ld, &q, -1);
+    DLN_TRY(lapack_info(be, "LAPACKE_dormqr_work (workspace query)", info));
+    double *work = cpu_work(be, q, &lwork);
+    if (!work) return DLN_ENOMEM;
+    info = LAPACKE_dormqr_work(LAPACK_COL_MAJOR, 'L', t, m, n, k, A->data, A->ld, tau->data, C->data, C->ld, work,
+                               lwork);
+    free(work);
+    return lapack_info(be, "LAPACKE_dormqr_work", info);
+}
+
+static int cpu_triu(dln_backend *be, dln_mat *A)
+{
+    // A (rows, cols): entries (i, j) with i > j set to zero
+    (void)be;
+    size_t es = dln_dtype_size(A->dtype);
+    for (int j = 0; j < A->cols && j + 1 < A->rows; j++)
+        memset((char *)A->data + IDX(A, j + 1, j) * es, 0, es * (size_t)(A->rows - j - 1));
     return DLN_OK;
 }
 
@@ -252,6 +354,9 @@ static const dln_backend_ops cpu_ops = {
     .axpby_batched = cpu_axpby_batched,
     .sumsq_batched = cpu_sumsq_batched,
     .gesvd = cpu_gesvd,
+    .geqrf = cpu_geqrf,
+    .ormqr = cpu_ormqr,
+    .triu = cpu_triu,
 };
 
 int dln_backend_cpu_create(dln_error *err, dln_backend **out)

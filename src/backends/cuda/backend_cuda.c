@@ -319,6 +319,7 @@ static void cuda_destroy(dln_backend *be)
             release_graph(g);
         }
         if (c->svd_buf) cudaFree(c->svd_buf);
+        if (c->qr_buf) cudaFree(c->qr_buf);
         if (c->dev_info) cudaFree(c->dev_info);
         if (c->partials) cudaFree(c->partials);
         if (c->batch_partials) cudaFree(c->batch_partials);
@@ -352,6 +353,9 @@ static const dln_backend_ops cuda_ops = {
     .axpby_batched = dln_cuda_axpby_batched,
     .sumsq_batched = dln_cuda_sumsq_batched,
     .gesvd = cuda_gesvd,
+    .geqrf = dln_cuda_geqrf,
+    .ormqr = dln_cuda_ormqr,
+    .triu = dln_cuda_triu,
     .capture_begin = cuda_capture_begin,
     .capture_end = cuda_capture_end,
     .graph_launch = cuda_graph_launch,

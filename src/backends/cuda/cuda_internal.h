@@ -2,8 +2,8 @@
  * included only by the .c files of src/backends/cuda/, which are built only when nvcc is found): the
  * backend's context (cuda_impl), the error helpers and the CUDA_CHECK / CUBLAS_CHECK /
  * CUSOLVER_CHECK macros, the capture guard, and the operations defined outside
- * backend_cuda.c (host <-> device transfers, transfer.c). Together with those files and
- * the kernels, this is the only code that includes CUDA headers. */
+ * backend_cuda.c (host <-> device transfers, transfer.c; the QR operations, qr.c). Together
+ * with those files and the kernels, this is the only code that includes CUDA headers. */
 #ifndef DLN_BACKEND_CUDA_H
 #define DLN_BACKEND_CUDA_H
 
@@ -30,7 +30,13 @@ typedef struct {
     double *svd_buf;         /* device: gesvd work (svd_lwork), rwork (n), s (n) */
     size_t svd_cap;          /* doubles in svd_buf */
     int svd_m, svd_n, svd_lwork; /* shape of the last bufferSize query and its answer */
-    int *dev_info;           /* device int written by gesvd */
+    int *dev_info;           /* device int written by gesvd, geqrf, ormqr */
+    double *qr_buf;          /* device: geqrf / ormqr workspace (qr.c), grown on demand */
+    size_t qr_cap;           /* doubles in qr_buf */
+    struct dln_qr_query {    /* bufferSize answers by shape (qr.c): each shape queried once */
+        int op, m, n, k, trans, lda, ldc, lwork;
+    } qr_queries[8];
+    int qr_next;             /* the entry of qr_queries replaced next */
     int capturing;           /* a stream capture is open */
     dln_graph *graphs;
 } cuda_impl;
@@ -107,6 +113,12 @@ int dln_cuda_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, con
                            double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count);
 int dln_cuda_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
                            int accumulate);
+
+/* Householder QR and its application (geqrf, ormqr: cuSOLVER, waiting for devInfo) and
+ * the triangle kernel (qr.c). */
+int dln_cuda_geqrf(dln_backend *be, dln_mat *A, dln_mat *tau);
+int dln_cuda_ormqr(dln_backend *be, int trans, const dln_mat *A, const dln_mat *tau, dln_mat *C);
+int dln_cuda_triu(dln_backend *be, dln_mat *A);
 
 /* Host fp64 src (rows, cols) with leading dim ld_src -> dst (device, in its dtype), and
  * back; synchronous, through the pinned staging buffer (transfer.c). */

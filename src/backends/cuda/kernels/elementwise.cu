@@ -1,6 +1,6 @@
 /* elementwise.cu: element-wise kernels of the CUDA backend over strided column-major
- * blocks: axpby (Y = alpha X + beta Y), fp64 and fp32. Launchers are declared in
- * kernels.h; they only enqueue work on the given stream. */
+ * blocks: axpby (Y = alpha X + beta Y) and triu (zero below the diagonal), fp64 and fp32.
+ * Launchers are declared in kernels.h; they only enqueue work on the given stream. */
 #include "kernels.h"
 #include "launch.h"
 #include "strided_walk.h"
@@ -51,4 +51,39 @@ extern "C" cudaError_t dln_axpby_f32(int rows, int cols, float alpha, const floa
                                      float *y, int ldy, cudaStream_t stream)
 {
     return axpby_launch<float>(rows, cols, alpha, x, ldx, beta, y, ldy, stream);
+}
+
+// A is (rows, cols) with leading dim lda: entries (i, j) with i > j become zero, the rest
+// are neither read nor written.
+template <typename T>
+__global__ void triu_kernel(long long rows, long long cols, T *a, long long lda)
+{
+    long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long stride = (long long)gridDim.x * blockDim.x;
+    for (dln_walk w = dln_walk_start(rows, cols, first, stride); w.e < w.n; dln_walk_next(&w))
+        if (w.i > w.j) a[w.i + w.j * lda] = T(0);
+}
+
+// A is (rows, cols): one thread per element up to AXPBY_MAX_BLOCKS blocks, as axpby.
+template <typename T>
+static cudaError_t triu_launch(int rows, int cols, T *a, int lda, cudaStream_t stream)
+{
+    if (rows <= 1 || cols <= 0) return cudaSuccess; /* nothing below the diagonal */
+    long long n = (long long)rows * cols;
+    long long blocks = (n + AXPBY_THREADS - 1) / AXPBY_THREADS;
+    if (blocks > AXPBY_MAX_BLOCKS) blocks = AXPBY_MAX_BLOCKS;
+    DLN_LAUNCH(triu_kernel<T>, (unsigned)blocks, AXPBY_THREADS, 0, stream, rows, cols, a, lda);
+    return cudaGetLastError();
+}
+
+// A is (rows, cols), fp64, leading dim lda.
+extern "C" cudaError_t dln_triu_f64(int rows, int cols, double *a, int lda, cudaStream_t stream)
+{
+    return triu_launch<double>(rows, cols, a, lda, stream);
+}
+
+// A is (rows, cols), fp32, leading dim lda.
+extern "C" cudaError_t dln_triu_f32(int rows, int cols, float *a, int lda, cudaStream_t stream)
+{
+    return triu_launch<float>(rows, cols, a, lda, stream);
 }

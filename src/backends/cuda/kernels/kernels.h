@@ -36,6 +36,11 @@ cudaError_t dln_axpby_f64(int rows, int cols, double alpha, const double *x, int
 cudaError_t dln_axpby_f32(int rows, int cols, float alpha, const float *x, int ldx, float beta,
                           float *y, int ldy, cudaStream_t stream);
 
+/* A (rows, cols) with leading dim lda: the entries below the diagonal (i > j) set to
+ * zero; the others untouched. */
+cudaError_t dln_triu_f64(int rows, int cols, double *a, int lda, cudaStream_t stream);
+cudaError_t dln_triu_f32(int rows, int cols, float *a, int lda, cudaStream_t stream);
+
 /* *result = (accumulate ? *result : 0) + sum_ij X_ij^2 accumulated in fp64, where X is
  * (rows, cols) with leading dim ldx. partials: device scratch of DLN_SUMSQ_BLOCKS
  * doubles (work on one stream is serialised, so calls may share it). No atomics. */
