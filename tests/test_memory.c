@@ -162,3 +162,31 @@ Test(memory, address_space_limit_is_refused_up_front)
                "RLIMIT_AS");
     expect_bad(DLN_WITH(&lim, "solve", "--backend", "cpu", "--dx", "20000", "--samples", "20000", "--quiet"), "RLIMIT_AS");
 }
+
+/* A batch (dln_run_plan.batch): each member adds its host weights and its share of the
+ * batch's buffers; with the sharpness rule also a weight-shaped vector on the host. */
+Test(memory, estimate_counts_the_batch)
+{
+    dln_shape s;
+    ts_shape(&s, 3, (const int[]){32, 64, 64, 32});
+    dln_train_opts t;
+    dln_train_opts_default(&t);
+    t.lr = 0.01;
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t, DLN_SOLVER_AUTO, 32};
+    dln_mem_estimate one, many; /* 32 and 64 members: both peak in training */
+    dln_memory_estimate(&p, 1, &one);
+    p.batch = 64;
+    dln_memory_estimate(&p, 1, &many);
+    /* trained on the compression: 32 columns */
+    double per = 8.0 * (double)dln_shape_params(&s) +
+                 (double)(dln_batch_bytes(&s, 32, DLN_F64, 2, 0) - dln_batch_bytes(&s, 32, DLN_F64, 1, 0));
+    cr_assert_str_eq(one.phase, "training");
+    cr_assert(fabs(many.host - one.host - 32 * per) < 1.0, "32 more members add %.6g, expected %.6g",
+              many.host - one.host, 32 * per);
+    t.lr = 0; /* the sharpness rule */
+    dln_mem_estimate rule;
+    dln_memory_estimate(&p, 1, &rule);
+    cr_assert(rule.host - many.host > 64 * 8.0 * (double)dln_shape_params(&s), "the rule's vectors: %.6g",
+              rule.host - many.host);
+    dln_shape_free(&s);
+}
