@@ -3,9 +3,11 @@
  * it is committed and an aborted one leaves no trace; the two-rename fallback (for
  * filesystems without RENAME_EXCHANGE) gives the same result; savers racing on one
  * directory (in separate processes, many times) all succeed and leave one complete set and
- * no debris; a symbolic link to the directory is followed and kept. */
+ * no debris; a save's check of the directory is not failed by the fallback's instant in
+ * which the directory is absent; a symbolic link to the directory is followed and kept. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,5 +263,48 @@ Test(weights, racing_savers_all_succeed)
     dln_error_clear(&err);
     cr_assert_eq(dln_weights_load(path("w"), 3, 3, &s, &W, &err), DLN_OK, "%s", err.msg);
     dln_weights_free(s.depth, W);
+    dln_shape_free(&s);
+}
+
+/* The fallback of a concurrent save moves DIR away and back (DIR -> DIR.old-<pid> -> DIR)
+ * over and over while DIR is checked: the instant DIR is absent can fall between the check's
+ * lstat and its listing of DIR, and must read as "absent" (or DIR be looked at again), never
+ * fail the save with "No such file or directory". */
+Test(weights, check_survives_the_fallback_instant)
+{
+    dln_shape s;
+    double **A;
+    weights_of(2, 1.0, &s, &A);
+    dln_error err;
+    dln_error_clear(&err);
+    cr_assert_eq(dln_weights_save(path("w"), &s, A, &err), DLN_OK, "%s", err.msg);
+    char w[512], old[600];
+    snprintf(w, sizeof w, "%s", path("w"));
+    pid_t mover = fork();
+    cr_assert_neq(mover, -1);
+    if (mover == 0) {
+        snprintf(old, sizeof old, "%s.old-%ld", w, (long)getpid());
+        for (;;)
+            if (rename(w, old) != 0 || rename(old, w) != 0) _exit(1);
+    }
+    snprintf(old, sizeof old, "%s.old-%ld", w, (long)mover);
+    int failed = 0;
+    char first[sizeof err.msg] = "";
+    for (int i = 0; i < 20000; i++) {
+        dln_error_clear(&err);
+        if (dln_weights_check_dir(w, &err) != DLN_OK && !failed++) snprintf(first, sizeof first, "%s", err.msg);
+    }
+    kill(mover, SIGKILL);
+    int ws;
+    cr_assert_eq(waitpid(mover, &ws, 0), mover);
+    cr_assert(WIFSIGNALED(ws), "the mover stopped by itself");
+    struct stat ls;
+    if (lstat(w, &ls) != 0) cr_assert_eq(rename(old, w), 0); /* killed in the instant: put back */
+    cr_assert_eq(failed, 0, "%d of 20000 checks failed, the first: %s", failed, first);
+    expect_set(w, 2, 1.0);
+    char l[512];
+    names(base, l, sizeof l);
+    cr_assert_str_eq(l, "w ", "debris: %s", l);
+    dln_weights_free(2, A);
     dln_shape_free(&s);
 }

@@ -95,7 +95,12 @@ static int foreign_entry(const char *path, char *name, size_t n, int *not_regula
     return 0;
 }
 
-/* DIR is absent, or a directory of weight files only; its parent is a writable directory. */
+#define CHECK_TRIES 8 /* DIR found, then gone before it could be listed: look again */
+
+/* DIR is absent, or a directory of weight files only; its parent is a writable directory.
+ * A concurrent save's fallback moves DIR away for an instant (DIR -> DIR.old-<pid>), which
+ * can fall between the lstat and the listing: DIR is then looked at again, and found absent
+ * or holding the set that replaced it. */
 static int check(struct dln_staged_weights *st, dln_error *err)
 {
     const char *dir = st->shown;
@@ -105,16 +110,20 @@ static int check(struct dln_staged_weights *st, dln_error *err)
     if (!S_ISDIR(ps.st_mode)) return dln_fail(err, DLN_EINPUT, "%s: %s is not a directory", dir, st->parent);
     if (access(st->parent, W_OK | X_OK) != 0)
         return dln_fail(err, DLN_EINPUT, "%s: cannot write in %s: %s", dir, st->parent, strerror(errno));
-    if (lstat(st->target, &ds) != 0) {
-        if (errno == ENOENT) return DLN_OK;
-        return dln_fail(err, DLN_EINPUT, "%s: %s", dir, strerror(errno));
-    }
-    if (!S_ISDIR(ds.st_mode)) return dln_fail(err, DLN_EINPUT, "%s: exists and is not a directory", dir);
-    if (ds.st_dev != ps.st_dev) return dln_fail(err, DLN_EINPUT, "%s: is a mount point and cannot be replaced", dir);
     char bad[NAME_MAX + 1];
     int not_regular;
-    if (foreign_entry(st->target, bad, sizeof bad, &not_regular) != 0)
-        return dln_fail(err, DLN_EINPUT, "%s: %s", dir, strerror(errno));
+    for (int t = 0;; t++) {
+        if (lstat(st->target, &ds) != 0) {
+            if (errno == ENOENT) return DLN_OK;
+            return dln_fail(err, DLN_EINPUT, "%s: %s", dir, strerror(errno));
+        }
+        if (!S_ISDIR(ds.st_mode)) return dln_fail(err, DLN_EINPUT, "%s: exists and is not a directory", dir);
+        if (ds.st_dev != ps.st_dev)
+            return dln_fail(err, DLN_EINPUT, "%s: is a mount point and cannot be replaced", dir);
+        if (foreign_entry(st->target, bad, sizeof bad, &not_regular) == 0) break;
+        if (errno != ENOENT) return dln_fail(err, DLN_EINPUT, "%s: cannot list: %s", dir, strerror(errno));
+        if (t + 1 == CHECK_TRIES) return DLN_OK; /* absent when listed, as absent as a failed lstat */
+    }
     if (bad[0] && not_regular)
         return dln_fail(err, DLN_EINPUT, "%s: the directory holds '%s', which is not a regular file; choose a new "
                         "or empty directory", dir, bad);
