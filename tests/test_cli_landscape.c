@@ -1,0 +1,271 @@
+/* test_cli_landscape.c: the loss-landscape tools of the `dln` program (suite "cli", issue 10)
+ * end to end: `dln hessian` on the known cases (W = 0 with H >= 3: the Hessian is exactly 0;
+ * W = 0 with H = 2: its extreme eigenvalues are +-sigma_1(Y X^T) in dln's unnormalised loss
+ * 1/2 ||W_2 W_1 X - Y||^2, tests/test_hessian.c derives it), no negative curvature beyond
+ * the distance's bound at a trained global minimum, train --hessian's saddle kind; R* from
+ * --save-solution attains L*; --save-data round trips; --perturb 0 changes nothing and a
+ * perturbed saddle escapes; --observe's trace fields; the bad-input contract of the new
+ * options. Fixtures: tdir/X.npy (4, 6) and tdir/Y.npy (3, 6) from the suite's set-up. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_runner.h"
+#include "dln/dln.h"
+#include "test_support.h"
+
+static double *load(const char *path, int *rows, int *cols)
+{
+    dln_error err;
+    dln_error_clear(&err);
+    double *A = NULL;
+    cr_assert_eq(dln_npy_read(path, rows, cols, &A, &err), DLN_OK, "%s", err.msg);
+    return A;
+}
+
+/* sigma_1 of S = Y X^T for the fixtures */
+static double sigma1_yxt(void)
+{
+    int dx, m, dy, m2;
+    double *X = load(P("X.npy"), &dx, &m), *Y = load(P("Y.npy"), &dy, &m2);
+    double *S = calloc((size_t)dy * dx, sizeof(double));
+    for (int i = 0; i < dy; i++)
+        for (int j = 0; j < dx; j++)
+            for (int t = 0; t < m; t++) S[i + (size_t)j * dy] += Y[i + (size_t)t * dy] * X[j + (size_t)t * dx];
+    int n = dx < dy ? dx : dy;
+    double *sv = malloc(sizeof(double) * (size_t)n), *sup = malloc(sizeof(double) * (size_t)n);
+    cr_assert_eq(LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'N', 'N', dy, dx, S, dy, sv, NULL, 1, NULL, 1, sup), 0);
+    double s1 = sv[0];
+    free(X), free(Y), free(S), free(sv), free(sup);
+    return s1;
+}
+
+/* Zero weights of the given depth and width for the fixtures, saved in tdir/name. */
+static void zero_weights(const char *name, const char *depth, const char *width)
+{
+    run_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--depth", (char *)depth, "--width", (char *)width,
+               "--init-scale", "0", "--steps", "0", "--save", P(name), "--quiet"));
+}
+
+Test(cli, hessian_of_zero_weights_depth_3_is_zero)
+{
+    zero_weights("w0", "3", "2");
+    run_t r = expect_ok(DLN("hessian", "--load", P("w0"), "--x", P("X.npy"), "--y", P("Y.npy"), "--quiet"));
+    /* every term of a second derivative keeps a W factor: exactly zero */
+    cr_assert_eq(jnum(r.out, "lambda_max"), 0.0, "%s", r.out);
+    cr_assert_eq(jnum(r.out, "lambda_min"), 0.0, "%s", r.out);
+    cr_assert_eq(jnum(r.out, "negative_count"), 0, "%s", r.out);
+    cr_assert(!jbool(r.out, "negative_curvature"));
+    cr_assert_eq(jnum(r.out, "grad_norm"), 0.0);
+    run_free(&r);
+    /* train there: a critical point (the rank-0 value), and --hessian calls it degenerate */
+    run_t t = expect_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--load", P("w0"), "--steps", "5",
+                            "--hessian", "--quiet"));
+    jstr_is(t.out, "verdict", "critical");
+    jstr_is(t.out, "saddle", "degenerate");
+    cr_assert(strstr(t.out, "degenerate saddle"), "%s", t.out);
+    run_free(&t);
+}
+
+Test(cli, hessian_of_zero_weights_depth_2_is_plus_minus_sigma_of_y_xt)
+{
+    zero_weights("w0", "2", "2");
+    double s1 = sigma1_yxt();
+    /* P = 2 x 4 + 3 x 2 = 14 parameters: 100 Lanczos steps are capped at 14, the whole space */
+    run_t r = expect_ok(DLN("hessian", "--load", P("w0"), "--x", P("X.npy"), "--y", P("Y.npy"), "--save-direction",
+                            P("dir"), "--quiet"));
+    cr_assert_eq(jnum(r.out, "hessian_params"), 14);
+    /* Lanczos on the whole space: the Ritz values are eigenvalues to rounding (1e-9 leaves
+     * a wide margin over the 1e-15 of the products) */
+    cr_expect_lt(fabs(jnum(r.out, "lambda_max") - s1), 1e-9 * s1, "%s vs sigma_1 %.17g", r.out, s1);
+    cr_expect_lt(fabs(jnum(r.out, "lambda_min") + s1), 1e-9 * s1, "%s vs -sigma_1 %.17g", r.out, s1);
+    /* -sigma_i (i = 1..3, rank of Y X^T) each d_1 = 2 times: at most 6 negative eigenvalues */
+    double neg = jnum(r.out, "negative_count");
+    cr_expect(neg >= 1 && neg <= 6, "negative_count %g", neg);
+    cr_assert(jbool(r.out, "negative_curvature"));
+    run_free(&r);
+    /* the saved direction is weight-shaped and of unit norm */
+    int a, b, c, d;
+    double *V1 = load(P("dir/W1.npy"), &a, &b), *V2 = load(P("dir/W2.npy"), &c, &d), nn = 0.0;
+    cr_assert(a == 2 && b == 4 && c == 3 && d == 2, "shapes (%d, %d) (%d, %d)", a, b, c, d);
+    for (int e = 0; e < 8; e++) nn += V1[e] * V1[e];
+    for (int e = 0; e < 6; e++) nn += V2[e] * V2[e];
+    cr_expect_lt(fabs(nn - 1.0), 1e-12, "|v|^2 = %.17g", nn);
+    free(V1), free(V2);
+    /* train --hessian there: a critical point with negative curvature: a strict saddle */
+    run_t t = expect_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--load", P("w0"), "--steps", "5",
+                            "--hessian", "--quiet"));
+    jstr_is(t.out, "verdict", "critical");
+    jstr_is(t.out, "saddle", "strict");
+    run_free(&t);
+}
+
+Test(cli, trained_global_minimum_has_no_significant_negative_curvature)
+{
+    run_t r = expect_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--depth", "3", "--width", "2", "--tol",
+                            "1e-14", "--steps", "100000", "--hessian", "--quiet"));
+    jstr_is(r.out, "verdict", "global");
+    /* at the minimum the Hessian is positive semi-definite; at a point a distance delta away
+     * lambda_min >= -O(delta) (the Hessian is Lipschitz), and delta ~ sqrt(gap) ~ 1e-7
+     * relative here: -1e-5 lambda_max holds that with a margin and is 100x below what a
+     * run stopped at rel_gap 1e-6 shows (about -2e-5 lambda_max on such problems) */
+    double lmax = jnum(r.out, "lambda_max"), lmin = jnum(r.out, "lambda_min");
+    cr_expect(lmax > 0 && lmin >= -1e-5 * lmax, "lambda_min %.3e lambda_max %.3e rel_gap %g", lmin, lmax,
+              jnum(r.out, "rel_gap"));
+    json_t *o = jparse(r.out);
+    cr_expect(!json_object_get(o, "saddle"), "a global minimum is no saddle");
+    json_decref(o);
+    run_free(&r);
+}
+
+/* 1/2 ||R X - Y||^2 for R (dy, dx) from path and the fixtures. */
+static double loss_of_solution(const char *path)
+{
+    int dx, m, dy, m2, rr, rc;
+    double *X = load(P("X.npy"), &dx, &m), *Y = load(P("Y.npy"), &dy, &m2), *R = load(path, &rr, &rc);
+    cr_assert(rr == dy && rc == dx, "R is (%d, %d), want (%d, %d)", rr, rc, dy, dx);
+    double s = 0.0;
+    for (int t = 0; t < m; t++)
+        for (int i = 0; i < dy; i++) {
+            double e = -Y[i + (size_t)t * dy];
+            for (int j = 0; j < dx; j++) e += R[i + (size_t)j * dy] * X[j + (size_t)t * dx];
+            s += e * e;
+        }
+    free(X), free(Y), free(R);
+    return 0.5 * s;
+}
+
+Test(cli, save_solution_attains_the_optimum)
+{
+    for (int k = 1; k <= 3; k++) {
+        char ks[8], dir[16];
+        snprintf(ks, sizeof ks, "%d", k), snprintf(dir, sizeof dir, "sol%d", k);
+        run_t r = expect_ok(DLN("solve", "--x", P("X.npy"), "--y", P("Y.npy"), "--rank", ks, "--save-solution", P(dir),
+                                "--quiet"));
+        char rp[32];
+        snprintf(rp, sizeof rp, "%s/R.npy", dir);
+        double opt = jnum(r.out, "optimum"), got = loss_of_solution(P(rp));
+        /* R* from the fp64 factorisations: rounding of a 4 x 6 problem, far below 1e-10 */
+        cr_expect_lt(fabs(got - opt), 1e-10 * opt, "rank %d: 1/2||R*X - Y||^2 = %.17g, L* = %.17g", k, got, opt);
+        /* the rank path ends at the least-squares value and passes through L* at rank k */
+        json_t *o = jparse(r.out), *path = json_object_get(o, "optimum_by_rank");
+        cr_assert(json_is_array(path) && json_array_size(path) == 4, "optimum_by_rank: %s", r.out);
+        cr_expect_eq(json_number_value(json_array_get(path, (size_t)k)), opt);
+        cr_expect_eq(json_number_value(json_array_get(path, 3)), jnum(r.out, "lstsq"));
+        json_decref(o);
+        run_free(&r);
+    }
+    /* train --save-solution: the narrowest layer's optimum */
+    run_t t = expect_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--depth", "2", "--width", "2", "--steps",
+                            "10", "--save-solution", P("tsol"), "--quiet"));
+    double opt = jnum(t.out, "optimum");
+    cr_expect_lt(fabs(loss_of_solution(P("tsol/R.npy")) - opt), 1e-10 * opt);
+    run_free(&t);
+}
+
+Test(cli, save_data_reloads_to_the_same_run)
+{
+    run_t a = expect_ok(DLN("train", SMALL, "--depth", "3", "--steps", "200", "--save-data", P("data"), "--quiet"));
+    run_t b = expect_ok(DLN("train", "--x", P("data/X.npy"), "--y", P("data/Y.npy"), "--depth", "3", "--steps", "200",
+                            "--quiet"));
+    /* the same fp64 values: the same run, bit for bit */
+    const char *keys[] = {"loss", "optimum", "grad_norm", "steps", "lr_init", "loss_init"};
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(jnum(a.out, keys[i]), jnum(b.out, keys[i]), "%s: %s vs %s", keys[i], a.out, b.out);
+    json_t *o = jparse(a.out);
+    jstr_is(b.out, "verdict", json_string_value(json_object_get(o, "verdict")));
+    json_decref(o);
+    run_free(&a), run_free(&b);
+}
+
+Test(cli, perturb_zero_changes_nothing_and_a_perturbed_saddle_escapes)
+{
+    run_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--depth", "2", "--width", "2", "--steps", "20", "--save",
+               P("w"), "--quiet"));
+    run_t a = expect_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--load", P("w"), "--steps", "50",
+                            "--quiet"));
+    run_t b = expect_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--load", P("w"), "--steps", "50",
+                            "--perturb", "0", "--quiet"));
+    cr_expect_eq(jnum(a.out, "loss"), jnum(b.out, "loss"), "%s vs %s", a.out, b.out);
+    cr_expect_eq(jnum(a.out, "loss_init"), jnum(b.out, "loss_init"));
+    run_free(&a), run_free(&b);
+    /* the saddle at W = 0 (H = 2): stuck unperturbed, escapes along a random direction and
+     * along the eigenvector of lambda_min */
+    zero_weights("w0", "2", "2");
+    run_t s = expect_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--load", P("w0"), "--steps", "3000",
+                            "--quiet"));
+    jstr_is(s.out, "verdict", "critical");
+    run_free(&s);
+    run_t e = expect_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--load", P("w0"), "--steps", "3000",
+                            "--perturb", "1e-3", "--quiet"));
+    jstr_is(e.out, "verdict", "global");
+    run_free(&e);
+    run_ok(DLN("hessian", "--load", P("w0"), "--x", P("X.npy"), "--y", P("Y.npy"), "--save-direction", P("dir"),
+               "--quiet"));
+    run_t v = expect_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--load", P("w0"), "--steps", "3000",
+                            "--perturb", "1e-3", "--perturb-dir", P("dir"), "--quiet"));
+    jstr_is(v.out, "verdict", "global");
+    cr_expect_lt(jnum(v.out, "loss_init"), jnum(v.out, "zero_loss"),
+                 "a step along the negative curvature lowers the loss");
+    run_free(&v);
+}
+
+Test(cli, observe_puts_the_observables_on_the_trace)
+{
+    run_ok(DLN("train", SMALL, "--depth", "3", "--width", "3", "--steps", "40", "--log", P("t.jsonl"), "--log-every",
+               "10", "--observe", "--quiet"));
+    size_t len;
+    char *text = read_all(P("t.jsonl"), &len), *save = NULL;
+    int lines = 0;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save), lines++) {
+        json_t *o = jparse(l);
+        json_t *sv = json_object_get(o, "product_sv"), *ms = json_object_get(o, "mode_strength");
+        json_t *ln = json_object_get(o, "layer_norms");
+        cr_assert(json_is_array(sv) && json_array_size(sv) == 5, "product_sv: %s", l); /* min(dx, dy) */
+        cr_assert(json_is_array(ms) && json_array_size(json_object_get(o, "target_sv")) == json_array_size(ms), "%s", l);
+        cr_assert(json_is_array(ln) && json_array_size(ln) == 3, "layer_norms: %s", l);
+        cr_assert(json_is_number(json_object_get(o, "effective_rank")) && json_is_number(json_object_get(o, "balancedness")),
+                  "%s", l);
+        /* the product of width-3 layers has rank <= 3 */
+        cr_expect_lt(json_number_value(json_array_get(sv, 3)), 1e-10 * json_number_value(json_array_get(sv, 0)));
+        json_decref(o);
+    }
+    cr_assert_geq(lines, 5);
+    free(text);
+}
+
+Test(cli, landscape_options_bad_input)
+{
+    expect_bad(DLN("hessian", "--x", P("X.npy"), "--y", P("Y.npy")), "--load");
+    expect_bad(DLN("train", SMALL, "--save-direction", P("d")), "--hessian");
+    expect_bad(DLN("train", SMALL, "--perturb", "1"), "--load");
+    expect_bad(DLN("train", SMALL, "--perturb", "abc"), "--perturb");
+    expect_bad(DLN("train", SMALL, "--observe"), "--log");
+    expect_bad(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--save-data", P("d")), "--save-data");
+    expect_bad(DLN("hessian", "--load", P("nothere"), "--x", P("X.npy"), "--y", P("Y.npy")), "--load");
+    write_text(P("file"), "x");
+    expect_bad(DLN("solve", SMALL, "--save-solution", P("file")), "--save-solution");
+    zero_weights("w0", "2", "2");
+    zero_weights("w3", "3", "2");
+    expect_bad(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--load", P("w0"), "--perturb", "1", "--perturb-dir",
+                   P("w3"), "--save", P("out")),
+               "--perturb-dir");
+    cr_assert(!exists(P("d")) && !exists(P("out")), "bad input left an output behind");
+}
+
+Test(cli, hessian_help_lists_its_options)
+{
+    run_t r = expect_ok(DLN("hessian", "--help"));
+    const char *opts[] = {"--load", "--hessian-iters", "--save-direction", "--save-data", "--x", "--y", "--backend"};
+    for (int i = 0; i < 7; i++) cr_expect(strstr(r.out, opts[i]), "dln hessian --help lacks %s", opts[i]);
+    run_free(&r);
+    run_t t = expect_ok(DLN("train", "--help"));
+    const char *topts[] = {"--hessian", "--save-direction", "--save-solution", "--save-data", "--perturb",
+                           "--perturb-dir", "--observe"};
+    for (int i = 0; i < 7; i++) cr_expect(strstr(t.out, topts[i]), "dln train --help lacks %s", topts[i]);
+    run_free(&t);
+}
