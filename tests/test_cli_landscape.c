@@ -269,3 +269,19 @@ Test(cli, hessian_help_lists_its_options)
     for (int i = 0; i < 7; i++) cr_expect(strstr(t.out, topts[i]), "dln train --help lacks %s", topts[i]);
     run_free(&t);
 }
+
+/* A held-out stall (the default problem, depth 10, width 4, Gaussian start, seed 4): the
+ * product collapses to rank 3 and the loss settles onto L*_3 with a gradient of 7.5e-6 of
+ * the scale, decreasing at a rate that would need about 3e12 more steps: a critical point
+ * (before the stalled-run rule of src/trainer/verdict.c it read "still decreasing"), and
+ * --hessian finds the negative curvature of a strict saddle. */
+Test(cli, a_run_stalled_at_the_rank_3_saddle_is_critical_and_strict)
+{
+    run_t r = expect_ok(DLN("train", "--depth", "10", "--width", "4", "--init", "gaussian", "--seed", "4", "--steps",
+                            "30000", "--hessian", "--quiet"));
+    jstr_is(r.out, "verdict", "critical");
+    cr_expect_eq(jnum(r.out, "verdict_rank"), 3, "%s", r.out);
+    jstr_is(r.out, "saddle", "strict");
+    cr_expect_lt(jnum(r.out, "lambda_min"), 0.0);
+    run_free(&r);
+}

@@ -113,7 +113,7 @@ void dln_train_describe(const dln_train_result *r, const dln_train_opts *o, char
             break;
         case DLN_VERDICT_CRITICAL:
             snprintf(buf, n, "reached the step limit (%ld) at a critical point: the loss is the rank-%d optimum and the "
-                     "gradient is small (a saddle)", o->steps, r->verdict_rank);
+                     "run is not leaving it (a saddle)", o->steps, r->verdict_rank);
             break;
         case DLN_VERDICT_STATIONARY:
             snprintf(buf, n, "reached the step limit (%ld) stationary above the optimum: the gradient is at rounding level",

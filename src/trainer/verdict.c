@@ -13,6 +13,17 @@
 #define MATCH 1e-6
 #define MIN_WINDOW 2 /* checks needed to call a run oscillating or to estimate a rate */
 #define MIN_EFFICIENCY 0.05 /* below: the steps' work goes into oscillation (lr lambda > 1.9) */
+/* A run on a rank path (loss = L*_j) is stalled there when, at the window's rate, reaching tol
+ * would take over STALL_FACTOR times the steps made so far: the gap to L* is not closing, the
+ * loss is settling onto the saddle's value (a depth-10 width-4 Gaussian sweep put 19 of 24
+ * runs at L*_3 within 2e-8 of 1/2 ||Y||^2, gradients 1e-5..1e-3 of the scale, estimates
+ * 1e9..1e12 steps: bench/results/cpu-20261124/verdicts.md). A run that is merely slow
+ * and happens to cross L*_j at its last step has a moderate estimate. */
+#define STALL_FACTOR 100.0
+/* A stalled run settling onto L*_j from above is still a little over it (those runs: 1e-6 to
+ * 1e-5 of 1/2 ||Y||^2 over L*_3, against 0.14 from L*_3 down to L*): it matches L*_j within
+ * NEAR (L*_j - L*), a thousandth of the way to the optimum, besides the absolute match. */
+#define NEAR 1e-3
 
 const char *dln_verdict_name(dln_verdict v)
 {
@@ -75,14 +86,21 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
         res->verdict = DLN_VERDICT_STOPPED;
         return;
     }
-    int k = dln_shape_narrowest(s), small = res->grad_rel <= SMALL_GRAD;
+    int k = dln_shape_narrowest(s), small = res->grad_rel <= SMALL_GRAD, stalled = 0;
     double match = fmax(tol, MATCH) * sh->y_half;
-    for (int j = 0; small && j < k && j < sh->n_ranks; j++)
-        if (fabs(res->loss - sh->optimum_by_rank[j]) <= match && sh->optimum_by_rank[j] > sh->optimum + match) {
+    if (!small && n >= MIN_WINDOW) { /* not leaving: decreasing far too slowly, or not at all */
+        double stt = steps_to_tol(window, n, tol * sh->y_half);
+        stalled = isfinite(stt) ? stt > STALL_FACTOR * (double)(res->steps > 0 ? res->steps : 1)
+                                : not_decreasing(window, n);
+    }
+    for (int j = 0; (small || stalled) && j < k && j < sh->n_ranks; j++) {
+        double lj = sh->optimum_by_rank[j], near = small ? match : fmax(match, NEAR * (lj - sh->optimum));
+        if (fabs(res->loss - lj) <= near && lj > sh->optimum + match) {
             res->verdict = DLN_VERDICT_CRITICAL;
             res->verdict_rank = j;
             return;
         }
+    }
     if (res->grad_rel <= ROUNDING_GRAD || res->stop == DLN_STOP_NO_DECREASE) {
         res->verdict = DLN_VERDICT_STATIONARY;
         return;
