@@ -270,7 +270,8 @@ Test(cli, hessian_help_lists_its_options)
     run_free(&t);
 }
 
-/* A held-out stall (the default problem, depth 10, width 4, Gaussian start, seed 4): the
+/* A stall from the sweep that set the rule (not held out; the held-out sweep is in
+ * bench/results/cpu-20261124/) (the default problem, depth 10, width 4, Gaussian start, seed 4): the
  * product collapses to rank 3 and the loss settles onto L*_3 with a gradient of 7.5e-6 of
  * the scale, decreasing at a rate that would need about 3e12 more steps: a critical point
  * (before the stalled-run rule of src/trainer/verdict.c it read "still decreasing"), and

@@ -20,10 +20,12 @@
  * 1e9..1e12 steps: bench/results/cpu-20261124/verdicts.md). A run that is merely slow
  * and happens to cross L*_j at its last step has a moderate estimate. */
 #define STALL_FACTOR 100.0
-/* A stalled run settling onto L*_j from above is still a little over it (those runs: 1e-6 to
- * 1e-5 of 1/2 ||Y||^2 over L*_3, against 0.14 from L*_3 down to L*): it matches L*_j within
- * NEAR (L*_j - L*), a thousandth of the way to the optimum, besides the absolute match. */
-#define NEAR 1e-3
+/* A stalled run settling onto L*_j from above, or leaving it slowly, is a little off it (those
+ * runs: 1e-6 to 1e-5 of 1/2 ||Y||^2 over L*_3, against 0.14 from L*_3 down to L*; a second
+ * sweep, data seed 7, had runs 5.6e-5 below and 7.9e-5 above L*_6 = L* + 0.046 (1/2 ||Y||^2),
+ * with rates needing 2e7-4e7 more steps): it matches L*_j within NEAR (L*_j - L*), a hundredth
+ * of the way down to the optimum, besides the absolute match. */
+#define NEAR 1e-2
 
 const char *dln_verdict_name(dln_verdict v)
 {
