@@ -286,3 +286,18 @@ Test(cli, a_run_stalled_at_the_rank_3_saddle_is_critical_and_strict)
     cr_expect_lt(jnum(r.out, "lambda_min"), 0.0);
     run_free(&r);
 }
+
+/* A stall off the rank path (from the data-seed-11 sweep, which set the rule: not held out):
+ * depth 10, width 8, Gaussian start, seed 3 learns target modes 1-5 and 7, skipping 6 (its
+ * --observe trace shows mode 6's strength at 0.007 of sigma_6): a critical value
+ * L*_6 + (sigma_6^2 - sigma_7^2) / 2 on no rank path, a strict saddle. */
+Test(cli, a_run_stalled_off_the_rank_path_is_stationary_with_the_swapped_modes)
+{
+    run_t r = expect_ok(DLN("train", "--depth", "10", "--width", "8", "--init", "gaussian", "--seed", "3", "--data-seed",
+                            "11", "--steps", "30000", "--hessian", "--quiet"));
+    jstr_is(r.out, "verdict", "stationary, not a minimum");
+    cr_expect_eq(jnum(r.out, "verdict_rank"), 6, "%s", r.out);
+    jints_are(r.out, "verdict_modes_swapped", (const int[]){6, 7}, 2);
+    jstr_is(r.out, "saddle", "strict");
+    run_free(&r);
+}

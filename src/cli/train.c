@@ -96,6 +96,10 @@ static void put_run(dln_json *j, const cli_opts *o, const dln_shape *s, const dl
     dln_json_bool(j, "diverged", r->diverged);
     dln_json_str(j, "verdict", dln_verdict_name(r->verdict));
     if (r->verdict == DLN_VERDICT_CRITICAL) dln_json_int(j, "verdict_rank", r->verdict_rank);
+    if (r->verdict_skipped) {
+        dln_json_int(j, "verdict_rank", r->verdict_rank);
+        dln_json_ints(j, "verdict_modes_swapped", (int[]){r->verdict_skipped, r->verdict_added}, 2);
+    }
     dln_json_num(j, "grad_rel", r->grad_rel);
     if (r->verdict == DLN_VERDICT_DECREASING) dln_json_num(j, "steps_to_tol", r->steps_to_tol);
     dln_json_num(j, "seconds", r->seconds);

@@ -116,8 +116,13 @@ void dln_train_describe(const dln_train_result *r, const dln_train_opts *o, char
                      "run is not leaving it (a saddle)", o->steps, r->verdict_rank);
             break;
         case DLN_VERDICT_STATIONARY:
-            snprintf(buf, n, "reached the step limit (%ld) stationary above the optimum: the gradient is at rounding level",
-                     o->steps);
+            if (r->verdict_skipped)
+                snprintf(buf, n, "reached the step limit (%ld) stalled at a critical point off the rank path: the loss is "
+                         "that of the top %d target modes with mode %d left out and mode %d learnt instead (a saddle)",
+                         o->steps, r->verdict_rank, r->verdict_skipped, r->verdict_added);
+            else
+                snprintf(buf, n, "reached the step limit (%ld) stationary above the optimum: the gradient is at rounding "
+                         "level", o->steps);
             break;
         case DLN_VERDICT_DECREASING:
             if (isfinite(r->steps_to_tol))
