@@ -17,7 +17,7 @@
  * would take over STALL_FACTOR times the steps made so far: the gap to L* is not closing, the
  * loss is settling onto the saddle's value (a depth-10 width-4 Gaussian sweep put 19 of 24
  * runs at L*_3 within 2e-8 of 1/2 ||Y||^2, gradients 1e-5..1e-3 of the scale, estimates
- * 1e9..1e12 steps: bench/results/cpu-20261124/verdicts.md). A run that is merely slow
+ * 1e9..1e12 steps: bench/results/cpu-20261124/verdict-sweep/README.md). A run that is merely slow
  * and happens to cross L*_j at its last step has a moderate estimate. */
 #define STALL_FACTOR 100.0
 /* A stalled run settling onto L*_j from above, or leaving it slowly, is a little off it (those
