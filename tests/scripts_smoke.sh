@@ -7,7 +7,8 @@
 # Runs a 2x2 grid (depths 1,2; widths 2,4; 2 seeds) on a small synthetic problem on the CPU,
 # checks runs.csv (8 rows, the header columns, every status 0), re-runs it to check that the
 # resume skips every cell, checks --dry-run, --merge and a failing cell (a row with status != 0,
-# not a crash), then runs scripts/plot and checks that the PNGs are non-empty valid PNGs.
+# not a crash), then runs scripts/plot (the sweep's figures, verdicts.png included, and
+# --trace on an --observe trace) and checks that the PNGs are non-empty valid PNGs.
 # Prints "ok"/"FAIL" per check and a final "smoke: N passed, M failed"; exits 1 on any failure.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -108,7 +109,7 @@ assert len(r) == 1 and r[0]['status'] == '2' and 'init-scale' in r[0]['error'], 
 png_check() {
     local n=0 f
     for f in "$out"/figures/rel_gap.png "$out"/figures/time_to_eps.png \
-             "$out"/figures/converged.png; do
+             "$out"/figures/converged.png "$out"/figures/verdicts.png "$tmp/modes.png"; do
         [ -s "$f" ] || { echo "missing or empty: $f"; return 1; }
         [ "$(head -c 8 "$f" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
             { echo "not a PNG: $f"; return 1; }
@@ -118,6 +119,10 @@ png_check() {
 }
 if python3 -c "import matplotlib" 2>/dev/null; then
     check "plot writes figures" "$root/scripts/plot" "$out"
+    check "an --observe trace" "$dln" train --dx 8 --dy 8 --samples 40 --depth 3 --steps 200 \
+        --log "$tmp/obs.jsonl" --log-every 20 --observe --quiet --backend cpu
+    check "plot --trace draws its modes" "$root/scripts/plot" --trace "$tmp/obs.jsonl" \
+        --out "$tmp/modes.png"
     check "figures are non-empty PNGs" png_check
 else
     no_mpl() { "$root/scripts/plot" "$out"; test $? = 2; }
