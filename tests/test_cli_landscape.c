@@ -301,3 +301,24 @@ Test(cli, a_run_stalled_off_the_rank_path_is_stationary_with_the_swapped_modes)
     jstr_is(r.out, "saddle", "strict");
     run_free(&r);
 }
+
+/* Data outside the theorem's hypotheses (dx = 6 > m = 4: rank X = 4 < dx) are said on stderr,
+ * once, by solve and train; --quiet drops the note. */
+Test(cli, hypotheses_false_is_said_once_on_stderr)
+{
+    run_t s = expect_ok(DLN("solve", "--dx", "6", "--dy", "3", "--samples", "4"));
+    cr_expect(!jbool(s.out, "hypotheses"));
+    const char *at = strstr(s.err, "hypotheses false");
+    cr_expect(at && !strstr(at + 1, "hypotheses false"), "stderr: %s", s.err);
+    run_free(&s);
+    run_t t = expect_ok(DLN("train", "--dx", "6", "--dy", "3", "--samples", "4", "--steps", "10"));
+    at = strstr(t.err, "hypotheses false");
+    cr_expect(at && !strstr(at + 1, "hypotheses false"), "stderr: %s", t.err);
+    run_free(&t);
+    run_t q = expect_ok(DLN("solve", "--dx", "6", "--dy", "3", "--samples", "4", "--quiet"));
+    cr_expect(!strstr(q.err, "hypotheses"), "stderr: %s", q.err);
+    run_free(&q);
+    run_t ok = expect_ok(DLN("solve", SMALL));
+    cr_expect(!strstr(ok.err, "hypotheses"), "stderr: %s", ok.err);
+    run_free(&ok);
+}

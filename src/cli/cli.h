@@ -179,6 +179,8 @@ int cli_save_data(const cli_opts *o, const dln_data *d, dln_error *err);
 int cli_save_solution(const cli_opts *o, const dln_shallow *sh, dln_error *err);
 /* --perturb: W += S v, v the --perturb-dir direction or a seeded random one (unit norm). */
 int cli_perturb(const cli_opts *o, const dln_shape *s, double **W, dln_error *err);
+/* "hypotheses false" on stderr, once per run (not with --quiet). */
+void cli_note_hypotheses(const cli_opts *o, const dln_shallow *sh);
 /* optimum_by_rank: L*_j for j = 0..n_ranks-1. */
 void cli_put_rank_path(dln_json *j, const dln_shallow *sh);
 /* The observables of a trace line (--observe): the arrays present in obs. */

@@ -44,6 +44,14 @@ void cli_put_observables(dln_json *j, const dln_observation *obs)
     if (isfinite(obs->balancedness)) dln_json_num(j, "balancedness", obs->balancedness);
 }
 
+void cli_note_hypotheses(const cli_opts *o, const dln_shallow *sh)
+{
+    if (sh->hypotheses || o->quiet) return;
+    fprintf(stderr, "dln: note: hypotheses false: rank(X) = %d of dx = %d, rank(Y) = %d of dy = %d; the theorem "
+            "(every local minimum of the deep loss is global, at L*) assumes full row rank\n", sh->rank_x, sh->dx,
+            sh->rank_y, sh->dy);
+}
+
 /* ---- --perturb ------------------------------------------------------------------------- */
 
 int cli_perturb(const cli_opts *o, const dln_shape *s, double **W, dln_error *err)

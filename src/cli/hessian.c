@@ -141,6 +141,7 @@ int cli_hessian(cli_opts *o, dln_error *err)
         dln_json_num(&j, "grad_norm", h.grad_norm);
         cli_put_hessian(&j, &h, -1);
         cli_put_shallow(&j, &sh);
+        cli_note_hypotheses(o, &sh);
         rc = cli_emit(&j, o, note, err);
     }
     if (!rc && staged) {

@@ -41,6 +41,7 @@ int cli_solve(cli_opts *o, dln_error *err)
         cli_put_shallow(&j, &sh);
         cli_put_memory(&j, &est);
         dln_json_num(&j, "seconds", sec);
+        cli_note_hypotheses(o, &sh);
         rc = cli_emit(&j, o, note, err);
         if (!rc) rc = cli_save_solution(o, &sh, err);
         if (!rc) rc = cli_save_data(o, &d, err);

@@ -251,6 +251,7 @@ int cli_train(cli_opts *o, dln_error *err)
         cli_put_shallow(&st.j, &st.sh);
         cli_put_memory(&st.j, &st.est);
         dln_json_str(&st.j, "note", why);
+        cli_note_hypotheses(o, &st.sh);
         rc = cli_emit(&st.j, o, note, err);
     }
     if (!rc) rc = cli_outfile_commit(&st.log, "--log", err);
