@@ -244,6 +244,12 @@ Test(cli, landscape_options_bad_input)
     expect_bad(DLN("train", SMALL, "--save-direction", P("d")), "--hessian");
     expect_bad(DLN("train", SMALL, "--perturb", "1"), "--load");
     expect_bad(DLN("train", SMALL, "--perturb", "abc"), "--perturb");
+    const char *bad_numbers[] = {" 1", "0x10", "inf", "nan", "1e400", ""};
+    for (int i = 0; i < 6; i++) {
+        expect_bad(DLN("train", SMALL, "--load", P("w0"), "--perturb", (char *)bad_numbers[i]), "--perturb");
+        expect_bad(DLN("train", SMALL, "--hessian", "--hessian-iters", (char *)bad_numbers[i]), "--hessian-iters");
+    }
+    expect_bad(DLN("train", SMALL, "--hessian", "--hessian-iters", "0"), "--hessian-iters");
     expect_bad(DLN("train", SMALL, "--observe"), "--log");
     expect_bad(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--save-data", P("d")), "--save-data");
     expect_bad(DLN("hessian", "--load", P("nothere"), "--x", P("X.npy"), "--y", P("Y.npy")), "--load");

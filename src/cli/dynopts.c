@@ -61,6 +61,12 @@ void cli_dyn_defaults(cli_dyn *d)
     d->hessian_iters = DEFAULT_HESSIAN_ITERS;
 }
 
+/* Decimal only, as options.c takes numbers: a sign or a digit or '.' first (no blanks), no hex. */
+static int decimal_start(const char *a)
+{
+    return (*a >= '0' && *a <= '9') || *a == '+' || *a == '-' || *a == '.' ? !strpbrk(a, "xX") : 0;
+}
+
 int cli_dyn_option(int c, const char *a, cli_opts *o, dln_error *err)
 {
     cli_dyn *d = &o->dyn;
@@ -69,7 +75,7 @@ int cli_dyn_option(int c, const char *a, cli_opts *o, dln_error *err)
     case 0: d->hessian = 1; return DLN_OK;
     case 1: {
         long v = strtol(a, &end, 10);
-        if (!*a || *end || v < 1 || v > 100000)
+        if (!decimal_start(a) || *end || v < 1 || v > 100000)
             return dln_fail(err, DLN_EINPUT, "--hessian-iters: expected an integer in [1, 100000], got '%s'", a);
         d->hessian_iters = (int)v;
         return DLN_OK;
@@ -79,7 +85,7 @@ int cli_dyn_option(int c, const char *a, cli_opts *o, dln_error *err)
     case 4: d->data_dir = a; return DLN_OK;
     case 5: {
         double v = strtod(a, &end);
-        if (!*a || *end || !(v >= -1e100 && v <= 1e100) || strchr(a, 'x') || strchr(a, 'X') || *a == ' ')
+        if (!decimal_start(a) || *end || !(v >= -1e100 && v <= 1e100))
             return dln_fail(err, DLN_EINPUT, "--perturb: expected a number, got '%s'", a);
         d->perturb = v;
         d->perturb_set = 1;
