@@ -250,6 +250,11 @@ Test(cli, landscape_options_bad_input)
         expect_bad(DLN("train", SMALL, "--hessian", "--hessian-iters", (char *)bad_numbers[i]), "--hessian-iters");
     }
     expect_bad(DLN("train", SMALL, "--hessian", "--hessian-iters", "0"), "--hessian-iters");
+    /* a Lanczos basis of 1.7e7 parameters x 1e5 steps (1.4e4 GB) is refused before any work */
+    expect_bad(DLN("train", SMALL, "--widths", "4096,4096", "--hessian", "--hessian-iters", "100000", "--save",
+                   P("big")),
+               "Lanczos needs");
+    cr_assert(!exists(P("big")));
     expect_bad(DLN("train", SMALL, "--observe"), "--log");
     expect_bad(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--save-data", P("d")), "--save-data");
     expect_bad(DLN("hessian", "--load", P("nothere"), "--x", P("X.npy"), "--y", P("Y.npy")), "--load");

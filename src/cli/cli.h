@@ -169,6 +169,8 @@ typedef struct {
 int cli_hessian_at(dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s, double *const *W,
                    int iters, uint64_t seed, int want_vmin, cli_hessian_result *out, dln_error *err);
 void cli_hessian_result_free(const dln_shape *s, cli_hessian_result *h);
+/* When wanted: refuses (DLN_EINPUT) a Lanczos basis larger than half the host's memory. */
+int cli_hessian_check(const cli_opts *o, const dln_shape *s, int wanted, dln_error *err);
 /* The Hessian fields of a summary (with "saddle" when the run's verdict is a critical point). */
 void cli_put_hessian(dln_json *j, const cli_hessian_result *h, int verdict);
 

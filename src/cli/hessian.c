@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -16,6 +17,23 @@
  * (Ritz values lie inside the spectrum: lambda_min(H) <= theta_min). It is also the
  * relative tolerance of dln_lanczos's negative_count (its default). */
 #define NEGATIVE_TOL 1e-8
+
+/* Lanczos keeps its whole basis, params x (iters + 1) doubles, besides about 6 weight-shaped
+ * sets (start, vectors, scratch): refused before any work when that exceeds half the host's
+ * physical memory. */
+int cli_hessian_check(const cli_opts *o, const dln_shape *s, int wanted, dln_error *err)
+{
+    if (!wanted) return DLN_OK;
+    double P = (double)dln_shape_params(s), iters = fmin((double)o->dyn.hessian_iters, P);
+    double bytes = 8.0 * P * (iters + 7.0);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double limit = pages > 0 && page > 0 ? 0.5 * (double)pages * (double)page : INFINITY;
+    if (bytes > limit)
+        return dln_fail(err, DLN_EINPUT, "--hessian-iters %d on %.0f parameters: Lanczos needs %.3g GB of host memory "
+                        "(more than half of the %.3g GB here); lower --hessian-iters", o->dyn.hessian_iters, P,
+                        bytes / 1e9, 2 * limit / 1e9);
+    return DLN_OK;
+}
 
 /* The library's message for a failed network call (the backend records it). */
 static int net_failed(dln_backend *be, int rc, const char *what, dln_error *err)
@@ -120,6 +138,7 @@ int cli_hessian(cli_opts *o, dln_error *err)
         dln_shape_free(&s);
         s = got;
     }
+    if (!rc) rc = cli_hessian_check(o, &s, 1, err);
     if (!rc) {
         dln_shallow_opts so = {dln_shape_narrowest(&s), o->rank_tol, 1, o->solver, 0};
         rc = dln_shallow_solve_opts(be, &d, &so, &sh, err);

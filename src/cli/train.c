@@ -192,6 +192,7 @@ static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_se
         DLN_TRY(cli_make_shape(o, st->d.dx, st->d.dy, &st->s, err));
         DLN_TRY(cli_check_memory(o, &st->s, st->d.dx, st->d.dy, st->d.m, st->be, &st->est, err));
     }
+    DLN_TRY(cli_hessian_check(o, &st->s, o->dyn.hessian, err));
     DLN_TRY(get_weights(o, &st->d, &st->s, &st->W, err));
     DLN_TRY(cli_perturb(o, &st->s, st->W, err));
     if (o->log_path) DLN_TRY(cli_outfile_open(&st->log, o->log_path, "--log", err));
