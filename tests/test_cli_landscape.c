@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli_runner.h"
 #include "dln/dln.h"
@@ -298,18 +299,51 @@ Test(cli, a_run_stalled_at_the_rank_3_saddle_is_critical_and_strict)
     run_free(&r);
 }
 
-/* A stall off the rank path (from the data-seed-11 sweep, which set the rule: not held out):
- * depth 10, width 8, Gaussian start, seed 3 learns target modes 1-5 and 7, skipping 6 (its
- * --observe trace shows mode 6's strength at 0.007 of sigma_6): a critical value
- * L*_6 + (sigma_6^2 - sigma_7^2) / 2 on no rank path, a strict saddle. */
-Test(cli, a_run_stalled_off_the_rank_path_is_stationary_with_the_swapped_modes)
+/* A critical point off the rank path, built exactly (the trainer's path to one depends on the
+ * step-size rule): with R_ls = Y X^+ and A = R_ls X = U S V^T (the fixtures: 3 modes), the
+ * depth-2 width-2 network W_2 = [u_1 u_3], W_1 = W_2^T R_ls learns modes 1 and 3 and skips 2.
+ * Its gradient is zero (G_1 = W_2^T (P A - Y) X^T = 0 as X^+ X X^T = X^T, and G_2 = -(I - P) A A^T
+ * W_2 = 0, P = W_2 W_2^T) and its loss is lstsq + sigma_2^2 / 2 = L*_2 + (sigma_2^2 - sigma_3^2) / 2:
+ * "stationary, not a minimum" at rank 2 with modes [2, 3] swapped, a strict saddle. (A trained
+ * run reached such a point in the data-seed-11 sweep: bench/results/cpu-20261124/.) */
+Test(cli, a_critical_point_off_the_rank_path_is_stationary_with_the_swapped_modes)
 {
-    run_t r = expect_ok(DLN("train", "--depth", "10", "--width", "8", "--init", "gaussian", "--seed", "3", "--data-seed",
-                            "11", "--steps", "30000", "--hessian", "--quiet"));
+    int dx, m, dy, m2;
+    double *X = load(P("X.npy"), &dx, &m), *Y = load(P("Y.npy"), &dy, &m2);
+    double G[16] = {0}, B[12] = {0}; /* G = X X^T (4 x 4), B = X Y^T (4 x 3) */
+    for (int a = 0; a < dx; a++)
+        for (int t = 0; t < m; t++) {
+            for (int b = 0; b < dx; b++) G[a + 4 * b] += X[a + (size_t)t * dx] * X[b + (size_t)t * dx];
+            for (int b = 0; b < dy; b++) B[a + 4 * b] += X[a + (size_t)t * dx] * Y[b + (size_t)t * dy];
+        }
+    lapack_int piv[4];
+    cr_assert_eq(LAPACKE_dgesv(LAPACK_COL_MAJOR, 4, 3, G, 4, piv, B, 4), 0); /* B = R_ls^T (4 x 3) */
+    double A[18] = {0}, sv[3], U[9], sup[3];
+    for (int i = 0; i < dy; i++)
+        for (int t = 0; t < m; t++)
+            for (int a = 0; a < dx; a++) A[i + 3 * t] += B[a + 4 * i] * X[a + (size_t)t * dx];
+    cr_assert_eq(LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'S', 'N', 3, 6, A, 3, sv, U, 3, NULL, 1, sup), 0);
+    double W2[6], W1[8] = {0};
+    for (int i = 0; i < 3; i++) W2[i] = U[i], W2[3 + i] = U[6 + i]; /* u_1, u_3 */
+    for (int r = 0; r < 2; r++)
+        for (int a = 0; a < dx; a++)
+            for (int i = 0; i < dy; i++) W1[r + 2 * a] += W2[i + 3 * r] * B[a + 4 * i];
+    mkdir(P("swap"), 0777);
+    dln_error err;
+    dln_error_clear(&err);
+    cr_assert_eq(dln_npy_write(P("swap/W1.npy"), 2, 4, W1, 2, &err), DLN_OK, "%s", err.msg);
+    cr_assert_eq(dln_npy_write(P("swap/W2.npy"), 3, 2, W2, 3, &err), DLN_OK, "%s", err.msg);
+    free(X), free(Y);
+    run_t r = expect_ok(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--load", P("swap"), "--steps", "10",
+                            "--hessian", "--quiet"));
     jstr_is(r.out, "verdict", "stationary, not a minimum");
-    cr_expect_eq(jnum(r.out, "verdict_rank"), 6, "%s", r.out);
-    jints_are(r.out, "verdict_modes_swapped", (const int[]){6, 7}, 2);
+    cr_expect_eq(jnum(r.out, "verdict_rank"), 2, "%s", r.out);
+    jints_are(r.out, "verdict_modes_swapped", (const int[]){2, 3}, 2);
     jstr_is(r.out, "saddle", "strict");
+    double lstsq = jnum(r.out, "lstsq"), loss = jnum(r.out, "loss");
+    /* fp64 rounding of a 4 x 6 problem: 1e-9 relative is far above it */
+    cr_expect_lt(fabs(loss - lstsq - 0.5 * sv[1] * sv[1]), 1e-9 * loss, "loss %.17g, lstsq + sigma_2^2/2 = %.17g", loss,
+                 lstsq + 0.5 * sv[1] * sv[1]);
     run_free(&r);
 }
 
