@@ -44,7 +44,7 @@ static int info(void)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "dln: no command given (commands: train, solve, info; see dln --help)\n");
+        fprintf(stderr, "dln: no command given (commands: train, solve, hessian, info; see dln --help)\n");
         return 2;
     }
     const char *cmd = argv[1];
