@@ -84,13 +84,16 @@ $(BUILD)/dln: $(CLI_OBJ) $(BUILD)/libdln.a
 $(BUILD)/dln_tests: $(TEST_OBJ) $(BUILD)/libdln_reference.a $(BUILD)/libdln.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libdln_reference.a $(BUILD)/libdln.a $(LDLIBS) -lcriterion -ljansson -o $@
 
+# The builds that `make test` and `make test-sanitize` start themselves use every core.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+
 # Tests run the CLI too (tests/test_cli_*.c), so both binaries are built first; then a
 # tiny sweep and plot (tests/scripts_smoke.sh) check the scripts end to end; then the whole
 # suite again against the emulated CUDA device (unless SKIP_CUDA_EMU is set).
 test: $(BUILD)/dln $(BUILD)/dln_tests
 	DLN_BIN=$(BUILD)/dln $(BUILD)/dln_tests $(TEST_ARGS)
 	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
-	$(if $(SKIP_CUDA_EMU),@echo "cudaemu: skipped (SKIP_CUDA_EMU is set)",$(MAKE) --no-print-directory test-cuda-emu)
+	$(if $(SKIP_CUDA_EMU),@echo "cudaemu: skipped (SKIP_CUDA_EMU is set)",$(MAKE) --no-print-directory -j$(NPROC) test-cuda-emu)
 
 smoke: $(BUILD)/dln
 	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
@@ -121,7 +124,7 @@ test-save-kill: $(BUILD)/dln
 	DLN_BIN=$(BUILD)/dln tests/save_kill.sh $(KILLS)
 
 test-sanitize:
-	$(MAKE) BUILD=$(SAN_BUILD) CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" $(SAN_BUILD)/dln $(SAN_BUILD)/dln_tests
+	$(MAKE) -j$(NPROC) BUILD=$(SAN_BUILD) CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" $(SAN_BUILD)/dln $(SAN_BUILD)/dln_tests
 	$(SAN_ENV) DLN_BIN=$(SAN_BUILD)/dln $(SAN_BUILD)/dln_tests $(TEST_ARGS)
 	$(SAN_ENV) DLN_BIN=$(SAN_BUILD)/dln tests/scripts_smoke.sh
 	$(SAN_ENV) DLN_BIN=$(SAN_BUILD)/dln tests/save_kill.sh 10

@@ -95,6 +95,33 @@ def atomic_write_text(path, text):
         raise
 
 
+def atomic_write_many(items):
+    """atomic_write_text for many (path, text) pairs with one sync: every temporary file is
+    written, the data flushed to disk once (os.sync), then each renamed into place, in order."""
+    if len(items) == 1:
+        return atomic_write_text(*items[0])
+    tmps = []
+    try:
+        for path, text in items:
+            d = os.path.dirname(os.path.abspath(path))
+            os.makedirs(d, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
+            tmps.append(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        if tmps:
+            os.sync()
+        for (path, _), tmp in zip(items, tmps):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in tmps:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise
+
+
 def atomic_write_json(path, obj):
     atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
 

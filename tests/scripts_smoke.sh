@@ -5,10 +5,13 @@
 #   DLN_BIN=build-cpu/dln tests/scripts_smoke.sh
 #
 # Runs a 2x2 grid (depths 1,2; widths 2,4; 2 seeds) on a small synthetic problem on the CPU,
-# checks runs.csv (8 rows, the header columns, every status 0), re-runs it to check that the
-# resume skips every cell, checks --dry-run, --merge and a failing cell (a row with status != 0,
-# not a crash), then runs scripts/plot (the sweep's figures, verdicts.png included, and
-# --trace on an --observe trace) and checks that the PNGs are non-empty valid PNGs.
+# in batches (one dln process per depth and width), checks runs.csv (8 rows, the header
+# columns, every status 0), re-runs it to check that the resume skips every cell, resumes a
+# single deleted cell of a batch, compares every cell's summary and trace with the same grid
+# run one process per cell (--no-batch), checks --dry-run, --merge and a failing cell (a row
+# with status != 0, not a crash), then runs scripts/plot (the sweep's figures, verdicts.png
+# included, and --trace on an --observe trace) and checks that the PNGs are non-empty valid
+# PNGs.
 # Prints "ok"/"FAIL" per check and a final "smoke: N passed, M failed"; exits 1 on any failure.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,8 +69,9 @@ print("%s: %d rows, header ok" % (path, len(rows)))
 EOF
 }
 
-# 1. the sweep runs and writes 8 rows
-check "sweep runs a 2x2x2 grid" "$root/scripts/sweep" "${grid[@]}" --out "$out"
+# 1. the sweep runs and writes 8 rows, in 4 batches of 2 seeds
+batched() { "$root/scripts/sweep" "${grid[@]}" --out "$out" 2>&1 | tee "$tmp/first.log"; grep -q "8 cells in 4 dln processes" "$tmp/first.log"; }
+check "sweep runs a 2x2x2 grid in 4 batches" batched
 check "runs.csv: 8 rows, header, status 0" csv_check "$out/runs.csv" 8 0
 check "converged rows have steps_to_1e-06" python3 -c "
 import csv, sys
@@ -91,6 +95,41 @@ check "re-run skips all 8 cells" resume && sed 's/^/       /' "$tmp/resume.msg"
 check "re-run left the results unchanged" test "$before" = "$(cat "$out"/cells/*/result.json | cksum)"
 dry_run() { "$root/scripts/sweep" "${grid[@]}" --out "$out" --dry-run | grep "^8 cells (8 done"; }
 check "--dry-run lists 8 done cells" dry_run
+
+# 2b. resume at the cell level: one deleted cell of a batch runs again, alone
+one=$(ls "$out/cells" | grep seed2 | head -1)
+rm "$out/cells/$one/result.json"
+resume_one() {
+    local log
+    log=$("$root/scripts/sweep" "${grid[@]}" --out "$out" 2>&1) || { echo "$log"; return 1; }
+    echo "$log"
+    grep -q "skipped 7 of 8" <<<"$log" && grep -q "1 cells run" <<<"$log" && test -s "$out/cells/$one/result.json"
+}
+check "a deleted cell of a batch is run again, alone" resume_one
+
+# 2c. every batched cell is its single run: the summary (but timings and the batch's memory
+# estimate) and the trace (but seconds) equal those of --no-batch, one process per cell
+check "--no-batch runs one process per cell" "$root/scripts/sweep" "${grid[@]}" --no-batch --out "$tmp/single"
+same_cells() {
+    python3 - "$out" "$tmp/single" <<'EOF2'
+import json, os, sys
+a, b = sys.argv[1], sys.argv[2]
+skip = {"seconds", "solve_seconds", "memory_estimate", "memory_backend", "memory_phase", "member"}
+cells = sorted(os.listdir(os.path.join(a, "cells")))
+assert len(cells) == 8, cells
+for c in cells:
+    ra, rb = (json.load(open(os.path.join(d, "cells", c, "result.json"))) for d in (a, b))
+    ja, jb = ra["result"], rb["result"]
+    assert set(ja) - {"member"} == set(jb), (c, set(ja) ^ set(jb))
+    bad = [k for k in jb if k not in skip and ja[k] != jb[k]]
+    assert not bad, (c, [(k, ja[k], jb[k]) for k in bad])
+    ta, tb = ([{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in
+               open(os.path.join(d, "cells", c, "trace.jsonl"))] for d in (a, b))
+    assert ta == tb and ta, (c, len(ta), len(tb))
+print("%d cells equal their single runs" % len(cells))
+EOF2
+}
+check "batched cells equal their single runs" same_cells
 
 # 3. --merge rebuilds runs.csv from the result.json files
 rm -f "$out/runs.csv"

@@ -2,7 +2,8 @@
  * (dln_train), on every backend: members that differ in seed, init, init scale, step size
  * (the sharpness rule, re-estimated every 200 steps as alone, and given, one diverging),
  * momentum, tolerance (some stop early) and step limit.
- * Every member's summary, trace and final weights must equal its single run: bit for bit
+ * Every member's summary, trace (losses and the sharpness an observer is told) and final
+ * weights must equal its single run: bit for bit
  * on the CPU (the batched operations are loops of the single ones), to 1e-10 relative
  * elsewhere (one fp64 rounding order against another, over <= 3000 stable steps). */
 #include <criterion/criterion.h>
@@ -88,10 +89,16 @@ TestOnBackends(batch, every_member_is_its_single_run)
         cr_expect(same(rb[b].grad_norm, r.grad_norm, exact, tol), "member %d: grad_norm", b);
         cr_expect(same(rb[b].loss_init, r.loss_init, exact, tol), "member %d: loss_init", b);
         cr_expect_eq(tb[b].n, ts.n, "%s member %d: %ld observations, alone %ld", who, b, tb[b].n, ts.n);
-        for (long k = 0; k < tb[b].n && k < ts.n; k++)
-            cr_assert(tb[b].obs[k].step == ts.obs[k].step && same(tb[b].obs[k].loss, ts.obs[k].loss, exact, tol),
+        for (long k = 0; k < tb[b].n && k < ts.n; k++) {
+            const dln_observation *x = &tb[b].obs[k], *y = &ts.obs[k];
+            cr_assert(x->step == y->step && same(x->loss, y->loss, exact, tol),
                       "%s member %d observation %ld: step %ld loss %.17g, alone step %ld loss %.17g", who, b, k,
-                      tb[b].obs[k].step, tb[b].obs[k].loss, ts.obs[k].step, ts.obs[k].loss);
+                      x->step, x->loss, y->step, y->loss);
+            /* what an observer is told of the sharpness (the CLI's trace writes it) */
+            cr_assert(same(x->sharpness, y->sharpness, exact, 1e-8) && same(x->sharpness_est, y->sharpness_est, exact, 1e-8),
+                      "%s member %d observation %ld: sharpness %g (rule's %g), alone %g (%g)", who, b, k, x->sharpness,
+                      x->sharpness_est, y->sharpness, y->sharpness_est);
+        }
         if (!r.diverged) {
             double e = ts_rel_weights(&c.s, Wb[b], W);
             cr_expect(exact ? e == 0.0 : e <= tol, "%s member %d: final weights differ by %.3e", who, b, e);

@@ -257,6 +257,8 @@ Test(cli, landscape_options_bad_input)
                "Lanczos needs");
     cr_assert(!exists(P("big")));
     expect_bad(DLN("train", SMALL, "--observe"), "--log");
+    expect_bad(DLN("train", SMALL, "--seeds", "1-2", "--hessian"), "single run");
+    expect_bad(DLN("train", SMALL, "--lr", "1e-3,auto", "--log", P("l.jsonl"), "--observe"), "single run");
     expect_bad(DLN("train", "--x", P("X.npy"), "--y", P("Y.npy"), "--save-data", P("d")), "--save-data");
     expect_bad(DLN("hessian", "--load", P("nothere"), "--x", P("X.npy"), "--y", P("Y.npy")), "--load");
     write_text(P("file"), "x");

@@ -92,7 +92,7 @@ Test(memory, the_live_limits_are_sane)
 
 static double estimate(const dln_shape *s, const dln_train_opts *t, int is_host)
 {
-    dln_run_plan p = {32, 32, 256, 1, 8, 0, s, DLN_INIT_ORTHOGONAL, t, DLN_SOLVER_AUTO};
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, s, DLN_INIT_ORTHOGONAL, t, DLN_SOLVER_AUTO, 0};
     dln_mem_estimate e;
     dln_memory_estimate(&p, is_host, &e);
     return e.host + e.backend;
@@ -117,7 +117,7 @@ Test(memory, estimate_counts_every_buffer)
     t.line_search = 0, t.dtype = DLN_F32;
     cr_assert(estimate(&s, &t, 1) < plain - 1e9);
     t.dtype = DLN_F64;
-    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t, DLN_SOLVER_AUTO};
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t, DLN_SOLVER_AUTO, 0};
     dln_mem_estimate dev;
     dln_memory_estimate(&p, 0, &dev);
     /* the host keeps the weights (1.024 GB) and, while they are drawn, the QR scratch (0.5 GB) */
@@ -137,7 +137,7 @@ Test(memory, the_solver_estimate_follows_the_route)
 {
     double data = 8.0 * (256 + 64) * 1e5, est[3];
     for (int route = 0; route < 3; route++) {
-        dln_run_plan p = {256, 64, 100000, 0, 0, 1, NULL, -1, NULL, route};
+        dln_run_plan p = {256, 64, 100000, 0, 0, 1, NULL, -1, NULL, route, 0};
         dln_mem_estimate e;
         dln_memory_estimate(&p, 1, &e);
         est[route] = e.host - DLN_MEM_SLACK;
@@ -145,7 +145,7 @@ Test(memory, the_solver_estimate_follows_the_route)
     cr_expect_eq(est[DLN_SOLVER_AUTO], est[DLN_SOLVER_QR]);
     cr_expect(est[DLN_SOLVER_SVD] > data + 2 * 8.0 * 256 * 1e5, "SVD route %.4g, data %.4g", est[DLN_SOLVER_SVD], data);
     cr_expect(est[DLN_SOLVER_QR] < 1.1 * data, "QR route %.4g, data %.4g", est[DLN_SOLVER_QR], data);
-    dln_run_plan wide = {256, 64, 100, 0, 0, 1, NULL, -1, NULL, DLN_SOLVER_AUTO};
+    dln_run_plan wide = {256, 64, 100, 0, 0, 1, NULL, -1, NULL, DLN_SOLVER_AUTO, 0};
     dln_mem_estimate a, b;
     dln_memory_estimate(&wide, 1, &a);
     wide.solver_route = DLN_SOLVER_SVD;
@@ -161,4 +161,32 @@ Test(memory, address_space_limit_is_refused_up_front)
     expect_bad(DLN_WITH(&lim, "train", "--backend", "cpu", "--depth", "2", "--width", "2000000", "--steps", "3", "--quiet"),
                "RLIMIT_AS");
     expect_bad(DLN_WITH(&lim, "solve", "--backend", "cpu", "--dx", "20000", "--samples", "20000", "--quiet"), "RLIMIT_AS");
+}
+
+/* A batch (dln_run_plan.batch): each member adds its host weights and its share of the
+ * batch's buffers; with the sharpness rule also a weight-shaped vector on the host. */
+Test(memory, estimate_counts_the_batch)
+{
+    dln_shape s;
+    ts_shape(&s, 3, (const int[]){32, 64, 64, 32});
+    dln_train_opts t;
+    dln_train_opts_default(&t);
+    t.lr = 0.01;
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t, DLN_SOLVER_AUTO, 32};
+    dln_mem_estimate one, many; /* 32 and 64 members: both peak in training */
+    dln_memory_estimate(&p, 1, &one);
+    p.batch = 64;
+    dln_memory_estimate(&p, 1, &many);
+    /* trained on the compression: 32 columns */
+    double per = 8.0 * (double)dln_shape_params(&s) +
+                 (double)(dln_batch_bytes(&s, 32, DLN_F64, 2, 0) - dln_batch_bytes(&s, 32, DLN_F64, 1, 0));
+    cr_assert_str_eq(one.phase, "training");
+    cr_assert(fabs(many.host - one.host - 32 * per) < 1.0, "32 more members add %.6g, expected %.6g",
+              many.host - one.host, 32 * per);
+    t.lr = 0; /* the sharpness rule */
+    dln_mem_estimate rule;
+    dln_memory_estimate(&p, 1, &rule);
+    cr_assert(rule.host - many.host > 64 * 8.0 * (double)dln_shape_params(&s), "the rule's vectors: %.6g",
+              rule.host - many.host);
+    dln_shape_free(&s);
 }

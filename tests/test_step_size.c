@@ -362,3 +362,58 @@ TestOnBackends(step_size, the_sharpness_is_re_estimated_sooner_while_it_moves)
     dln_weights_free(3, W);
     tr_case_free(&c);
 }
+
+/* The rule's decisions replayed from the trace. With checks only at re-estimates, the
+ * observation at checked step k reports the lr in force since checked step k - 1 and the
+ * lambda_max estimated there, so the decision made at step k - 1 is visible at step k:
+ * lam = max(lambda, floor); lr lam > 4: c / lam; after a rise (loss at k - 1 above that at
+ * k - 2): at most lr / 2; else lr lam < c: min(2 lr, c / lam); else unchanged. Runs from
+ * small starts on rank-3 teachers through a width-2 layer raise the sharpness as modes are
+ * learnt, so each branch is taken in some run (counted and required below). The floor is
+ * the assembled first-mode lambda; the tracker's Lanczos on P = 16 < 20 parameters is exact
+ * to rounding, hence the 1e-9 relative tolerance on every replayed lr. */
+TestOnBackends(step_size, the_rule_decides_as_documented)
+{
+    long cut = 0, halved = 0, grown = 0, kept = 0;
+    for (int run = 0; run < 6; run++) {
+        tr_case c;
+        int dims[] = {3, 2, 2, 3};
+        tr_case_make(&c, TS_KIND, 3, dims, 40, 3, 0.05, 0);
+        /* X's rows scaled by 1, 10, 100 (and Y's by 100, 10, 1): modes of very different
+         * strengths, learnt one after another, each raising the sharpness */
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < c.d.m; j++) c.d.X[i + 3 * j] *= pow(10.0, i), c.d.Y[i + 3 * j] *= pow(10.0, 2 - i);
+        dln_shallow_free(&c.sh);
+        cr_assert_eq(dln_shallow_solve(c.be, &c.d, 2, 0.0, 1, &c.sh, &c.err), DLN_OK, "%s", c.err.msg);
+        double floor = first_mode_lambda(&c), **W = NULL;
+        cr_assert_eq(dln_init_weights(&c.s, run % 2 ? DLN_INIT_GAUSSIAN : DLN_INIT_ORTHOGONAL, run < 3 ? 0.05 : 0.6,
+                                      c.seed + (uint64_t)run, &W, &c.err),
+                     DLN_OK);
+        dln_train_opts o = opts(0.0, 3000, 0.0, DLN_DATA_AUTO);
+        o.check_every = 1 << 30, o.sharpness_every = 50;
+        ts_trace tr = {0};
+        o.observer = ts_record, o.observer_ctx = &tr;
+        train(&c, W, &o);
+        const dln_observation *ob = tr.obs;
+        long n = tr.n;
+        if (n > 1 && ob[n - 1].step == ob[n - 2].step) n--; /* the final state, reported again */
+        for (long k = 2; k < n - 1; k++) { /* the decision at checked step k - 1 (a re-estimate) */
+            double lr = ob[k - 1].lr, lam = fmax(ob[k].sharpness_est, floor), want = lr, c_ = DLN_LR_FACTOR;
+            int rose = k >= 3 && ob[k - 1].loss > ob[k - 2].loss * (1 + 1e-12);
+            if (lr * lam > 4) want = c_ / lam, cut++;
+            if (rose) want = fmin(want, 0.5 * lr), halved++;
+            else if (lr * lam < c_) want = fmin(2 * lr, c_ / lam), grown++;
+            else if (!(lr * lam > 4)) kept++;
+            cr_expect_lt(ts_rel(ob[k].lr, want), 1e-9,
+                         "run %d, step %ld: lr %.17g, expected %.17g (lr %.6g, lambda %.6g, floor %.6g, rose %d)", run,
+                         ob[k - 1].step, ob[k].lr, want, lr, ob[k].sharpness_est, floor, rose);
+        }
+        ts_trace_free(&tr);
+        dln_weights_free(3, W);
+        tr_case_free(&c);
+    }
+    cr_log_info("decisions: %ld cut to c / lambda, %ld halved after a rise, %ld grown, %ld kept", cut, halved, grown,
+                kept);
+    cr_expect(cut > 0 && grown > 0 && kept > 0, "branches: cut %ld grown %ld kept %ld (halved %ld)", cut, grown, kept,
+              halved);
+}

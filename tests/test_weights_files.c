@@ -49,10 +49,10 @@ static void expect_load_refused(const char *dir, const char *want)
     dln_error err;
     dln_error_clear(&err);
     cr_assert_eq(dln_weights_load(path(dir), 3, 3, &s, &W, &err), DLN_EINPUT, "%s loaded", dir);
-    cr_assert(strstr(err.msg, want), "%s: '%s' should mention '%s'", dir, err.msg, want);
+    cr_assert(ts_says(err.msg, want), "%s: '%s' should mention '%s'", dir, err.msg, want);
     dln_error_clear(&err);
     cr_assert_eq(dln_weights_shape(path(dir), 3, 3, &s, &err), DLN_EINPUT, "%s: shape read", dir);
-    cr_assert(strstr(err.msg, want), "%s: '%s' should mention '%s'", dir, err.msg, want);
+    cr_assert(ts_says(err.msg, want), "%s: '%s' should mention '%s'", dir, err.msg, want);
     cr_assert_null(W);
 }
 
@@ -166,7 +166,7 @@ Test(weights, staged_save_commits_or_leaves_nothing)
     cr_assert_not_null(f);
     fclose(f);
     cr_assert_eq(dln_weights_commit(st, 0, &err), DLN_ERUNTIME);
-    cr_assert(strstr(err.msg, "notes.txt"), "%s", err.msg);
+    cr_assert(ts_says(err.msg, "notes.txt"), "%s", err.msg);
     names(path("w"), l, sizeof l);
     cr_assert_str_eq(l, "W1.npy W2.npy W3.npy notes.txt ");
     names(base, l, sizeof l);
@@ -237,7 +237,7 @@ Test(weights, racing_savers_all_succeed)
             if (dln_weights_load(path("w"), 3, 3, &s, &W, &err) == DLN_OK) {
                 dln_weights_free(s.depth, W);
                 dln_shape_free(&s);
-            } else if (!strstr(err.msg, "not a directory")) { /* absent for an instant: the fallback */
+            } else if (!ts_says(err.msg, "not a directory")) { /* absent for an instant: the fallback */
                 fprintf(stderr, "reader: %s\n", err.msg);
                 bad = 1;
             }

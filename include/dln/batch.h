@@ -24,6 +24,12 @@ int dln_batch_set_weights(dln_batch *b, int member, double *const *W);
 int dln_batch_get_weights(dln_batch *b, int member, double **W);
 /* Every member's step size and momentum (count values each; mu may be NULL: 0). */
 int dln_batch_set_rates(dln_batch *b, const double *lr, const double *mu);
+/* Member `from`'s weights, momentum and gradient copied into slot `to` (what `to` held is
+ * lost): the running members can be kept in the first slots. */
+int dln_batch_move(dln_batch *b, int from, int to);
+/* Only members 0 .. n-1 are computed by dln_batch_evaluate, dln_batch_step and read by
+ * dln_batch_read (1 <= n <= count; default count); the others keep their weights. */
+int dln_batch_set_active(dln_batch *b, int n);
 /* Whether steps are captured into graphs where the backend has them (default on). */
 int dln_batch_use_graphs(dln_batch *b, int on);
 
@@ -31,7 +37,8 @@ int dln_batch_use_graphs(dln_batch *b, int on);
 int dln_batch_evaluate(dln_batch *b);
 /* One update of every member with its rates, then forward and backward (dln_network_step). */
 int dln_batch_step(dln_batch *b, int measure);
-/* Waits for and reads every member's squared norms (count entries). */
+/* Waits for and reads every member's squared norms (count entries; those of members past
+ * the active ones are stale). */
 int dln_batch_read(dln_batch *b, dln_network_stats *st);
 
 #endif

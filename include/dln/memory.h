@@ -3,7 +3,7 @@
  * allocation of a run, phase by phase (data, initial weights with their scratch, the
  * shallow solver, training), from the byte counts of the layers that allocate:
  * dln_synth_scratch_bytes, dln_init_scratch_bytes, dln_shallow_bytes, dln_network_bytes,
- * dln_gesvd_work_bytes. On a backend without device memory (the CPU) backend memory is
+ * dln_gesvd_work_bytes, dln_batch_bytes. On a backend without device memory (the CPU) backend memory is
  * host memory and both are counted together. */
 #ifndef DLN_MEMORY_H
 #define DLN_MEMORY_H
@@ -22,6 +22,7 @@ typedef struct {
     int init;               /* a dln_init_kind, or -1 for weights loaded from files */
     const dln_train_opts *train; /* momentum, line search, data mode, dtype (NULL: defaults) */
     int solver_route;       /* a dln_solver_route (0: AUTO, as the solver chooses) */
+    int batch;              /* members trained at once by dln_train_batch (0: one run, dln_train) */
 } dln_run_plan;
 
 typedef struct {

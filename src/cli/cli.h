@@ -23,6 +23,7 @@ typedef struct {
     const char *perturb_dir;     /* --perturb-dir: the direction (else a seeded random one) */
     int observe;                 /* --observe: observables on the --log trace */
 } cli_dyn;
+#define CLI_MAX_MEMBERS (1L << 20) /* members of one batch at most (the product of the lists) */
 
 typedef struct {
     /* problem */
@@ -47,6 +48,16 @@ typedef struct {
     int log_every;
     const char *log_path;
     int quiet;
+    /* a batch (src/cli/batch.c): lists of values, the members their product in the order
+     * init, init scale, lr, momentum, seed (the seed varying fastest); one value each
+     * otherwise, also held in the single-run fields above */
+    uint64_t *seeds;
+    int n_seeds, seeds_set, seed_set;
+    dln_init_kind *inits;
+    double *scales, *lrs, *moms;
+    dln_lr_rule *lr_rules;
+    int n_inits, n_scales, n_lrs, n_moms;
+    int batch_size; /* --batch-size: members trained at once (0: all that fit) */
     /* execution */
     dln_backend_kind backend;
     dln_dtype dtype;
@@ -64,6 +75,31 @@ void cli_print_help(const char *command);
 int cli_solve(cli_opts *o, dln_error *err);
 int cli_train(cli_opts *o, dln_error *err);
 
+/* ---- batches (batch.c) ---------------------------------------------------------------- */
+
+/* Members of the batch the lists describe (1: a single run). */
+long cli_members(const cli_opts *o);
+/* m = o with member b's seed, init, init scale, step size and momentum (a shallow copy:
+ * m shares o's arrays and must not be freed). */
+void cli_member_opts(const cli_opts *o, long b, cli_opts *m);
+/* `dln train` with lists: every member trained in batches of at most --batch-size, one
+ * summary line per member. */
+int cli_train_batch(cli_opts *o, dln_error *err);
+
+/* ---- pieces of `dln train` the batch shares (train.c) ----------------------------------- */
+
+/* The output paths, checked before any work (batch: not the --save directory itself, which
+ * holds the members' directories). */
+int cli_check_outputs(const cli_opts *o, int batch, dln_error *err);
+/* The starting weights: --load (which must still have the shape planned) or the initialiser. */
+int cli_get_weights(const cli_opts *o, const dln_data *d, const dln_shape *s, double ***W, dln_error *err);
+/* The run's fields of the summary (shape, init, optimiser, result). */
+void cli_put_run(dln_json *j, const cli_opts *o, const dln_shape *s, const dln_train_result *r);
+/* Why the run stopped, with what to change when it diverged. */
+void cli_stop_note(const dln_train_result *r, const dln_train_opts *t, char *buf, size_t n);
+/* Balancedness where it is cheap, else NaN. */
+double cli_balancedness(const dln_shape *s, double *const *W);
+
 /* ---- set-up shared by the commands (setup.c) ---------------------------------------- */
 
 /* The data from --x/--y or the synthetic problem, checked. */
@@ -80,6 +116,10 @@ int cli_make_shape(const cli_opts *o, int dx, int dy, dln_shape *s, dln_error *e
 /* The library's memory estimate of the whole run (s NULL: solve only) against the limits. */
 int cli_check_memory(const cli_opts *o, const dln_shape *s, int dx, int dy, int m, dln_backend *be,
                      dln_mem_estimate *est, dln_error *err);
+/* The same for a batch of `members`: *batch = the most members, at most --batch-size, that
+ * can train at once within the limits (refused when not even one can). */
+int cli_check_batch_memory(const cli_opts *o, const dln_shape *s, int dx, int dy, int m, long members,
+                           dln_backend *be, int *batch, dln_mem_estimate *est, dln_error *err);
 /* The estimate's fields of the summary: memory_estimate (host bytes at the peak, what the
  * process held when checked included),
  * memory_backend (device bytes) and memory_phase. */
@@ -121,6 +161,7 @@ typedef struct {
     cli_outfile *log;   /* JSONL trace, or NULL */
     int log_every;
     long last_logged;   /* step of the last trace line (-1: none) */
+    long member;        /* a batch member's index, written in every trace line (-1: a single run) */
     int progress;       /* live line on stderr */
     long steps;         /* the step limit, for the progress line */
     double last_progress;

@@ -110,6 +110,10 @@ int cli_dyn_check(const char *command, cli_opts *o, dln_error *err)
     if (d->perturb_set && !o->load_dir)
         return dln_fail(err, DLN_EINPUT, "--perturb moves loaded weights: give --load DIR (or use --init-scale)");
     if (d->observe && !o->log_path) return dln_fail(err, DLN_EINPUT, "--observe writes to the trace: give --log FILE");
+    if (!hessian_cmd && strcmp(command, "solve") && cli_members(o) > 1 &&
+        (d->hessian || d->direction_dir || d->solution_dir || d->data_dir || d->perturb_set || d->observe))
+        return dln_fail(err, DLN_EINPUT, "--hessian, --save-direction, --save-solution, --save-data, --perturb and "
+                        "--observe are for a single run: not with lists (--seeds, comma-separated values)");
     /* the output directories must be distinct from each other and from --save and --load */
     const char *outs[] = {d->direction_dir, d->solution_dir, d->data_dir, o->save_dir};
     const char *names[] = {"--save-direction", "--save-solution", "--save-data", "--save"};

@@ -1,5 +1,5 @@
 /* observers.c: the observers of `dln train`: the JSONL trace (--log: one line per
- * --log-every steps and one for the final state, each in one write(2) to the file
+ * --log-every steps and one for the final state, with a `member` field in a batch, each in one write(2) to the file
  * outfile.c opened, so a killed run leaves whole lines) and the live
  * progress line on a terminal. */
 #include <errno.h>
@@ -17,6 +17,7 @@ void cli_observer_init(cli_observer *ob, cli_outfile *log, int log_every, int pr
     ob->log = log;
     ob->log_every = log_every > 0 ? log_every : 1;
     ob->last_logged = -1;
+    ob->member = -1;
     ob->progress = progress;
     ob->steps = steps;
     ob->last_progress = -INFINITY;
@@ -30,6 +31,7 @@ static void trace_line(cli_observer *ob, const dln_observation *obs)
     dln_json *j = &ob->line;
     dln_json_reset(j);
     dln_json_object(j, NULL);
+    if (ob->member >= 0) dln_json_int(j, "member", ob->member);
     dln_json_int(j, "step", obs->step);
     dln_json_num(j, "loss", obs->loss);
     dln_json_num(j, "gap", obs->gap);

@@ -13,7 +13,7 @@
 enum {
     O_X = 256, O_Y, O_DX, O_DY, O_SAMPLES, O_TRANK, O_NOISE, O_SEED, O_DSEED, O_DEPTH, O_WIDTH, O_WIDTHS,
     O_LOAD, O_SAVE, O_INIT, O_ISCALE, O_RANK, O_RTOL, O_LR, O_MOM, O_LS, O_STEPS, O_TOL, O_LOG, O_LOGE,
-    O_CHECKE, O_FULL, O_COMPRESSED, O_QUIET, O_BACKEND, O_PREC, O_SOLVER, O_HELP
+    O_CHECKE, O_FULL, O_COMPRESSED, O_QUIET, O_BACKEND, O_PREC, O_SOLVER, O_SEEDS, O_BSIZE, O_HELP
 };
 
 static const struct option train_opts[] = {
@@ -25,7 +25,8 @@ static const struct option train_opts[] = {
     {"momentum", 1, 0, O_MOM}, {"line-search", 0, 0, O_LS}, {"steps", 1, 0, O_STEPS}, {"tol", 1, 0, O_TOL},
     {"log", 1, 0, O_LOG}, {"log-every", 1, 0, O_LOGE}, {"check-every", 1, 0, O_CHECKE},
     {"full-data", 0, 0, O_FULL}, {"compressed", 0, 0, O_COMPRESSED}, {"quiet", 0, 0, O_QUIET},
-    {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP},
+    {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"solver", 1, 0, O_SOLVER},
+    {"seeds", 1, 0, O_SEEDS}, {"batch-size", 1, 0, O_BSIZE}, {"help", 0, 0, O_HELP},
     CLI_DYN_TRAIN_OPTIONS, {0, 0, 0, 0}};
 
 static const struct option solve_opts[] = {
@@ -116,7 +117,17 @@ void cli_print_help(const char *command)
            "  --log FILE          JSONL trace: step, loss, gap, rel_gap, grad_norm, lr, seconds;\n"
            "                      an existing FILE is replaced only when the run succeeds\n"
            "  --log-every N       trace interval in steps                    (default 100)\n"
-           "  --quiet             no live progress line on stderr\n\n%s%s",
+           "  --quiet             no live progress line on stderr\n\n"
+           "Batch (many runs on the same data and shape in one process):\n"
+           "  --seeds A-B|a,b,..  one member per seed (instead of --seed); the data's seed is\n"
+           "                      --data-seed, else the first seed of the list\n"
+           "  --init, --init-scale, --lr, --momentum also take comma-separated lists\n"
+           "                      (--lr 3e-6,auto); the members are the product of the lists.\n"
+           "                      Each member prints the summary line its single run prints,\n"
+           "                      with a `member` field; --log lines carry `member`; --save DIR\n"
+           "                      saves member b's weights as DIR/<b>/W*.npy; no --line-search\n"
+           "  --batch-size N      train at most N members at once; the rest follow in later\n"
+           "                      batches (default: as many as memory allows)\n\n%s%s",
            problem_help, cli_dyn_train_help, exec_help);
 }
 
@@ -205,6 +216,47 @@ static int parse_widths(const char *s, cli_opts *o, dln_error *err)
     return rc;
 }
 
+/* --seeds: A-B (A <= B), or a,b,c; each a seed as --seed takes it. */
+static int parse_seeds(const char *s, cli_opts *o, dln_error *err)
+{
+    char *copy = strdup(s);
+    if (!copy) return dln_fail(err, DLN_ENOMEM, "out of memory");
+    free(o->seeds);
+    o->seeds = NULL, o->n_seeds = 0, o->seeds_set = 1;
+    char *dash = NULL;
+    for (char *p = copy + 1; *copy && *p && !dash; p++)
+        if (*p == '-' && p[-1] >= '0' && p[-1] <= '9') dash = p;
+    long a, b;
+    int rc = DLN_OK;
+    if (dash && !strchr(copy, ',')) {
+        *dash = '\0';
+        rc = parse_long("seeds", copy, 0, __LONG_MAX__, &a, err);
+        if (!rc) rc = parse_long("seeds", dash + 1, 0, __LONG_MAX__, &b, err);
+        if (!rc && (b < a || b - a >= CLI_MAX_MEMBERS))
+            rc = dln_fail(err, DLN_EINPUT, "--seeds: expected A-B with A <= B and at most %ld seeds, got '%s'",
+                          CLI_MAX_MEMBERS, s);
+        if (!rc && !(o->seeds = malloc(sizeof(uint64_t) * (size_t)(b - a + 1))))
+            rc = dln_fail(err, DLN_ENOMEM, "out of memory");
+        for (long v = a; !rc && v <= b; v++) o->seeds[o->n_seeds++] = (uint64_t)v;
+        free(copy);
+        return rc;
+    }
+    size_t n = 1;
+    for (const char *p = s; *p; p++) n += *p == ',';
+    if (n > (size_t)CLI_MAX_MEMBERS) rc = dln_fail(err, DLN_EINPUT, "--seeds: more than %ld seeds", CLI_MAX_MEMBERS);
+    if (!rc && !(o->seeds = malloc(sizeof(uint64_t) * n))) rc = dln_fail(err, DLN_ENOMEM, "out of memory");
+    char *tok = copy;
+    for (size_t k = 0; !rc && k < n; k++) {
+        char *comma = strchr(tok, ',');
+        if (comma) *comma = '\0';
+        rc = parse_long("seeds", tok, 0, __LONG_MAX__, &a, err);
+        if (!rc) o->seeds[o->n_seeds++] = (uint64_t)a;
+        tok = comma ? comma + 1 : tok;
+    }
+    free(copy);
+    return rc;
+}
+
 static void defaults(cli_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -237,7 +289,13 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
     case O_SAMPLES: o->synth_set = 1; return parse_int("samples", a, 1, DLN_MAX_DIM, &o->samples, err);
     case O_TRANK: o->synth_set = 1; return parse_int("teacher-rank", a, 1, DLN_MAX_DIM, &o->teacher_rank, err);
     case O_NOISE: o->synth_set = 1; return parse_double("noise", a, 0, 1e150, &o->noise, err);
-    case O_SEED: DLN_TRY(parse_long("seed", a, 0, __LONG_MAX__, &v, err)); o->seed = (uint64_t)v; return DLN_OK;
+    case O_SEED:
+        o->seed_set = 1;
+        DLN_TRY(parse_long("seed", a, 0, __LONG_MAX__, &v, err));
+        o->seed = (uint64_t)v;
+        return DLN_OK;
+    case O_SEEDS: return parse_seeds(a, o, err);
+    case O_BSIZE: return parse_int("batch-size", a, 1, (int)CLI_MAX_MEMBERS, &o->batch_size, err);
     case O_DSEED:
         o->data_seed_set = 1;
         DLN_TRY(parse_long("data-seed", a, 0, __LONG_MAX__, &v, err));
@@ -300,6 +358,70 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
     }
 }
 
+/* The list of option c (--init, --init-scale, --lr or --momentum): each comma-separated
+ * value parsed as the option alone (set_option, which leaves it in the single-run field)
+ * and kept in the option's list. */
+static int parse_list(int c, const char *a, cli_opts *o, dln_error *err)
+{
+    const char *name = c == O_INIT ? "init" : c == O_ISCALE ? "init-scale" : c == O_LR ? "lr" : "momentum";
+    size_t n = 1;
+    for (const char *p = a; *p; p++) n += *p == ',';
+    if (n > (size_t)CLI_MAX_MEMBERS) return dln_fail(err, DLN_EINPUT, "--%s: more than %ld values", name, CLI_MAX_MEMBERS);
+    int *count = c == O_INIT ? &o->n_inits : c == O_ISCALE ? &o->n_scales : c == O_LR ? &o->n_lrs : &o->n_moms;
+    *count = 0;
+    int rc = DLN_OK;
+    if (c == O_INIT) free(o->inits), rc = !(o->inits = malloc(sizeof(dln_init_kind) * n));
+    if (c == O_ISCALE) free(o->scales), rc = !(o->scales = malloc(sizeof(double) * n));
+    if (c == O_MOM) free(o->moms), rc = !(o->moms = malloc(sizeof(double) * n));
+    if (c == O_LR) {
+        free(o->lrs), free(o->lr_rules);
+        o->lrs = malloc(sizeof(double) * n), o->lr_rules = malloc(sizeof(dln_lr_rule) * n);
+        rc = !o->lrs || !o->lr_rules;
+    }
+    char *copy = strdup(a), *tok = copy;
+    if (rc || !copy) {
+        free(copy);
+        return dln_fail(err, DLN_ENOMEM, "out of memory");
+    }
+    for (size_t k = 0; !rc && k < n; k++) {
+        char *comma = strchr(tok, ',');
+        if (comma) *comma = '\0';
+        if (!*tok) rc = dln_fail(err, DLN_EINPUT, "--%s: an empty value in the list '%s'", name, a);
+        if (!rc) rc = set_option(c, tok, o, err);
+        if (rc) break;
+        if (c == O_INIT) o->inits[k] = o->init;
+        if (c == O_ISCALE) o->scales[k] = o->init_scale;
+        if (c == O_LR) o->lrs[k] = o->train.lr, o->lr_rules[k] = o->train.lr_rule;
+        if (c == O_MOM) o->moms[k] = o->train.momentum;
+        *count = (int)k + 1;
+        tok = comma ? comma + 1 : tok;
+    }
+    free(copy);
+    return rc;
+}
+
+/* A batch's options: lists of the values that may differ between members, on data and a
+ * shape they share; the line search trains single runs only. */
+static int check_batch(cli_opts *o, dln_error *err)
+{
+    if (o->seeds_set && o->seed_set) return dln_fail(err, DLN_EINPUT, "--seed and --seeds exclude each other: give one");
+    if (o->seeds_set) o->seed = o->seeds[0];
+    double members = 1;
+    int n[] = {o->n_seeds, o->n_inits, o->n_scales, o->n_lrs, o->n_moms};
+    for (int i = 0; i < 5; i++) members *= n[i] > 1 ? n[i] : 1;
+    if (members > (double)CLI_MAX_MEMBERS)
+        return dln_fail(err, DLN_EINPUT, "the lists make %.0f members; at most %ld can be trained in one process",
+                        members, CLI_MAX_MEMBERS);
+    if (members <= 1) return DLN_OK;
+    if (o->train.line_search)
+        return dln_fail(err, DLN_EINPUT, "--line-search trains single runs only: give single values of --seeds, "
+                        "--init, --init-scale, --lr and --momentum");
+    if (o->load_dir && (o->n_seeds > 1 || o->n_inits > 1 || o->n_scales > 1))
+        return dln_fail(err, DLN_EINPUT, "--load starts every member from the same weights: lists of --seeds, "
+                        "--init and --init-scale need the initialiser");
+    return DLN_OK;
+}
+
 /* Combinations that make no sense are refused here, with the reason. */
 static int check_combinations(const char *command, cli_opts *o, dln_error *err)
 {
@@ -322,6 +444,7 @@ static int check_combinations(const char *command, cli_opts *o, dln_error *err)
     }
     if (!strcmp(command, "solve") && o->rank && (o->depth_set || o->width_set || o->widths_set))
         return dln_fail(err, DLN_EINPUT, "--rank and --depth/--width/--widths both set the rank bound: give one");
+    if (strcmp(command, "solve")) DLN_TRY(check_batch(o, err));
     if (!o->data_seed_set) o->data_seed = o->seed;
     return cli_dyn_check(command, o, err);
 }
@@ -343,7 +466,8 @@ int cli_parse(const char *command, int argc, char **argv, cli_opts *o, dln_error
                             argv[optind - 1], command);
         if (c == ':')
             return dln_fail(err, DLN_EINPUT, "%s: option '%s' needs a value", command, argv[optind - 1]);
-        DLN_TRY(set_option(c, optarg, o, err));
+        if (c == O_INIT || c == O_ISCALE || c == O_LR || c == O_MOM) DLN_TRY(parse_list(c, optarg, o, err));
+        else DLN_TRY(set_option(c, optarg, o, err));
     }
     if (optind < argc)
         return dln_fail(err, DLN_EINPUT, "%s: unexpected argument '%s' (see dln %s --help)", command, argv[optind],
@@ -354,5 +478,7 @@ int cli_parse(const char *command, int argc, char **argv, cli_opts *o, dln_error
 void cli_opts_free(cli_opts *o)
 {
     free(o->widths);
-    o->widths = NULL;
+    free(o->seeds), free(o->inits), free(o->scales), free(o->lrs), free(o->lr_rules), free(o->moms);
+    o->widths = NULL, o->seeds = NULL, o->inits = NULL, o->scales = NULL, o->lrs = NULL, o->lr_rules = NULL;
+    o->moms = NULL;
 }

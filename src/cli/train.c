@@ -16,7 +16,7 @@
 #include "cli.h"
 
 /* Weights from --load (which must still have the shape planned) or from the initialiser. */
-static int get_weights(const cli_opts *o, const dln_data *d, const dln_shape *s, double ***W, dln_error *err)
+int cli_get_weights(const cli_opts *o, const dln_data *d, const dln_shape *s, double ***W, dln_error *err)
 {
     if (!o->load_dir) return dln_init_weights(s, o->init, o->init_scale, o->seed, W, err);
     dln_shape got;
@@ -37,13 +37,13 @@ static int get_weights(const cli_opts *o, const dln_data *d, const dln_shape *s,
 
 /* Balancedness costs O(sum d_j^2 (d_{j-1} + d_{j+1})) host flops and d_j^2 scratch:
  * reported when cheap. */
-static double balancedness_if_cheap(const dln_shape *s, double *const *W)
+double cli_balancedness(const dln_shape *s, double *const *W)
 {
     return dln_balancedness_cheap(s) ? dln_weights_balancedness(s, W) : NAN;
 }
 
 /* Why the run stopped, with what to change when it diverged. */
-static void stop_note(const dln_train_result *r, const dln_train_opts *t, char *buf, size_t n)
+void cli_stop_note(const dln_train_result *r, const dln_train_opts *t, char *buf, size_t n)
 {
     if (r->stop == DLN_STOP_DIVERGED)
         snprintf(buf, n, "diverged at step %ld (loss %g): lower --lr (it was %g), or use --line-search", r->steps,
@@ -64,7 +64,7 @@ static void saddle_note(const dln_train_result *r, const cli_hessian_result *h, 
                  "escape with --load --perturb S, a random direction)", h->r.lambda_min);
 }
 
-static void put_run(dln_json *j, const cli_opts *o, const dln_shape *s, const dln_train_result *r)
+void cli_put_run(dln_json *j, const cli_opts *o, const dln_shape *s, const dln_train_result *r)
 {
     dln_json_int(j, "depth", s->depth);
     dln_json_ints(j, "widths", s->dims + 1, s->depth - 1);
@@ -145,12 +145,13 @@ static char *parent_of(const char *path)
     return realpath(d, NULL);
 }
 
-/* The output paths, before any work: the --save directory can be replaced; the --log file
+/* The output paths, before any work: the --save directory can be replaced (a batch checks
+ * its members' directories itself); the --log file
  * is not a data file of this run and does not lie inside the --save directory (which may
  * hold weights only). Whether it can be written is found when it is opened, before training. */
-static int check_outputs(const cli_opts *o, dln_error *err)
+int cli_check_outputs(const cli_opts *o, int batch, dln_error *err)
 {
-    if (o->save_dir && dln_weights_check_dir(o->save_dir, err)) {
+    if (o->save_dir && !batch && dln_weights_check_dir(o->save_dir, err)) {
         dln_error_prefix(err, "--save ");
         return err->code;
     }
@@ -178,7 +179,7 @@ static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_se
                dln_error *err)
 {
     o->train.dtype = o->dtype;
-    DLN_TRY(check_outputs(o, err));
+    DLN_TRY(cli_check_outputs(o, 0, err));
     DLN_TRY(cli_dyn_check_outputs(o, err));
     DLN_TRY(cli_get_backend(o, err, &st->be, note));
     int dx, dy, m;
@@ -193,14 +194,14 @@ static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_se
         DLN_TRY(cli_check_memory(o, &st->s, st->d.dx, st->d.dy, st->d.m, st->be, &st->est, err));
     }
     DLN_TRY(cli_hessian_check(o, &st->s, o->dyn.hessian, err));
-    DLN_TRY(get_weights(o, &st->d, &st->s, &st->W, err));
+    DLN_TRY(cli_get_weights(o, &st->d, &st->s, &st->W, err));
     DLN_TRY(cli_perturb(o, &st->s, st->W, err));
     if (o->log_path) DLN_TRY(cli_outfile_open(&st->log, o->log_path, "--log", err));
     double t0 = dln_clock_seconds();
     dln_shallow_opts so = {dln_shape_narrowest(&st->s), o->rank_tol, 1, o->solver, 0};
     DLN_TRY(dln_shallow_solve_opts(st->be, &st->d, &so, &st->sh, err));
     *solve_sec = dln_clock_seconds() - t0;
-    *bal0 = balancedness_if_cheap(&st->s, st->W);
+    *bal0 = cli_balancedness(&st->s, st->W);
     cli_observer ob;
     cli_observer_init(&ob, o->log_path ? &st->log : NULL, o->log_every, !o->quiet && isatty(2), o->train.steps);
     o->train.observer = cli_observe;
@@ -223,6 +224,7 @@ static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_se
 
 int cli_train(cli_opts *o, dln_error *err)
 {
+    if (cli_members(o) > 1) return cli_train_batch(o, err);
     run_state st;
     memset(&st, 0, sizeof st);
     st.log.fd = -1;
@@ -233,7 +235,7 @@ int cli_train(cli_opts *o, dln_error *err)
     const char *note = NULL;
     int rc = run(o, &st, &r, &solve_sec, &bal0, &note, err);
     char why[512] = "";
-    if (!rc) stop_note(&r, &o->train, why, sizeof why);
+    if (!rc) cli_stop_note(&r, &o->train, why, sizeof why);
     if (!rc && st.have_h) saddle_note(&r, &st.h, why, sizeof why);
     if (!rc && r.diverged) fprintf(stderr, "dln: %s%s\n", why, o->save_dir ? " (weights not saved)" : "");
     /* the new weights are staged, the summary printed, and only then both outputs committed:
@@ -244,11 +246,11 @@ int cli_train(cli_opts *o, dln_error *err)
         dln_json_object(&st.j, NULL);
         dln_json_str(&st.j, "command", "train");
         cli_put_problem(&st.j, o, &st.d, st.be);
-        put_run(&st.j, o, &st.s, &r);
+        cli_put_run(&st.j, o, &st.s, &r);
         if (st.have_h) cli_put_hessian(&st.j, &st.h, r.verdict);
         dln_json_num(&st.j, "solve_seconds", solve_sec);
         dln_json_num(&st.j, "balancedness_init", bal0);
-        dln_json_num(&st.j, "balancedness", r.diverged ? NAN : balancedness_if_cheap(&st.s, st.W));
+        dln_json_num(&st.j, "balancedness", r.diverged ? NAN : cli_balancedness(&st.s, st.W));
         cli_put_shallow(&st.j, &st.sh);
         cli_put_memory(&st.j, &st.est);
         dln_json_str(&st.j, "note", why);

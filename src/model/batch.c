@@ -1,7 +1,8 @@
 /* batch.c: count networks of one shape on shared data (dln/batch.h). Every layer's
  * weights, gradients, momenta and activations are one allocation of count members side by
  * side (member b at b x the member's size), the data are shared (stride 0), and the
- * per-member step sizes and momenta are fp64 columns in backend memory. The chains are
+ * per-member step sizes and momenta are fp64 columns in backend memory. Only the first
+ * `active` members are computed (dln_batch_set_active; dln_batch_move compacts them). The chains are
  * network.c's and step.c's, operation for operation, in batched form, so each member's
  * arithmetic is that of the network alone. */
 #include <stdlib.h>
@@ -22,6 +23,7 @@ struct dln_batch {
     dln_backend *be;
     dln_shape s;
     int n, count, momentum, no_graphs;
+    int active;              /* members computed: the first `active` (the rest keep their weights) */
     dln_dtype dtype;
     dln_mat X, Y;            /* shared */
     batch_mat *W, *G, *V, *A; /* W, G, V [i] for layer i + 1; A [i] (d_i, n), i = 1..H */
@@ -61,7 +63,7 @@ int dln_batch_create(dln_backend *be, const dln_shape *s, int n, dln_dtype dtype
     if (count < 1) return dln_fail(dln_backend_error(be), DLN_EINPUT, "a batch needs at least one member");
     dln_batch *b = calloc(1, sizeof *b);
     if (!b) return dln_fail(dln_backend_error(be), DLN_ENOMEM, "out of host memory");
-    b->be = be, b->n = n, b->count = count, b->momentum = momentum != 0, b->dtype = dtype;
+    b->be = be, b->n = n, b->count = b->active = count, b->momentum = momentum != 0, b->dtype = dtype;
     int H = s->depth;
     int rc = dln_shape_make(H, s->dims[0], s->dims[H], s->dims + 1, H - 1, &b->s, dln_backend_error(be));
     if (!rc) rc = dln_mat_alloc(be, &b->X, s->dims[0], n, dtype);
@@ -157,6 +159,33 @@ int dln_batch_set_rates(dln_batch *b, const double *lr, const double *mu)
     return rc;
 }
 
+int dln_batch_move(dln_batch *b, int from, int to)
+{
+    DLN_TRY(check_member(b, from));
+    DLN_TRY(check_member(b, to));
+    if (from == to) return DLN_OK;
+    batch_mat *sets[] = {b->W, b->G, b->V};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; sets[k] && i < b->s.depth; i++) {
+            dln_mat src = member(&sets[k][i], from), dst = member(&sets[k][i], to);
+            DLN_TRY(dln_copy(b->be, &dst, &src));
+        }
+    return DLN_OK;
+}
+
+int dln_batch_set_active(dln_batch *b, int n)
+{
+    if (n < 1 || n > b->count)
+        return dln_fail(dln_backend_error(b->be), DLN_ERUNTIME, "%d active members of a batch of %d", n, b->count);
+    if (n == b->active) return DLN_OK;
+    for (int g = 0; g < 2; g++) { /* captured for the old count */
+        dln_graph_destroy(b->be, b->graphs[g]);
+        b->graphs[g] = NULL;
+    }
+    b->active = n;
+    return DLN_OK;
+}
+
 int dln_batch_use_graphs(dln_batch *b, int on)
 {
     b->no_graphs = !on;
@@ -166,7 +195,7 @@ int dln_batch_use_graphs(dln_batch *b, int on)
 /* dln_net_forward, batched: A_i = W_i A_{i-1} (A_0 = X shared), A_H -= Y, ||A_H||^2. */
 static int forward(dln_batch *b, int measure)
 {
-    int H = b->s.depth, c = b->count;
+    int H = b->s.depth, c = b->active;
     for (int i = 1; i <= H; i++) {
         const dln_mat *in = i == 1 ? &b->X : &b->A[i - 1].m0;
         size_t s_in = i == 1 ? 0 : b->A[i - 1].stride;
@@ -180,13 +209,14 @@ static int forward(dln_batch *b, int measure)
 /* dln_net_backward, batched. */
 static int backward(dln_batch *b, int measure)
 {
-    int H = b->s.depth, c = b->count;
+    int H = b->s.depth, c = b->active;
     for (int i = H; i >= 1; i--) {
         const dln_mat *prev = i == 1 ? &b->X : &b->A[i - 1].m0;
         size_t s_prev = i == 1 ? 0 : b->A[i - 1].stride;
         DLN_TRY(dln_gemm_batched(b->be, 0, 1, 1.0, &b->A[i].m0, b->A[i].stride, prev, s_prev, 0.0, &b->G[i - 1].m0,
                                  b->G[i - 1].stride, c));
-        if (measure) DLN_TRY(dln_sumsq_batched(b->be, &b->G[i - 1].m0, b->G[i - 1].stride, c, &b->results, c, i != H));
+        if (measure)
+            DLN_TRY(dln_sumsq_batched(b->be, &b->G[i - 1].m0, b->G[i - 1].stride, c, &b->results, b->count, i != H));
         if (i > 1)
             DLN_TRY(dln_gemm_batched(b->be, 1, 0, 1.0, &b->W[i - 1].m0, b->W[i - 1].stride, &b->A[i].m0,
                                      b->A[i].stride, 0.0, &b->A[i - 1].m0, b->A[i - 1].stride, c));
@@ -197,7 +227,7 @@ static int backward(dln_batch *b, int measure)
 /* step.c's update, batched: V = G + mu V, W -= lr V (or W -= lr G without momentum). */
 static int issue_step(dln_batch *b, int measure)
 {
-    int c = b->count;
+    int c = b->active;
     for (int i = 0; i < b->s.depth; i++) {
         const batch_mat *u = &b->G[i];
         if (b->V) {

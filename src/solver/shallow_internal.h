@@ -2,7 +2,8 @@
  * src/solver/): the thresholds and numerical ranks, singular values of a small backend
  * matrix of any shape, and the common end of a solve (the rank-k tail from sigma(M), the
  * flags, the rank path, and the compressed pair C = V_r S_r, M). The routes themselves:
- * the SVD route in shallow.c, the QR route in shallow_qr.c (docs/maths.md section 2). */
+ * the SVD route in shallow_svd.c, the QR route in shallow_qr.c (docs/maths.md section 2);
+ * what they share in route_common.c. */
 #ifndef DLN_SHALLOW_INTERNAL_H
 #define DLN_SHALLOW_INTERNAL_H
 
@@ -24,6 +25,8 @@ int dln_sh_singular_values(dln_backend *be, const dln_mat *B, double *s);
 int dln_sh_finish(dln_backend *be, const dln_data *d, const dln_shallow_opts *opt, double rtol_y, const double *sy,
                   const dln_mat *M, const dln_mat *v, int v_cols, dln_shallow *o, dln_error *err);
 
+/* The SVD route (shallow_svd.c). */
+int dln_sh_solve_svd(dln_backend *be, const dln_data *d, const dln_shallow_opts *opt, dln_shallow *o, dln_error *err);
 /* The QR route (shallow_qr.c) with the layout dln_shallow_plan_memory chose. */
 int dln_sh_solve_qr(dln_backend *be, const dln_data *d, const dln_shallow_opts *opt, const dln_shallow_layout *lay,
                     dln_shallow *o, dln_error *err);

@@ -1,8 +1,9 @@
 /* batch_trainer.c: count runs trained together (dln_train_batch): one dln_batch on the
  * shared data, each member with its own weights, step size (given or automatic),
  * momentum, tolerance, step limit and observer, and the same checks, stopping rules and
- * verdict as it would have alone (run.c). A stopped member is frozen (step size 0: its
- * weights stay those of its stopping step); the batch ends when every member has stopped.
+ * verdict as it would have alone (run.c). A stopped member's weights are read out at its
+ * stopping step and its slot is taken by the last running member (dln_batch_move), so the
+ * batch computes the running members only; it ends when every member has stopped.
  * The members share the data mode, dtype and check schedule; the line search and the
  * observables are for single runs. */
 #include <math.h>
@@ -33,64 +34,113 @@ typedef struct {
     double **W;       /* host copy of a member's weights */
 } tracker_net;
 
-static int track(dln_batch *bt, tracker_net *tn, dln_run *r, int b, long t, int rose, double *lr, dln_error *err)
+static int track(dln_batch *bt, tracker_net *tn, dln_run *r, int slot, long t, int rose, double *lr, dln_error *err)
 {
     if (!dln_tracker_due(&r->tracker, t)) return DLN_OK;
-    DLN_TRY(dln_batch_get_weights(bt, b, tn->W));
+    DLN_TRY(dln_batch_get_weights(bt, slot, tn->W));
     DLN_TRY(dln_network_set_weights(tn->net, tn->W));
     return dln_tracker_step(&r->tracker, tn->net, t, rose, lr, err);
 }
 
-/* The loop: every member checked at its own checked steps, its sharpness tracked, one
- * batched update. */
-static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, int count, tracker_net *tn,
-                      dln_error *err)
+/* Where the members are: the running ones fill slots 0 .. active-1 of the batch, so that
+ * a stopped member costs nothing more. */
+typedef struct {
+    int *slot;   /* [member]: its slot, -1 once stopped */
+    int *who;    /* [slot]: the member there */
+    int active;  /* running members */
+    double *lr, *mu; /* [slot]: rates in slot order, for dln_batch_set_rates (0 past active) */
+    int computed;    /* slots the batch computes (dln_batch_set_active) */
+    int graphs;      /* the backend captures steps: a new count means a new capture, so the
+                        count is lowered only once a quarter of the computed slots is idle */
+} slots;
+
+/* Member b stopped: its final weights to W (host), the last running member moved into its
+ * slot (its step size 0 from the next upload), fewer members computed. */
+static int retire(dln_batch *bt, slots *sl, int b, double **W)
 {
-    dln_network_stats *st = malloc(sizeof(dln_network_stats) * (size_t)count);
+    int s = sl->slot[b], last = sl->active - 1;
+    DLN_TRY(dln_batch_get_weights(bt, s, W));
+    if (s != last) {
+        DLN_TRY(dln_batch_move(bt, last, s));
+        sl->who[s] = sl->who[last];
+        sl->slot[sl->who[s]] = s;
+    }
+    sl->slot[b] = -1;
+    sl->active--;
+    if (sl->active == 0 || (sl->graphs && 4 * sl->active > 3 * sl->computed)) return DLN_OK;
+    sl->computed = sl->active;
+    return dln_batch_set_active(bt, sl->active);
+}
+
+static int upload_rates(dln_batch *bt, slots *sl, const double *rate, const double *mu, int count)
+{
+    for (int s = 0; s < count; s++) {
+        int b = s < sl->active ? sl->who[s] : -1;
+        sl->lr[s] = b >= 0 ? rate[b] : 0.0;
+        sl->mu[s] = b >= 0 && mu ? mu[b] : 0.0;
+    }
+    return dln_batch_set_rates(bt, sl->lr, mu ? sl->mu : NULL);
+}
+
+/* The loop: every member checked at its own checked steps, its sharpness tracked, one
+ * batched update of the running members. W[b] gets member b's final weights. */
+static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, int count, tracker_net *tn,
+                      double ***W, int graphs, dln_error *err)
+{
+    dln_network_stats *st = malloc(sizeof(dln_network_stats) * (size_t)count),
+                      *stm = malloc(sizeof(dln_network_stats) * (size_t)count);
     double *rate = malloc(sizeof(double) * (size_t)count), t0 = dln_clock_seconds();
-    int rc = !st || !rate ? DLN_ENOMEM : dln_batch_evaluate(bt), running = count;
+    slots sl = {malloc(sizeof(int) * (size_t)count), malloc(sizeof(int) * (size_t)count), count,
+                malloc(sizeof(double) * (size_t)count), malloc(sizeof(double) * (size_t)count), count, graphs};
+    int rc = !st || !stm || !rate || !sl.slot || !sl.who || !sl.lr || !sl.mu ? DLN_ENOMEM : dln_batch_evaluate(bt),
+        running = count;
     long t = 0, *stop_at = calloc((size_t)count, sizeof(long));
     if (!stop_at) rc = DLN_ENOMEM;
-    for (int b = 0; !rc && b < count; b++) rate[b] = lr[b];
+    for (int b = 0; !rc && b < count; b++) rate[b] = lr[b], sl.slot[b] = sl.who[b] = b;
     while (!rc && running > 0) {
         int any_check = 0, read = 0, frozen = 0;
         for (int b = 0; b < count; b++) any_check |= !r[b].stopped && dln_run_is_check(&r[b], t);
         if (any_check) {
             if ((rc = dln_batch_read(bt, st))) break;
             read = 1;
+            for (int b = 0; b < count; b++)
+                if (sl.slot[b] >= 0) stm[b] = st[sl.slot[b]];
         }
         for (int b = 0; read && b < count; b++) {
             if (r[b].stopped || !dln_run_is_check(&r[b], t)) continue;
-            if ((rc = dln_run_check(&r[b], t, &st[b], lr[b], dln_clock_seconds() - t0, NULL, NULL, NULL))) break;
-            if (r[b].stopped) stop_at[b] = t, rate[b] = 0.0, running--, frozen = 1;
+            if ((rc = dln_run_check(&r[b], t, &stm[b], lr[b], dln_clock_seconds() - t0, NULL, NULL, NULL))) break;
+            if (!r[b].stopped) continue;
+            stop_at[b] = t, rate[b] = 0.0, running--, frozen = 1;
+            if ((rc = retire(bt, &sl, b, W[b]))) break;
         }
         if (rc || running == 0) break;
         for (int b = 0; tn->net && b < count; b++) {
             if (r[b].stopped) continue;
             double before = lr[b];
             int rose = read && dln_run_is_check(&r[b], t) && r[b].rose;
-            if ((rc = track(bt, tn, &r[b], b, t, rose, &lr[b], err))) break;
+            if ((rc = track(bt, tn, &r[b], sl.slot[b], t, rose, &lr[b], err))) break;
             if (lr[b] != before) rate[b] = lr[b], frozen = 1; /* new rates to upload */
         }
         if (rc) break;
-        if (frozen && (rc = dln_batch_set_rates(bt, rate, mu))) break;
+        if (frozen && (rc = upload_rates(bt, &sl, rate, mu, count))) break;
         int measure = 0;
         for (int b = 0; b < count; b++) measure |= !r[b].stopped && dln_run_is_check(&r[b], t + 1);
         rc = dln_batch_step(bt, measure);
         t++;
     }
     double sec = dln_clock_seconds() - t0;
+    for (int b = 0; !rc && b < count; b++) /* members still running after a failure: none */
+        if (sl.slot[b] >= 0) rc = dln_batch_get_weights(bt, sl.slot[b], W[b]);
     for (int b = 0; b < count; b++) {
         long end = r[b].stopped ? stop_at[b] : t;
         if (!rc && tn->net && r[b].tracker.v && r[b].tracker.measured_at != end && !r[b].res->diverged) {
             /* the final weights' lambda_max */
-            rc = dln_batch_get_weights(bt, b, tn->W);
-            if (!rc) rc = dln_network_set_weights(tn->net, tn->W);
+            rc = dln_network_set_weights(tn->net, W[b]);
             if (!rc) rc = dln_tracker_final(&r[b].tracker, tn->net, end, err);
         }
         dln_run_finish(&r[b], end, lr[b], sec, !rc);
     }
-    free(st), free(rate), free(stop_at);
+    free(st), free(stm), free(rate), free(stop_at), free(sl.slot), free(sl.who), free(sl.lr), free(sl.mu);
     return rc;
 }
 
@@ -132,9 +182,8 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
         lr[b] = res[b].lr;
     }
     if (!rc) rc = dln_batch_set_rates(bt, lr, momentum ? mu : NULL);
-    if (!rc) rc = batch_loop(bt, r, lr, momentum ? mu : NULL, count, &tn, err);
+    if (!rc) rc = batch_loop(bt, r, lr, momentum ? mu : NULL, count, &tn, W, dln_backend_supports(be, DLN_CAP_GRAPHS), err);
     if (rc == DLN_ENOMEM && err->code == DLN_OK) dln_fail(err, DLN_ENOMEM, "out of host memory in a batch");
-    for (int b = 0; !rc && b < count; b++) rc = dln_batch_get_weights(bt, b, W[b]);
     dln_batch_destroy(bt);
     dln_network_destroy(tn.net);
     dln_weights_free(s->depth, tn.W);

@@ -5,11 +5,13 @@
  *   weights   + the host weights, with the initialiser's scratch;
  *   solver    + the shallow solver's matrices and SVD workspace (backend), its results (host);
  *   training  + the network's buffers (backend), the compressed pair kept on the host, the
- *               step-size rule's vectors and the balancedness scratch.
+ *               step-size rule's vectors and the balancedness scratch; for a batch
+ *               (p->batch >= 1) the batch's buffers and every member's weights instead.
  * On a backend with device memory the backend parts are a separate peak. */
 #include <math.h>
 #include <string.h>
 
+#include "dln/batch.h"
 #include "dln/diagnostics.h"
 #include "dln/memory.h"
 #include "dln/solver.h"
@@ -34,7 +36,17 @@ void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_est
         /* columns trained on: m (full data), else r <= min(dx, m) (the compression) */
         int n = t->data_mode == DLN_DATA_FULL ? p->m : (p->dx < p->m ? p->dx : p->m);
         unsigned buffers = (t->momentum != 0.0 ? DLN_NET_MOMENTUM : 0) | (t->line_search ? DLN_NET_TRIAL : 0);
-        net = (double)dln_network_bytes(s, n, t->dtype, buffers);
+        if (p->batch >= 1) {
+            /* dln_train_batch: the members' host weights, the batch's buffers, and where a
+             * member's step size is the sharpness rule's, one network for its Hessian-vector
+             * products and a warm-start vector per member shaped as the weights */
+            int tracking = t->lr <= 0 && t->lr_rule == DLN_LR_SHARPNESS;
+            weights *= (double)p->batch * (tracking ? 2 : 1);
+            net = (double)dln_batch_bytes(s, n, t->dtype, p->batch, t->momentum != 0.0) +
+                  (tracking ? (double)dln_network_bytes(s, n, t->dtype, 0) : 0);
+        } else {
+            net = (double)dln_network_bytes(s, n, t->dtype, buffers);
+        }
         double maxd = 0;
         for (int j = 0; j <= s->depth; j++) maxd = fmax(maxd, s->dims[j]);
         double lr = 8.0 * (3 * maxd + s->depth); /* power iterations and their logs */

@@ -38,6 +38,7 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_data *d, const dln_shal
     res->loss = res->gap = res->rel_gap = res->grad_norm = res->loss_init = NAN;
     r->o = o, r->sh = sh, r->s = s, r->res = res;
     r->obs.loss = r->obs.gap = r->obs.rel_gap = r->obs.grad_norm = NAN;
+    r->obs.effective_rank = r->obs.balancedness = r->obs.sharpness = r->obs.sharpness_est = NAN; /* not measured */
     r->blowup = INFINITY;
     DLN_TRY(check_inputs(d, sh, s, o, err));
     r->compressed = res->compressed =

@@ -13,14 +13,15 @@
  * last estimate and doubled (up to `every`) when it did not: the sharpness can rise tenfold
  * within ten steps while the weights leave the initial saddle and the strong modes are
  * learnt, and then hold for thousands of steps.
- * At a re-estimate: lr lambda > 2 (the local quadratic would diverge): lr = c / lambda;
- * the loss rose since the previous re-estimate: at least halved; lr lambda < c: grown
- * towards c / lambda, at most doubled (the sharpness falls on a plateau's exit and may
- * rise again). Between c and 2 the step is kept: a step held fixed while the sharpness
- * rises to 2 / lr is what a good fixed step does (gradient descent then stays where the
- * sharpness is about 2 / lr, the edge of stability, Cohen et al. 2021), where lowering it
- * to c / lambda each time would follow the sharpening path to ever smaller steps. Only
- * re-estimate steps decide, so the check interval does not change the trajectory. */
+ * At a re-estimate: lr lambda > UNSTABLE = 4: lr = c / lambda; the loss rose since the
+ * previous re-estimate: at least halved; lr lambda < c: grown towards c / lambda, at most
+ * doubled (the sharpness falls on a plateau's exit and may rise again). Between c and 4
+ * the step is kept: a step held fixed while the sharpness rises to 2 / lr is what a good
+ * fixed step does (gradient descent then stays where the sharpness is about 2 / lr, the
+ * edge of stability, Cohen et al. 2021, with lr lambda above 2 at times), where lowering it
+ * to c / lambda each time would follow the sharpening path to ever smaller steps
+ * (bench/lr_quality: docs/maths.md section 5.1). Only re-estimate steps decide, so the
+ * check interval does not change the trajectory. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@
 #define RESTART_ITERS 6
 #define MAX_GROWTH 2.0
 #define MOVED 1.1 /* lambda changed by more than this factor since the last estimate: look sooner */
-#define UNSTABLE 2.0 /* lr lambda above this: gradient descent on the local quadratic diverges */
+#define UNSTABLE 4.0 /* lr lambda above this: lowered to c / lambda (see above) */
 
 /* lambda_max at the balanced factorisation of the first mode R1 (the curvature a small
  * start meets once it has learnt its first mode), on the network, whose weights are W

@@ -1,0 +1,304 @@
+/* batch.c: throughput of many runs on the same data and shape, in member-steps per second
+ * (updates made by all members / wall seconds), three ways:
+ *   (a) one process per member: `dln train` spawned per member (--procs of them, each
+ *       timed from spawn to exit; the rate is their steps over their summed wall time);
+ *   (b) a loop of single runs in one process: dln_train once per member;
+ *   (c) one batch: dln_train_batch over all members.
+ * over a grid of widths x depths x batch sizes B, on a synthetic problem (the CLI's, so the
+ * spawned runs see the same data). Members: seeds seed+1 .. seed+B, orthogonal init, the
+ * step size --lr (0: the sharpness rule, as `dln train`'s default; < 0: the curvature
+ * bound), --steps updates (tol --tol). Before anything is timed, every member of the batch
+ * must equal its single run (steps, final loss and weights: bit for bit on the CPU, 1e-10
+ * relative elsewhere), and each spawned process's final loss its member's. Points whose
+ * one pass would exceed --max-flops are run with fewer steps (down to 5) or skipped. */
+#include <sys/wait.h>
+
+#include "bench_common.h"
+
+#define MAXL 16
+
+typedef struct {
+    dln_backend *be;
+    const dln_data *d;
+    const dln_shallow *sh;
+    const dln_shape *s;
+    int count;
+    double ***W0, ***W;
+    dln_train_opts *o;
+    dln_train_result *res;
+} pass_ctx;
+
+static int reset(void *p)
+{
+    pass_ctx *c = p;
+    for (int b = 0; b < c->count; b++)
+        for (int i = 0; i < c->s->depth; i++)
+            memcpy(c->W[b][i], c->W0[b][i], sizeof(double) * (size_t)c->s->dims[i + 1] * (size_t)c->s->dims[i]);
+    return 0;
+}
+
+static int run_loop(void *p)
+{
+    pass_ctx *c = p;
+    for (int b = 0; b < c->count; b++)
+        if (dln_train(c->be, c->d, c->sh, c->s, c->W[b], &c->o[b], &c->res[b], dln_backend_error(c->be))) return 1;
+    return 0;
+}
+
+static int run_batch(void *p)
+{
+    pass_ctx *c = p;
+    return dln_train_batch(c->be, c->d, c->sh, c->s, c->count, c->W, c->o, c->res, dln_backend_error(c->be));
+}
+
+static long total_steps(const pass_ctx *c)
+{
+    long n = 0;
+    for (int b = 0; b < c->count; b++) n += c->res[b].steps;
+    return n;
+}
+
+static double weights_diff(const dln_shape *s, double *const *A, double *const *B)
+{
+    double worst = 0;
+    for (int i = 0; i < s->depth; i++) {
+        double num = 0, den = 0;
+        for (size_t k = 0; k < (size_t)s->dims[i + 1] * (size_t)s->dims[i]; k++)
+            num += (A[i][k] - B[i][k]) * (A[i][k] - B[i][k]), den += B[i][k] * B[i][k];
+        worst = fmax(worst, sqrt(num / (den > 0 ? den : 1)));
+    }
+    return worst;
+}
+
+typedef struct {
+    const char *dln;
+    int dx, dy, m, tr, procs;
+    double noise, lr, tol;
+    const char *backend, *precision;
+} proc_cfg;
+
+/* (a): member b as its own `dln train`; its wall time, steps and final loss. */
+static int spawn_member(const proc_cfg *pc, const dln_shape *s, uint64_t data_seed, uint64_t seed, long steps,
+                        double *wall, long *st, double *loss)
+{
+    char cmd[1024], lr[64];
+    if (pc->lr > 0) snprintf(lr, sizeof lr, "%.17g", pc->lr);
+    else snprintf(lr, sizeof lr, "%s", pc->lr < 0 ? "arora" : "auto");
+    snprintf(cmd, sizeof cmd,
+             "'%s' train --backend %s --precision %s --dx %d --dy %d --samples %d --teacher-rank %d --noise %.17g "
+             "--data-seed %llu --seed %llu --depth %d --width %d --init orthogonal --init-scale 1 --lr %s --steps %ld "
+             "--tol %.17g --quiet",
+             pc->dln, pc->backend, pc->precision, pc->dx, pc->dy, pc->m, pc->tr, pc->noise,
+             (unsigned long long)data_seed, (unsigned long long)seed, s->depth, s->depth > 1 ? s->dims[1] : 1, lr,
+             steps, pc->tol);
+    double t0 = dln_clock_seconds();
+    FILE *f = popen(cmd, "r");
+    if (!f) return 1;
+    char out[16384];
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    int status = pclose(f);
+    *wall = dln_clock_seconds() - t0;
+    const char *l = strstr(out, "\"loss\":"), *t = strstr(out, "\"steps\":");
+    if (status != 0 || !l || !t) {
+        fprintf(stderr, "batch: %s: exit %d, output %.200s\n", cmd, WEXITSTATUS(status), out);
+        return 1;
+    }
+    *loss = strtod(l + 7, NULL);
+    *st = strtol(t + 8, NULL, 10);
+    return 0;
+}
+
+static void usage(void)
+{
+    fputs("usage: batch [options]\n\n"
+          "Member-steps per second of B runs on the same data and shape: one process per member,\n"
+          "a loop of dln_train in one process, and dln_train_batch; every member checked equal to\n"
+          "its single run first.\n\n"
+          "  --dx N --dy N --m N           synthetic problem (default 32, 32, 256: dln train's)\n"
+          "  --teacher-rank N --noise S    (default 8, 0.1)\n"
+          "  --widths LIST                 hidden widths (default 2,16,64,256)\n"
+          "  --depths LIST                 numbers of weight matrices (default 2,4,16)\n"
+          "  --members LIST                batch sizes B (default 1,16,256)\n"
+          "  --lr X                        > 0 given; 0 the sharpness rule; < 0 the curvature bound\n"
+          "                                (default -1)\n"
+          "  --steps N --tol T             per member (default 100, 0: every member makes N steps)\n"
+          "  --max-flops F                 fewer steps (at least 5) or skip a point whose pass would\n"
+          "                                exceed F flops (default 2e10)\n"
+          "  --procs N                     members run as processes for (a) (default 4; 0: none)\n"
+          "  --dln PATH                    the dln binary for (a) (default build/dln)\n\n",
+          stdout);
+    bench_common_help(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    bench_opts_default(&o);
+    o.reps = 3, o.warmup = 0;
+    int widths[MAXL] = {2, 16, 64, 256}, depths[MAXL] = {2, 4, 16}, members[MAXL] = {1, 16, 256};
+    int nw = 4, nd = 3, nb = 3;
+    long steps = 100;
+    double max_flops = 2e10;
+    proc_cfg pc = {"build/dln", 32, 32, 256, 8, 4, 0.1, -1, 0, NULL, NULL};
+    const bench_flag_spec specs[] = {
+        {"--dx", BF_INT, &pc.dx, 1, DLN_MAX_DIM, 0, NULL},
+        {"--dy", BF_INT, &pc.dy, 1, DLN_MAX_DIM, 0, NULL},
+        {"--m", BF_INT, &pc.m, 1, DLN_MAX_DIM, 0, NULL},
+        {"--teacher-rank", BF_INT, &pc.tr, 1, DLN_MAX_DIM, 0, NULL},
+        {"--noise", BF_DOUBLE, &pc.noise, 0, 1e100, 0, NULL},
+        {"--widths", BF_INTS, widths, 1, 65536, MAXL, &nw},
+        {"--depths", BF_INTS, depths, 1, DLN_MAX_DEPTH, MAXL, &nd},
+        {"--members", BF_INTS, members, 1, 1 << 20, MAXL, &nb},
+        {"--lr", BF_DOUBLE, &pc.lr, -1, 1e300, 0, NULL},
+        {"--steps", BF_LONG, &steps, 0, 1e9, 0, NULL},
+        {"--tol", BF_DOUBLE, &pc.tol, 0, 1, 0, NULL},
+        {"--max-flops", BF_DOUBLE, &max_flops, 1, 1e300, 0, NULL},
+        {"--procs", BF_INT, &pc.procs, 0, 1 << 20, 0, NULL},
+        {"--dln", BF_STRING, &pc.dln, 0, 0, 0, NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL},
+    };
+    int parsed = bench_parse_args(argc, argv, specs, &o, usage);
+    if (parsed) return parsed == 1 ? 0 : 2;
+    dln_error err;
+    dln_backend *be = NULL;
+    int rc = bench_backend("batch", &o, &err, &be);
+    if (rc) return rc;
+    pc.backend = dln_backend_name(be), pc.precision = o.precision;
+    int exact = !strcmp(dln_backend_name(be), "cpu");
+    dln_json j;
+    bench_json_begin(&j, "batch", be, &o, argc, argv);
+    dln_synth_opts so = {pc.dx, pc.dy, pc.m, pc.tr, pc.noise, o.seed};
+    dln_data d = {0, 0, 0, NULL, NULL};
+    rc = dln_synth_make(&so, &d, &err);
+    if (rc) fprintf(stderr, "batch: data: %s\n", err.msg);
+    dln_json_object(&j, "config");
+    dln_json_int(&j, "dx", pc.dx), dln_json_int(&j, "dy", pc.dy), dln_json_int(&j, "m", pc.m);
+    dln_json_int(&j, "teacher_rank", pc.tr), dln_json_num(&j, "noise", pc.noise);
+    dln_json_str(&j, "lr", pc.lr > 0 ? "given" : pc.lr < 0 ? "arora" : "sharpness rule");
+    dln_json_num(&j, "lr_given", pc.lr > 0 ? pc.lr : NAN);
+    dln_json_int(&j, "steps", steps), dln_json_num(&j, "tol", pc.tol), dln_json_num(&j, "max_flops", max_flops);
+    dln_json_int(&j, "procs", pc.procs);
+    dln_json_end_object(&j);
+    dln_json_array(&j, "points");
+    printf("%6s %5s %5s %6s | %12s %12s %12s | %8s %8s\n", "width", "depth", "B", "steps", "(a) proc/s", "(b) loop/s",
+           "(c) batch/s", "c/b", "c/a");
+    printf("(member-steps per second, medians of %d passes; (a) over min(B, --procs) spawned processes)\n", o.reps);
+    for (int iw = 0; iw < nw && !rc; iw++)
+        for (int id = 0; id < nd && !rc; id++)
+            for (int ib = 0; ib < nb && !rc; ib++) {
+                int H = depths[id], width = widths[iw], B = members[ib];
+                dln_shape s = {0, NULL};
+                dln_shallow sh;
+                memset(&sh, 0, sizeof sh);
+                int hidden[DLN_MAX_DEPTH];
+                for (int i = 0; i < H - 1; i++) hidden[i] = width;
+                if ((rc = dln_shape_make(H, pc.dx, pc.dy, hidden, H - 1, &s, &err) ||
+                          dln_shallow_solve(be, &d, dln_shape_narrowest(&s), 0, 1, &sh, &err))) {
+                    fprintf(stderr, "batch: set-up: %s\n", err.msg);
+                    break;
+                }
+                double per_step = 0; /* flops of one member's step, on the columns trained on */
+                int n = sh.r < d.m ? sh.r : d.m;
+                for (int i = 0; i < H; i++) per_step += 6.0 * n * s.dims[i] * s.dims[i + 1];
+                long st = steps;
+                while (st > 5 && (double)B * st * per_step > max_flops) st /= 2;
+                if (st < 5 && steps >= 5) st = 5;
+                if ((double)B * st * per_step > max_flops) {
+                    printf("%6d %5d %5d %6s | skipped: %.3g flops per pass > --max-flops\n", width, H, B, "-",
+                           (double)B * st * per_step);
+                    dln_shallow_free(&sh), dln_shape_free(&s);
+                    continue;
+                }
+                pass_ctx c = {be, &d, &sh, &s, B, calloc((size_t)B, sizeof(double **)),
+                              calloc((size_t)B, sizeof(double **)), calloc((size_t)B, sizeof(dln_train_opts)),
+                              calloc((size_t)B, sizeof(dln_train_result))};
+                dln_train_result *single = calloc((size_t)B, sizeof(dln_train_result));
+                double ***Ws = calloc((size_t)B, sizeof(double **));
+                rc = !c.W0 || !c.W || !c.o || !c.res || !single || !Ws;
+                for (int b = 0; b < B && !rc; b++) {
+                    rc = dln_init_weights(&s, DLN_INIT_ORTHOGONAL, 1.0, o.seed + 1 + (uint64_t)b, &c.W0[b], &err) ||
+                         dln_weights_alloc(&s, &c.W[b], &err) || dln_weights_alloc(&s, &Ws[b], &err);
+                    dln_train_opts_default(&c.o[b]);
+                    c.o[b].lr = pc.lr > 0 ? pc.lr : 0, c.o[b].lr_rule = pc.lr < 0 ? DLN_LR_ARORA : DLN_LR_SHARPNESS;
+                    c.o[b].steps = st, c.o[b].tol = pc.tol, c.o[b].dtype = o.dtype;
+                }
+                /* the check: every member of the batch is its single run */
+                double worst_w = 0, worst_l = 0;
+                if (!rc) rc = reset(&c) || run_loop(&c);
+                for (int b = 0; b < B && !rc; b++) {
+                    single[b] = c.res[b];
+                    for (int i = 0; i < H; i++)
+                        memcpy(Ws[b][i], c.W[b][i], sizeof(double) * (size_t)s.dims[i + 1] * (size_t)s.dims[i]);
+                }
+                if (!rc) rc = reset(&c) || run_batch(&c);
+                for (int b = 0; b < B && !rc; b++) {
+                    double el = bench_rel(c.res[b].loss, single[b].loss);
+                    double ew = single[b].diverged ? 0 : weights_diff(&s, c.W[b], Ws[b]);
+                    worst_l = fmax(worst_l, el), worst_w = fmax(worst_w, ew);
+                    if (c.res[b].steps != single[b].steps || (exact ? el != 0 || ew != 0 : el > 1e-10 || ew > 1e-10)) {
+                        fprintf(stderr, "batch: member %d of %d (width %d depth %d): steps %ld vs %ld alone, loss rel "
+                                "diff %.3g, weights %.3g: FAILED\n", b, B, width, H, c.res[b].steps, single[b].steps,
+                                el, ew);
+                        rc = 1;
+                    }
+                }
+                if (rc && !err.msg[0]) snprintf(err.msg, sizeof err.msg, "the check failed");
+                /* (a) */
+                int procs = pc.procs < B ? pc.procs : B;
+                double pwall = 0;
+                long psteps = 0;
+                for (int b = 0; b < procs && !rc; b++) {
+                    double wall = 0, loss = 0;
+                    long k = 0;
+                    rc = spawn_member(&pc, &s, o.seed, o.seed + 1 + (uint64_t)b, st, &wall, &k, &loss);
+                    if (!rc && (k != single[b].steps || (exact ? loss != single[b].loss
+                                                               : bench_rel(loss, single[b].loss) > 1e-10))) {
+                        fprintf(stderr, "batch: process of member %d: %ld steps, loss %.17g; alone %ld, %.17g: FAILED\n",
+                                b, k, loss, single[b].steps, single[b].loss);
+                        rc = 1;
+                    }
+                    pwall += wall, psteps += k;
+                }
+                /* (b), (c) */
+                bench_timing tl, tb;
+                long steps_done = total_steps(&c);
+                if (!rc) rc = bench_time_each(be, reset, run_loop, &c, &o, &tl) ||
+                              bench_time_each(be, reset, run_batch, &c, &o, &tb);
+                if (rc) {
+                    fprintf(stderr, "batch: width %d depth %d B %d: %s\n", width, H, B, err.msg);
+                } else {
+                    double ra = procs ? psteps / pwall : NAN, rl = steps_done / tl.s.median,
+                           rb = steps_done / tb.s.median;
+                    printf("%6d %5d %5d %6ld | %12.4g %12.4g %12.4g | %8.3g %8.3g\n", width, H, B, st, ra, rl, rb,
+                           rb / rl, rb / ra);
+                    dln_json_object(&j, NULL);
+                    dln_json_int(&j, "width", width), dln_json_int(&j, "depth", H), dln_json_int(&j, "members", B);
+                    dln_json_int(&j, "steps", st), dln_json_int(&j, "member_steps", steps_done);
+                    dln_json_num(&j, "flops_per_member_step", per_step);
+                    dln_json_num(&j, "check_loss_rel_diff", worst_l), dln_json_num(&j, "check_weights_rel_diff", worst_w);
+                    dln_json_int(&j, "procs", procs), dln_json_num(&j, "procs_wall_s", pwall);
+                    dln_json_int(&j, "procs_member_steps", psteps);
+                    dln_json_num(&j, "a_process_per_member_steps_per_s", ra);
+                    dln_json_num(&j, "b_loop_steps_per_s", rl);
+                    dln_json_num(&j, "c_batch_steps_per_s", rb);
+                    bj_stats(&j, "b_loop", &tl);
+                    bj_stats(&j, "c_batch", &tb);
+                    dln_json_end_object(&j);
+                    fflush(stdout);
+                }
+                for (int b = 0; b < B; b++) {
+                    if (c.W0) dln_weights_free(H, c.W0[b]);
+                    if (c.W) dln_weights_free(H, c.W[b]);
+                    if (Ws) dln_weights_free(H, Ws[b]);
+                }
+                free(c.W0), free(c.W), free(c.o), free(c.res), free(single), free(Ws);
+                dln_shallow_free(&sh);
+                dln_shape_free(&s);
+            }
+    dln_json_end_array(&j);
+    rc = bench_json_end(&j, &o, !rc) || rc;
+    dln_data_free(&d);
+    dln_backend_destroy(be);
+    return rc ? 1 : 0;
+}
