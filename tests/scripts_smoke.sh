@@ -144,6 +144,14 @@ import csv
 r = list(csv.DictReader(open('$tmp/bad/runs.csv')))
 assert len(r) == 1 and r[0]['status'] == '2' and 'init-scale' in r[0]['error'], r"
 
+check "--extra=--hessian runs each cell alone (a batch refuses it)" "$root/scripts/sweep" --depths 2 \
+    --widths 2 --seeds 2 --dx 6 --dy 5 --samples 20 --steps 200 --extra=--hessian --backend cpu \
+    --out "$tmp/hess"
+check "their rows have status 0, a verdict and lambda_max" python3 -c "
+import csv
+r = list(csv.DictReader(open('$tmp/hess/runs.csv')))
+assert len(r) == 2 and all(x['status'] == '0' and x['verdict'] and float(x['lambda_max']) > 0 for x in r), r"
+
 # 5. plots
 png_check() {
     local n=0 f
