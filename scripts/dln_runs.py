@@ -230,7 +230,10 @@ BASE_COLS = ["cell", "depth", "width", "widths", "init", "init_scale", "lr", "lr
              "momentum", "seed", "data_seed", "backend", "precision", "dx", "dy", "samples",
              "max_steps", "tol", "loss", "optimum", "gap", "rel_gap", "converged", "diverged",
              "steps", "seconds", "solve_seconds", "wall_seconds"]
-TAIL_COLS = ["rank_x", "rank_y", "rank", "constrained", "hypotheses", "note", "status", "error"]
+# where a run ended (dln's verdict; saddle and lambda_min/max with --extra="--hessian")
+LANDSCAPE_COLS = ["verdict", "verdict_rank", "grad_rel", "saddle", "lambda_min", "lambda_max"]
+TAIL_COLS = (["rank_x", "rank_y", "rank", "constrained", "hypotheses"] + LANDSCAPE_COLS
+             + ["note", "status", "error"])
 
 
 def make_row(res, eps_list, trace_path):
@@ -250,6 +253,8 @@ def make_row(res, eps_list, trace_path):
         row[k] = j.get(k, prob.get(k))
     for k in ("loss", "optimum", "gap", "rel_gap", "converged", "diverged", "steps", "seconds",
               "solve_seconds", "rank_x", "rank_y", "rank", "constrained", "hypotheses", "note"):
+        row[k] = j.get(k)
+    for k in LANDSCAPE_COLS:
         row[k] = j.get(k)
     pts = read_trace(trace_path, j) if j else []
     for e in eps_list:

@@ -9,8 +9,9 @@
 # columns, every status 0), re-runs it to check that the resume skips every cell, resumes a
 # single deleted cell of a batch, compares every cell's summary and trace with the same grid
 # run one process per cell (--no-batch), checks --dry-run, --merge and a failing cell (a row
-# with status != 0, not a crash), then runs scripts/plot and checks that the PNGs are
-# non-empty valid PNGs.
+# with status != 0, not a crash), then runs scripts/plot (the sweep's figures, verdicts.png
+# included, and --trace on an --observe trace) and checks that the PNGs are non-empty valid
+# PNGs.
 # Prints "ok"/"FAIL" per check and a final "smoke: N passed, M failed"; exits 1 on any failure.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -143,11 +144,19 @@ import csv
 r = list(csv.DictReader(open('$tmp/bad/runs.csv')))
 assert len(r) == 1 and r[0]['status'] == '2' and 'init-scale' in r[0]['error'], r"
 
+check "--extra=--hessian runs each cell alone (a batch refuses it)" "$root/scripts/sweep" --depths 2 \
+    --widths 2 --seeds 2 --dx 6 --dy 5 --samples 20 --steps 200 --extra=--hessian --backend cpu \
+    --out "$tmp/hess"
+check "their rows have status 0, a verdict and lambda_max" python3 -c "
+import csv
+r = list(csv.DictReader(open('$tmp/hess/runs.csv')))
+assert len(r) == 2 and all(x['status'] == '0' and x['verdict'] and float(x['lambda_max']) > 0 for x in r), r"
+
 # 5. plots
 png_check() {
     local n=0 f
     for f in "$out"/figures/rel_gap.png "$out"/figures/time_to_eps.png \
-             "$out"/figures/converged.png; do
+             "$out"/figures/converged.png "$out"/figures/verdicts.png "$tmp/modes.png"; do
         [ -s "$f" ] || { echo "missing or empty: $f"; return 1; }
         [ "$(head -c 8 "$f" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
             { echo "not a PNG: $f"; return 1; }
@@ -157,6 +166,10 @@ png_check() {
 }
 if python3 -c "import matplotlib" 2>/dev/null; then
     check "plot writes figures" "$root/scripts/plot" "$out"
+    check "an --observe trace" "$dln" train --dx 8 --dy 8 --samples 40 --depth 3 --steps 200 \
+        --log "$tmp/obs.jsonl" --log-every 20 --observe --quiet --backend cpu
+    check "plot --trace draws its modes" "$root/scripts/plot" --trace "$tmp/obs.jsonl" \
+        --out "$tmp/modes.png"
     check "figures are non-empty PNGs" png_check
 else
     no_mpl() { "$root/scripts/plot" "$out"; test $? = 2; }

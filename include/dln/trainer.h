@@ -115,6 +115,9 @@ typedef struct {
     int verdict_rank;      /* the rank j of a DLN_VERDICT_CRITICAL (else -1) */
     double grad_rel;       /* grad_norm / (sigma_1(X) ||Y||): the gradient on the data's scale */
     double steps_to_tol;   /* DLN_VERDICT_DECREASING: steps still needed at the recent rate (NaN: unknown) */
+    int verdict_skipped, verdict_added; /* DLN_VERDICT_STATIONARY off the rank path: the loss is that of
+                                           the top verdict_rank modes with mode verdict_skipped (1-based)
+                                           left out and verdict_added learnt instead (else 0) */
 } dln_train_result;
 
 /* One line saying why the run stopped, in the library's terms (no advice). */

@@ -5,11 +5,24 @@
 #ifndef DLN_CLI_H
 #define DLN_CLI_H
 
+#include <getopt.h>
 #include <stdio.h>
 #include <sys/types.h>
 
 #include "dln/dln.h"
 
+/* The options of the loss-landscape tools (issue 10), parsed by dynopts.c. */
+typedef struct {
+    int hessian;                 /* train --hessian: the Hessian's extremes at the final point */
+    int hessian_iters;           /* Lanczos steps (capped at the parameter count) */
+    const char *direction_dir;   /* --save-direction: the eigenvector of lambda_min, W1..WH.npy */
+    const char *solution_dir;    /* --save-solution: R*.npy */
+    const char *data_dir;        /* --save-data: X.npy, Y.npy */
+    double perturb;              /* --perturb S */
+    int perturb_set;
+    const char *perturb_dir;     /* --perturb-dir: the direction (else a seeded random one) */
+    int observe;                 /* --observe: observables on the --log trace */
+} cli_dyn;
 #define CLI_MAX_MEMBERS (1L << 20) /* members of one batch at most (the product of the lists) */
 
 typedef struct {
@@ -50,6 +63,8 @@ typedef struct {
     dln_dtype dtype;
     dln_math_mode math;
     const char *precision;
+    /* landscape: Hessian, saved data and solution, perturbation, observables (dyn.c) */
+    cli_dyn dyn;
 } cli_opts;
 
 /* Parses argv for `command` ("train" or "solve"); prints help and returns -1 on --help. */
@@ -158,5 +173,60 @@ void cli_observer_free(cli_observer *ob);
 /* The dln_observer_fn: a trace line at every log_every-th step and at the final state;
  * the progress line at most every 0.25 s, cleared at the end. Never asks to stop. */
 int cli_observe(void *ctx, const dln_observation *obs);
+
+/* ---- the loss-landscape tools (issue 10): dynopts.c, dyn.c, hessian.c ------------------ */
+
+/* Option codes from CLI_DYN_FIRST on belong to dynopts.c. */
+enum { CLI_DYN_FIRST = 512 };
+/* The options of `dln train` and `dln solve` that dynopts.c handles, spliced into options.c's
+ * tables (the list ends without a terminator). */
+#define CLI_DYN_TRAIN_OPTIONS                                                                  \
+    {"hessian", 0, 0, CLI_DYN_FIRST}, {"hessian-iters", 1, 0, CLI_DYN_FIRST + 1},              \
+        {"save-direction", 1, 0, CLI_DYN_FIRST + 2}, {"save-solution", 1, 0, CLI_DYN_FIRST + 3}, \
+        {"save-data", 1, 0, CLI_DYN_FIRST + 4}, {"perturb", 1, 0, CLI_DYN_FIRST + 5},           \
+        {"perturb-dir", 1, 0, CLI_DYN_FIRST + 6}, {"observe", 0, 0, CLI_DYN_FIRST + 7}
+#define CLI_DYN_SOLVE_OPTIONS {"save-solution", 1, 0, CLI_DYN_FIRST + 3}, {"save-data", 1, 0, CLI_DYN_FIRST + 4}
+/* The option table of `dln hessian`. */
+extern const struct option cli_hessian_options[];
+extern const char *const cli_dyn_train_help, *const cli_dyn_solve_help;
+void cli_hessian_help(const char *problem_help, const char *exec_help);
+void cli_dyn_defaults(cli_dyn *d);
+int cli_dyn_option(int c, const char *a, cli_opts *o, dln_error *err);
+/* The combinations of the landscape options, checked after every option is read. */
+int cli_dyn_check(const char *command, cli_opts *o, dln_error *err);
+
+/* `dln hessian`. */
+int cli_hessian(cli_opts *o, dln_error *err);
+
+/* The Hessian's extremes at W (host) on the compressed pair when sh holds it, else on d. */
+typedef struct {
+    dln_lanczos_result r;
+    double **vmin;  /* the unit eigenvector of lambda_min, weight-shaped (when asked), owned */
+    double loss;    /* at W, on the data */
+    double grad_norm;
+    double seconds;
+    long params;
+} cli_hessian_result;
+int cli_hessian_at(dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s, double *const *W,
+                   int iters, uint64_t seed, int want_vmin, cli_hessian_result *out, dln_error *err);
+void cli_hessian_result_free(const dln_shape *s, cli_hessian_result *h);
+/* When wanted: refuses (DLN_EINPUT) a Lanczos basis larger than half the host's memory. */
+int cli_hessian_check(const cli_opts *o, const dln_shape *s, int wanted, dln_error *err);
+/* The Hessian fields of a summary (with "saddle" when the run's verdict is a critical point). */
+void cli_put_hessian(dln_json *j, const cli_hessian_result *h, int verdict);
+
+/* Output directories (dyn.c): checked before any work, written after the summary. */
+int cli_dyn_check_outputs(const cli_opts *o, dln_error *err);
+/* --save-data and --save-solution, each into a staging sibling, then moved in file by file. */
+int cli_save_data(const cli_opts *o, const dln_data *d, dln_error *err);
+int cli_save_solution(const cli_opts *o, const dln_shallow *sh, dln_error *err);
+/* --perturb: W += S v, v the --perturb-dir direction or a seeded random one (unit norm). */
+int cli_perturb(const cli_opts *o, const dln_shape *s, double **W, dln_error *err);
+/* "hypotheses false" on stderr, once per run (not with --quiet). */
+void cli_note_hypotheses(const cli_opts *o, const dln_shallow *sh);
+/* optimum_by_rank: L*_j for j = 0..n_ranks-1. */
+void cli_put_rank_path(dln_json *j, const dln_shallow *sh);
+/* The observables of a trace line (--observe): the arrays present in obs. */
+void cli_put_observables(dln_json *j, const dln_observation *obs);
 
 #endif

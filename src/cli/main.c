@@ -15,6 +15,8 @@ static void usage(FILE *f)
                "  train     train a deep linear network by gradient descent (default experiment\n"
                "            with no options); prints a JSON summary\n"
                "  solve     the shallow optimum L* in closed form; prints a JSON summary\n"
+               "  hessian   the Hessian's extreme eigenvalues at saved weights (Lanczos); prints\n"
+               "            a JSON summary\n"
                "  info      version, compiled-in backends and devices found\n\n"
                "`dln <command> --help` lists every option with its default.\n"
                "Exit status: 0 success, 2 bad input, 1 failure while running.\n");
@@ -42,7 +44,7 @@ static int info(void)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "dln: no command given (commands: train, solve, info; see dln --help)\n");
+        fprintf(stderr, "dln: no command given (commands: train, solve, hessian, info; see dln --help)\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -57,8 +59,8 @@ int main(int argc, char **argv)
         }
         return info();
     }
-    if (strcmp(cmd, "train") && strcmp(cmd, "solve")) {
-        fprintf(stderr, "dln: unknown command '%s' (commands: train, solve, info; see dln --help)\n", cmd);
+    if (strcmp(cmd, "train") && strcmp(cmd, "solve") && strcmp(cmd, "hessian")) {
+        fprintf(stderr, "dln: unknown command '%s' (commands: train, solve, hessian, info; see dln --help)\n", cmd);
         return 2;
     }
     dln_error err;
@@ -69,7 +71,8 @@ int main(int argc, char **argv)
         cli_opts_free(&o);
         return 0;
     }
-    if (!rc) rc = !strcmp(cmd, "solve") ? cli_solve(&o, &err) : cli_train(&o, &err);
+    if (!rc) rc = !strcmp(cmd, "solve") ? cli_solve(&o, &err) : !strcmp(cmd, "hessian") ? cli_hessian(&o, &err)
+                                                                                   : cli_train(&o, &err);
     cli_opts_free(&o);
     if (rc) {
         fprintf(stderr, "dln: %s\n", err.msg[0] ? err.msg : "unknown failure");

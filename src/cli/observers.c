@@ -43,6 +43,7 @@ static void trace_line(cli_observer *ob, const dln_observation *obs)
         dln_json_num(j, "lambda_max", lambda);
         dln_json_num(j, "lr_lambda", obs->lr * lambda);
     }
+    cli_put_observables(j, obs); /* --observe: the arrays present */
     dln_json_num(j, "seconds", obs->seconds);
     dln_json_end_object(j);
     dln_json_newline(j);

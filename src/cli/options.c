@@ -26,7 +26,8 @@ static const struct option train_opts[] = {
     {"log", 1, 0, O_LOG}, {"log-every", 1, 0, O_LOGE}, {"check-every", 1, 0, O_CHECKE},
     {"full-data", 0, 0, O_FULL}, {"compressed", 0, 0, O_COMPRESSED}, {"quiet", 0, 0, O_QUIET},
     {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"solver", 1, 0, O_SOLVER},
-    {"seeds", 1, 0, O_SEEDS}, {"batch-size", 1, 0, O_BSIZE}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    {"seeds", 1, 0, O_SEEDS}, {"batch-size", 1, 0, O_BSIZE}, {"help", 0, 0, O_HELP},
+    CLI_DYN_TRAIN_OPTIONS, {0, 0, 0, 0}};
 
 static const struct option solve_opts[] = {
     {"x", 1, 0, O_X}, {"y", 1, 0, O_Y}, {"dx", 1, 0, O_DX}, {"dy", 1, 0, O_DY},
@@ -34,7 +35,16 @@ static const struct option solve_opts[] = {
     {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"rank", 1, 0, O_RANK}, {"depth", 1, 0, O_DEPTH},
     {"width", 1, 0, O_WIDTH}, {"widths", 1, 0, O_WIDTHS}, {"rank-tol", 1, 0, O_RTOL},
     {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC},
-    {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP}, CLI_DYN_SOLVE_OPTIONS, {0, 0, 0, 0}};
+
+/* `dln hessian` (dynopts.c handles its own options) */
+static const struct option hessian_opts[] = {
+    {"x", 1, 0, O_X}, {"y", 1, 0, O_Y}, {"dx", 1, 0, O_DX}, {"dy", 1, 0, O_DY},
+    {"samples", 1, 0, O_SAMPLES}, {"teacher-rank", 1, 0, O_TRANK}, {"noise", 1, 0, O_NOISE},
+    {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"load", 1, 0, O_LOAD}, {"rank-tol", 1, 0, O_RTOL},
+    {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP},
+    {"hessian-iters", 1, 0, CLI_DYN_FIRST + 1}, {"save-direction", 1, 0, CLI_DYN_FIRST + 2},
+    {"save-data", 1, 0, CLI_DYN_FIRST + 4}, {0, 0, 0, 0}};
 
 static const char *problem_help =
     "Problem (synthetic unless --x and --y are given):\n"
@@ -60,6 +70,10 @@ static const char *exec_help =
 
 void cli_print_help(const char *command)
 {
+    if (!strcmp(command, "hessian")) {
+        cli_hessian_help(problem_help, exec_help);
+        return;
+    }
     if (!strcmp(command, "solve")) {
         printf("usage: dln solve [options]\n\n"
                "Global optimum L* of min 1/2 ||R X - Y||^2 subject to rank(R) <= k, in closed form,\n"
@@ -68,8 +82,8 @@ void cli_print_help(const char *command)
                "  --rank K            rank bound k; larger than min(dx, dy) means no constraint\n"
                "  --depth H, --width W, --widths d1,..: take k = the narrowest layer of that network\n"
                "                      (default: no constraint, k = min(dx, dy))\n"
-               "  --quiet             no note on stderr about the backend chosen\n\n%s",
-               problem_help, exec_help);
+               "  --quiet             no note on stderr about the backend chosen\n\n%s%s",
+               problem_help, cli_dyn_solve_help, exec_help);
         return;
     }
     printf("usage: dln train [options]\n\n"
@@ -113,8 +127,8 @@ void cli_print_help(const char *command)
            "                      with a `member` field; --log lines carry `member`; --save DIR\n"
            "                      saves member b's weights as DIR/<b>/W*.npy; no --line-search\n"
            "  --batch-size N      train at most N members at once; the rest follow in later\n"
-           "                      batches (default: as many as memory allows)\n\n%s",
-           problem_help, exec_help);
+           "                      batches (default: as many as memory allows)\n\n%s%s",
+           problem_help, cli_dyn_train_help, exec_help);
 }
 
 /* 1 when s is a decimal number: [+-] digits [. digits] [(e|E) [+-] digits], with at least
@@ -260,6 +274,7 @@ static void defaults(cli_opts *o)
     o->dtype = DLN_F64;
     o->precision = "fp64";
     dln_train_opts_default(&o->train);
+    cli_dyn_defaults(&o->dyn);
     o->log_every = 100;
 }
 
@@ -337,7 +352,9 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
         else if (!strcmp(a, "tf32")) o->dtype = DLN_F32, o->math = DLN_MATH_TF32;
         else return dln_fail(err, DLN_EINPUT, "--precision: expected fp64, fp32 or tf32, got '%s'", a);
         return DLN_OK;
-    default: return dln_fail(err, DLN_EINPUT, "internal: unknown option code %d", c);
+    default:
+        if (c >= CLI_DYN_FIRST) return cli_dyn_option(c, a, o, err);
+        return dln_fail(err, DLN_EINPUT, "internal: unknown option code %d", c);
     }
 }
 
@@ -429,13 +446,13 @@ static int check_combinations(const char *command, cli_opts *o, dln_error *err)
         return dln_fail(err, DLN_EINPUT, "--rank and --depth/--width/--widths both set the rank bound: give one");
     if (strcmp(command, "solve")) DLN_TRY(check_batch(o, err));
     if (!o->data_seed_set) o->data_seed = o->seed;
-    return DLN_OK;
+    return cli_dyn_check(command, o, err);
 }
 
 int cli_parse(const char *command, int argc, char **argv, cli_opts *o, dln_error *err)
 {
     defaults(o);
-    const struct option *table = strcmp(command, "solve") ? train_opts : solve_opts;
+    const struct option *table = !strcmp(command, "solve") ? solve_opts : !strcmp(command, "hessian") ? hessian_opts : train_opts;
     optind = 1;
     opterr = 0;
     int c, idx;

@@ -53,6 +53,7 @@ void cli_put_shallow(dln_json *j, const dln_shallow *sh)
     dln_json_str(j, "solver", dln_solver_route_name(sh->route));
     dln_json_int(j, "rank", sh->k);
     dln_json_num(j, "optimum", sh->optimum);
+    cli_put_rank_path(j, sh);
     dln_json_num(j, "lstsq", sh->lstsq);
     dln_json_num(j, "zero_loss", sh->y_half);
     dln_json_int(j, "rank_x", sh->rank_x);

@@ -30,7 +30,8 @@ int cli_solve(cli_opts *o, dln_error *err)
     if (!rc && m) rc = cli_check_memory(o, NULL, dx, dy, m, be, &est, err);
     if (!rc) rc = cli_get_data(o, &d, err);
     if (!rc && !m) rc = cli_check_memory(o, NULL, d.dx, d.dy, d.m, be, &est, err);
-    dln_shallow_opts so = {k, o->rank_tol, 0, o->solver, 0};
+    if (!rc) rc = cli_dyn_check_outputs(o, err);
+    dln_shallow_opts so = {k, o->rank_tol, o->dyn.solution_dir != NULL, o->solver, 0};
     if (!rc) rc = dln_shallow_solve_opts(be, &d, &so, &sh, err);
     if (!rc) {
         double sec = dln_clock_seconds() - t0;
@@ -40,7 +41,10 @@ int cli_solve(cli_opts *o, dln_error *err)
         cli_put_shallow(&j, &sh);
         cli_put_memory(&j, &est);
         dln_json_num(&j, "seconds", sec);
+        cli_note_hypotheses(o, &sh);
         rc = cli_emit(&j, o, note, err);
+        if (!rc) rc = cli_save_solution(o, &sh, err);
+        if (!rc) rc = cli_save_data(o, &d, err);
         dln_shallow_free(&sh);
     }
     dln_json_free(&j);

@@ -51,6 +51,19 @@ void cli_stop_note(const dln_train_result *r, const dln_train_opts *t, char *buf
     else dln_train_describe(r, t, buf, n);
 }
 
+/* With --hessian, what a critical point above the optimum is and how to leave it. */
+static void saddle_note(const dln_train_result *r, const cli_hessian_result *h, char *buf, size_t n)
+{
+    if (r->verdict != DLN_VERDICT_CRITICAL && r->verdict != DLN_VERDICT_STATIONARY) return;
+    size_t used = strlen(buf);
+    if (h->r.lambda_min < -1e-8 * fmax(fabs(h->r.lambda_max), fabs(h->r.lambda_min)))
+        snprintf(buf + used, n - used, "; a strict saddle: lambda_min %.3g < 0 (escape along its eigenvector: "
+                 "--save-direction, then --load --perturb S --perturb-dir)", h->r.lambda_min);
+    else
+        snprintf(buf + used, n - used, "; a degenerate saddle: no negative curvature found (lambda_min %.3g; "
+                 "escape with --load --perturb S, a random direction)", h->r.lambda_min);
+}
+
 void cli_put_run(dln_json *j, const cli_opts *o, const dln_shape *s, const dln_train_result *r)
 {
     dln_json_int(j, "depth", s->depth);
@@ -83,6 +96,10 @@ void cli_put_run(dln_json *j, const cli_opts *o, const dln_shape *s, const dln_t
     dln_json_bool(j, "diverged", r->diverged);
     dln_json_str(j, "verdict", dln_verdict_name(r->verdict));
     if (r->verdict == DLN_VERDICT_CRITICAL) dln_json_int(j, "verdict_rank", r->verdict_rank);
+    if (r->verdict_skipped) {
+        dln_json_int(j, "verdict_rank", r->verdict_rank);
+        dln_json_ints(j, "verdict_modes_swapped", (int[]){r->verdict_skipped, r->verdict_added}, 2);
+    }
     dln_json_num(j, "grad_rel", r->grad_rel);
     if (r->verdict == DLN_VERDICT_DECREASING) dln_json_num(j, "steps_to_tol", r->steps_to_tol);
     dln_json_num(j, "seconds", r->seconds);
@@ -99,6 +116,9 @@ typedef struct {
     dln_staged_weights *staged;
     dln_json j;
     dln_mem_estimate est;
+    cli_hessian_result h; /* --hessian */
+    int have_h;
+    dln_staged_weights *direction; /* --save-direction */
 } run_state;
 
 /* The last component of path, trailing slashes aside, in b. */
@@ -160,6 +180,7 @@ static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_se
 {
     o->train.dtype = o->dtype;
     DLN_TRY(cli_check_outputs(o, 0, err));
+    DLN_TRY(cli_dyn_check_outputs(o, err));
     DLN_TRY(cli_get_backend(o, err, &st->be, note));
     int dx, dy, m;
     DLN_TRY(cli_data_dims(o, &dx, &dy, &m, err));
@@ -172,7 +193,9 @@ static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_se
         DLN_TRY(cli_make_shape(o, st->d.dx, st->d.dy, &st->s, err));
         DLN_TRY(cli_check_memory(o, &st->s, st->d.dx, st->d.dy, st->d.m, st->be, &st->est, err));
     }
+    DLN_TRY(cli_hessian_check(o, &st->s, o->dyn.hessian, err));
     DLN_TRY(cli_get_weights(o, &st->d, &st->s, &st->W, err));
+    DLN_TRY(cli_perturb(o, &st->s, st->W, err));
     if (o->log_path) DLN_TRY(cli_outfile_open(&st->log, o->log_path, "--log", err));
     double t0 = dln_clock_seconds();
     dln_shallow_opts so = {dln_shape_narrowest(&st->s), o->rank_tol, 1, o->solver, 0};
@@ -184,8 +207,18 @@ static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_se
     o->train.observer = cli_observe;
     o->train.observer_ctx = &ob;
     o->train.observe_every = o->log_path ? o->log_every : 0;
+    if (o->dyn.observe) o->train.observe |= DLN_OBSERVE_SPECTRUM | DLN_OBSERVE_MODES | DLN_OBSERVE_NORMS |
+                                             DLN_OBSERVE_BALANCE;
     int rc = dln_train(st->be, &st->d, &st->sh, &st->s, st->W, &o->train, r, err);
     cli_observer_free(&ob);
+    if (!rc && o->dyn.hessian && !r->diverged) {
+        rc = cli_hessian_at(st->be, &st->d, &st->sh, &st->s, st->W, o->dyn.hessian_iters, o->seed,
+                            o->dyn.direction_dir != NULL, &st->h, err);
+        st->have_h = !rc;
+    }
+    if (!rc && st->have_h && o->dyn.direction_dir &&
+        (rc = dln_weights_stage(o->dyn.direction_dir, &st->s, st->h.vmin, &st->direction, err)))
+        dln_error_prefix(err, "--save-direction ");
     return rc;
 }
 
@@ -201,8 +234,9 @@ int cli_train(cli_opts *o, dln_error *err)
     double solve_sec = 0, bal0 = NAN;
     const char *note = NULL;
     int rc = run(o, &st, &r, &solve_sec, &bal0, &note, err);
-    char why[256] = "";
+    char why[512] = "";
     if (!rc) cli_stop_note(&r, &o->train, why, sizeof why);
+    if (!rc && st.have_h) saddle_note(&r, &st.h, why, sizeof why);
     if (!rc && r.diverged) fprintf(stderr, "dln: %s%s\n", why, o->save_dir ? " (weights not saved)" : "");
     /* the new weights are staged, the summary printed, and only then both outputs committed:
      * a run that cannot print its result leaves the old weights and log as they were */
@@ -213,12 +247,14 @@ int cli_train(cli_opts *o, dln_error *err)
         dln_json_str(&st.j, "command", "train");
         cli_put_problem(&st.j, o, &st.d, st.be);
         cli_put_run(&st.j, o, &st.s, &r);
+        if (st.have_h) cli_put_hessian(&st.j, &st.h, r.verdict);
         dln_json_num(&st.j, "solve_seconds", solve_sec);
         dln_json_num(&st.j, "balancedness_init", bal0);
         dln_json_num(&st.j, "balancedness", r.diverged ? NAN : cli_balancedness(&st.s, st.W));
         cli_put_shallow(&st.j, &st.sh);
         cli_put_memory(&st.j, &st.est);
         dln_json_str(&st.j, "note", why);
+        cli_note_hypotheses(o, &st.sh);
         rc = cli_emit(&st.j, o, note, err);
     }
     if (!rc) rc = cli_outfile_commit(&st.log, "--log", err);
@@ -227,10 +263,19 @@ int cli_train(cli_opts *o, dln_error *err)
         st.staged = NULL;
         if (rc) dln_error_prefix(err, "--save ");
     }
+    if (!rc && st.direction) {
+        rc = dln_weights_commit(st.direction, 0, err);
+        st.direction = NULL;
+        if (rc) dln_error_prefix(err, "--save-direction ");
+    }
+    if (!rc) rc = cli_save_solution(o, &st.sh, err);
+    if (!rc) rc = cli_save_data(o, &st.d, err);
     if (rc) {
         cli_outfile_abort(&st.log);
         dln_weights_abort(st.staged);
     }
+    dln_weights_abort(st.direction);
+    cli_hessian_result_free(&st.s, &st.h);
     dln_json_free(&st.j);
     dln_shallow_free(&st.sh);
     dln_backend_destroy(st.be);

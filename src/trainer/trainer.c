@@ -113,11 +113,16 @@ void dln_train_describe(const dln_train_result *r, const dln_train_opts *o, char
             break;
         case DLN_VERDICT_CRITICAL:
             snprintf(buf, n, "reached the step limit (%ld) at a critical point: the loss is the rank-%d optimum and the "
-                     "gradient is small (a saddle)", o->steps, r->verdict_rank);
+                     "run is not leaving it (a saddle)", o->steps, r->verdict_rank);
             break;
         case DLN_VERDICT_STATIONARY:
-            snprintf(buf, n, "reached the step limit (%ld) stationary above the optimum: the gradient is at rounding level",
-                     o->steps);
+            if (r->verdict_skipped)
+                snprintf(buf, n, "reached the step limit (%ld) stalled at a critical point off the rank path: the loss is "
+                         "that of the top %d target modes with mode %d left out and mode %d learnt instead (a saddle)",
+                         o->steps, r->verdict_rank, r->verdict_skipped, r->verdict_added);
+            else
+                snprintf(buf, n, "reached the step limit (%ld) stationary above the optimum: the gradient is at rounding "
+                         "level", o->steps);
             break;
         case DLN_VERDICT_DECREASING:
             if (isfinite(r->steps_to_tol))

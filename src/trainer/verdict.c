@@ -13,6 +13,19 @@
 #define MATCH 1e-6
 #define MIN_WINDOW 2 /* checks needed to call a run oscillating or to estimate a rate */
 #define MIN_EFFICIENCY 0.05 /* below: the steps' work goes into oscillation (lr lambda > 1.9) */
+/* A run on a rank path (loss = L*_j) is stalled there when, at the window's rate, reaching tol
+ * would take over STALL_FACTOR times the steps made so far: the gap to L* is not closing, the
+ * loss is settling onto the saddle's value (a depth-10 width-4 Gaussian sweep put 19 of 24
+ * runs at L*_3 within 2e-8 of 1/2 ||Y||^2, gradients 1e-5..1e-3 of the scale, estimates
+ * 1e9..1e12 steps: bench/results/cpu-20261124/verdict-sweep/README.md). A run that is merely slow
+ * and happens to cross L*_j at its last step has a moderate estimate. */
+#define STALL_FACTOR 100.0
+/* A stalled run settling onto L*_j from above, or leaving it slowly, is a little off it (those
+ * runs: 1e-6 to 1e-5 of 1/2 ||Y||^2 over L*_3, against 0.14 from L*_3 down to L*; a second
+ * sweep, data seed 7, had runs 5.6e-5 below and 7.9e-5 above L*_6 = L* + 0.046 (1/2 ||Y||^2),
+ * with rates needing 2e7-4e7 more steps): it matches L*_j within NEAR (L*_j - L*), a hundredth
+ * of the way down to the optimum, besides the absolute match. */
+#define NEAR 1e-2
 
 const char *dln_verdict_name(dln_verdict v)
 {
@@ -56,12 +69,36 @@ static double steps_to_tol(const dln_check_record *w, int n, double target)
     return g1 <= target ? 0.0 : log(g1 / target) / rate;
 }
 
+/* The loss of a critical point off the rank path: the product holds j modes of the target, the
+ * top j with mode a (<= j) swapped for a lower mode b (> j): L*_j + (sigma_a^2 - sigma_b^2) / 2
+ * (a held-out sweep had a depth-10 width-8 run stalled there with modes 1-5 and 7 learnt).
+ * One swap only: the subsets further from the rank path are not searched. The values are dense
+ * where M has many small singular values, so the smallest j, then a, then b that matches is
+ * taken: within `match`, or for a stalled run (near) within NEAR (v - L*) as on the rank path.
+ * Sets verdict_rank, verdict_skipped and verdict_added on a match. */
+static int swapped_value(dln_train_result *res, const dln_shallow *sh, int k, double match, int near)
+{
+    int n = sh->n_ranks - 1; /* singular values of M */
+    for (int j = 1; j <= k && j < sh->n_ranks; j++)
+        for (int a = 1; a <= j; a++)
+            for (int b = j + 1; b <= n; b++) {
+                double v = sh->optimum_by_rank[j] + 0.5 * (sh->sm[a - 1] * sh->sm[a - 1] - sh->sm[b - 1] * sh->sm[b - 1]);
+                double tol = near ? fmax(match, NEAR * (v - sh->optimum)) : match;
+                if (fabs(res->loss - v) <= tol && v > sh->optimum + match) {
+                    res->verdict_rank = j, res->verdict_skipped = a, res->verdict_added = b;
+                    return 1;
+                }
+            }
+    return 0;
+}
+
 void dln_judge(dln_train_result *res, const dln_check_record *window, int n, const dln_shallow *sh,
                const dln_shape *s, double tol)
 {
     double scale = sh->sx[0] * sqrt(2.0 * sh->y_half);
     res->grad_rel = scale > 0 ? res->grad_norm / scale : NAN;
     res->verdict_rank = -1;
+    res->verdict_skipped = res->verdict_added = 0;
     res->steps_to_tol = NAN;
     if (res->diverged) {
         res->verdict = DLN_VERDICT_DIVERGED;
@@ -75,14 +112,25 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
         res->verdict = DLN_VERDICT_STOPPED;
         return;
     }
-    int k = dln_shape_narrowest(s), small = res->grad_rel <= SMALL_GRAD;
+    int k = dln_shape_narrowest(s), small = res->grad_rel <= SMALL_GRAD, stalled = 0;
     double match = fmax(tol, MATCH) * sh->y_half;
-    for (int j = 0; small && j < k && j < sh->n_ranks; j++)
-        if (fabs(res->loss - sh->optimum_by_rank[j]) <= match && sh->optimum_by_rank[j] > sh->optimum + match) {
+    if (!small && n >= MIN_WINDOW) { /* not leaving: decreasing far too slowly, or not at all */
+        double stt = steps_to_tol(window, n, tol * sh->y_half);
+        stalled = isfinite(stt) ? stt > STALL_FACTOR * (double)(res->steps > 0 ? res->steps : 1)
+                                : not_decreasing(window, n);
+    }
+    for (int j = 0; (small || stalled) && j < k && j < sh->n_ranks; j++) {
+        double lj = sh->optimum_by_rank[j], near = small ? match : fmax(match, NEAR * (lj - sh->optimum));
+        if (fabs(res->loss - lj) <= near && lj > sh->optimum + match) {
             res->verdict = DLN_VERDICT_CRITICAL;
             res->verdict_rank = j;
             return;
         }
+    }
+    if ((small || stalled) && swapped_value(res, sh, k, match, !small)) {
+        res->verdict = DLN_VERDICT_STATIONARY;
+        return;
+    }
     if (res->grad_rel <= ROUNDING_GRAD || res->stop == DLN_STOP_NO_DECREASE) {
         res->verdict = DLN_VERDICT_STATIONARY;
         return;
