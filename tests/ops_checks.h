@@ -65,6 +65,7 @@ void oc_copy(oc_ctx *c);
 void oc_transpose(oc_ctx *c);
 void oc_gemm(oc_ctx *c);
 void oc_gemm_tf32(oc_ctx *c);
+void oc_batched_tf32(oc_ctx *c);
 void oc_axpby(oc_ctx *c);
 void oc_sumsq(oc_ctx *c);
 void oc_gesvd(oc_ctx *c);

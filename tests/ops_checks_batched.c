@@ -72,3 +72,26 @@ void oc_batched(oc_ctx *c)
     dln_mat_free(c->be, &vl), dln_mat_free(c->be, &vm), dln_mat_free(c->be, &out);
     oc_free(c, &PA), oc_free(c, &B), oc_free(c, &PC), oc_free(c, &PX), oc_free(c, &PY);
 }
+
+/* The batched GEMM under TF32 and back: fp32 members with k = 256 are TF32-rounded (5e-3,
+ * as the single GEMM's check), then, after switching back, exact fp32 again (1e-5): the
+ * backend must reset its math mode for the batched call too. fp64 is never TF32. */
+void oc_batched_tf32(oc_ctx *c)
+{
+    if (!dln_backend_supports(c->be, DLN_CAP_TF32)) return; /* refusal: oc_gemm_tf32 */
+    // A_b (m, k) side by side in PA (m, k COUNT); B (k, n) shared; C_b (m, n) in PC
+    const int m = 16, n = 8, k = 256;
+    oc_mat PA = oc_rand(c, m, k * COUNT), B = oc_rand(c, k, n), PC = oc_rand(c, m, n * COUNT);
+    dln_mat A0 = dln_mat_view(&PA.m, 0, 0, m, k), C0 = dln_mat_view(&PC.m, 0, 0, m, n);
+    double *want = calloc((size_t)m * n * COUNT, sizeof(double));
+    for (int b = 0; b < COUNT; b++)
+        ref_gemm(0, 0, m, n, k, 1.0, PA.h + (size_t)b * m * k, m, B.h, k, 0.0, want + (size_t)b * m * n, m);
+    OC_OK(c, dln_backend_set_math(c->be, DLN_MATH_TF32));
+    OC_OK(c, dln_gemm_batched(c->be, 0, 0, 1.0, &A0, (size_t)m * k, &B.m, 0, 0.0, &C0, (size_t)m * n, COUNT));
+    oc_expect(c, &PC, want, 0, 0, m, n * COUNT, c->dtype == DLN_F64 ? 1e-13 : 5e-3, "TF32 gemm_batched");
+    OC_OK(c, dln_backend_set_math(c->be, DLN_MATH_DEFAULT));
+    OC_OK(c, dln_gemm_batched(c->be, 0, 0, 1.0, &A0, (size_t)m * k, &B.m, 0, 0.0, &C0, (size_t)m * n, COUNT));
+    oc_expect(c, &PC, want, 0, 0, m, n * COUNT, oc_tol(c, 1e-13, 1e-5), "gemm_batched after switching back from TF32");
+    free(want);
+    oc_free(c, &PA), oc_free(c, &B), oc_free(c, &PC);
+}

@@ -18,7 +18,7 @@ static const op_case op_table[] = {
     {"transpose", oc_transpose}, {"gemm", oc_gemm},                {"gemm tf32", oc_gemm_tf32},
     {"axpby", oc_axpby},         {"sumsq", oc_sumsq},              {"gesvd", oc_gesvd},
     {"graph capture", oc_graph}, {"batched gemm, axpby, sumsq", oc_batched},
-    {"geqrf, ormqr", oc_qr},     {"triu", oc_triu},
+    {"geqrf, ormqr", oc_qr},     {"triu", oc_triu},              {"batched gemm tf32", oc_batched_tf32},
 };
 #define N_OPS (sizeof op_table / sizeof op_table[0])
 

@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "dln_kernels.h"
+#include "kernels.h"
 
 static int failures = 0, checks = 0;
 
