@@ -6,6 +6,7 @@
 #include "kernels.h"
 #include "launch.h"
 #include "strided_walk.h"
+#include "tree_sum.h"
 
 #define AXPBY_THREADS 256
 #define AXPBY_MAX_BLOCKS 1024
@@ -65,16 +66,6 @@ extern "C" cudaError_t dln_axpby_batched_f32(int rows, int cols, int count, doub
     return axpby_batched_launch<float>(rows, cols, count, alpha, av, x, ldx, sx, beta, cv, y, ldy, sy, stream);
 }
 
-// sh has blockDim.x entries (a power of two); on return sh[0] holds their sum, added
-// pairwise in the order of reduce.cu's tree.
-__device__ static void tree_sum_batched(double *sh)
-{
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-        __syncthreads();
-    }
-}
-
 // Member b = blockIdx.y: X_b (rows, cols) with leading dim ldx at b * sx; partials[b * nb + blockIdx.x].
 template <typename T>
 __global__ void __launch_bounds__(DLN_SUMSQ_THREADS)
@@ -93,7 +84,7 @@ sumsq_batched_partial_kernel(long long rows, long long cols, const T *x, long lo
     }
     sh[threadIdx.x] = acc;
     __syncthreads();
-    tree_sum_batched(sh);
+    dln_tree_sum(sh);
     if (threadIdx.x == 0) partials[(long long)b * gridDim.x + blockIdx.x] = sh[0];
 }
 
@@ -105,7 +96,7 @@ sumsq_batched_final_kernel(const double *partials, int nb, double *out, int accu
     int b = first_member + (int)blockIdx.x;
     sh[threadIdx.x] = (int)threadIdx.x < nb ? partials[(long long)b * nb + threadIdx.x] : 0.0;
     __syncthreads();
-    tree_sum_batched(sh);
+    dln_tree_sum(sh);
     if (threadIdx.x == 0) out[b] = accumulate ? out[b] + sh[0] : sh[0];
 }
 

@@ -9,16 +9,7 @@
 #include "kernels.h"
 #include "launch.h"
 #include "strided_walk.h"
-
-// sh has blockDim.x entries (a power of two); on return sh[0] holds their sum, added
-// pairwise in a fixed order.
-__device__ static void tree_sum(double *sh)
-{
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-        __syncthreads();
-    }
-}
+#include "tree_sum.h"
 
 // X is (rows, cols) with leading dim ldx, rows >= 1; partials has gridDim.x entries.
 // Thread t of block b sums x^2 over linear indices b * blockDim + t + k * (grid threads).
@@ -37,7 +28,7 @@ sumsq_partial_kernel(long long rows, long long cols, const T *__restrict__ x, lo
     }
     sh[threadIdx.x] = acc;
     __syncthreads();
-    tree_sum(sh);
+    dln_tree_sum(sh);
     if (threadIdx.x == 0) partials[blockIdx.x] = sh[0];
 }
 
@@ -49,7 +40,7 @@ sumsq_final_kernel(const double *__restrict__ partials, int nb, double *result, 
     __shared__ double sh[DLN_SUMSQ_BLOCKS];
     sh[threadIdx.x] = (int)threadIdx.x < nb ? partials[threadIdx.x] : 0.0;
     __syncthreads();
-    tree_sum(sh);
+    dln_tree_sum(sh);
     if (threadIdx.x == 0) *result = accumulate ? *result + sh[0] : sh[0];
 }
 
