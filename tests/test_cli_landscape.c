@@ -290,12 +290,15 @@ Test(cli, hessian_help_lists_its_options)
  * the scale, decreasing at a rate that would need about 3e12 more steps: a critical point
  * (before the stalled-run rule of src/trainer/verdict.c it read "still decreasing"), and
  * --hessian finds the negative curvature of a strict saddle. */
-Test(cli, a_run_stalled_at_the_rank_3_saddle_is_critical_and_strict)
+Test(cli, a_run_stalled_at_a_low_rank_saddle_is_critical_and_strict)
 {
     run_t r = expect_ok(DLN("train", "--depth", "10", "--width", "4", "--init", "gaussian", "--seed", "4", "--steps",
                             "30000", "--hessian", "--quiet"));
     jstr_is(r.out, "verdict", "critical");
-    cr_expect_eq(jnum(r.out, "verdict_rank"), 3, "%s", r.out);
+    /* the rank it stalls at follows the step-size rule's path (3 when this case was found;
+     * 2 with a trial rule that probed larger steps): any rank below the narrowest, 4 */
+    double rank = jnum(r.out, "verdict_rank");
+    cr_expect(rank >= 1 && rank <= 3, "verdict_rank %g: %s", rank, r.out);
     jstr_is(r.out, "saddle", "strict");
     cr_expect_lt(jnum(r.out, "lambda_min"), 0.0);
     run_free(&r);
