@@ -77,15 +77,8 @@ sumsq_batched_partial_kernel(long long rows, long long cols, const T *x, long lo
     const T *xb = x + (long long)b * sx;
     long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     long long stride = (long long)gridDim.x * blockDim.x;
-    double acc = 0.0;
-    for (dln_walk w = dln_walk_start(rows, cols, first, stride); w.e < w.n; dln_walk_next(&w)) {
-        double v = (double)xb[w.i + w.j * ldx];
-        acc += v * v;
-    }
-    sh[threadIdx.x] = acc;
-    __syncthreads();
-    dln_tree_sum(sh);
-    if (threadIdx.x == 0) partials[(long long)b * gridDim.x + blockIdx.x] = sh[0];
+    double sum = dln_block_sumsq(rows, cols, xb, ldx, first, stride, sh);
+    if (threadIdx.x == 0) partials[(long long)b * gridDim.x + blockIdx.x] = sum;
 }
 
 // Member b = blockIdx.x: its nb partials into out[b].

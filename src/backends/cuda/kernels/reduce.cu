@@ -21,15 +21,8 @@ sumsq_partial_kernel(long long rows, long long cols, const T *__restrict__ x, lo
     __shared__ double sh[DLN_SUMSQ_THREADS];
     long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     long long stride = (long long)gridDim.x * blockDim.x;
-    double acc = 0.0;
-    for (dln_walk w = dln_walk_start(rows, cols, first, stride); w.e < w.n; dln_walk_next(&w)) {
-        double v = (double)x[w.i + w.j * ldx];
-        acc += v * v;
-    }
-    sh[threadIdx.x] = acc;
-    __syncthreads();
-    dln_tree_sum(sh);
-    if (threadIdx.x == 0) partials[blockIdx.x] = sh[0];
+    double sum = dln_block_sumsq(rows, cols, x, ldx, first, stride, sh);
+    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
 // partials has nb <= DLN_SUMSQ_BLOCKS entries, one per thread of the single block (the
