@@ -321,44 +321,59 @@ TestOnBackends(step_size, from_a_flat_saddle_the_step_is_sized_for_the_first_mod
  * doubles (up to the interval) when it held, so the trace's checked steps are 0, the
  * re-estimates and the end. An observation at a re-estimate step reports the estimate made at
  * the previous one (it is taken before the re-estimate), so the gap after the k-th checked
- * step follows from the lambdas reported at checked steps k and k - 1. */
-TestOnBackends(step_size, the_sharpness_is_re_estimated_sooner_while_it_moves)
+ * step follows from the lambdas reported at checked steps k and k - 1. Each call trains one
+ * run with re-estimates every 100 steps at most and checks every gap; it returns through
+ * *grew and *halved whether the gap reached 100 and whether lambda moved by 1.1x. */
+static void check_reestimate_gaps(tr_case *c, double **W, long steps, int *grew, int *halved)
 {
-    tr_case c;
-    int dims[] = {3, 2, 2, 3};
-    tr_case_make(&c, TS_KIND, 3, dims, 30, 2, 0.1, 0);
-    double **W = tr_init(&c, DLN_INIT_ORTHOGONAL);
-    dln_train_opts o = opts(0.0, 450, 0.0, DLN_DATA_AUTO);
-    o.check_every = 1000, o.sharpness_every = 100;
+    dln_train_opts o = opts(0.0, steps, 0.0, DLN_DATA_AUTO);
+    o.check_every = 1 << 30, o.sharpness_every = 100;
     ts_trace tr = {0};
     o.observer = ts_record, o.observer_ctx = &tr;
-    train(&c, W, &o);
-    long step[64], seen = 0, reached_every = 0, halved = 0;
-    double lam[64];
-    for (long i = 0; i < tr.n && seen < 64; i++) {
+    dln_train_result r = train(c, W, &o);
+    long step[512], seen = 0;
+    double lam[512];
+    for (long i = 0; i < tr.n && seen < 512; i++) {
         if (i > 0 && tr.obs[i].step == tr.obs[i - 1].step) continue; /* the final state, reported again */
         step[seen] = tr.obs[i].step, lam[seen] = tr.obs[i].sharpness_est;
         cr_expect(isfinite(lam[seen]) && lam[seen] > 0, "step %ld: estimate %g", step[seen], lam[seen]);
         seen++;
     }
-    cr_assert(seen >= 4 && step[0] == 0 && step[1] == 1, "checked steps start %ld, %ld (%ld seen)", step[0],
-              step[1], seen);
+    ts_trace_free(&tr);
+    cr_assert(seen >= 4 && seen < 512 && step[0] == 0 && step[1] == 1, "checked steps start %ld, %ld (%ld seen)",
+              step[0], step[1], seen);
     long interval = 1;
+    *grew = *halved = 0;
     for (long k = 2; k < seen; k++) {
         double moved = lam[k] / lam[k - 1]; /* the estimates at re-estimates k - 1 and k - 2 */
-        interval = moved > 1.1 || moved < 1 / 1.1 ? (interval > 1 ? interval / 2 : 1)
-                                                  : (2 * interval < 100 ? 2 * interval : 100);
+        int moving = moved > 1.1 || moved < 1 / 1.1;
+        interval = moving ? (interval > 1 ? interval / 2 : 1) : (2 * interval < 100 ? 2 * interval : 100);
         long want = step[k - 1] + interval;
-        if (want > 450) want = 450; /* the end is a checked step */
-        cr_expect_eq(step[k], want, "checked step %ld at %ld, expected %ld (lambda %g -> %g)", k, step[k], want,
-                     lam[k - 1], lam[k]);
-        reached_every |= interval == 100;
-        halved |= moved > 1.1 || moved < 1 / 1.1;
+        if (want > r.steps) want = r.steps; /* the end is a checked step */
+        cr_expect_eq(step[k], want, "checked step %ld at %ld, expected %ld (lambda %g -> %g, seed %llu)", k, step[k],
+                     want, lam[k - 1], lam[k], SEED(c));
+        *grew |= interval == 100, *halved |= moving;
     }
-    cr_expect_eq(step[seen - 1], 450);
-    cr_expect(reached_every, "the gap never grew to the interval 100 in 450 steps");
-    cr_expect(halved, "lambda never moved by 1.1x: the halving was not exercised");
-    ts_trace_free(&tr);
+    cr_expect_eq(step[seen - 1], r.steps, "the last checked step is not the end (stop %d)", (int)r.stop);
+}
+
+/* Two starts: an orthogonal one of scale 1 settles, so the gap grows to the interval; a
+ * small one (product of scale 1e-4, lambda near 0) escapes the saddle at 0 and learns the
+ * first modes, its sharpness growing to that of a minimum, so the halving is exercised
+ * whatever the seed. */
+TestOnBackends(step_size, the_sharpness_is_re_estimated_sooner_while_it_moves)
+{
+    tr_case c;
+    int dims[] = {3, 2, 2, 3}, grew, halved;
+    tr_case_make(&c, TS_KIND, 3, dims, 30, 2, 0.1, 0);
+    double **W = tr_init(&c, DLN_INIT_ORTHOGONAL);
+    check_reestimate_gaps(&c, W, 450, &grew, &halved);
+    cr_expect(grew, "settling: the gap never grew to the interval 100 in 450 steps (seed %llu)", SEED(&c));
+    dln_weights_free(3, W), W = NULL;
+    cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_GAUSSIAN, 0.05, c.seed, &W, &c.err), DLN_OK, "%s", c.err.msg);
+    check_reestimate_gaps(&c, W, 300, &grew, &halved);
+    cr_expect(halved, "learning modes: lambda never moved by 1.1x, the halving was not exercised (seed %llu)",
+              SEED(&c));
     dln_weights_free(3, W);
     tr_case_free(&c);
 }
