@@ -1,12 +1,13 @@
 # Makefile for dln. The folders are the layers; this file follows them:
 #   src/core src/data src/backends{,/cpu} src/model src/solver src/trainer src/diagnostics
-#       -> build/libdln.a (the library; public headers in include/dln/)
+#       -> build/libdln.a (the library; public headers in include/dln/) and build/libdln.so
+#          (the same objects, position-independent, for the Python package in python/)
 #   src/backends/cuda (+ kernels/*.cu)  -> into libdln.a whenever nvcc is found
 #   src/reference  -> build/libdln_reference.a (host oracles, linked by tests and benchmarks only)
 #   src/cli        -> build/dln (the program; public headers only)
 #   tests/, bench/ -> build/dln_tests, build/bench/* (public headers + src/reference)
-# `make` builds build/dln; `make test` builds and runs the suite, then the same suite against
-# the emulated CUDA device (tests/cudaemu; SKIP_CUDA_EMU=1 leaves it out); `make bench` the
+# `make` builds build/dln and build/libdln.so; `make test` builds and runs the suite, the
+# Python package's tests (python/tests, pytest), then the same suite against the emulated CUDA device (tests/cudaemu; SKIP_CUDA_EMU=1 leaves it out); `make bench` the
 # benchmarks; `make test-sanitize` the suite under ASan + UBSan + LSan; `make fuzz` the .npy
 # fuzzer (clang); `make test-save-kill` 50 SIGKILLs during --save (tests/save_kill.sh, about
 # 3 minutes).
@@ -17,7 +18,8 @@ NVCC     := $(wildcard $(CUDA_HOME)/bin/nvcc)
 BUILD    ?= build
 
 CFLAGS   ?= -O2 -g
-override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -MMD -MP
+# -fPIC: the library's objects go into libdln.so as well as libdln.a
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -MMD -MP -fPIC
 LDFLAGS  ?=
 LDLIBS   := -llapacke -lopenblas -lm
 NVCCFLAGS ?= -O2 -g
@@ -58,22 +60,33 @@ $(BUILD)/src/backends/registry.o: INC := -Iinclude -Isrc -DDLN_HAVE_CUDA
 endif
 
 .PHONY: all test smoke bench clean info
-all: info $(BUILD)/dln
+all: info $(BUILD)/dln $(BUILD)/libdln.so
 
 info:
 	@echo "dln: building backends: $(BACKENDS)$(if $(NVCC),, (nvcc not found under $(CUDA_HOME): CPU only))"
 
-$(BUILD)/%.o: %.c
+# Objects depend on a stamp named after the compiler flags, so that changing the flags
+# (e.g. -fPIC added) rebuilds them instead of linking stale ones.
+FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(NVCCFLAGS)' | md5sum | cut -c1-12)
+$(FLAGS_STAMP):
+	@mkdir -p $(dir $@) && rm -f $(BUILD)/.flags-* && touch $@
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC) -c $< -o $@
 
-$(BUILD)/src/backends/cuda/kernels/%.o: src/backends/cuda/kernels/%.cu $(wildcard src/backends/cuda/kernels/*.h)
+$(BUILD)/src/backends/cuda/kernels/%.o: src/backends/cuda/kernels/%.cu $(wildcard src/backends/cuda/kernels/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) $(NVCC_ARCH) -Iinclude -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) $(NVCC_ARCH) -Xcompiler -fPIC -Iinclude -c $< -o $@
 
 $(BUILD)/libdln.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+# The shared library the Python package loads (python/dln/_lib.py): every public symbol,
+# linked against the same BLAS/LAPACK (and CUDA) libraries as the program.
+$(BUILD)/libdln.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdln.so $^ $(LDLIBS) -o $@
 
 $(BUILD)/libdln_reference.a: $(REF_OBJ)
 	rm -f $@ && ar rcs $@ $^

@@ -1,0 +1,166 @@
+"""_api.py: what the package offers: synthetic problems, the shallow solve, training (one
+run, or a batch of seeds trained together), weights in and out, backend selection. Every
+call goes through libdln.so (the library the CLI is built on) with the CLI's defaults, so
+the same configuration gives the same numbers as `dln solve` / `dln train`.
+
+Arrays are column-major with samples as columns, as in the library and the .npy files the
+CLI reads: X is (dx, m), Y is (dy, m), weight W_i is (d_i, d_{i-1})."""
+import ctypes as C
+import math
+import numbers
+import time
+
+import numpy as np
+
+from . import _lib
+from ._errors import as_matrix, data_of, fail, raise_for
+
+L = _lib.lib
+PRECISIONS = {"fp64": (_lib.F64, _lib.MATH_DEFAULT), "fp32": (_lib.F32, _lib.MATH_DEFAULT),
+              "tf32": (_lib.F32, _lib.MATH_TF32)}
+TRACE_COLUMNS = ("step", "loss", "gap", "rel_gap", "grad_norm", "lr", "lambda_max", "lr_lambda", "seconds")
+
+
+def _int(name, v, lo, hi):
+    """v as an int in [lo, hi] (bools and floats refused: a C int must not be truncated)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        fail("%s: expected an integer, got %r" % (name, v))
+    if not lo <= int(v) <= hi:
+        fail("%s: must be between %d and %d (got %d)" % (name, lo, hi, int(v)))
+    return int(v)
+
+
+def _num(name, v, lo, hi):
+    """v as a finite float in [lo, hi]."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        fail("%s: expected a number, got %r" % (name, v))
+    v = float(v)
+    if not (lo <= v <= hi):
+        fail("%s: must be between %g and %g (got %r)" % (name, lo, hi, v))
+    return v
+
+
+def _choice(name, v, table):
+    if v not in table:
+        fail("%s: expected one of %s, got %r" % (name, ", ".join(map(str, table)), v))
+    return table[v]
+
+
+class _Backend:
+    """A dln backend for the duration of one call (its error record outlives it)."""
+
+    def __init__(self, backend, precision):
+        kind = _choice("backend", backend, _lib.BACKENDS)
+        self.dtype, math_mode = _choice("precision", precision, PRECISIONS)
+        self.precision = precision
+        self.err, self.ptr, note = _lib.Error(), C.c_void_p(), C.c_char_p()
+        raise_for(L.dln_backend_create(kind, C.byref(self.err), C.byref(self.ptr), C.byref(note)), self.err)
+        self.note = note.value.decode() if note.value else None
+        self.name = L.dln_backend_name(self.ptr).decode()
+        if math_mode == _lib.MATH_TF32 and not L.dln_backend_supports(self.ptr, _lib.CAP_TF32):
+            self.close()
+            fail("precision tf32 needs the cuda backend (this run is on the %s backend)" % self.name)
+        rc = L.dln_backend_set_math(self.ptr, math_mode)
+        if rc:
+            self.close()
+            raise_for(rc, self.err)
+
+    def close(self):
+        if self.ptr:
+            L.dln_backend_destroy(self.ptr)
+            self.ptr = C.c_void_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def backends():
+    """The backends compiled into libdln.so, whether a CUDA device can be used, and the devices found."""
+    buf = C.create_string_buffer(512)
+    L.dln_devices_describe(buf, len(buf))
+    return {"compiled": L.dln_backends_compiled().decode().split(","),
+            "cuda_available": bool(L.dln_backend_available(_lib.BACKENDS["cuda"])),
+            "devices": buf.value.decode(), "library": _lib.path}
+
+
+def synthetic(dx=32, dy=32, samples=256, teacher_rank=8, noise=0.1, seed=1):
+    """The CLI's synthetic problem (defaults as `dln train`): X ~ N(0,1) (dx, samples),
+    Y = T X + noise N(0,1) with a teacher T of rank teacher_rank. Returns (X, Y), float64,
+    Fortran order (so they are handed to the library without a copy)."""
+    o = _lib.SynthOpts(_int("dx", dx, 1, _lib_max()), _int("dy", dy, 1, _lib_max()),
+                       _int("samples", samples, 1, _lib_max()), _int("teacher_rank", teacher_rank, 1, _lib_max()),
+                       _num("noise", noise, 0, 1e150), _int("seed", seed, 0, 2 ** 64 - 1))
+    d, err = _lib.Data(), _lib.Error()
+    raise_for(L.dln_synth_make(C.byref(o), C.byref(d), C.byref(err)), err)
+    try:
+        raise_for(L.dln_data_validate(C.byref(d), C.byref(err)), err)
+        X = _copy_matrix(d.X, d.dx, d.m)
+        Y = _copy_matrix(d.Y, d.dy, d.m)
+    finally:
+        L.dln_data_free(C.byref(d))
+    return X, Y
+
+
+def _lib_max():
+    from ._errors import MAX_DIM
+    return MAX_DIM
+
+
+def _copy_matrix(ptr, rows, cols):
+    """A fresh (rows, cols) Fortran-order copy of the column-major buffer at ptr."""
+    flat = np.ctypeslib.as_array(ptr, shape=(rows * cols,))
+    return np.array(flat.reshape((rows, cols), order="F"), order="F", copy=True)
+
+
+def _vector(ptr, n):
+    return np.array(np.ctypeslib.as_array(ptr, shape=(n,)), copy=True) if ptr and n > 0 else np.zeros(0)
+
+
+def _shallow_fields(sh):
+    """The solver's fields of the CLI's summary, in its order, plus the singular values."""
+    return {"solver": _lib.ROUTES.get(sh.route, "?"), "rank": sh.k, "optimum": sh.optimum,
+            "optimum_by_rank": _vector(sh.optimum_by_rank, sh.n_ranks).tolist(), "lstsq": sh.lstsq,
+            "zero_loss": sh.y_half, "rank_x": sh.rank_x, "rank_y": sh.rank_y, "rank_tol_x": sh.tol_x,
+            "rank_tol_y": sh.tol_y, "cond_x": sh.cond_x, "sigma_k": sh.sigma_k, "sigma_k1": sh.sigma_k1,
+            "sigma_gap": sh.sigma_k - sh.sigma_k1, "constrained": bool(sh.constrained),
+            "hypotheses": bool(sh.hypotheses), "singular_values_x": _vector(sh.sx, min(sh.dx, sh.m)),
+            "singular_values_m": _vector(sh.sm, min(sh.dy, sh.r))}
+
+
+def _solve(be, d, k, rtol, solver, keep):
+    o, sh, err = _lib.ShallowOpts(), _lib.Shallow(), _lib.Error()
+    L.dln_shallow_opts_default(C.byref(o))
+    o.k, o.rtol, o.keep_compressed = k, rtol, keep
+    o.route = {v: k_ for k_, v in _lib.ROUTES.items()}.get(solver, -1)
+    if o.route < 0:
+        fail("solver: expected auto, svd or qr, got %r" % (solver,))
+    raise_for(L.dln_shallow_solve_opts(be.ptr, C.byref(d), C.byref(o), C.byref(sh), C.byref(err)), err)
+    return sh
+
+
+def _problem(be, d):
+    return {"backend": be.name, "precision": be.precision, "data": "arrays", "dx": d.dx, "dy": d.dy,
+            "samples": d.m}
+
+
+def solve(X, Y, rank=None, rank_tol=None, solver="auto", backend="auto"):
+    """The shallow optimum L* of min 1/2 ||R X - Y||^2 with rank(R) <= rank (None: no
+    constraint), in closed form: every field of `dln solve`'s summary except the memory
+    estimate, with optimum_by_rank the rank path L*_j, plus the singular values of X and of
+    the compressed target M."""
+    d, keep = data_of(X, Y)
+    k = 0 if rank is None else _int("rank", rank, 1, _lib_max())
+    rtol = 0.0 if rank_tol is None else _num("rank_tol", rank_tol, 1e-300, 1)
+    with _Backend(backend, "fp64") as be:
+        t0 = time.perf_counter()
+        sh = _solve(be, d, k, rtol, solver, 0)
+        try:
+            out = {"command": "solve", **_problem(be, d), **_shallow_fields(sh)}
+        finally:
+            L.dln_shallow_free(C.byref(sh))
+        out["seconds"] = time.perf_counter() - t0
+    del keep
+    return out
