@@ -103,10 +103,18 @@ NPROC := $(shell nproc 2>/dev/null || echo 1)
 # Tests run the CLI too (tests/test_cli_*.c), so both binaries are built first; then a
 # tiny sweep and plot (tests/scripts_smoke.sh) check the scripts end to end; then the whole
 # suite again against the emulated CUDA device (unless SKIP_CUDA_EMU is set).
-test: $(BUILD)/dln $(BUILD)/dln_tests
+test: $(BUILD)/dln $(BUILD)/dln_tests $(BUILD)/libdln.so
 	DLN_BIN=$(BUILD)/dln $(BUILD)/dln_tests $(TEST_ARGS)
 	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
+	$(MAKE) --no-print-directory test-python
 	$(if $(SKIP_CUDA_EMU),@echo "cudaemu: skipped (SKIP_CUDA_EMU is set)",$(MAKE) --no-print-directory -j$(NPROC) test-cuda-emu)
+
+# The Python package (python/) against this build's libdln.so and dln: pytest, installed by
+# scripts/install-deps (requirements.txt).
+.PHONY: test-python
+test-python: $(BUILD)/dln $(BUILD)/libdln.so
+	@python3 -c 'import pytest' 2>/dev/null || { echo "test-python: pytest is missing (scripts/install-deps installs it)"; exit 1; }
+	DLN_BIN=$(CURDIR)/$(BUILD)/dln DLN_LIBRARY=$(CURDIR)/$(BUILD)/libdln.so python3 -m pytest -q -p no:cacheprovider python/tests
 
 smoke: $(BUILD)/dln
 	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
