@@ -169,6 +169,36 @@ def _summary(be, d, shape, sh, o, r, init, init_scale, seed, lr, bal0, bal, solv
     return out
 
 
+def _listed(v):
+    return isinstance(v, (list, tuple, range, np.ndarray))
+
+
+def _members(init, init_scale, lr, momentum, seed, seeds, weights):
+    """The runs asked for: the product of the lists among init, init_scale, lr, momentum and
+    seeds, in the CLI's member order (init outermost, seed innermost: member b =
+    ((((init n_scales + scale) n_lrs + lr) n_moms + mom) n_seeds + seed)), each checked; and
+    whether they form a batch (any list given)."""
+    lists = [list(v) if _listed(v) else [v] for v in (init, init_scale, lr, momentum)]
+    lists.append(list(seeds) if seeds is not None else [seed])
+    batch = seeds is not None or any(_listed(v) for v in (init, init_scale, lr, momentum))
+    for name, values in zip(("init", "init_scale", "lr", "momentum", "seeds"), lists):
+        if not values:
+            fail("%s: an empty list" % name)
+    if weights is not None and (len(lists[0]) > 1 or len(lists[1]) > 1 or len(lists[4]) > 1):
+        fail("weights: every member would start from them; lists of inits, scales or seeds do not apply")
+    kinds = []
+    for i, name in enumerate(lists[0]):
+        kind = C.c_int()
+        if weights is None and L.dln_init_parse(str(name).encode(), C.byref(kind)):
+            fail("init: expected gaussian, orthogonal, identity or balanced, got %r" % (name,))
+        kinds.append(kind.value)
+    scales = [_num("init_scale", v, 0, 1e100) for v in lists[1]]
+    seeds_ = [_int("seeds" if seeds is not None else "seed", v, 0, 2 ** 64 - 1) for v in lists[4]]
+    members = [{"init": str(i), "kind": k, "init_scale": sc, "lr": l, "momentum": mu, "seed": s}
+               for i, k in zip(lists[0], kinds) for sc in scales for l in lists[2] for mu in lists[3] for s in seeds_]
+    return members, batch
+
+
 def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=1.0, seed=1, seeds=None,
           weights=None, lr="auto", momentum=0.0, line_search=False, steps=10000, tol=1e-6, check_every=None,
           data="auto", solver="auto", rank_tol=None, backend="auto", precision="fp64", log_every=100,
@@ -180,44 +210,37 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     One run: a dict with every field of `dln train`'s summary (but the memory estimate) and
     `stop`, `trace` (step, loss, gap, rel_gap, grad_norm, lr, lambda_max, lr_lambda, seconds
     every log_every steps and at the end: a pandas DataFrame when pandas is installed, else a
-    dict of arrays) and `weights` (the final W_1..W_H). With seeds=[...]: a list of such
-    dicts, one per seed (each with `member`), trained together as one batch; each equals
-    its single run (bit for bit on the CPU backend). weights=[W1..WH] starts from those
+    dict of arrays) and `weights` (the final W_1..W_H). With seeds=[...] or a list for any
+    of init, init_scale, lr, momentum: a list of such dicts, one per member of the lists'
+    product in the CLI's order (each with `member`), trained together as one batch; each
+    equals its single run (bit for bit on the CPU backend). weights=[W1..WH] starts from those
     (depth and widths from their shapes; init 'given'). on_step(row) is called with each
     trace row (a dict; `final` set on the last); a true return value stops the run; an
     exception raised in it stops the run and is re-raised here."""
     d, keep = data_of(X, Y)
     log_every = _int("log_every", log_every, 1, 1 << 30)
-    kind = C.c_int()
-    if weights is None and L.dln_init_parse(str(init).encode(), C.byref(kind)):
-        fail("init: expected gaussian, orthogonal, identity or balanced, got %r" % (init,))
-    init_scale = _num("init_scale", init_scale, 0, 1e100)
-    batch = seeds is not None
-    seed_list = [_int("seeds[%d]" % i, s, 0, 2 ** 64 - 1) for i, s in enumerate(seeds)] if batch else \
-        [_int("seed", seed, 0, 2 ** 64 - 1)]
-    if batch and not seed_list:
-        fail("seeds: an empty list")
+    members, batch = _members(init, init_scale, lr, momentum, seed, seeds, weights)
     if rank_tol is not None:
         rank_tol = _num("rank_tol", rank_tol, 1e-300, 1)
     with _Backend(backend, precision) as be:
-        o = _opts(lr, momentum, line_search, steps, tol, check_every, data, be.dtype)
+        n = len(members)
+        opts = (_lib.TrainOpts * n)()
+        rec = _Recorder(n, log_every, on_step)
+        for b, m in enumerate(members):
+            o = _opts(m["lr"], m["momentum"], line_search, steps, tol, check_every, data, be.dtype)
+            o.observer, o.observer_ctx, o.observe_every = rec.fn, b, log_every
+            C.memmove(C.byref(opts[b]), C.byref(o), C.sizeof(o))
         shape = _Shape(d.dx, d.dy, depth, width, widths, weights)
         Ws, sh = [], None
         try:
-            for s in seed_list:
+            for m in members:
                 w = _Weights(shape)
                 Ws.append(w)
-                w.set(weights) if weights is not None else w.init(kind.value, init_scale, s)
+                w.set(weights) if weights is not None else w.init(m["kind"], m["init_scale"], m["seed"])
             bal0 = [w.balancedness() for w in Ws]
             t0 = _now()
             sh = _solve(be, d, min(shape.dims), rank_tol or 0.0, solver, 1)
             solve_sec = _now() - t0
-            rec = _Recorder(len(Ws), log_every, on_step)
-            n = len(Ws)
-            opts = (_lib.TrainOpts * n)()
-            for b in range(n):
-                C.memmove(C.byref(opts[b]), C.byref(o), C.sizeof(o))
-                opts[b].observer, opts[b].observer_ctx, opts[b].observe_every = rec.fn, b, log_every
             res, err = (_lib.TrainResult * n)(), _lib.Error()
             if batch:
                 Wp = (_lib.DPP * n)(*[w.W for w in Ws])
@@ -230,10 +253,10 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
                 raise rec.exc
             raise_for(rc, err)
             runs = []
-            for b in range(n):
-                init_name = "given" if weights is not None else str(init)
-                out = _summary(be, d, shape, sh, opts[b], res[b], init_name,
-                               math.nan if weights is not None else init_scale, seed_list[b], lr, bal0[b],
+            for b, m in enumerate(members):
+                given = weights is not None
+                out = _summary(be, d, shape, sh, opts[b], res[b], "given" if given else m["init"],
+                               math.nan if given else m["init_scale"], m["seed"], m["lr"], bal0[b],
                                Ws[b].balancedness(), solve_sec)
                 if batch:
                     out = {"command": "train", "member": b, **{k: v for k, v in out.items() if k != "command"}}

@@ -116,3 +116,19 @@ def test_solve_equals_the_cli(tmp_path, rng):
         # cond(X) is small here, so L* is well conditioned: a few hundred ulps of ||Y||^2
         assert abs(sol["optimum"] - want) <= 1e-12 * np.sum(Y ** 2), (sol["optimum"], want)
         assert np.allclose(sol["singular_values_x"], s, rtol=1e-12, atol=0)
+
+
+def test_lists_make_the_clis_members_in_its_order(tmp_path, rng):
+    X, Y = teacher(rng, 5, 4, 30)
+    seeds = [int(s) for s in rng.integers(1, 10 ** 6, size=2)]
+    _, lines, _ = cli("train", "--quiet", "--x", save_npy(tmp_path / "X.npy", X), "--y",
+                      save_npy(tmp_path / "Y.npy", Y), "--depth", 2, "--width", 3, "--steps", 300,
+                      "--init", "gaussian,orthogonal", "--init-scale", "0.5,1", "--lr", "3e-3,auto",
+                      "--momentum", "0,0.5", "--seeds", ",".join(map(str, seeds)))
+    runs = dln.train(X, Y, depth=2, width=3, steps=300, init=["gaussian", "orthogonal"], init_scale=[0.5, 1],
+                     lr=[3e-3, "auto"], momentum=[0, 0.5], seeds=seeds)
+    assert len(runs) == len(lines) == 32
+    for run, line in zip(runs, lines):
+        assert (run["init"], run["init_scale"], run["momentum"], run["seed"], run["lr_rule"]) == \
+            (line["init"], line["init_scale"], line["momentum"], line["seed"], line["lr_rule"])
+        assert_summary_equal(run, line)
