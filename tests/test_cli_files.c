@@ -32,18 +32,21 @@ static void expect_text(const char *path, const char *want)
     free(s);
 }
 
-/* Every line of the trace is one whole JSON object ending in a newline. */
-static int whole_lines(const char *path)
+/* Every line of the trace is one whole JSON object ending in a newline (a killed run's last
+ * line may lack its newline: outfile.c writes it with the next line). */
+static int trace_lines(const char *path, int killed)
 {
     size_t n;
     char *t = read_all(path, &n);
-    cr_assert(n == 0 || t[n - 1] == '\n', "%s: torn last line: ...%s", path, n > 60 ? t + n - 60 : t);
+    cr_assert(n == 0 || t[n - 1] == '\n' || killed, "%s: no newline at the end: ...%s", path, n > 60 ? t + n - 60 : t);
     int lines = 0;
     for (char *save = NULL, *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++)
         json_decref(jparse(line));
     free(t);
     return lines;
 }
+
+static int whole_lines(const char *path) { return trace_lines(path, 0); }
 
 static pid_t dead_pid(void)
 {
@@ -150,8 +153,34 @@ Test(cli, log_of_a_killed_run_has_whole_lines)
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
         cr_assert_eq(run_reap(pid), 128 + SIGKILL);
-        if (exists(P(name))) whole_lines(P(name));
+        if (exists(P(name))) trace_lines(P(name), 1);
     }
+}
+
+/* SIGKILL can cut a write(2) only where it crosses a page of the file (outfile.c), so no
+ * line may: each line's bytes from the newline before it (written with it) to its end lie
+ * in one 4 KiB page; a line that would cross is moved to the next page by blanks ending the
+ * previous one. Lines of ~260 bytes over 40 KiB cross a boundary ten times unless moved. */
+Test(cli, log_lines_never_cross_a_page_of_the_file)
+{
+    run_ok(DLN("train", "--dx", "40", "--dy", "40", "--samples", "200", "--steps", "300", "--tol", "0",
+               "--log-every", "1", "--quiet", "--log", P("t.jsonl")));
+    size_t n;
+    char *t = read_all(P("t.jsonl"), &n);
+    size_t start = 0, lines = 0, padded = 0;
+    for (size_t e = 0; e < n; e++) {
+        if (t[e] != '\n') continue;
+        cr_assert_eq(start / 4096, (e - 1) / 4096, "line %zu (bytes %zu..%zu) crosses a page", lines, start, e);
+        padded += e > 0 && t[e - 1] == ' ';
+        /* the next line's write begins with this newline, unless it ends a page (then the
+         * blanks before it, or it alone, were written to fill the page) */
+        start = (e + 1) % 4096 == 0 ? e + 1 : e, lines++;
+    }
+    cr_assert_eq(t[n - 1], '\n');
+    free(t);
+    cr_assert_eq(whole_lines(P("t.jsonl")), 301, "steps 0..300");
+    cr_assert(padded >= n / 4096 / 2, "%zu of %zu page boundaries needed blanks: the lines are not that short", padded,
+              n / 4096);
 }
 
 Test(cli, log_inside_the_save_directory_or_on_the_data_is_refused)

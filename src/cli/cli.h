@@ -143,12 +143,14 @@ typedef struct {
     dev_t dev;                 /* the inode this run created (NEW, REPLACE) */
     ino_t ino;
     int write_errno;           /* first failed write, 0 if none */
+    long long offset;          /* bytes written (NEW, REPLACE: the file's size) */
+    int newline_due;           /* the last line's newline is written with the next line or at commit */
 } cli_outfile;
 
 /* Opens path for writing by the rules in outfile.c; messages start with "<flag> <path>". */
 int cli_outfile_open(cli_outfile *o, const char *path, const char *flag, dln_error *err);
-/* Writes the text in one write(2) (repeated only for a short write); a failure is kept
- * for commit to report. */
+/* Writes the text, a line ending in a newline, so that a SIGKILL cannot cut it (outfile.c
+ * says how); a failure is kept for commit to report. */
 int cli_outfile_write(cli_outfile *o, const char *text, size_t n);
 /* Success: closes, and puts a replacing file in place. On failure nothing is left. */
 int cli_outfile_commit(cli_outfile *o, const char *flag, dln_error *err);

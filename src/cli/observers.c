@@ -1,7 +1,7 @@
 /* observers.c: the observers of `dln train`: the JSONL trace (--log: one line per
- * --log-every steps and one for the final state, with a `member` field in a batch, each in one write(2) to the file
- * outfile.c opened, so a killed run leaves whole lines) and the live
- * progress line on a terminal. */
+ * --log-every steps and one for the final state, with a `member` field in a batch, each in
+ * one write(2) kept within a page of the file outfile.c opened, so a killed run leaves
+ * whole lines) and the live progress line on a terminal. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -11,7 +11,15 @@
  *     /proc (/dev/stdout and /dev/fd/N lead there: whatever the descriptor is): written
  *     directly, appended to, never truncated, never removed;
  *   - a directory, a block device or a socket: refused.
- * Each line goes out in one write(2) (no stdio buffer), so a killed run leaves whole lines. */
+ * A killed run leaves whole lines. Each line goes out in one write(2) (no stdio buffer)
+ * that stays within one 4 KiB page of the file: Linux checks for a fatal signal between the
+ * pages a write copies (generic_perform_write), so SIGKILL can cut a write where it crosses
+ * a page boundary, never inside a page. A line that would cross one is preceded by spaces up
+ * to the boundary, written as trailing blanks of the previous line (JSON allows them): a
+ * line's newline is written together with the next line (or at the commit), so a killed
+ * run's last line is whole but may lack its newline. Lines longer than 4 KiB (traces with
+ * large --observe arrays) cannot be kept within a page and may still be cut. Devices,
+ * FIFOs and /proc get each text in one write as it is (a pipe is atomic up to PIPE_BUF). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -161,18 +170,46 @@ int cli_outfile_open(cli_outfile *o, const char *path, const char *flag, dln_err
     return dln_fail(err, DLN_EINPUT, "%s %s: keeps changing while being opened", flag, path);
 }
 
-int cli_outfile_write(cli_outfile *o, const char *text, size_t n)
+#define FILE_PAGE 4096 /* the boundaries a write must not cross (larger pages' are among them) */
+
+/* Writes the pieces (iov[0] may be empty) in one writev, repeated only for a short write. */
+static int write_pieces(cli_outfile *o, struct iovec *iov, int cnt)
 {
-    if (o->write_errno) return -1; /* the first failure is the one reported */
-    while (n > 0) {
-        ssize_t w = write(o->fd, text, n);
+    while (cnt > 0) {
+        ssize_t w = writev(o->fd, iov, cnt);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             o->write_errno = w < 0 ? errno : EIO;
             return -1;
         }
-        text += w, n -= (size_t)w;
+        o->offset += w;
+        size_t left = (size_t)w; /* skip what went out, resume inside a piece cut short */
+        for (; cnt > 0 && left >= iov->iov_len; cnt--, iov++) left -= iov->iov_len;
+        if (cnt > 0) iov->iov_base = (char *)iov->iov_base + left, iov->iov_len -= left;
     }
+    return 0;
+}
+
+int cli_outfile_write(cli_outfile *o, const char *text, size_t n)
+{
+    if (o->write_errno) return -1; /* the first failure is the one reported */
+    struct iovec iov[2] = {{NULL, 0}, {(void *)text, n}};
+    if (o->mode == CLI_OUT_DIRECT || n == 0 || text[n - 1] != '\n') return write_pieces(o, iov + 1, 1);
+    char blanks[FILE_PAGE];
+    size_t body = n - 1, at = (size_t)(o->offset % FILE_PAGE), lead = o->newline_due ? 1 : 0;
+    if (lead + body <= FILE_PAGE && at + lead + body > FILE_PAGE) {
+        /* it would cross a page boundary: blanks up to it end the previous line */
+        size_t pad = FILE_PAGE - at;
+        memset(blanks, ' ', pad);
+        if (lead) blanks[pad - 1] = '\n';
+        iov[0].iov_base = blanks, iov[0].iov_len = pad;
+        if (write_pieces(o, iov, 1)) return -1;
+        lead = 0;
+    }
+    iov[0].iov_base = "\n", iov[0].iov_len = lead;
+    iov[1].iov_len = body;
+    if (write_pieces(o, iov, 2)) return -1;
+    o->newline_due = 1;
     return 0;
 }
 
@@ -198,6 +235,11 @@ void cli_outfile_abort(cli_outfile *o) { discard(o); }
 int cli_outfile_commit(cli_outfile *o, const char *flag, dln_error *err)
 {
     if (o->mode == CLI_OUT_NONE) return DLN_OK;
+    if (o->newline_due && !o->write_errno) { /* the last line's (a failure is reported below) */
+        struct iovec nl = {"\n", 1};
+        (void)write_pieces(o, &nl, 1);
+        o->newline_due = 0;
+    }
     int e = o->write_errno, fd = o->fd;
     o->fd = -1;
     if (close(fd) != 0 && !e && o->mode != CLI_OUT_DIRECT) e = errno;
