@@ -6,14 +6,13 @@ the same configuration gives the same numbers as `dln solve` / `dln train`.
 Arrays are column-major with samples as columns, as in the library and the .npy files the
 CLI reads: X is (dx, m), Y is (dy, m), weight W_i is (d_i, d_{i-1})."""
 import ctypes as C
-import math
 import numbers
 import time
 
 import numpy as np
 
 from . import _lib
-from ._errors import as_matrix, data_of, fail, raise_for
+from ._errors import MAX_DIM, data_of, fail, raise_for
 
 L = _lib.lib
 PRECISIONS = {"fp64": (_lib.F64, _lib.MATH_DEFAULT), "fp32": (_lib.F32, _lib.MATH_DEFAULT),
@@ -90,8 +89,8 @@ def synthetic(dx=32, dy=32, samples=256, teacher_rank=8, noise=0.1, seed=1):
     """The CLI's synthetic problem (defaults as `dln train`): X ~ N(0,1) (dx, samples),
     Y = T X + noise N(0,1) with a teacher T of rank teacher_rank. Returns (X, Y), float64,
     Fortran order (so they are handed to the library without a copy)."""
-    o = _lib.SynthOpts(_int("dx", dx, 1, _lib_max()), _int("dy", dy, 1, _lib_max()),
-                       _int("samples", samples, 1, _lib_max()), _int("teacher_rank", teacher_rank, 1, _lib_max()),
+    o = _lib.SynthOpts(_int("dx", dx, 1, MAX_DIM), _int("dy", dy, 1, MAX_DIM),
+                       _int("samples", samples, 1, MAX_DIM), _int("teacher_rank", teacher_rank, 1, MAX_DIM),
                        _num("noise", noise, 0, 1e150), _int("seed", seed, 0, 2 ** 64 - 1))
     d, err = _lib.Data(), _lib.Error()
     raise_for(L.dln_synth_make(C.byref(o), C.byref(d), C.byref(err)), err)
@@ -102,11 +101,6 @@ def synthetic(dx=32, dy=32, samples=256, teacher_rank=8, noise=0.1, seed=1):
     finally:
         L.dln_data_free(C.byref(d))
     return X, Y
-
-
-def _lib_max():
-    from ._errors import MAX_DIM
-    return MAX_DIM
 
 
 def _copy_matrix(ptr, rows, cols):
@@ -152,7 +146,7 @@ def solve(X, Y, rank=None, rank_tol=None, solver="auto", backend="auto"):
     estimate, with optimum_by_rank the rank path L*_j, plus the singular values of X and of
     the compressed target M."""
     d, keep = data_of(X, Y)
-    k = 0 if rank is None else _int("rank", rank, 1, _lib_max())
+    k = 0 if rank is None else _int("rank", rank, 1, MAX_DIM)
     rtol = 0.0 if rank_tol is None else _num("rank_tol", rank_tol, 1e-300, 1)
     with _Backend(backend, "fp64") as be:
         t0 = time.perf_counter()

@@ -3,13 +3,13 @@
 and summary fields, the trace as arrays, and the final weights; and weights in and out."""
 import ctypes as C
 import math
+import time
 
 import numpy as np
 
 from . import _lib
-from ._api import (TRACE_COLUMNS, _Backend, _copy_matrix, _int, _lib_max, _num, _problem, _shallow_fields, _solve,
-                   _choice)
-from ._errors import as_matrix, data_of, fail, raise_for
+from ._api import TRACE_COLUMNS, _Backend, _choice, _copy_matrix, _int, _num, _problem, _shallow_fields, _solve
+from ._errors import MAX_DIM, as_matrix, data_of, fail, raise_for
 
 L = _lib.lib
 
@@ -28,11 +28,11 @@ class _Shape:
             depth = len(weights)
         else:
             if widths is not None:
-                hidden = [_int("widths[%d]" % i, w, 1, _lib_max()) for i, w in enumerate(widths)]
+                hidden = [_int("widths[%d]" % i, w, 1, MAX_DIM) for i, w in enumerate(widths)]
                 depth = len(hidden) + 1 if depth is None else depth
             else:
                 depth = 4 if depth is None else depth
-                hidden = [_int("width", width, 1, _lib_max())] * (max(_int("depth", depth, 1, 10000), 1) - 1)
+                hidden = [_int("width", width, 1, MAX_DIM)] * (max(_int("depth", depth, 1, 10000), 1) - 1)
         depth = _int("depth", depth, 1, 10000)
         self.s, err = _lib.Shape(), _lib.Error()
         arr = (C.c_int * max(len(hidden), 1))(*hidden)
@@ -238,9 +238,9 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
                 Ws.append(w)
                 w.set(weights) if weights is not None else w.init(m["kind"], m["init_scale"], m["seed"])
             bal0 = [w.balancedness() for w in Ws]
-            t0 = _now()
+            t0 = time.perf_counter()
             sh = _solve(be, d, min(shape.dims), rank_tol or 0.0, solver, 1)
-            solve_sec = _now() - t0
+            solve_sec = time.perf_counter() - t0
             res, err = (_lib.TrainResult * n)(), _lib.Error()
             if batch:
                 Wp = (_lib.DPP * n)(*[w.W for w in Ws])
@@ -272,11 +272,6 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     return runs if batch else runs[0]
 
 
-def _now():
-    import time
-    return time.perf_counter()
-
-
 def save_weights(path, weights):
     """Saves W1..WH as path/W1.npy..WH.npy the way `dln train --save` does: path holds, at
     every instant, the complete old set or the complete new one."""
@@ -297,7 +292,7 @@ def save_weights(path, weights):
 
 def load_weights(path, dx, dy):
     """W1..WH from path/W1.npy..WH.npy (as `dln train --load`), checked to map dx -> dy."""
-    dx, dy = _int("dx", dx, 1, _lib_max()), _int("dy", dy, 1, _lib_max())
+    dx, dy = _int("dx", dx, 1, MAX_DIM), _int("dy", dy, 1, MAX_DIM)
     s, W, err = _lib.Shape(), _lib.DPP(), _lib.Error()
     raise_for(L.dln_weights_load(str(path).encode(), dx, dy, C.byref(s), C.byref(W), C.byref(err)), err)
     try:

@@ -2,7 +2,6 @@
 and weights, bit for bit on the CPU backend (both run the same library code on the same
 inputs; only the wall-clock fields may differ)."""
 import math
-import os
 
 import numpy as np
 
