@@ -224,7 +224,6 @@ static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_se
 
 int cli_train(cli_opts *o, dln_error *err)
 {
-    if (cli_members(o) > 1) return cli_train_batch(o, err);
     run_state st;
     memset(&st, 0, sizeof st);
     st.log.fd = -1;
