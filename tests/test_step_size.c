@@ -216,7 +216,7 @@ TestOnBackends(step_size, the_sharpness_rule_measures_lambda_max)
         dln_train_result r = train(&c, W, &o);
         cr_expect_lt(ts_rel(r.lr_init, DLN_LR_FACTOR * (1 - mu) / lambda0), 1e-9, "mu %g: lr_init %.17g vs c (1 - mu) / %.17g",
                      mu, r.lr_init, lambda0);
-        /* the last estimate was made at step 60 (a multiple of 10), at the final weights */
+        /* the sharpness reported is measured at the final weights by 20 products (exact, P = 18) */
         double lambda = assembled_lambda_max(&c, W);
         cr_expect_lt(ts_rel(r.sharpness, lambda), 1e-6, "mu %g: reported sharpness %.17g vs %.17g at the end", mu,
                      r.sharpness, lambda);
@@ -316,93 +316,113 @@ TestOnBackends(step_size, from_a_flat_saddle_the_step_is_sized_for_the_first_mod
     tr_case_free(&c);
 }
 
-/* The re-estimates (checked steps whatever the check interval) start at step 1; the next gap
- * halves (down to 1) when lambda moved by more than 1.1x since the previous estimate and
- * doubles (up to the interval) when it held, so the trace's checked steps are 0, the
- * re-estimates and the end. An observation at a re-estimate step reports the estimate made at
- * the previous one (it is taken before the re-estimate), so the gap after the k-th checked
- * step follows from the lambdas reported at checked steps k and k - 1. Each call trains one
- * run with re-estimates every 100 steps at most and checks every gap; it returns through
- * *grew and *halved whether the gap reached 100 and whether lambda moved by 1.1x. */
-static void check_reestimate_gaps(tr_case *c, double **W, long steps, int *grew, int *halved)
+/* The rule replayed from a trace whose checked steps are only the decision steps (checks
+ * every 2^30 steps), plain gradient descent. Decision steps start at step 1. At a decision
+ * step the gap is compared with the previous decision step's: a rise is gap > 2 gap_prev +
+ * 1e-12 |loss|. A decision step re-estimates when it is the scheduled re-estimate or sees a
+ * rise; the interval to the next re-estimate then halves (down to 1) when lambda moved by
+ * more than 1.1x since the previous estimate and doubles (up to `every`) when it held, and lr
+ * is decided: lam = max(lambda, floor); lr lam > 4: c / lam; a rise: at most lr / 2; else
+ * lr lam < c: min(2 lr, c / lam); else unchanged. A decision step that does not re-estimate
+ * (a watch step) changes neither lr nor lambda. The next decision step is the next one when
+ * lr lam > 2 after the decision (lam from the last estimate), else the next re-estimate (and
+ * the end is a checked step). An observation at a decision step reports the lr and lambda in
+ * force before that step's decision, so the decision at checked step k - 1 shows at checked
+ * step k. The tracker's Lanczos on P <= 18 < 20 parameters is exact to rounding, hence the
+ * 1e-9 relative tolerance on every replayed lr; a re-estimate is told from a watch step by
+ * the schedule and the rise, never by the reported lambda. */
+typedef struct {
+    long cut, halved, grown, kept, watched, rise_watch, max_interval, moved;
+} replay_counts;
+
+static void replay_rule(tr_case *c, double **W, long steps, long every, double floor, replay_counts *n)
 {
     dln_train_opts o = opts(0.0, steps, 0.0, DLN_DATA_AUTO);
-    o.check_every = 1 << 30, o.sharpness_every = 100;
+    o.check_every = 1 << 30, o.sharpness_every = (int)every;
     ts_trace tr = {0};
     o.observer = ts_record, o.observer_ctx = &tr;
     dln_train_result r = train(c, W, &o);
-    long step[512], seen = 0;
-    double lam[512];
-    for (long i = 0; i < tr.n && seen < 512; i++) {
-        if (i > 0 && tr.obs[i].step == tr.obs[i - 1].step) continue; /* the final state, reported again */
-        step[seen] = tr.obs[i].step, lam[seen] = tr.obs[i].sharpness_est;
-        cr_expect(isfinite(lam[seen]) && lam[seen] > 0, "step %ld: estimate %g", step[seen], lam[seen]);
-        seen++;
+    long seen = tr.n;
+    if (seen > 1 && tr.obs[seen - 1].step == tr.obs[seen - 2].step) seen--; /* the final state, reported again */
+    const dln_observation *ob = tr.obs;
+    cr_assert(seen >= 4 && ob[0].step == 0 && ob[1].step == 1, "checked steps start %ld, %ld (%ld seen)", ob[0].step,
+              ob[1].step, seen);
+    long interval = 1, next_estimate = 1;
+    double c_ = DLN_LR_FACTOR;
+    for (long k = 2; k < seen; k++) { /* the decision at checked step k - 1 */
+        long t = ob[k - 1].step;
+        double lr = ob[k - 1].lr, lam_prev = ob[k - 1].sharpness_est;
+        int rose = k >= 3 && ob[k - 1].gap > 2.0 * ob[k - 2].gap + 1e-12 * fabs(ob[k - 1].loss);
+        int scheduled = t == next_estimate, estimate = scheduled || rose;
+        cr_expect(t <= next_estimate, "step %ld passed the re-estimate due at %ld", t, next_estimate);
+        double want = lr, lam_raw = lam_prev;
+        if (estimate) {
+            lam_raw = ob[k].sharpness_est;
+            double moved = lam_raw / lam_prev;
+            int moving = moved > 1.1 || moved < 1 / 1.1 || !isfinite(moved);
+            interval = moving ? (interval > 1 ? interval / 2 : 1) : (2 * interval < every ? 2 * interval : every);
+            next_estimate = t + interval;
+            n->moved += moving, n->max_interval = interval > n->max_interval ? interval : n->max_interval;
+            double lam = fmax(lam_raw, floor);
+            if (lr * lam > 4) want = c_ / lam, n->cut++;
+            if (rose) want = fmin(want, 0.5 * lr), n->halved++;
+            else if (lr * lam < c_) want = fmin(2 * lr, c_ / lam), n->grown++;
+            else if (!(lr * lam > 4)) n->kept++;
+            n->rise_watch += rose && !scheduled;
+        } else {
+            n->watched++;
+            cr_expect_eq(ob[k].sharpness_est, lam_prev, "watch step %ld: lambda changed", t);
+        }
+        cr_expect_lt(ts_rel(ob[k].lr, want), 1e-9,
+                     "step %ld (%s): lr %.17g, expected %.17g (lr %.6g, lambda %.6g, floor %.6g, rose %d, seed %llu)", t,
+                     estimate ? "re-estimate" : "watch", ob[k].lr, want, lr, lam_raw, floor, rose, SEED(c));
+        long next = want * fmax(lam_raw, floor) > 2 ? t + 1 : next_estimate;
+        if (next > r.steps) next = r.steps;
+        cr_expect_eq(ob[k].step, next, "after step %ld (lr lambda %.4g): checked step %ld, expected %ld (seed %llu)", t,
+                     want * fmax(lam_raw, floor), ob[k].step, next, SEED(c));
+        if (ob[k].step != next) break; /* the replay has lost the schedule */
     }
+    cr_expect_eq(ob[seen - 1].step, r.steps, "the last checked step is not the end (stop %d)", (int)r.stop);
     ts_trace_free(&tr);
-    cr_assert(seen >= 4 && seen < 512 && step[0] == 0 && step[1] == 1, "checked steps start %ld, %ld (%ld seen)",
-              step[0], step[1], seen);
-    long interval = 1;
-    *grew = *halved = 0;
-    for (long k = 2; k < seen; k++) {
-        double moved = lam[k] / lam[k - 1]; /* the estimates at re-estimates k - 1 and k - 2 */
-        int moving = moved > 1.1 || moved < 1 / 1.1;
-        interval = moving ? (interval > 1 ? interval / 2 : 1) : (2 * interval < 100 ? 2 * interval : 100);
-        long want = step[k - 1] + interval;
-        if (want > r.steps) want = r.steps; /* the end is a checked step */
-        cr_expect_eq(step[k], want, "checked step %ld at %ld, expected %ld (lambda %g -> %g, seed %llu)", k, step[k],
-                     want, lam[k - 1], lam[k], SEED(c));
-        *grew |= interval == 100, *halved |= moving;
-    }
-    cr_expect_eq(step[seen - 1], r.steps, "the last checked step is not the end (stop %d)", (int)r.stop);
 }
 
-/* Two starts: an orthogonal one of scale 1 settles, so the gap grows to the interval; a
+/* Two starts: an orthogonal one of scale 1 settles, so the interval grows to its bound; a
  * small one (product of scale 1e-4, lambda near 0) escapes the saddle at 0 and learns the
  * first modes, its sharpness growing to that of a minimum, so the halving is exercised
- * whatever the seed. */
+ * whatever the seed. The schedule (and every decision) replayed by replay_rule. */
 TestOnBackends(step_size, the_sharpness_is_re_estimated_sooner_while_it_moves)
 {
     tr_case c;
-    int dims[] = {3, 2, 2, 3}, grew, halved;
+    int dims[] = {3, 2, 2, 3};
     tr_case_make(&c, TS_KIND, 3, dims, 30, 2, 0.1, 0);
-    double **W = tr_init(&c, DLN_INIT_ORTHOGONAL);
-    check_reestimate_gaps(&c, W, 450, &grew, &halved);
-    cr_expect(grew, "settling: the gap never grew to the interval 100 in 450 steps (seed %llu)", SEED(&c));
+    double floor = first_mode_lambda(&c), **W = tr_init(&c, DLN_INIT_ORTHOGONAL);
+    replay_counts settle = {0}, learn = {0};
+    replay_rule(&c, W, 450, 100, floor, &settle);
+    cr_expect_eq(settle.max_interval, 100, "settling: the interval never grew to 100 in 450 steps (seed %llu)",
+                 SEED(&c));
     dln_weights_free(3, W), W = NULL;
     cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_GAUSSIAN, 0.05, c.seed, &W, &c.err), DLN_OK, "%s", c.err.msg);
-    check_reestimate_gaps(&c, W, 300, &grew, &halved);
-    cr_expect(halved, "learning modes: lambda never moved by 1.1x, the halving was not exercised (seed %llu)",
+    replay_rule(&c, W, 300, 100, floor, &learn);
+    cr_expect(learn.moved > 0, "learning modes: lambda never moved by 1.1x, the halving was not exercised (seed %llu)",
               SEED(&c));
     dln_weights_free(3, W);
     tr_case_free(&c);
 }
 
-/* The rule's decisions replayed from the trace. With checks only at re-estimates, the
- * observation at checked step k reports the lr in force since checked step k - 1 and the
- * lambda_max estimated there, so the decision made at step k - 1 is visible at step k:
- * lam = max(lambda, floor); lr lam > 4: c / lam; after a rise (loss at k - 1 above that at
- * k - 2): at most lr / 2; else lr lam < c: min(2 lr, c / lam); else unchanged. Runs from
- * small starts on rank-3 teachers through a width-2 layer raise the sharpness as modes are
- * learnt, so each branch is taken in some run (counted and required below). The floor is
- * the assembled first-mode lambda; the tracker's Lanczos on P = 16 < 20 parameters is exact
- * to rounding, hence the 1e-9 relative tolerance on every replayed lr. */
+/* The rule's decisions replayed from the trace (replay_rule). Runs from small starts on
+ * rank-3 teachers through a width-2 layer raise the sharpness as modes are learnt, so each
+ * branch is taken in some run (counted and required below), watch steps included. The
+ * floor is the assembled first-mode lambda. */
 TestOnBackends(step_size, the_rule_decides_as_documented)
 {
-    long cut = 0, halved = 0, grown = 0, kept = 0;
-    /* at least 6 runs, then more (at most 40) until every branch but the halving was taken:
-     * a run cuts (lambda rising past 4 / lr between re-estimates) for some seeds only, about
-     * one in three, so six runs left every cut out for ~10% of the seeds */
-    int runs = 0;
-    for (int run = 0; run < 40 && !(run >= 6 && cut > 0 && grown > 0 && kept > 0); run++, runs++) {
+    replay_counts n = {0};
+    for (int run = 0; run < 12; run++) {
         tr_case c;
         int dims[] = {3, 2, 2, 3};
         tr_case_make(&c, TS_KIND, 3, dims, 40, 3, 0.05, 0);
-        if (run > 0) { /* fresh data for every run, also when DLN_TEST_SEED fixes the case's seed */
-            dln_data_free(&c.d);
-            dln_synth_opts so = {3, 3, 40, 3, 0.05, c.seed + 1000003u * (uint64_t)run};
-            cr_assert_eq(dln_synth_make(&so, &c.d, &c.err), DLN_OK, "%s", c.err.msg);
-        }
+        dln_data_free(&c.d); /* data of their own in each run (one set may keep every run at the edge) */
+        dln_synth_opts so = {3, 3, 40, 3, 0.05, c.seed + 7919 * (uint64_t)run};
+        cr_assert_eq(dln_synth_make(&so, &c.d, &c.err), DLN_OK, "%s", c.err.msg);
         /* X's rows scaled by 1, 10, 100 (and Y's by 100, 10, 1): modes of very different
          * strengths, learnt one after another, each raising the sharpness */
         for (int i = 0; i < 3; i++)
@@ -410,34 +430,18 @@ TestOnBackends(step_size, the_rule_decides_as_documented)
         dln_shallow_free(&c.sh);
         cr_assert_eq(dln_shallow_solve(c.be, &c.d, 2, 0.0, 1, &c.sh, &c.err), DLN_OK, "%s", c.err.msg);
         double floor = first_mode_lambda(&c), **W = NULL;
-        cr_assert_eq(dln_init_weights(&c.s, run % 2 ? DLN_INIT_GAUSSIAN : DLN_INIT_ORTHOGONAL, run % 6 < 3 ? 0.05 : 0.6,
+        double scale = run % 3 == 0 ? 0.05 : run % 3 == 1 ? 0.2 : 0.6;
+        cr_assert_eq(dln_init_weights(&c.s, run % 2 ? DLN_INIT_GAUSSIAN : DLN_INIT_ORTHOGONAL, scale,
                                       c.seed + (uint64_t)run, &W, &c.err),
                      DLN_OK);
-        dln_train_opts o = opts(0.0, 3000, 0.0, DLN_DATA_AUTO);
-        o.check_every = 1 << 30, o.sharpness_every = 50;
-        ts_trace tr = {0};
-        o.observer = ts_record, o.observer_ctx = &tr;
-        train(&c, W, &o);
-        const dln_observation *ob = tr.obs;
-        long n = tr.n;
-        if (n > 1 && ob[n - 1].step == ob[n - 2].step) n--; /* the final state, reported again */
-        for (long k = 2; k < n - 1; k++) { /* the decision at checked step k - 1 (a re-estimate) */
-            double lr = ob[k - 1].lr, lam = fmax(ob[k].sharpness_est, floor), want = lr, c_ = DLN_LR_FACTOR;
-            int rose = k >= 3 && ob[k - 1].loss > ob[k - 2].loss * (1 + 1e-12);
-            if (lr * lam > 4) want = c_ / lam, cut++;
-            if (rose) want = fmin(want, 0.5 * lr), halved++;
-            else if (lr * lam < c_) want = fmin(2 * lr, c_ / lam), grown++;
-            else if (!(lr * lam > 4)) kept++;
-            cr_expect_lt(ts_rel(ob[k].lr, want), 1e-9,
-                         "run %d, step %ld: lr %.17g, expected %.17g (lr %.6g, lambda %.6g, floor %.6g, rose %d)", run,
-                         ob[k - 1].step, ob[k].lr, want, lr, ob[k].sharpness_est, floor, rose);
-        }
-        ts_trace_free(&tr);
+        replay_rule(&c, W, 3000, 50, floor, &n);
         dln_weights_free(3, W);
         tr_case_free(&c);
     }
-    cr_log_info("decisions in %d runs: %ld cut to c / lambda, %ld halved after a rise, %ld grown, %ld kept", runs, cut,
-                halved, grown, kept);
-    cr_expect(cut > 0 && grown > 0 && kept > 0, "branches: cut %ld grown %ld kept %ld (halved %ld)", cut, grown, kept,
-              halved);
+    cr_log_info("decisions: %ld cut to c / lambda, %ld halved after a rise (%ld seen at watch steps), %ld grown, %ld "
+                "kept; %ld watch steps",
+                n.cut, n.halved, n.rise_watch, n.grown, n.kept, n.watched);
+    cr_expect(n.cut > 0 && n.halved > 0 && n.rise_watch > 0 && n.grown > 0 && n.kept > 0 && n.watched > 0,
+              "branches: cut %ld halved %ld (at watch steps %ld) grown %ld kept %ld watched %ld", n.cut, n.halved,
+              n.rise_watch, n.grown, n.kept, n.watched);
 }

@@ -37,8 +37,10 @@ typedef struct {
 static int track(dln_batch *bt, tracker_net *tn, dln_run *r, int slot, long t, int rose, double *lr, dln_error *err)
 {
     if (!dln_tracker_due(&r->tracker, t)) return DLN_OK;
-    DLN_TRY(dln_batch_get_weights(bt, slot, tn->W));
-    DLN_TRY(dln_network_set_weights(tn->net, tn->W));
+    if (dln_tracker_estimates(&r->tracker, t, rose)) {
+        DLN_TRY(dln_batch_get_weights(bt, slot, tn->W));
+        DLN_TRY(dln_network_set_weights(tn->net, tn->W));
+    }
     return dln_tracker_step(&r->tracker, tn->net, t, rose, lr, err);
 }
 

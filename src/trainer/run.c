@@ -103,10 +103,10 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
         res->loss_init = obs->loss;
         r->blowup = BLOWUP * (obs->loss > sh->y_half ? obs->loss : sh->y_half);
     }
-    if (dln_tracker_due(&r->tracker, t)) { /* a rise between two re-estimates (not between checks:
+    if (dln_tracker_due(&r->tracker, t)) { /* a rise between two decision steps (not between checks:
                                               the check schedule must not change the trajectory) */
-        r->rose = obs->loss > r->tracker.loss_at_estimate * (1 + 1e-12);
-        r->tracker.loss_at_estimate = obs->loss;
+        r->rose = obs->gap > DLN_RISE * r->tracker.gap_at_decision + 1e-12 * fabs(obs->loss);
+        r->tracker.gap_at_decision = obs->gap;
     } else {
         r->rose = 0;
     }

@@ -8,20 +8,28 @@
  * along X's weak directions), far from where gradient descent spends its steps.
  * Both by Lanczos on exact Hessian-vector products: SHARPNESS_ITERS products from a random
  * start at the beginning, then RESTART_ITERS products warm-started from the last top
- * eigenvector at each re-estimate (a checked step). The first re-estimate is at step 1; the
- * interval to the next is halved (down to 1) when lambda moved by more than MOVED since the
- * last estimate and doubled (up to `every`) when it did not: the sharpness can rise tenfold
- * within ten steps while the weights leave the initial saddle and the strong modes are
- * learnt, and then hold for thousands of steps.
- * At a re-estimate: lr lambda > UNSTABLE = 4: lr = c / lambda; the loss rose since the
- * previous re-estimate: at least halved; lr lambda < c: grown towards c / lambda, at most
- * doubled (the sharpness falls on a plateau's exit and may rise again). Between c and 4
- * the step is kept: a step held fixed while the sharpness rises to 2 / lr is what a good
- * fixed step does (gradient descent then stays where the sharpness is about 2 / lr, the
- * edge of stability, Cohen et al. 2021, with lr lambda above 2 at times), where lowering it
- * to c / lambda each time would follow the sharpening path to ever smaller steps
- * (bench/lr_quality: docs/maths.md section 5.1). Only re-estimate steps decide, so the
- * check interval does not change the trajectory. */
+ * eigenvector at each re-estimate, and SHARPNESS_ITERS warm-started at the final weights
+ * (the sharpness a run reports). The first re-estimate is at step 1; the interval to the
+ * next is halved (down to 1) when lambda moved by more than MOVED since the last estimate
+ * and doubled (up to `every`) when it did not: the sharpness can rise tenfold within ten
+ * steps while the weights leave the initial saddle and the strong modes are learnt, and
+ * then hold for thousands of steps.
+ * Decision steps (checked steps) are the re-estimate steps and, with plain gradient descent
+ * while lr lambda > EDGE = 2 (lambda the last estimate), every step in between (a watch step).
+ * A rise is the gap L - L* more than doubled (DLN_RISE, plus 1e-12 |L| for rounding) since the
+ * previous decision step (run.c); a watch step without a rise changes nothing, one with a
+ * rise re-estimates at once. At a re-estimate: lr lambda > UNSTABLE = 4: lr = c / lambda; a
+ * rise: at least halved; otherwise lr lambda < c: grown towards c / lambda, at most doubled
+ * (the sharpness falls on a plateau's exit and may rise again). Between c and 4 the step is
+ * kept: a step held fixed while the sharpness rises to 2 / lr is what a good fixed step does
+ * (gradient descent then stays where the sharpness is about 2 / lr, the edge of stability,
+ * Cohen et al. 2021, with lr lambda above 2 at times and the loss not monotone), where
+ * lowering it to c / lambda, or halving it at every small rise of the loss, follows the
+ * sharpening path to ever smaller steps (bench/lr_quality: docs/maths.md section 5.1). The
+ * watch is what makes holding lr lambda above 2 safe: where the edge of stability does not
+ * hold (a catapult that does not come back: a gap of 212 became 3e14 in six steps on one of
+ * bench/lr_quality's problems) the doubling is seen at the step it happens. Only decision steps decide, so the check interval does not
+ * change the trajectory. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +42,7 @@
 #define MAX_GROWTH 2.0
 #define MOVED 1.1 /* lambda changed by more than this factor since the last estimate: look sooner */
 #define UNSTABLE 4.0 /* lr lambda above this: lowered to c / lambda (see above) */
+#define EDGE 2.0     /* lr lambda above this (plain gradient descent): every step a decision step */
 
 /* lambda_max at the balanced factorisation of the first mode R1 (the curvature a small
  * start meets once it has learnt its first mode), on the network, whose weights are W
@@ -75,8 +84,8 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, cons
     DLN_TRY(dln_hessian_extremes(net, s, SHARPNESS_ITERS, 1, &hv, &lz, err));
     k->lambda = lz.lambda_max;
     k->measured_at = 0;
-    k->interval = 1, k->next_due = 1;
-    k->loss_at_estimate = INFINITY; /* set at the first re-estimate step's check */
+    k->interval = 1, k->next_due = k->next_estimate = 1;
+    k->gap_at_decision = INFINITY; /* set at the first decision step's check */
     if (!enabled) return DLN_OK;
     double opt = NAN;
     DLN_TRY(first_mode_sharpness(net, s, sh, W, &opt, err));
@@ -90,17 +99,34 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, cons
 
 int dln_tracker_due(const dln_tracker *k, long t) { return k->enabled && k->every > 0 && t > 0 && t == k->next_due; }
 
+int dln_tracker_estimates(const dln_tracker *k, long t, int rose)
+{
+    return dln_tracker_due(k, t) && (t >= k->next_estimate || (rose && k->guard));
+}
+
+/* The next decision step after one at t: the next re-estimate, or the next step while
+ * lr lambda > EDGE with plain gradient descent (a runaway rise of the gap is seen in time) */
+static void schedule(dln_tracker *k, long t, double lr)
+{
+    double lam = fmax(k->lambda > 0 && isfinite(k->lambda) ? k->lambda : 0.0, k->floor);
+    k->next_due = k->guard && lr * lam > EDGE ? t + 1 : k->next_estimate;
+}
+
 int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double *lr, dln_error *err)
 {
     rose = rose && k->guard;
     if (!dln_tracker_due(k, t)) return DLN_OK;
+    if (!dln_tracker_estimates(k, t, rose)) { /* a watch step, the gap has not doubled */
+        schedule(k, t, *lr);
+        return DLN_OK;
+    }
     dln_hessian_vectors hv = {k->v, NULL, k->v};
     dln_lanczos_result lz = {0};
     DLN_TRY(dln_hessian_extremes(net, k->s, RESTART_ITERS, 1, &hv, &lz, err));
     double moved = lz.lambda_max / k->lambda;
     if (moved > MOVED || moved < 1.0 / MOVED || !isfinite(moved)) k->interval = k->interval > 1 ? k->interval / 2 : 1;
     else k->interval = 2 * k->interval < k->every ? 2 * k->interval : k->every;
-    k->next_due = t + k->interval;
+    k->next_estimate = t + k->interval;
     k->lambda = lz.lambda_max;
     k->measured_at = t;
     /* the curvature assumed is never below the first mode's (the floor); no positive
@@ -112,6 +138,7 @@ int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double 
     else if (lam > 0 && *lr * lam < k->factor) next = fmin(*lr * MAX_GROWTH, k->factor / lam);
     if (next != *lr) k->changes++;
     *lr = next;
+    schedule(k, t, next);
     return DLN_OK;
 }
 
@@ -120,7 +147,7 @@ int dln_tracker_final(dln_tracker *k, dln_network *net, long t, dln_error *err)
     if (!k->v || k->measured_at == t) return DLN_OK;
     dln_hessian_vectors hv = {k->v, NULL, k->v};
     dln_lanczos_result lz = {0};
-    DLN_TRY(dln_hessian_extremes(net, k->s, RESTART_ITERS, 1, &hv, &lz, err));
+    DLN_TRY(dln_hessian_extremes(net, k->s, SHARPNESS_ITERS, 1, &hv, &lz, err));
     k->lambda = lz.lambda_max;
     k->measured_at = t;
     return DLN_OK;

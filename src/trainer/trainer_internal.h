@@ -42,19 +42,22 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
 
 /* ---- the sharpness rule's tracker (tracker.c) ------------------------------------------- */
 
+#define DLN_RISE 2.0 /* the gap above this factor times the last decision step's: a rise */
+
 typedef struct {
     int enabled;      /* the sharpness rule sets lr */
     int every;        /* the longest interval between re-estimates (0: never) */
     long interval;    /* the current interval: halved while lambda moves, doubled while it holds */
-    long next_due;    /* the next re-estimate step */
-    int guard;        /* a loss that rose at a check re-estimates at once and halves (not with momentum) */
+    long next_due;    /* the next decision step: a re-estimate, or a watch step (lr lambda > 2) */
+    long next_estimate; /* the next re-estimate step */
+    int guard;        /* a rise of the gap re-estimates at once and halves (not with momentum) */
     double factor;    /* c (1 - mu): the step is factor / max(lambda_max, floor) */
     double floor;     /* lambda_max at the balanced factorisation of the first mode (0: unknown) */
     const dln_shape *s;
     double **v;       /* warm start: the last top eigenvector, shaped as the weights */
     double lambda;    /* the last lambda_max (NaN: none) */
     long measured_at; /* the step it was measured at */
-    double loss_at_estimate; /* the loss at the last re-estimate step (a rise since: halve) */
+    double gap_at_decision; /* the gap at the last decision step (more than doubled since: halve) */
     int changes;      /* times lr changed */
 } dln_tracker;
 
@@ -62,10 +65,13 @@ typedef struct {
  * rule's lr when enabled, the line search's bound 2 / lambda_max otherwise). */
 int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
                       int enabled, int every, double momentum, double *lr, dln_error *err);
-/* Whether step t is a re-estimate step (the rule on). */
+/* Whether step t is a decision step (the rule on): a re-estimate step, or a watch step
+ * (every step while lr lambda > 2) where only a rise of the gap re-estimates. */
 int dln_tracker_due(const dln_tracker *k, long t);
-/* Before the update into step t + 1, at a re-estimate step: lambda_max measured again, *lr
- * adjusted (tracker.c) and the next re-estimate step set. */
+/* Whether the decision at step t measures lambda_max (needs the network's weights). */
+int dln_tracker_estimates(const dln_tracker *k, long t, int rose);
+/* Before the update into step t + 1, at a decision step: at a re-estimate (or a rise),
+ * lambda_max measured again and *lr adjusted (tracker.c); the next decision step set. */
 int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double *lr, dln_error *err);
 /* At the end (step t): lambda_max at the final weights, unless just measured there. */
 int dln_tracker_final(dln_tracker *k, dln_network *net, long t, dln_error *err);
