@@ -189,3 +189,29 @@ TestOnBackends(verdict, a_bouncing_step_is_oscillating_though_the_loss_falls)
     dln_weights_free(1, W);
     vd_free(&c);
 }
+
+/* The note of an oscillating run says whose step it was: the sharpness rule holds lr lambda
+ * between 1.8 and 4 on purpose (the edge of stability), so its runs are not told their step
+ * is too large; a given step above 2 / lambda_max is; above 4 the rule would have cut the
+ * step, so a rule run there is described as a given step is. */
+Test(verdict, the_oscillating_note_names_the_rules_step)
+{
+    dln_train_result r;
+    memset(&r, 0, sizeof r);
+    r.stop = DLN_STOP_STEP_LIMIT, r.verdict = DLN_VERDICT_OSCILLATING, r.lr = 0.01, r.sharpness = 205.0;
+    dln_train_opts o;
+    dln_train_opts_default(&o);
+    char buf[512];
+    dln_train_describe(&r, &o, buf, sizeof buf); /* lr <= 0: the sharpness rule's */
+    cr_expect(strstr(buf, "sharpness rule") && strstr(buf, "2.05"), "%s", buf);
+    cr_expect(!strstr(buf, "too large"), "%s", buf);
+    o.lr = 0.01; /* the same step, given */
+    dln_train_describe(&r, &o, buf, sizeof buf);
+    cr_expect(strstr(buf, "too large") && !strstr(buf, "sharpness rule"), "%s", buf);
+    o.lr = 0.0, o.lr_rule = DLN_LR_ARORA; /* the other rule makes no such choice */
+    dln_train_describe(&r, &o, buf, sizeof buf);
+    cr_expect(strstr(buf, "too large") && !strstr(buf, "sharpness rule"), "%s", buf);
+    o.lr_rule = DLN_LR_SHARPNESS, r.sharpness = 500.0; /* lr lambda 5 > 4 */
+    dln_train_describe(&r, &o, buf, sizeof buf);
+    cr_expect(strstr(buf, "too large") && !strstr(buf, "sharpness rule"), "%s", buf);
+}
