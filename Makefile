@@ -106,11 +106,12 @@ NPROC := $(shell nproc 2>/dev/null || echo 1)
 test: $(BUILD)/dln $(BUILD)/dln_tests $(BUILD)/libdln.so
 	DLN_BIN=$(BUILD)/dln $(BUILD)/dln_tests $(TEST_ARGS)
 	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
-	$(MAKE) --no-print-directory test-python
+	$(if $(SKIP_PYTHON),@echo "test-python: skipped (SKIP_PYTHON is set)",$(MAKE) --no-print-directory test-python)
 	$(if $(SKIP_CUDA_EMU),@echo "cudaemu: skipped (SKIP_CUDA_EMU is set)",$(MAKE) --no-print-directory -j$(NPROC) test-cuda-emu)
 
 # The Python package (python/) against this build's libdln.so and dln: pytest, installed by
-# scripts/install-deps (requirements.txt).
+# scripts/install-deps (requirements.txt). `make test` runs it unless SKIP_PYTHON is set
+# (scripts/gpu-check sets it where pytest is missing: a lent GPU machine has no network).
 .PHONY: test-python
 test-python: $(BUILD)/dln $(BUILD)/libdln.so
 	@python3 -c 'import pytest' 2>/dev/null || { echo "test-python: pytest is missing (scripts/install-deps installs it)"; exit 1; }
