@@ -7,10 +7,11 @@
 #   src/cli        -> build/dln (the program; public headers only)
 #   tests/, bench/ -> build/dln_tests, build/bench/* (public headers + src/reference)
 # `make` builds build/dln and build/libdln.so; `make test` builds and runs the suite, the
-# Python package's tests (python/tests, pytest), then the same suite against the emulated CUDA device (tests/cudaemu; SKIP_CUDA_EMU=1 leaves it out); `make bench` the
-# benchmarks; `make test-sanitize` the suite under ASan + UBSan + LSan; `make fuzz` the .npy
-# fuzzer (clang); `make test-save-kill` 50 SIGKILLs during --save (tests/save_kill.sh, about
-# 3 minutes).
+# Python package's tests (python/tests, pytest; SKIP_PYTHON=1 leaves them out), then the
+# same suite against the emulated CUDA device (tests/cudaemu; SKIP_CUDA_EMU=1 leaves it
+# out); `make bench` the benchmarks; `make test-sanitize` the suite under ASan + UBSan +
+# LSan; `make fuzz` the .npy fuzzer (clang); `make test-save-kill` 50 SIGKILLs during --save
+# (tests/save_kill.sh, about 3 minutes).
 
 CC       ?= gcc
 CUDA_HOME ?= /usr/local/cuda

@@ -18,8 +18,8 @@
  * while lr lambda > EDGE = 2 (lambda the last estimate), every step in between (a watch step).
  * A rise is the gap L - L* more than doubled (DLN_RISE, plus 1e-12 |L| for rounding) since the
  * previous decision step (run.c); a watch step without a rise changes nothing, one with a
- * rise re-estimates at once. At a re-estimate: lr lambda > UNSTABLE = 4: lr = c / lambda; a
- * rise: at least halved; otherwise lr lambda < c: grown towards c / lambda, at most doubled
+ * rise re-estimates at once. At a re-estimate: lr lambda > DLN_LR_UNSTABLE = 4:
+ * lr = c / lambda; a rise: at least halved; otherwise lr lambda < c: grown towards c / lambda, at most doubled
  * (the sharpness falls on a plateau's exit and may rise again). Between c and 4 the step is
  * kept: a step held fixed while the sharpness rises to 2 / lr is what a good fixed step does
  * (gradient descent then stays where the sharpness is about 2 / lr, the edge of stability,
@@ -28,8 +28,8 @@
  * sharpening path to ever smaller steps (bench/lr_quality: docs/maths.md section 5.1). The
  * watch is what makes holding lr lambda above 2 safe: where the edge of stability does not
  * hold (a catapult that does not come back: a gap of 212 became 3e14 in six steps on one of
- * bench/lr_quality's problems) the doubling is seen at the step it happens. Only decision steps decide, so the check interval does not
- * change the trajectory. */
+ * bench/lr_quality's problems) the doubling is seen at the step it happens. Only decision
+ * steps decide, so the check interval does not change the trajectory. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +41,6 @@
 #define RESTART_ITERS 6
 #define MAX_GROWTH 2.0
 #define MOVED 1.1 /* lambda changed by more than this factor since the last estimate: look sooner */
-#define UNSTABLE 4.0 /* lr lambda above this: lowered to c / lambda (see above) */
 #define EDGE 2.0     /* lr lambda above this (plain gradient descent): every step a decision step */
 
 /* lambda_max at the balanced factorisation of the first mode R1 (the curvature a small
@@ -71,6 +70,13 @@ static int first_mode_sharpness(dln_network *net, const dln_shape *s, const dln_
     return rc;
 }
 
+/* The curvature the rule assumes: the last estimate, never below the first mode's (the
+ * floor); 0 where neither is positive (a flat saddle without a floor). */
+static double assumed_lambda(const dln_tracker *k)
+{
+    return fmax(k->lambda > 0 && isfinite(k->lambda) ? k->lambda : 0.0, k->floor);
+}
+
 int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
                       int enabled, int every, double momentum, double *lr, dln_error *err)
 {
@@ -90,7 +96,7 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, cons
     double opt = NAN;
     DLN_TRY(first_mode_sharpness(net, s, sh, W, &opt, err));
     k->floor = opt > 0 && isfinite(opt) ? opt : 0.0;
-    double lam = fmax(lz.lambda_max > 0 && isfinite(lz.lambda_max) ? lz.lambda_max : 0.0, k->floor);
+    double lam = assumed_lambda(k);
     *lr = lam > 0 ? k->factor / lam : dln_auto_lr(s, W, sh) * (1.0 - momentum);
     if (!(*lr > 0) || !isfinite(*lr))
         return dln_fail(err, DLN_EINPUT, "could not derive a step size from the data (give one explicitly)");
@@ -108,7 +114,7 @@ int dln_tracker_estimates(const dln_tracker *k, long t, int rose)
  * lr lambda > EDGE with plain gradient descent (a runaway rise of the gap is seen in time) */
 static void schedule(dln_tracker *k, long t, double lr)
 {
-    double lam = fmax(k->lambda > 0 && isfinite(k->lambda) ? k->lambda : 0.0, k->floor);
+    double lam = assumed_lambda(k);
     k->next_due = k->guard && lr * lam > EDGE ? t + 1 : k->next_estimate;
 }
 
@@ -131,9 +137,9 @@ int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double 
     k->measured_at = t;
     /* the curvature assumed is never below the first mode's (the floor); no positive
      * curvature at all (a flat saddle, no floor): no growth, only the halving after a rise */
-    double lam = fmax(lz.lambda_max > 0 && isfinite(lz.lambda_max) ? lz.lambda_max : 0.0, k->floor);
+    double lam = assumed_lambda(k);
     double next = *lr;
-    if (lam > 0 && *lr * lam > UNSTABLE) next = k->factor / lam;
+    if (lam > 0 && *lr * lam > DLN_LR_UNSTABLE) next = k->factor / lam;
     if (rose) next = fmin(next, 0.5 * *lr);
     else if (lam > 0 && *lr * lam < k->factor) next = fmin(*lr * MAX_GROWTH, k->factor / lam);
     if (next != *lr) k->changes++;

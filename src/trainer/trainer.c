@@ -93,8 +93,6 @@ int dln_train(dln_backend *be, const dln_data *d, const dln_shallow *sh, const d
     return rc;
 }
 
-#define UNSTABLE_NOTE 4.0 /* the sharpness rule lowers lr above lr lambda = 4 (tracker.c) */
-
 void dln_train_describe(const dln_train_result *r, const dln_train_opts *o, char *buf, size_t n)
 {
     switch (r->stop) {
@@ -103,7 +101,7 @@ void dln_train_describe(const dln_train_result *r, const dln_train_opts *o, char
         double ll = r->lr * r->sharpness;
         switch (r->verdict) {
         case DLN_VERDICT_OSCILLATING:
-            if (isfinite(ll) && o->lr <= 0 && o->lr_rule == DLN_LR_SHARPNESS && ll <= UNSTABLE_NOTE)
+            if (isfinite(ll) && o->lr <= 0 && o->lr_rule == DLN_LR_SHARPNESS && ll <= DLN_LR_UNSTABLE)
                 /* the sharpness rule holds lr lambda near 2 on purpose (tracker.c): not a bad step */
                 snprintf(buf, n, "reached the step limit (%ld) oscillating: the loss falls far slower than the steps "
                          "allow, lr lambda_max %.3g (the sharpness rule keeps the step at the edge of stability, where "

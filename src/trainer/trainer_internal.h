@@ -42,6 +42,7 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
 
 /* ---- the sharpness rule's tracker (tracker.c) ------------------------------------------- */
 
+#define DLN_LR_UNSTABLE 4.0 /* lr lambda above this: the sharpness rule lowers lr to c / lambda */
 #define DLN_RISE 2.0 /* the gap above this factor times the last decision step's: a rise */
 
 typedef struct {
