@@ -22,7 +22,7 @@ CFLAGS   ?= -O2 -g
 # -fPIC: the library's objects go into libdln.so as well as libdln.a
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -MMD -MP -fPIC
 LDFLAGS  ?=
-LDLIBS   := -llapacke -lopenblas -lm
+LDLIBS   := -llapacke -lopenblas -lm -pthread
 NVCCFLAGS ?= -O2 -g
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
@@ -55,6 +55,8 @@ INC := -Iinclude -Isrc
 $(BUILD)/src/cli/%.o:       INC := -Iinclude
 $(BUILD)/src/reference/%.o: INC := -Iinclude -Isrc/reference
 $(BUILD)/tests/%.o:         INC := -Iinclude -Isrc/reference -Itests
+# the pool is internal: its unit test sees src/ (no other test does)
+$(BUILD)/tests/test_pool.o:   INC := -Iinclude -Isrc -Itests
 $(BUILD)/src/backends/cuda/%.o: INC := -Iinclude -Isrc -I$(CUDA_HOME)/include
 ifneq ($(NVCC),)
 $(BUILD)/src/backends/registry.o: INC := -Iinclude -Isrc -DDLN_HAVE_CUDA
@@ -183,7 +185,7 @@ EMU_KERNEL_INC := -Iinclude -Isrc/backends/cuda/kernels
 EMU_CFLAGS     := $(filter-out -MMD -MP,$(CFLAGS)) -Iinclude -Isrc -Isrc/reference -Itests -DDLN_HAVE_CUDA \
                   -I$(CUDA_HOME)/include
 EMU_HEADERS    := $(wildcard include/dln/*.h src/*/*.h src/*/*/*.h src/*/*/*/*.h tests/*.h)
-EMU_LDLIBS     := -llapacke -lopenblas -lm -ljansson
+EMU_LDLIBS     := -llapacke -lopenblas -lm -pthread -ljansson
 include tests/cudaemu/cudaemu.mk
 
 -include $(shell find $(BUILD) -name '*.d' -not -path '*/emu*' 2>/dev/null)

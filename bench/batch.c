@@ -126,6 +126,8 @@ static void usage(void)
           "  --max-flops F                 fewer steps (at least 5) or skip a point whose pass would\n"
           "                                exceed F flops (default 2e10)\n"
           "  --procs N                     members run as processes for (a) (default 4; 0: none)\n"
+          "  --threads N                   the backend's threads for (c) (dln_backend_set_threads;\n"
+          "                                default 0: one per CPU; (b) runs on one)\n"
           "  --dln PATH                    the dln binary for (a) (default build/dln)\n\n",
           stdout);
     bench_common_help(stdout);
@@ -141,6 +143,7 @@ int main(int argc, char **argv)
     long steps = 100;
     double max_flops = 2e10;
     proc_cfg pc = {"build/dln", 32, 32, 256, 8, 4, 0.1, -1, 0, NULL, NULL};
+    int threads = 0;
     const bench_flag_spec specs[] = {
         {"--dx", BF_INT, &pc.dx, 1, DLN_MAX_DIM, 0, NULL},
         {"--dy", BF_INT, &pc.dy, 1, DLN_MAX_DIM, 0, NULL},
@@ -156,6 +159,7 @@ int main(int argc, char **argv)
         {"--max-flops", BF_DOUBLE, &max_flops, 1, 1e300, 0, NULL},
         {"--procs", BF_INT, &pc.procs, 0, 1 << 20, 0, NULL},
         {"--dln", BF_STRING, &pc.dln, 0, 0, 0, NULL},
+        {"--threads", BF_INT, &threads, 0, 1024, 0, NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL},
     };
     int parsed = bench_parse_args(argc, argv, specs, &o, usage);
@@ -164,6 +168,11 @@ int main(int argc, char **argv)
     dln_backend *be = NULL;
     int rc = bench_backend("batch", &o, &err, &be);
     if (rc) return rc;
+    if ((rc = dln_backend_set_threads(be, threads))) {
+        fprintf(stderr, "batch: --threads: %s\n", err.msg);
+        dln_backend_destroy(be);
+        return 2;
+    }
     pc.backend = dln_backend_name(be), pc.precision = o.precision;
     int exact = !strcmp(dln_backend_name(be), "cpu");
     dln_json j;
@@ -179,6 +188,7 @@ int main(int argc, char **argv)
     dln_json_num(&j, "lr_given", pc.lr > 0 ? pc.lr : NAN);
     dln_json_int(&j, "steps", steps), dln_json_num(&j, "tol", pc.tol), dln_json_num(&j, "max_flops", max_flops);
     dln_json_int(&j, "procs", pc.procs);
+    dln_json_int(&j, "threads", dln_backend_threads(be));
     dln_json_end_object(&j);
     dln_json_array(&j, "points");
     printf("%6s %5s %5s %6s | %12s %12s %12s | %8s %8s\n", "width", "depth", "B", "steps", "(a) proc/s", "(b) loop/s",

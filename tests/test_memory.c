@@ -92,7 +92,7 @@ Test(memory, the_live_limits_are_sane)
 
 static double estimate(const dln_shape *s, const dln_train_opts *t, int is_host)
 {
-    dln_run_plan p = {32, 32, 256, 1, 8, 0, s, DLN_INIT_ORTHOGONAL, t, DLN_SOLVER_AUTO, 0};
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, s, DLN_INIT_ORTHOGONAL, t, DLN_SOLVER_AUTO, 0, 0};
     dln_mem_estimate e;
     dln_memory_estimate(&p, is_host, &e);
     return e.host + e.backend;
@@ -117,7 +117,7 @@ Test(memory, estimate_counts_every_buffer)
     t.line_search = 0, t.dtype = DLN_F32;
     cr_assert(estimate(&s, &t, 1) < plain - 1e9);
     t.dtype = DLN_F64;
-    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t, DLN_SOLVER_AUTO, 0};
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t, DLN_SOLVER_AUTO, 0, 0};
     dln_mem_estimate dev;
     dln_memory_estimate(&p, 0, &dev);
     /* the host keeps the weights (1.024 GB) and, while they are drawn, the QR scratch (0.5 GB) */
@@ -137,7 +137,7 @@ Test(memory, the_solver_estimate_follows_the_route)
 {
     double data = 8.0 * (256 + 64) * 1e5, est[3];
     for (int route = 0; route < 3; route++) {
-        dln_run_plan p = {256, 64, 100000, 0, 0, 1, NULL, -1, NULL, route, 0};
+        dln_run_plan p = {256, 64, 100000, 0, 0, 1, NULL, -1, NULL, route, 0, 0};
         dln_mem_estimate e;
         dln_memory_estimate(&p, 1, &e);
         est[route] = e.host - DLN_MEM_SLACK;
@@ -145,7 +145,7 @@ Test(memory, the_solver_estimate_follows_the_route)
     cr_expect_eq(est[DLN_SOLVER_AUTO], est[DLN_SOLVER_QR]);
     cr_expect(est[DLN_SOLVER_SVD] > data + 2 * 8.0 * 256 * 1e5, "SVD route %.4g, data %.4g", est[DLN_SOLVER_SVD], data);
     cr_expect(est[DLN_SOLVER_QR] < 1.1 * data, "QR route %.4g, data %.4g", est[DLN_SOLVER_QR], data);
-    dln_run_plan wide = {256, 64, 100, 0, 0, 1, NULL, -1, NULL, DLN_SOLVER_AUTO, 0};
+    dln_run_plan wide = {256, 64, 100, 0, 0, 1, NULL, -1, NULL, DLN_SOLVER_AUTO, 0, 0};
     dln_mem_estimate a, b;
     dln_memory_estimate(&wide, 1, &a);
     wide.solver_route = DLN_SOLVER_SVD;
@@ -172,7 +172,7 @@ Test(memory, estimate_counts_the_batch)
     dln_train_opts t;
     dln_train_opts_default(&t);
     t.lr = 0.01;
-    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t, DLN_SOLVER_AUTO, 32};
+    dln_run_plan p = {32, 32, 256, 1, 8, 0, &s, DLN_INIT_ORTHOGONAL, &t, DLN_SOLVER_AUTO, 32, 0};
     dln_mem_estimate one, many; /* 32 and 64 members: both peak in training */
     dln_memory_estimate(&p, 1, &one);
     p.batch = 64;
@@ -188,5 +188,24 @@ Test(memory, estimate_counts_the_batch)
     dln_memory_estimate(&p, 1, &rule);
     cr_assert(rule.host - many.host > 64 * 8.0 * (double)dln_shape_params(&s), "the rule's vectors: %.6g",
               rule.host - many.host);
+    /* threads (dln_backend_set_threads): each adds a network for the rule's products and its
+     * stack and OpenBLAS buffer, where the members are small enough to be spread (here the
+     * largest GEMM is 64 x 64 x 32 = 131072 multiply-adds) */
+    p.batch_threads = 3;
+    dln_mem_estimate threads;
+    dln_memory_estimate(&p, 1, &threads);
+    double extra = 2 * ((double)dln_network_bytes(&s, 32, DLN_F64, 0) + DLN_MEM_THREAD_BYTES);
+    cr_assert_eq(dln_batch_threads_used(&s, 32, 3), 3);
+    cr_assert(fabs(threads.host - rule.host - extra) < 1.0, "3 threads add %.6g, expected %.6g",
+              threads.host - rule.host, extra);
+    dln_shape big;
+    ts_shape(&big, 2, (const int[]){32, 4096, 32}); /* 4096 x 32 x 32 > DLN_MEMBER_WORK_MAX: no threads */
+    cr_assert_eq(dln_batch_threads_used(&big, 32, 3), 1);
+    p.shape = &big, p.batch_threads = 0;
+    dln_memory_estimate(&p, 1, &one);
+    p.batch_threads = 3;
+    dln_memory_estimate(&p, 1, &many);
+    cr_assert_eq(many.host, one.host, "threads that are not started count nothing");
+    dln_shape_free(&big);
     dln_shape_free(&s);
 }

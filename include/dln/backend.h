@@ -22,6 +22,8 @@ typedef enum {
     DLN_CAP_TF32 = 2,          /* DLN_MATH_TF32 is available for fp32 GEMMs */
     DLN_CAP_DEVICE_MEMORY = 4, /* matrices live in device memory that dln_backend_mem_info reports */
     DLN_CAP_ASYNC = 8,         /* work is queued: reading a result waits for the device */
+    DLN_CAP_THREADS = 16,      /* host threads may issue operations on distinct matrices at once,
+                                  and a batch's members are spread over dln_backend_set_threads */
 } dln_capability;
 
 /* Creates a backend that records its failures in *err (which must outlive it). AUTO
@@ -37,6 +39,17 @@ int dln_backend_supports(const dln_backend *be, unsigned caps);
 /* TF32 needs DLN_CAP_TF32 (DLN_EINPUT otherwise). */
 int dln_backend_set_math(dln_backend *be, dln_math_mode mode);
 dln_math_mode dln_backend_math(const dln_backend *be);
+/* Host threads over which a batch's members are computed (dln/batch.h, dln_train_batch):
+ * 0 = one per CPU this process may run on, 1 = none started (the default). Backends
+ * without DLN_CAP_THREADS keep 1 (a device computes the members). Each member is computed
+ * by one thread with the same operations in the same order, so results do not depend on
+ * the count. DLN_EINPUT below 0 or above 1024, DLN_ERUNTIME when threads cannot start. */
+int dln_backend_set_threads(dln_backend *be, int threads);
+int dln_backend_threads(const dln_backend *be);
+/* Items of member work (a member's batched operation or sharpness estimate) that the
+ * started threads, not the calling one, have run since the threads were set: 0 means the
+ * batch ran on the caller alone. */
+long dln_backend_thread_work(const dln_backend *be);
 /* Free and total bytes of the backend's memory (0, 0 when it has no device memory). */
 int dln_backend_mem_info(dln_backend *be, size_t *free_bytes, size_t *total_bytes);
 

@@ -23,6 +23,8 @@ typedef struct {
     const dln_train_opts *train; /* momentum, line search, data mode, dtype (NULL: defaults) */
     int solver_route;       /* a dln_solver_route (0: AUTO, as the solver chooses) */
     int batch;              /* members trained at once by dln_train_batch (0: one run, dln_train) */
+    int batch_threads;      /* the backend's threads for a batch (dln_backend_threads; 0: 1): each
+                               holds a network for the sharpness rule's Hessian-vector products */
 } dln_run_plan;
 
 typedef struct {
@@ -37,6 +39,9 @@ typedef struct {
  * pages the CUDA libraries touch when the process exits: about 75 MB measured on Debian
  * 12 with CUDA 13). */
 #define DLN_MEM_SLACK (96.0 * 1048576.0)
+/* What each thread a batch starts maps beside the estimate: its 8 MiB stack and OpenBLAS's
+ * per-thread GEMM buffer (a 135,266,304-byte mapping with this machine's OpenBLAS 0.3.21). */
+#define DLN_MEM_THREAD_BYTES (137.0 * 1048576.0)
 
 /* backend_is_host: the backend has no device memory (DLN_CAP_DEVICE_MEMORY unset). */
 void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_estimate *out);

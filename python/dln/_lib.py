@@ -103,6 +103,8 @@ _PROTOTYPES = {  # name: (restype, argtypes)
     "dln_backend_create": (C.c_int, [C.c_int, P(Error), P(C.c_void_p), P(C.c_char_p)]),
     "dln_backend_destroy": (None, [C.c_void_p]),
     "dln_backend_name": (C.c_char_p, [C.c_void_p]),
+    "dln_backend_set_threads": (C.c_int, [C.c_void_p, C.c_int]),
+    "dln_backend_threads": (C.c_int, [C.c_void_p]),
     "dln_backend_supports": (C.c_int, [C.c_void_p, C.c_uint]),
     "dln_backend_set_math": (C.c_int, [C.c_void_p, C.c_int]),
     "dln_backends_compiled": (C.c_char_p, []),

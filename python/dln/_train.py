@@ -202,7 +202,7 @@ def _members(init, init_scale, lr, momentum, seed, seeds, weights):
 def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=1.0, seed=1, seeds=None,
           weights=None, lr="auto", momentum=0.0, line_search=False, steps=10000, tol=1e-6, check_every=None,
           data="auto", solver="auto", rank_tol=None, backend="auto", precision="fp64", log_every=100,
-          on_step=None):
+          on_step=None, threads=0):
     """Gradient descent on min 1/2 ||W_H...W_1 X - Y||^2 from the CLI's defaults (depth 4,
     width 4, orthogonal init of scale 1, seed 1, the sharpness rule for lr, 10000 steps, tol
     1e-6), timed against the shallow optimum for the narrowest layer.
@@ -216,13 +216,17 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     equals its single run (bit for bit on the CPU backend). weights=[W1..WH] starts from those
     (depth and widths from their shapes; init 'given'). on_step(row) is called with each
     trace row (a dict; `final` set on the last); a true return value stops the run; an
-    exception raised in it stops the run and is re-raised here."""
+    exception raised in it stops the run and is re-raised here (on_step is called on the
+    calling thread). threads: on the CPU backend a batch's members are spread over this many
+    threads (0: one per CPU; the results do not depend on it)."""
     d, keep = data_of(X, Y)
     log_every = _int("log_every", log_every, 1, 1 << 30)
     members, batch = _members(init, init_scale, lr, momentum, seed, seeds, weights)
     if rank_tol is not None:
         rank_tol = _num("rank_tol", rank_tol, 1e-300, 1)
+    threads = _int("threads", threads, 0, 1024)
     with _Backend(backend, precision) as be:
+        raise_for(L.dln_backend_set_threads(be.ptr, threads), be.err)
         n = len(members)
         opts = (_lib.TrainOpts * n)()
         rec = _Recorder(n, log_every, on_step)

@@ -131,3 +131,17 @@ def test_lists_make_the_clis_members_in_its_order(tmp_path, rng):
         assert (run["init"], run["init_scale"], run["momentum"], run["seed"], run["lr_rule"]) == \
             (line["init"], line["init_scale"], line["momentum"], line["seed"], line["lr_rule"])
         assert_summary_equal(run, line)
+
+
+def test_a_batch_on_threads_equals_it_on_one(rng):
+    # the members spread over 1, 2 and 5 threads (the CLI's --threads): the same numbers
+    X, Y = teacher(rng, 6, 5, 40)
+    seeds = [int(s) for s in rng.integers(1, 10 ** 6, size=12)]
+    runs = {t: dln.train(X, Y, depth=3, width=3, steps=500, seeds=seeds, lr=["auto", 2e-3], threads=t)
+            for t in (1, 2, 5)}
+    for t in (2, 5):
+        for a, b in zip(runs[t], runs[1]):
+            for key in ("loss", "steps", "lr", "sharpness", "grad_norm", "verdict"):
+                assert a[key] == b[key] or (a[key] != a[key] and b[key] != b[key]), (t, key, a[key], b[key])
+            for Wa, Wb in zip(a["weights"], b["weights"]):
+                assert np.array_equal(Wa, Wb)

@@ -45,7 +45,7 @@ def test_a_zero_target_is_the_librarys_message(problem):
     (dict(lr=-1e-3), "lr"), (dict(lr="fast"), "lr"), (dict(momentum=1.0), "momentum"), (dict(steps=-1), "steps"),
     (dict(tol=float("nan")), "tol"), (dict(backend="gpu"), "backend"), (dict(precision="fp16"), "precision"),
     (dict(precision="tf32", backend="cpu"), "tf32"), (dict(solver="lu"), "solver"), (dict(seeds=[]), "seeds"),
-    (dict(seeds=[1, -2]), "seeds"), (dict(seed=2 ** 64), "seed"), (dict(log_every=0), "log_every"),
+    (dict(seeds=[1, -2]), "seeds"), (dict(threads=-1), "threads"), (dict(threads=2000), "threads"), (dict(seed=2 ** 64), "seed"), (dict(log_every=0), "log_every"),
     (dict(check_every=0), "check_every"), (dict(data="half"), "data"),
     (dict(line_search=True, momentum=0.5), "line search"), (dict(line_search=True, seeds=[1, 2]), "line search"),
     (dict(weights=[np.eye(3)]), "weights"), (dict(weights=[np.ones((4, 5)), np.ones((2, 4))]), "weights"),

@@ -60,6 +60,7 @@ struct dln_backend {
     void *impl;              /* backend-private context */
     dln_math_mode math_mode; /* for fp32 GEMMs */
     dln_error *err;          /* where failures are recorded (caller-owned) */
+    struct dln_pool *pool;   /* dln_backend_set_threads's threads (NULL: none) */
 };
 
 /* Constructors (one per backend folder) and the CUDA device queries the registry uses. */

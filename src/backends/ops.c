@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backends/backend_table.h"
+#include "backends/threads.h"
 #include "core/mat_checks.h"
 
 const char *dln_backend_name(const dln_backend *be) { return be->ops->name; }
@@ -23,6 +24,28 @@ int dln_backend_set_math(dln_backend *be, dln_math_mode mode)
 }
 
 dln_math_mode dln_backend_math(const dln_backend *be) { return be->math_mode; }
+
+#define MAX_THREADS 1024
+
+int dln_backend_set_threads(dln_backend *be, int threads)
+{
+    if (threads < 0 || threads > MAX_THREADS)
+        return dln_fail(be->err, DLN_EINPUT, "threads must be 0 (one per CPU) to %d, got %d", MAX_THREADS, threads);
+    if (threads == 0) threads = dln_pool_cpus_available();
+    if (!dln_backend_supports(be, DLN_CAP_THREADS)) threads = 1;
+    if (dln_pool_threads(be->pool) == threads) return DLN_OK;
+    dln_pool_destroy(be->pool);
+    be->pool = NULL;
+    int e = threads > 1 ? dln_pool_create(threads, &be->pool) : 0;
+    if (e) return dln_fail(be->err, DLN_ERUNTIME, "could not start %d threads: %s", threads, strerror(e));
+    return DLN_OK;
+}
+
+int dln_backend_threads(const dln_backend *be) { return dln_pool_threads(be->pool); }
+
+long dln_backend_thread_work(const dln_backend *be) { return dln_pool_items_on_workers(be->pool); }
+
+dln_pool *dln_backend_pool(dln_backend *be) { return be->pool; }
 
 int dln_backend_mem_info(dln_backend *be, size_t *free_bytes, size_t *total_bytes)
 {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "backends/backend_table.h"
+#include "core/pool.h"
 
 const char *dln_backends_compiled(void)
 {
@@ -72,5 +73,8 @@ int dln_backend_create(dln_backend_kind kind, dln_error *err, dln_backend **out,
 
 void dln_backend_destroy(dln_backend *be)
 {
-    if (be) be->ops->destroy(be);
+    if (!be) return;
+    dln_pool_destroy(be->pool); /* its threads stopped before the backend goes */
+    be->pool = NULL;
+    be->ops->destroy(be);
 }

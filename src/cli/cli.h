@@ -58,6 +58,7 @@ typedef struct {
     dln_lr_rule *lr_rules;
     int n_inits, n_scales, n_lrs, n_moms;
     int batch_size; /* --batch-size: members trained at once (0: all that fit) */
+    int threads;    /* --threads: host threads over a batch's members (0: one per CPU) */
     /* execution */
     dln_backend_kind backend;
     dln_dtype dtype;

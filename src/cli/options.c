@@ -13,7 +13,7 @@
 enum {
     O_X = 256, O_Y, O_DX, O_DY, O_SAMPLES, O_TRANK, O_NOISE, O_SEED, O_DSEED, O_DEPTH, O_WIDTH, O_WIDTHS,
     O_LOAD, O_SAVE, O_INIT, O_ISCALE, O_RANK, O_RTOL, O_LR, O_MOM, O_LS, O_STEPS, O_TOL, O_LOG, O_LOGE,
-    O_CHECKE, O_FULL, O_COMPRESSED, O_QUIET, O_BACKEND, O_PREC, O_SOLVER, O_SEEDS, O_BSIZE, O_HELP
+    O_CHECKE, O_FULL, O_COMPRESSED, O_QUIET, O_BACKEND, O_PREC, O_SOLVER, O_SEEDS, O_BSIZE, O_THREADS, O_HELP
 };
 
 static const struct option train_opts[] = {
@@ -26,8 +26,8 @@ static const struct option train_opts[] = {
     {"log", 1, 0, O_LOG}, {"log-every", 1, 0, O_LOGE}, {"check-every", 1, 0, O_CHECKE},
     {"full-data", 0, 0, O_FULL}, {"compressed", 0, 0, O_COMPRESSED}, {"quiet", 0, 0, O_QUIET},
     {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"solver", 1, 0, O_SOLVER},
-    {"seeds", 1, 0, O_SEEDS}, {"batch-size", 1, 0, O_BSIZE}, {"help", 0, 0, O_HELP},
-    CLI_DYN_TRAIN_OPTIONS, {0, 0, 0, 0}};
+    {"seeds", 1, 0, O_SEEDS}, {"batch-size", 1, 0, O_BSIZE}, {"threads", 1, 0, O_THREADS},
+    {"help", 0, 0, O_HELP}, CLI_DYN_TRAIN_OPTIONS, {0, 0, 0, 0}};
 
 static const struct option solve_opts[] = {
     {"x", 1, 0, O_X}, {"y", 1, 0, O_Y}, {"dx", 1, 0, O_DX}, {"dy", 1, 0, O_DY},
@@ -127,7 +127,9 @@ void cli_print_help(const char *command)
            "                      with a `member` field; --log lines carry `member`; --save DIR\n"
            "                      saves member b's weights as DIR/<b>/W*.npy; no --line-search\n"
            "  --batch-size N      train at most N members at once; the rest follow in later\n"
-           "                      batches (default: as many as memory allows)\n\n%s%s",
+           "                      batches (default: as many as memory allows)\n"
+           "  --threads N         CPU backend: spread the members over N threads (0, the\n"
+           "                      default: one per CPU; results do not depend on N)\n\n%s%s",
            problem_help, cli_dyn_train_help, exec_help);
 }
 
@@ -296,6 +298,7 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
         return DLN_OK;
     case O_SEEDS: return parse_seeds(a, o, err);
     case O_BSIZE: return parse_int("batch-size", a, 1, (int)CLI_MAX_MEMBERS, &o->batch_size, err);
+    case O_THREADS: return parse_int("threads", a, 0, 1024, &o->threads, err);
     case O_DSEED:
         o->data_seed_set = 1;
         DLN_TRY(parse_long("data-seed", a, 0, __LONG_MAX__, &v, err));

@@ -51,7 +51,7 @@ int cli_check_memory(const cli_opts *o, const dln_shape *s, int dx, int dy, int 
                      dln_mem_estimate *est, dln_error *err)
 {
     dln_run_plan p = {dx, dy, m, !o->x_path, o->teacher_rank, o->x_path != NULL, s,
-                      o->load_dir ? -1 : (int)o->init, &o->train, (int)o->solver, 0};
+                      o->load_dir ? -1 : (int)o->init, &o->train, (int)o->solver, 0, 0};
     return dln_memory_check(&p, be, est, err);
 }
 
@@ -69,7 +69,7 @@ int cli_check_batch_memory(const cli_opts *o, const dln_shape *s, int dx, int dy
     if (!o->n_moms) t.momentum = o->train.momentum;
     long hi = o->batch_size > 0 && o->batch_size < members ? o->batch_size : members, lo = 0;
     dln_run_plan p = {dx, dy, m, !o->x_path, o->teacher_rank, o->x_path != NULL, s,
-                      o->load_dir ? -1 : (int)o->init, &t, (int)o->solver, (int)hi};
+                      o->load_dir ? -1 : (int)o->init, &t, (int)o->solver, (int)hi, dln_backend_threads(be)};
     int rc = dln_memory_check(&p, be, est, err);
     if (rc != DLN_EINPUT) {
         *batch = (int)hi;
@@ -87,6 +87,11 @@ int cli_check_batch_memory(const cli_opts *o, const dln_shape *s, int dx, int dy
     dln_error_clear(err);
     p.batch = lo ? (int)lo : 1;
     rc = dln_memory_check(&p, be, est, err);
+    if (rc == DLN_EINPUT && p.batch_threads > 1) { /* not one member beside the threads' buffers: no threads */
+        dln_error_clear(err);
+        DLN_TRY(dln_backend_set_threads(be, 1));
+        return cli_check_batch_memory(o, s, dx, dy, m, members, be, batch, est, err);
+    }
     if (rc) dln_error_prefix(err, "one member at a time: ");
     *batch = (int)lo;
     return rc;

@@ -5,6 +5,7 @@
  * `active` members are computed (dln_batch_set_active; dln_batch_move compacts them). The chains are
  * network.c's and step.c's, operation for operation, in batched form, so each member's
  * arithmetic is that of the network alone. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,13 @@ struct dln_batch {
     dln_mat lr, mu;          /* fp64 (count, 1) */
     dln_graph *graphs[2];    /* captured steps: unmeasured, measured */
 };
+
+int dln_batch_threads_used(const dln_shape *s, int n, int threads)
+{
+    double most = 0; /* the largest GEMM of a step or a Hessian-vector product: (d_i+1, d_i) x (d_i, n) */
+    for (int i = 0; i < s->depth; i++) most = fmax(most, (double)s->dims[i + 1] * s->dims[i] * n);
+    return threads > 1 && most <= DLN_MEMBER_WORK_MAX ? threads : 1;
+}
 
 size_t dln_batch_bytes(const dln_shape *s, int n, dln_dtype dtype, int count, int momentum)
 {

@@ -6,10 +6,13 @@
  * batch computes the running members only; it ends when every member has stopped.
  * The members share the data mode, dtype and check schedule; the line search and the
  * observables are for single runs. */
+#include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/threads.h"
 #include "dln/clock.h"
 #include "trainer/trainer_internal.h"
 
@@ -27,21 +30,100 @@ static int check_batch(int count, const dln_train_opts *o, const dln_run *r, dln
     return DLN_OK;
 }
 
-/* A member's sharpness work runs on a single network holding its weights (the batch's
- * copy), so its Hessian-vector products are those of its single run. */
+/* A member's sharpness work runs on a single network holding its weights (copied from the
+ * batch into W[b], the member's host weights), so its Hessian-vector products are those of
+ * its single run. With the backend's threads (dln_backend_set_threads) the members due for
+ * this work are spread over them, one network and error record per thread; each member is
+ * computed on one thread as it would be alone, so the results do not depend on the count. */
 typedef struct {
-    dln_network *net; /* NULL when no member tracks its sharpness */
-    double **W;       /* host copy of a member's weights */
-} tracker_net;
+    dln_pool *pool;
+    int workers;
+    dln_network **net; /* [worker]; NULL when no member tracks its sharpness */
+    dln_error *err;    /* [worker] */
+    int *first;        /* [worker]: the member whose failure err holds (INT_MAX: none) */
+    atomic_int failed;
+} crew;
 
-static int track(dln_batch *bt, tracker_net *tn, dln_run *r, int slot, long t, int rose, double *lr, dln_error *err)
+static int crew_create(dln_backend *be, const dln_shape *s, int n, dln_dtype dtype, const double *X,
+                       const double *Y, crew *c, dln_error *err)
 {
-    if (!dln_tracker_due(&r->tracker, t)) return DLN_OK;
-    if (dln_tracker_estimates(&r->tracker, t, rose)) {
-        DLN_TRY(dln_batch_get_weights(bt, slot, tn->W));
-        DLN_TRY(dln_network_set_weights(tn->net, tn->W));
+    c->pool = dln_backend_pool(be);
+    c->workers = dln_batch_threads_used(s, n, dln_pool_threads(c->pool));
+    if (c->workers == 1) c->pool = NULL;
+    c->net = calloc((size_t)c->workers, sizeof *c->net);
+    c->err = calloc((size_t)c->workers, sizeof *c->err);
+    c->first = malloc(sizeof(int) * (size_t)c->workers);
+    if (!c->net || !c->err || !c->first) return dln_fail(err, DLN_ENOMEM, "out of host memory for a batch's threads");
+    for (int w = 0; w < c->workers; w++) {
+        DLN_TRY(dln_network_create(be, s, n, dtype, 0, &c->net[w]));
+        DLN_TRY(dln_network_set_data(c->net[w], X, Y));
     }
-    return dln_tracker_step(&r->tracker, tn->net, t, rose, lr, err);
+    return DLN_OK;
+}
+
+static void crew_destroy(crew *c)
+{
+    for (int w = 0; c->net && w < c->workers; w++) dln_network_destroy(c->net[w]);
+    free(c->net), free(c->err), free(c->first);
+}
+
+enum { START, TRACK, FINAL };
+
+typedef struct {
+    crew *c;
+    dln_run *r;
+    double ***W;
+    const int *list;     /* the members to work on, in increasing order */
+    int phase;           /* START, TRACK or FINAL */
+    long t;              /* TRACK: the step */
+    const long *end;     /* FINAL: [member] its last step */
+    const int *rose;     /* TRACK: [member] the gap more than doubled */
+    const double *floor; /* START: the rule's floor, shared */
+    double *lr;          /* [member] its step size */
+} crew_job;
+
+static int member_work(const crew_job *j, int b, dln_network *net, dln_error *err)
+{
+    dln_run *r = &j->r[b];
+    if (j->phase == START) {
+        DLN_TRY(dln_network_set_weights(net, j->W[b]));
+        DLN_TRY(dln_run_start(r, net, j->W[b], j->floor, err));
+        j->lr[b] = r->res->lr;
+        return DLN_OK;
+    }
+    if (j->phase == FINAL) { /* the final weights' lambda_max */
+        DLN_TRY(dln_network_set_weights(net, j->W[b]));
+        return dln_tracker_final(&r->tracker, net, j->end[b], err);
+    }
+    if (dln_tracker_estimates(&r->tracker, j->t, j->rose[b])) DLN_TRY(dln_network_set_weights(net, j->W[b]));
+    return dln_tracker_step(&r->tracker, net, j->t, j->rose[b], &j->lr[b], err);
+}
+
+static void crew_member(void *ctx, int i, int worker)
+{
+    const crew_job *j = ctx;
+    crew *c = j->c;
+    int b = j->list[i];
+    if (atomic_load_explicit(&c->failed, memory_order_relaxed)) return; /* taken after a failure: a later member */
+    if (member_work(j, b, c->net[worker], &c->err[worker]) && c->first[worker] == INT_MAX) {
+        c->first[worker] = b; /* a worker takes members in increasing order: its first failure is its lowest */
+        atomic_store_explicit(&c->failed, 1, memory_order_relaxed);
+    }
+}
+
+/* The phase's work on the n members in list, over the crew's threads; on failure the
+ * error of the lowest failing member (the one a single thread would have met first). */
+static int crew_run(crew_job *j, int n, dln_error *err)
+{
+    crew *c = j->c;
+    atomic_store(&c->failed, 0);
+    for (int w = 0; w < c->workers; w++) c->first[w] = INT_MAX, dln_error_clear(&c->err[w]);
+    dln_pool_for(c->pool, n, crew_member, j);
+    int lowest = -1;
+    for (int w = 0; w < c->workers; w++)
+        if (c->first[w] != INT_MAX && (lowest < 0 || c->first[w] < c->first[lowest])) lowest = w;
+    if (lowest < 0) return DLN_OK;
+    return dln_fail(err, c->err[lowest].code ? c->err[lowest].code : DLN_ERUNTIME, "%s", c->err[lowest].msg);
 }
 
 /* Where the members are: the running ones fill slots 0 .. active-1 of the batch, so that
@@ -86,7 +168,7 @@ static int upload_rates(dln_batch *bt, slots *sl, const double *rate, const doub
 
 /* The loop: every member checked at its own checked steps, its sharpness tracked, one
  * batched update of the running members. W[b] gets member b's final weights. */
-static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, int count, tracker_net *tn,
+static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, int count, crew *c,
                       double ***W, int graphs, dln_error *err)
 {
     dln_network_stats *st = malloc(sizeof(dln_network_stats) * (size_t)count),
@@ -97,7 +179,9 @@ static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, i
     int rc = !st || !stm || !rate || !sl.slot || !sl.who || !sl.lr || !sl.mu ? DLN_ENOMEM : dln_batch_evaluate(bt),
         running = count;
     long t = 0, *stop_at = calloc((size_t)count, sizeof(long));
-    if (!stop_at) rc = DLN_ENOMEM;
+    int *list = malloc(sizeof(int) * (size_t)count), *rose = calloc((size_t)count, sizeof(int));
+    double *before = malloc(sizeof(double) * (size_t)count);
+    if (!stop_at || !list || !rose || !before) rc = DLN_ENOMEM;
     for (int b = 0; !rc && b < count; b++) rate[b] = lr[b], sl.slot[b] = sl.who[b] = b;
     while (!rc && running > 0) {
         int any_check = 0, read = 0, frozen = 0;
@@ -116,13 +200,21 @@ static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, i
             if ((rc = retire(bt, &sl, b, W[b]))) break;
         }
         if (rc || running == 0) break;
-        for (int b = 0; tn->net && b < count; b++) {
-            if (r[b].stopped) continue;
-            double before = lr[b];
-            int rose = read && dln_run_is_check(&r[b], t) && r[b].rose;
-            if ((rc = track(bt, tn, &r[b], sl.slot[b], t, rose, &lr[b], err))) break;
-            if (lr[b] != before) rate[b] = lr[b], frozen = 1; /* new rates to upload */
+        int due = 0;
+        for (int b = 0; c->net && b < count; b++) {
+            if (r[b].stopped || !dln_tracker_due(&r[b].tracker, t)) continue;
+            rose[b] = read && dln_run_is_check(&r[b], t) && r[b].rose;
+            if (dln_tracker_estimates(&r[b].tracker, t, rose[b]) &&
+                (rc = dln_batch_get_weights(bt, sl.slot[b], W[b])))
+                break;
+            before[b] = lr[b], list[due++] = b;
         }
+        if (!rc && due) {
+            crew_job j = {.c = c, .r = r, .W = W, .list = list, .phase = TRACK, .t = t, .rose = rose, .lr = lr};
+            rc = crew_run(&j, due, err);
+        }
+        for (int i = 0; !rc && i < due; i++)
+            if (lr[list[i]] != before[list[i]]) rate[list[i]] = lr[list[i]], frozen = 1; /* new rates to upload */
         if (rc) break;
         if (frozen && (rc = upload_rates(bt, &sl, rate, mu, count))) break;
         int measure = 0;
@@ -133,15 +225,18 @@ static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, i
     double sec = dln_clock_seconds() - t0;
     for (int b = 0; !rc && b < count; b++) /* members still running after a failure: none */
         if (sl.slot[b] >= 0) rc = dln_batch_get_weights(bt, sl.slot[b], W[b]);
-    for (int b = 0; b < count; b++) {
-        long end = r[b].stopped ? stop_at[b] : t;
-        if (!rc && tn->net && r[b].tracker.v && r[b].tracker.measured_at != end && !r[b].res->diverged) {
-            /* the final weights' lambda_max */
-            rc = dln_network_set_weights(tn->net, W[b]);
-            if (!rc) rc = dln_tracker_final(&r[b].tracker, tn->net, end, err);
-        }
-        dln_run_finish(&r[b], end, lr[b], sec, !rc);
+    int finals = 0;
+    for (int b = 0; stop_at && list && b < count; b++) {
+        stop_at[b] = r[b].stopped ? stop_at[b] : t;
+        if (c->net && r[b].tracker.v && r[b].tracker.measured_at != stop_at[b] && !r[b].res->diverged)
+            list[finals++] = b;
     }
+    if (!rc && finals) {
+        crew_job j = {.c = c, .r = r, .W = W, .list = list, .phase = FINAL, .end = stop_at, .lr = lr};
+        rc = crew_run(&j, finals, err);
+    }
+    for (int b = 0; b < count; b++) dln_run_finish(&r[b], stop_at ? stop_at[b] : t, lr[b], sec, !rc);
+    free(list), free(rose), free(before);
     free(st), free(stm), free(rate), free(stop_at), free(sl.slot), free(sl.who), free(sl.lr), free(sl.mu);
     return rc;
 }
@@ -171,24 +266,32 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
     const double *Xd = !rc && r[0].compressed ? sh->C : d->X, *Yd = !rc && r[0].compressed ? sh->M : d->Y;
     if (!rc) rc = dln_batch_set_data(bt, Xd, Yd);
     for (int b = 0; !rc && b < count; b++) rc = dln_batch_set_weights(bt, b, W[b]);
-    /* the sharpness rule's start, on a single network per member as alone */
-    tracker_net tn = {NULL, NULL};
-    int tracking = 0;
-    for (int b = 0; b < count; b++) tracking |= o[b].lr <= 0 && o[b].lr_rule == DLN_LR_SHARPNESS;
-    if (!rc && tracking) rc = dln_network_create(be, s, n, o[0].dtype, 0, &tn.net);
-    if (!rc && tracking) rc = dln_network_set_data(tn.net, Xd, Yd);
-    if (!rc && tracking) rc = dln_weights_alloc(s, &tn.W, err);
-    for (int b = 0; !rc && b < count; b++) {
-        if (tn.net) rc = dln_network_set_weights(tn.net, W[b]);
-        if (!rc) rc = dln_run_start(&r[b], tn.net, W[b], err);
-        lr[b] = res[b].lr;
+    /* the sharpness rule's start, on a single network per member as alone; its floor
+     * (data and shape only) once for the batch */
+    crew c = {0};
+    int tracking = 0, rule = 0;
+    for (int b = 0; b < count; b++) {
+        tracking |= o[b].lr <= 0 && o[b].lr_rule == DLN_LR_SHARPNESS;
+        rule |= !rc && dln_run_uses_rule(&r[b]);
     }
+    if (!rc && tracking) rc = crew_create(be, s, n, o[0].dtype, Xd, Yd, &c, err);
+    double floor = 0.0;
+    if (!rc && rule) rc = dln_network_set_weights(c.net[0], W[0]);
+    if (!rc && rule) rc = dln_tracker_floor(c.net[0], s, sh, W[0], &floor, err);
+    int *all = malloc(sizeof(int) * (size_t)count);
+    if (!rc && !all) rc = dln_fail(err, DLN_ENOMEM, "out of host memory for a batch of %d", count);
+    for (int b = 0; !rc && b < count; b++) all[b] = b, lr[b] = res[b].lr;
+    if (!rc && tracking) {
+        crew_job j = {.c = &c, .r = r, .W = W, .list = all, .phase = START, .floor = &floor, .lr = lr};
+        rc = crew_run(&j, count, err);
+    }
+    for (int b = 0; !rc && !tracking && b < count; b++) rc = dln_run_start(&r[b], NULL, W[b], NULL, err);
+    free(all);
     if (!rc) rc = dln_batch_set_rates(bt, lr, momentum ? mu : NULL);
-    if (!rc) rc = batch_loop(bt, r, lr, momentum ? mu : NULL, count, &tn, W, dln_backend_supports(be, DLN_CAP_GRAPHS), err);
+    if (!rc) rc = batch_loop(bt, r, lr, momentum ? mu : NULL, count, &c, W, dln_backend_supports(be, DLN_CAP_GRAPHS), err);
     if (rc == DLN_ENOMEM && err->code == DLN_OK) dln_fail(err, DLN_ENOMEM, "out of host memory in a batch");
     dln_batch_destroy(bt);
-    dln_network_destroy(tn.net);
-    dln_weights_free(s->depth, tn.W);
+    crew_destroy(&c);
     free(r), free(lr), free(mu);
     return rc;
 }

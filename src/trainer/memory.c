@@ -38,12 +38,14 @@ void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_est
         unsigned buffers = (t->momentum != 0.0 ? DLN_NET_MOMENTUM : 0) | (t->line_search ? DLN_NET_TRIAL : 0);
         if (p->batch >= 1) {
             /* dln_train_batch: the members' host weights, the batch's buffers, and where a
-             * member's step size is the sharpness rule's, one network for its Hessian-vector
-             * products and a warm-start vector per member shaped as the weights */
+             * member's step size is the sharpness rule's, one network per thread for the
+             * Hessian-vector products and a warm-start vector per member shaped as the weights */
             int tracking = t->lr <= 0 && t->lr_rule == DLN_LR_SHARPNESS;
+            int threads = dln_batch_threads_used(s, n, p->batch_threads);
             weights *= (double)p->batch * (tracking ? 2 : 1);
             net = (double)dln_batch_bytes(s, n, t->dtype, p->batch, t->momentum != 0.0) +
-                  (tracking ? (double)dln_network_bytes(s, n, t->dtype, 0) : 0);
+                  (tracking ? (double)threads * (double)dln_network_bytes(s, n, t->dtype, 0) : 0);
+            weights += (threads - 1) * DLN_MEM_THREAD_BYTES;
         } else {
             net = (double)dln_network_bytes(s, n, t->dtype, buffers);
         }

@@ -54,7 +54,12 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_data *d, const dln_shal
     return DLN_OK;
 }
 
-int dln_run_start(dln_run *r, dln_network *net, double *const *W, dln_error *err)
+int dln_run_uses_rule(const dln_run *r)
+{
+    return r->o->lr <= 0 && r->o->lr_rule == DLN_LR_SHARPNESS && !r->o->line_search;
+}
+
+int dln_run_start(dln_run *r, dln_network *net, double *const *W, const double *floor, dln_error *err)
 {
     const dln_train_opts *o = r->o;
     int rule = o->lr <= 0 && o->lr_rule == DLN_LR_SHARPNESS;
@@ -64,7 +69,7 @@ int dln_run_start(dln_run *r, dln_network *net, double *const *W, dln_error *err
     }
     int every = o->sharpness_every == 0 ? 200 : o->sharpness_every;
     DLN_TRY(dln_tracker_start(&r->tracker, net, r->s, r->sh, W, rule && !o->line_search, every, o->momentum,
-                              &r->res->lr, err));
+                              floor, &r->res->lr, err));
     if (rule && o->line_search && !(r->res->lr > 0)) /* the line search starts from the rule's step */
         r->res->lr = r->tracker.lambda > 0 ? DLN_LR_FACTOR / r->tracker.lambda : dln_auto_lr(r->s, W, r->sh);
     r->res->lr_init = r->res->lr;

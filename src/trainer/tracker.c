@@ -77,8 +77,17 @@ static double assumed_lambda(const dln_tracker *k)
     return fmax(k->lambda > 0 && isfinite(k->lambda) ? k->lambda : 0.0, k->floor);
 }
 
+int dln_tracker_floor(dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W, double *floor,
+                      dln_error *err)
+{
+    double opt = NAN;
+    DLN_TRY(first_mode_sharpness(net, s, sh, W, &opt, err));
+    *floor = opt > 0 && isfinite(opt) ? opt : 0.0;
+    return DLN_OK;
+}
+
 int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
-                      int enabled, int every, double momentum, double *lr, dln_error *err)
+                      int enabled, int every, double momentum, const double *floor, double *lr, dln_error *err)
 {
     memset(k, 0, sizeof *k);
     k->enabled = enabled, k->every = every > 0 ? every : 0, k->guard = momentum == 0.0, k->s = s, k->lambda = NAN;
@@ -93,9 +102,8 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, cons
     k->interval = 1, k->next_due = k->next_estimate = 1;
     k->gap_at_decision = INFINITY; /* set at the first decision step's check */
     if (!enabled) return DLN_OK;
-    double opt = NAN;
-    DLN_TRY(first_mode_sharpness(net, s, sh, W, &opt, err));
-    k->floor = opt > 0 && isfinite(opt) ? opt : 0.0;
+    if (floor) k->floor = *floor;
+    else DLN_TRY(dln_tracker_floor(net, s, sh, W, &k->floor, err));
     double lam = assumed_lambda(k);
     *lr = lam > 0 ? k->factor / lam : dln_auto_lr(s, W, sh) * (1.0 - momentum);
     if (!(*lr > 0) || !isfinite(*lr))

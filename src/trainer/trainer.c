@@ -85,7 +85,7 @@ int dln_train(dln_backend *be, const dln_data *d, const dln_shallow *sh, const d
     int rc = dln_network_create(be, s, n, o->dtype, buffers, &net);
     if (!rc) rc = dln_network_set_data(net, r.compressed ? sh->C : d->X, r.compressed ? sh->M : d->Y);
     if (!rc) rc = dln_network_set_weights(net, W);
-    if (!rc) rc = dln_run_start(&r, net, W, err);
+    if (!rc) rc = dln_run_start(&r, net, W, NULL, err);
     if (!rc) rc = train_loop(&r, net, &ost, err);
     if (!rc) rc = dln_network_get_weights(net, W);
     dln_network_destroy(net);

@@ -62,10 +62,16 @@ typedef struct {
     int changes;      /* times lr changed */
 } dln_tracker;
 
+/* The rule's floor: lambda_max at the balanced factorisation of the first mode (0 where
+ * unknown). It depends on the data and the shape only, so a batch computes it once; the
+ * network holds W again afterwards. */
+int dln_tracker_floor(dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W, double *floor,
+                      dln_error *err);
 /* The start: lambda_max at the network's weights by Lanczos from a random start (the
- * rule's lr when enabled, the line search's bound 2 / lambda_max otherwise). */
+ * rule's lr when enabled, the line search's bound 2 / lambda_max otherwise); floor: from
+ * dln_tracker_floor, or NULL to compute it here. */
 int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
-                      int enabled, int every, double momentum, double *lr, dln_error *err);
+                      int enabled, int every, double momentum, const double *floor, double *lr, dln_error *err);
 /* Whether step t is a decision step (the rule on): a re-estimate step, or a watch step
  * (every step while lr lambda > 2) where only a rise of the gap re-estimates. */
 int dln_tracker_due(const dln_tracker *k, long t);
@@ -103,8 +109,10 @@ typedef struct {
 int dln_run_begin(dln_run *r, dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s,
                   double *const *W, const dln_train_opts *o, dln_train_result *res, dln_error *err);
 /* With the network at the starting weights W: the sharpness rule's step size (and the
- * line search's bound), the tracker started. */
-int dln_run_start(dln_run *r, dln_network *net, double *const *W, dln_error *err);
+ * line search's bound), the tracker started (floor as dln_tracker_start's). */
+int dln_run_start(dln_run *r, dln_network *net, double *const *W, const double *floor, dln_error *err);
+/* Whether the run's step size is the sharpness rule's (it then needs the rule's floor). */
+int dln_run_uses_rule(const dln_run *r);
 /* Whether step t is read: every check_every, every observe_every, the last, every step of
  * a line search. */
 int dln_run_is_check(const dln_run *r, long t);

@@ -1,7 +1,9 @@
 /* backend_cpu.c: the CPU reference backend. Every operation is one OpenBLAS (CBLAS)
  * or LAPACKE call, or a plain element loop where BLAS has none (conversion, axpby on
- * a strided block, triu, geqrf's tau read off dgeqrt's block factors). Arguments arrive checked (src/backends/ops.c); every LAPACK info is
- * checked here. Work runs when it is issued, so synchronize has nothing to wait for. */
+ * a strided block, triu, geqrf's tau read off dgeqrt's block factors). Arguments arrive
+ * checked (src/backends/ops.c); every LAPACK info is checked here. Work runs when it is
+ * issued, so synchronize has nothing to wait for. Batched operations spread their
+ * members over the backend's threads (dln_backend_set_threads, DLN_CAP_THREADS). */
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -9,6 +11,8 @@
 #include <string.h>
 
 #include "backends/backend_table.h"
+#include "core/pool.h"
+#include "dln/batch.h"
 
 #define IDX(m, i, j) ((size_t)(i) + (size_t)(j) * (size_t)(m)->ld)
 
@@ -137,14 +141,24 @@ static int cpu_axpby(dln_backend *be, double alpha, const dln_mat *X, double bet
     return DLN_OK;
 }
 
+/* OpenBLAS splits a dot product of more than 10000 elements over its threads, and the
+ * partial sums then depend on how many it has: sums of fixed chunks below that keep the
+ * result the same whatever the thread count (a batch member computed on a worker thread,
+ * or a run with another OPENBLAS_NUM_THREADS). */
+#define SUMSQ_CHUNK 8192
+
 static int cpu_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int accumulate)
 {
     // X is (rows, cols); out (n, 1) fp64: out[index] = (accumulate ? out[index] : 0) + sum_ij X_ij^2
     (void)be;
     double s = 0.0;
-    if (X->dtype == DLN_F64 && X->ld == X->rows) { /* contiguous: one dot product */
+    if (X->dtype == DLN_F64 && X->ld == X->rows) { /* contiguous: dot products of SUMSQ_CHUNK */
         const double *x = X->data;
-        s = X->rows && X->cols ? cblas_ddot(X->rows * X->cols, x, 1, x, 1) : 0.0;
+        size_t len = (size_t)X->rows * (size_t)X->cols;
+        for (size_t at = 0; at < len; at += SUMSQ_CHUNK) {
+            int c = len - at < SUMSQ_CHUNK ? (int)(len - at) : SUMSQ_CHUNK;
+            s += cblas_ddot(c, x + at, 1, x + at, 1);
+        }
     } else {
         for (int j = 0; j < X->cols; j++) {
             if (X->dtype == DLN_F64) {
@@ -169,42 +183,87 @@ static dln_mat member(const dln_mat *m, size_t stride, int b)
     return v;
 }
 
-/* The batched forms are loops of the single operations on each member, so a member's
- * result is bit for bit what the single operation gives. */
+/* The batched forms run the single operation on each member, so a member's result is bit
+ * for bit what the single operation gives; with dln_backend_set_threads the members are
+ * spread over the threads (each member on one thread) when there is enough work to pay
+ * for waking them (PARALLEL_WORK multiply-adds or elements in all) and each member's is
+ * small enough for OpenBLAS to run on the calling thread (DLN_MEMBER_WORK_MAX, dln/batch.h). */
+#define PARALLEL_WORK 32768.0
+
+typedef enum { BATCH_GEMM, BATCH_AXPBY, BATCH_SUMSQ } batch_kind;
+
+typedef struct {
+    batch_kind kind;
+    dln_backend *be;
+    int trans_a, trans_b;
+    double alpha, beta;
+    const dln_mat *A, *B, *av, *cv;
+    dln_mat *C, *out;
+    size_t stride_a, stride_b, stride_c;
+    int index, accumulate;
+} batch_job;
+
+static void run_member(void *ctx, int b, int worker)
+{
+    // the ops below cannot fail on checked arguments (OpenBLAS calls and loops)
+    const batch_job *j = ctx;
+    (void)worker;
+    dln_mat a = member(j->A, j->stride_a, b);
+    if (j->kind == BATCH_SUMSQ) {
+        (void)cpu_sumsq(j->be, &a, j->out, j->index + b, j->accumulate);
+        return;
+    }
+    dln_mat c = member(j->C, j->stride_c, b);
+    if (j->kind == BATCH_GEMM) {
+        dln_mat bb = member(j->B, j->stride_b, b);
+        (void)cpu_gemm(j->be, j->trans_a, j->trans_b, j->alpha, &a, &bb, j->beta, &c);
+        return;
+    }
+    // Y_b = (alpha av[b]) X_b + (beta cv[b]) Y_b; a zero factor of X never reads X_b
+    double fa = j->alpha * (j->av ? ((const double *)j->av->data)[b] : 1.0);
+    double fc = j->beta * (j->cv ? ((const double *)j->cv->data)[b] : 1.0);
+    if (fa == 0.0 && fc == 1.0) return;
+    if (fa == 0.0) a = c; /* Y = c Y: X is not read */
+    (void)cpu_axpby(j->be, fa, &a, fc, &c);
+}
+
+static int run_members(dln_backend *be, batch_job *j, int count, double work)
+{
+    if (be->pool && work >= PARALLEL_WORK && work <= DLN_MEMBER_WORK_MAX * count)
+        dln_pool_for(be->pool, count, run_member, j);
+    else
+        for (int b = 0; b < count; b++) run_member(j, b, 0);
+    return DLN_OK;
+}
+
 static int cpu_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A,
                             size_t stride_a, const dln_mat *B, size_t stride_b, double beta, dln_mat *C,
                             size_t stride_c, int count)
 {
-    for (int b = 0; b < count; b++) {
-        dln_mat a = member(A, stride_a, b), bb = member(B, stride_b, b), c = member(C, stride_c, b);
-        DLN_TRY(cpu_gemm(be, trans_a, trans_b, alpha, &a, &bb, beta, &c));
-    }
-    return DLN_OK;
+    // C_b (m, n) = alpha op(A_b) op(B_b) + beta C_b for b < count
+    batch_job j = {.kind = BATCH_GEMM, .be = be, .trans_a = trans_a, .trans_b = trans_b, .alpha = alpha,
+                   .beta = beta, .A = A, .B = B, .C = C, .stride_a = stride_a, .stride_b = stride_b,
+                   .stride_c = stride_c};
+    double k = trans_a ? A->rows : A->cols;
+    return run_members(be, &j, count, (double)C->rows * C->cols * k * count);
 }
 
 static int cpu_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
                              double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count)
 {
-    // Y_b = (alpha av[b]) X_b + (beta cv[b]) Y_b; a zero factor of X never reads X_b
-    for (int b = 0; b < count; b++) {
-        double a = alpha * (av ? ((const double *)av->data)[b] : 1.0);
-        double c = beta * (cv ? ((const double *)cv->data)[b] : 1.0);
-        dln_mat x = member(X, stride_x, b), y = member(Y, stride_y, b);
-        if (a == 0.0 && c == 1.0) continue;
-        if (a == 0.0) x = y; /* Y = c Y: X is not read */
-        DLN_TRY(cpu_axpby(be, a, &x, c, &y));
-    }
-    return DLN_OK;
+    // Y_b = (alpha av[b]) X_b + (beta cv[b]) Y_b
+    batch_job j = {.kind = BATCH_AXPBY, .be = be, .alpha = alpha, .beta = beta, .av = av, .cv = cv, .A = X,
+                   .C = Y, .stride_a = stride_x, .stride_c = stride_y};
+    return run_members(be, &j, count, (double)Y->rows * Y->cols * count);
 }
 
 static int cpu_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
                              int accumulate)
 {
-    for (int b = 0; b < count; b++) {
-        dln_mat x = member(X, stride_x, b);
-        DLN_TRY(cpu_sumsq(be, &x, out, index + b, accumulate));
-    }
-    return DLN_OK;
+    // out[index + b] = (accumulate ? out[index + b] : 0) + ||X_b||^2
+    batch_job j = {.kind = BATCH_SUMSQ, .be = be, .A = X, .stride_a = stride_x, .out = out, .index = index,
+                   .accumulate = accumulate};
+    return run_members(be, &j, count, (double)X->rows * X->cols * count);
 }
 
 static int cpu_synchronize(dln_backend *be)
@@ -337,7 +396,7 @@ static void cpu_destroy(dln_backend *be) { free(be); }
 
 static const dln_backend_ops cpu_ops = {
     .name = "cpu",
-    .caps = 0,
+    .caps = DLN_CAP_THREADS,
     .destroy = cpu_destroy,
     .alloc = cpu_alloc,
     .free = cpu_free,

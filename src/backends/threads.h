@@ -1,0 +1,13 @@
+/* threads.h: the backend's host threads (dln_backend_set_threads) for the layers above the
+ * backends (internal to the library): the trainer spreads a batch's per-member work (the
+ * sharpness rule's Lanczos) over the same pool the CPU backend's batched operations use. */
+#ifndef DLN_BACKENDS_THREADS_H
+#define DLN_BACKENDS_THREADS_H
+
+#include "core/pool.h"
+#include "dln/backend.h"
+
+/* NULL when the backend runs no threads (a pool of one, or no DLN_CAP_THREADS). */
+dln_pool *dln_backend_pool(dln_backend *be);
+
+#endif
