@@ -2,8 +2,9 @@
  * (updates made by all members / wall seconds), three ways:
  *   (a) one process per member: `dln train` spawned per member (--procs of them, each
  *       timed from spawn to exit; the rate is their steps over their summed wall time);
- *   (b) a loop of single runs in one process: dln_train once per member;
- *   (c) one batch: dln_train_batch over all members.
+ *   (b) a loop of single runs in one process: dln_train once per member, on the solution
+ *       solved once (b' also solves it before each run, as a single `dln train` does);
+ *   (c) one batch: the shallow solve once, then dln_train_batch over all members.
  * over a grid of widths x depths x batch sizes B, on a synthetic problem (the CLI's, so the
  * spawned runs see the same data). Members: seeds seed+1 .. seed+B, orthogonal init, the
  * step size --lr (0: the sharpness rule, as `dln train`'s default; < 0: the curvature
@@ -45,10 +46,34 @@ static int run_loop(void *p)
     return 0;
 }
 
+/* (b'): a loop of complete single runs, each solving the shallow problem before training
+ * (what `dln train` or the package's dln.train does for one run), in one process. */
+static int run_loop_solving(void *p)
+{
+    pass_ctx *c = p;
+    for (int b = 0; b < c->count; b++) {
+        dln_shallow sh;
+        memset(&sh, 0, sizeof sh);
+        dln_error *err = dln_backend_error(c->be);
+        int rc = dln_shallow_solve(c->be, c->d, dln_shape_narrowest(c->s), 0, 1, &sh, err) ||
+                 dln_train(c->be, c->d, &sh, c->s, c->W[b], &c->o[b], &c->res[b], err);
+        dln_shallow_free(&sh);
+        if (rc) return 1;
+    }
+    return 0;
+}
+
+/* (c): the batch, solving the shallow problem once first (as `dln train --seeds` does). */
 static int run_batch(void *p)
 {
     pass_ctx *c = p;
-    return dln_train_batch(c->be, c->d, c->sh, c->s, c->count, c->W, c->o, c->res, dln_backend_error(c->be));
+    dln_shallow sh;
+    memset(&sh, 0, sizeof sh);
+    dln_error *err = dln_backend_error(c->be);
+    int rc = dln_shallow_solve(c->be, c->d, dln_shape_narrowest(c->s), 0, 1, &sh, err) ||
+             dln_train_batch(c->be, c->d, &sh, c->s, c->count, c->W, c->o, c->res, err);
+    dln_shallow_free(&sh);
+    return rc;
 }
 
 static long total_steps(const pass_ctx *c)
@@ -191,8 +216,8 @@ int main(int argc, char **argv)
     dln_json_int(&j, "threads", dln_backend_threads(be));
     dln_json_end_object(&j);
     dln_json_array(&j, "points");
-    printf("%6s %5s %5s %6s | %12s %12s %12s | %8s %8s\n", "width", "depth", "B", "steps", "(a) proc/s", "(b) loop/s",
-           "(c) batch/s", "c/b", "c/a");
+    printf("%6s %5s %5s %6s | %12s %12s %12s %12s | %8s %8s %8s\n", "width", "depth", "B", "steps", "(a) proc/s",
+           "(b) loop/s", "(b') +solve/s", "(c) batch/s", "c/b", "c/b'", "c/a");
     printf("(member-steps per second, medians of %d passes; (a) over min(B, --procs) spawned processes)\n", o.reps);
     for (int iw = 0; iw < nw && !rc; iw++)
         for (int id = 0; id < nd && !rc; id++)
@@ -271,17 +296,18 @@ int main(int argc, char **argv)
                     pwall += wall, psteps += k;
                 }
                 /* (b), (c) */
-                bench_timing tl, tb;
+                bench_timing tl, tls, tb;
                 long steps_done = total_steps(&c);
                 if (!rc) rc = bench_time_each(be, reset, run_loop, &c, &o, &tl) ||
+                              bench_time_each(be, reset, run_loop_solving, &c, &o, &tls) ||
                               bench_time_each(be, reset, run_batch, &c, &o, &tb);
                 if (rc) {
                     fprintf(stderr, "batch: width %d depth %d B %d: %s\n", width, H, B, err.msg);
                 } else {
                     double ra = procs ? psteps / pwall : NAN, rl = steps_done / tl.s.median,
-                           rb = steps_done / tb.s.median;
-                    printf("%6d %5d %5d %6ld | %12.4g %12.4g %12.4g | %8.3g %8.3g\n", width, H, B, st, ra, rl, rb,
-                           rb / rl, rb / ra);
+                           rls = steps_done / tls.s.median, rb = steps_done / tb.s.median;
+                    printf("%6d %5d %5d %6ld | %12.4g %12.4g %12.4g %12.4g | %8.3g %8.3g %8.3g\n", width, H, B, st, ra,
+                           rl, rls, rb, rb / rl, rb / rls, rb / ra);
                     dln_json_object(&j, NULL);
                     dln_json_int(&j, "width", width), dln_json_int(&j, "depth", H), dln_json_int(&j, "members", B);
                     dln_json_int(&j, "steps", st), dln_json_int(&j, "member_steps", steps_done);
@@ -291,8 +317,10 @@ int main(int argc, char **argv)
                     dln_json_int(&j, "procs_member_steps", psteps);
                     dln_json_num(&j, "a_process_per_member_steps_per_s", ra);
                     dln_json_num(&j, "b_loop_steps_per_s", rl);
+                    dln_json_num(&j, "b_loop_solving_steps_per_s", rls);
                     dln_json_num(&j, "c_batch_steps_per_s", rb);
                     bj_stats(&j, "b_loop", &tl);
+                    bj_stats(&j, "b_loop_solving", &tls);
                     bj_stats(&j, "c_batch", &tb);
                     dln_json_end_object(&j);
                     fflush(stdout);
