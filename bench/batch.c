@@ -95,6 +95,33 @@ static double weights_diff(const dln_shape *s, double *const *A, double *const *
     return worst;
 }
 
+/* (b), (b') and (c) timed in turn, one pass each per round (B B' C B B' C ...), so that a
+ * drift of the machine's speed touches all three alike; ratio[k] holds each round's
+ * (c) / (b) and (c) / (b') rate ratios' medians (k = 0, 1). */
+static int time_rounds(dln_backend *be, pass_ctx *c, const bench_opts *o, bench_timing out[3], double ratio[2])
+{
+    bench_fn fn[3] = {run_loop, run_loop_solving, run_batch};
+    double *per = malloc(sizeof(double) * 5 * (size_t)o->reps);
+    if (!per) return 1;
+    for (int r = -o->warmup; r < o->reps; r++)
+        for (int k = 0; k < 3; k++) {
+            if (reset(c) || dln_synchronize(be)) return free(per), 1;
+            double t0 = dln_clock_seconds();
+            if (fn[k](c) || dln_synchronize(be)) return free(per), 1;
+            if (r >= 0) per[k * o->reps + r] = dln_clock_seconds() - t0;
+        }
+    for (int k = 0; k < 3; k++) {
+        memset(&out[k], 0, sizeof out[k]);
+        out[k].s = bench_stats_of(per + k * o->reps, o->reps), out[k].batch = 1, out[k].reps = o->reps;
+    }
+    for (int k = 0; k < 2; k++) {
+        for (int r = 0; r < o->reps; r++) per[(3 + k) * o->reps + r] = per[k * o->reps + r] / per[2 * o->reps + r];
+        ratio[k] = bench_stats_of(per + (3 + k) * o->reps, o->reps).median;
+    }
+    free(per);
+    return 0;
+}
+
 typedef struct {
     const char *dln;
     int dx, dy, m, tr, procs;
@@ -218,7 +245,8 @@ int main(int argc, char **argv)
     dln_json_array(&j, "points");
     printf("%6s %5s %5s %6s | %12s %12s %12s %12s | %8s %8s %8s\n", "width", "depth", "B", "steps", "(a) proc/s",
            "(b) loop/s", "(b') +solve/s", "(c) batch/s", "c/b", "c/b'", "c/a");
-    printf("(member-steps per second, medians of %d passes; (a) over min(B, --procs) spawned processes)\n", o.reps);
+    printf("(member-steps per second, medians of %d passes of (b), (b') and (c) in turn; c/b and c/b': medians of\n"
+           " the passes' ratios; (a) over min(B, --procs) spawned processes)\n", o.reps);
     for (int iw = 0; iw < nw && !rc; iw++)
         for (int id = 0; id < nd && !rc; id++)
             for (int ib = 0; ib < nb && !rc; ib++) {
@@ -296,18 +324,18 @@ int main(int argc, char **argv)
                     pwall += wall, psteps += k;
                 }
                 /* (b), (c) */
-                bench_timing tl, tls, tb;
+                bench_timing tt[3];
+                double ratio[2];
                 long steps_done = total_steps(&c);
-                if (!rc) rc = bench_time_each(be, reset, run_loop, &c, &o, &tl) ||
-                              bench_time_each(be, reset, run_loop_solving, &c, &o, &tls) ||
-                              bench_time_each(be, reset, run_batch, &c, &o, &tb);
+                if (!rc) rc = time_rounds(be, &c, &o, tt, ratio);
+                bench_timing tl = tt[0], tls = tt[1], tb = tt[2];
                 if (rc) {
                     fprintf(stderr, "batch: width %d depth %d B %d: %s\n", width, H, B, err.msg);
                 } else {
                     double ra = procs ? psteps / pwall : NAN, rl = steps_done / tl.s.median,
                            rls = steps_done / tls.s.median, rb = steps_done / tb.s.median;
                     printf("%6d %5d %5d %6ld | %12.4g %12.4g %12.4g %12.4g | %8.3g %8.3g %8.3g\n", width, H, B, st, ra,
-                           rl, rls, rb, rb / rl, rb / rls, rb / ra);
+                           rl, rls, rb, ratio[0], ratio[1], rb / ra);
                     dln_json_object(&j, NULL);
                     dln_json_int(&j, "width", width), dln_json_int(&j, "depth", H), dln_json_int(&j, "members", B);
                     dln_json_int(&j, "steps", st), dln_json_int(&j, "member_steps", steps_done);
@@ -319,6 +347,8 @@ int main(int argc, char **argv)
                     dln_json_num(&j, "b_loop_steps_per_s", rl);
                     dln_json_num(&j, "b_loop_solving_steps_per_s", rls);
                     dln_json_num(&j, "c_batch_steps_per_s", rb);
+                    dln_json_num(&j, "c_over_b_median_of_rounds", ratio[0]);
+                    dln_json_num(&j, "c_over_b_solving_median_of_rounds", ratio[1]);
                     bj_stats(&j, "b_loop", &tl);
                     bj_stats(&j, "b_loop_solving", &tls);
                     bj_stats(&j, "c_batch", &tb);

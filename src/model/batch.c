@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/threads.h"
 #include "dln/batch.h"
 
 enum { SETS = 4 }; /* W, G, V, A */
@@ -200,68 +201,124 @@ int dln_batch_use_graphs(dln_batch *b, int on)
     return DLN_OK;
 }
 
-/* dln_net_forward, batched: A_i = W_i A_{i-1} (A_0 = X shared), A_H -= Y, ||A_H||^2. */
-static int forward(dln_batch *b, int measure)
+/* Members lo .. lo + n - 1 of a batched operand, as a batched operand of n. */
+static dln_mat from(const batch_mat *m, int lo)
 {
-    int H = b->s.depth, c = b->active;
-    for (int i = 1; i <= H; i++) {
-        const dln_mat *in = i == 1 ? &b->X : &b->A[i - 1].m0;
-        size_t s_in = i == 1 ? 0 : b->A[i - 1].stride;
-        DLN_TRY(dln_gemm_batched(b->be, 0, 0, 1.0, &b->W[i - 1].m0, b->W[i - 1].stride, in, s_in, 0.0, &b->A[i].m0,
-                                 b->A[i].stride, c));
-    }
-    DLN_TRY(dln_axpby_batched(b->be, -1.0, NULL, &b->Y, 0, 1.0, NULL, &b->A[H].m0, b->A[H].stride, c));
-    return measure ? dln_sumsq_batched(b->be, &b->A[H].m0, b->A[H].stride, c, &b->results, 0, 0) : DLN_OK;
+    return lo ? member(m, lo) : m->m0;
 }
 
-/* dln_net_backward, batched. */
-static int backward(dln_batch *b, int measure)
+/* Rows lo .. lo + n - 1 of a per-member column (step sizes, momenta). */
+static dln_mat rows_of(const dln_mat *v, int lo, int n)
 {
-    int H = b->s.depth, c = b->active;
+    return dln_mat_view(v, lo, 0, n, 1);
+}
+
+/* dln_net_forward, batched over members lo .. lo + n - 1: A_i = W_i A_{i-1} (A_0 = X
+ * shared), A_H -= Y, ||A_H||^2. */
+static int forward(dln_batch *b, int lo, int n, int measure)
+{
+    int H = b->s.depth;
+    for (int i = 1; i <= H; i++) {
+        dln_mat in = i == 1 ? b->X : from(&b->A[i - 1], lo), w = from(&b->W[i - 1], lo), a = from(&b->A[i], lo);
+        size_t s_in = i == 1 ? 0 : b->A[i - 1].stride;
+        DLN_TRY(dln_gemm_batched(b->be, 0, 0, 1.0, &w, b->W[i - 1].stride, &in, s_in, 0.0, &a, b->A[i].stride, n));
+    }
+    dln_mat a = from(&b->A[H], lo);
+    DLN_TRY(dln_axpby_batched(b->be, -1.0, NULL, &b->Y, 0, 1.0, NULL, &a, b->A[H].stride, n));
+    return measure ? dln_sumsq_batched(b->be, &a, b->A[H].stride, n, &b->results, lo, 0) : DLN_OK;
+}
+
+/* dln_net_backward, batched over members lo .. lo + n - 1. */
+static int backward(dln_batch *b, int lo, int n, int measure)
+{
+    int H = b->s.depth;
     for (int i = H; i >= 1; i--) {
-        const dln_mat *prev = i == 1 ? &b->X : &b->A[i - 1].m0;
+        dln_mat prev = i == 1 ? b->X : from(&b->A[i - 1], lo), a = from(&b->A[i], lo), g = from(&b->G[i - 1], lo);
         size_t s_prev = i == 1 ? 0 : b->A[i - 1].stride;
-        DLN_TRY(dln_gemm_batched(b->be, 0, 1, 1.0, &b->A[i].m0, b->A[i].stride, prev, s_prev, 0.0, &b->G[i - 1].m0,
-                                 b->G[i - 1].stride, c));
-        if (measure)
-            DLN_TRY(dln_sumsq_batched(b->be, &b->G[i - 1].m0, b->G[i - 1].stride, c, &b->results, b->count, i != H));
-        if (i > 1)
-            DLN_TRY(dln_gemm_batched(b->be, 1, 0, 1.0, &b->W[i - 1].m0, b->W[i - 1].stride, &b->A[i].m0,
-                                     b->A[i].stride, 0.0, &b->A[i - 1].m0, b->A[i - 1].stride, c));
+        DLN_TRY(dln_gemm_batched(b->be, 0, 1, 1.0, &a, b->A[i].stride, &prev, s_prev, 0.0, &g, b->G[i - 1].stride, n));
+        if (measure) DLN_TRY(dln_sumsq_batched(b->be, &g, b->G[i - 1].stride, n, &b->results, b->count + lo, i != H));
+        if (i > 1) {
+            dln_mat w = from(&b->W[i - 1], lo);
+            DLN_TRY(dln_gemm_batched(b->be, 1, 0, 1.0, &w, b->W[i - 1].stride, &a, b->A[i].stride, 0.0, &prev,
+                                     b->A[i - 1].stride, n));
+        }
     }
     return DLN_OK;
 }
 
-/* step.c's update, batched: V = G + mu V, W -= lr V (or W -= lr G without momentum). */
-static int issue_step(dln_batch *b, int measure)
+/* step.c's update, batched over members lo .. lo + n - 1: V = G + mu V, W -= lr V (or
+ * W -= lr G without momentum); then forward and backward. */
+static int issue_step(dln_batch *b, int lo, int n, int measure)
 {
-    int c = b->active;
+    dln_mat lr = rows_of(&b->lr, lo, n), mu = rows_of(&b->mu, lo, n);
     for (int i = 0; i < b->s.depth; i++) {
         const batch_mat *u = &b->G[i];
+        dln_mat g = from(&b->G[i], lo), w = from(&b->W[i], lo), upd = g;
         if (b->V) {
-            DLN_TRY(dln_axpby_batched(b->be, 1.0, NULL, &b->G[i].m0, b->G[i].stride, 1.0, &b->mu, &b->V[i].m0,
-                                      b->V[i].stride, c));
-            u = &b->V[i];
+            dln_mat v = from(&b->V[i], lo);
+            DLN_TRY(dln_axpby_batched(b->be, 1.0, NULL, &g, b->G[i].stride, 1.0, &mu, &v, b->V[i].stride, n));
+            u = &b->V[i], upd = v;
         }
-        DLN_TRY(dln_axpby_batched(b->be, -1.0, &b->lr, &u->m0, u->stride, 1.0, NULL, &b->W[i].m0, b->W[i].stride, c));
+        DLN_TRY(dln_axpby_batched(b->be, -1.0, &lr, &upd, u->stride, 1.0, NULL, &w, b->W[i].stride, n));
     }
-    DLN_TRY(forward(b, measure));
-    return backward(b, measure);
+    DLN_TRY(forward(b, lo, n, measure));
+    return backward(b, lo, n, measure);
+}
+
+/* The work of a step (update 1) or an evaluation (update 0) over the active members: on
+ * the backend's threads, in chunks of members (each chunk's operations issued by one
+ * thread, so one wake-up per step instead of one per operation, and a chunk's data stay
+ * in cache), where the backend has them and the members are small enough
+ * (dln_batch_threads_used); else one batched call per operation. A member's operations
+ * are the same either way. */
+typedef struct {
+    dln_batch *b;
+    int update, measure, chunk;
+    int *rc; /* [chunk] */
+} chunk_job;
+
+static void run_chunk(void *ctx, int k, int worker)
+{
+    chunk_job *j = ctx;
+    (void)worker;
+    int lo = k * j->chunk, n = j->b->active - lo < j->chunk ? j->b->active - lo : j->chunk;
+    int rc = j->update ? issue_step(j->b, lo, n, j->measure) : forward(j->b, lo, n, 1);
+    if (!rc && !j->update) rc = backward(j->b, lo, n, 1);
+    j->rc[k] = rc;
+}
+
+static int run_members(dln_batch *b, int update, int measure)
+{
+    dln_pool *pool = dln_backend_pool(b->be);
+    int threads = pool ? dln_batch_threads_used(&b->s, b->n, dln_pool_threads(pool)) : 1;
+    if (threads == 1 || b->active < 2) {
+        if (update) return issue_step(b, 0, b->active, measure);
+        DLN_TRY(forward(b, 0, b->active, 1));
+        return backward(b, 0, b->active, 1);
+    }
+    int chunk = b->active / (4 * threads) > 1 ? b->active / (4 * threads) : 1;
+    int chunks = (b->active + chunk - 1) / chunk;
+    chunk_job j = {b, update, measure, chunk, calloc((size_t)chunks, sizeof(int))};
+    if (!j.rc) return dln_fail(dln_backend_error(b->be), DLN_ENOMEM, "out of host memory");
+    dln_pool_for(pool, chunks, run_chunk, &j);
+    int rc = DLN_OK;
+    for (int k = 0; k < chunks && !rc; k++) rc = j.rc[k];
+    free(j.rc);
+    return rc;
 }
 
 int dln_batch_evaluate(dln_batch *b)
 {
-    DLN_TRY(forward(b, 1));
-    return backward(b, 1);
+    return run_members(b, 0, 1);
 }
 
 int dln_batch_step(dln_batch *b, int measure)
 {
     measure = measure != 0;
-    if (b->no_graphs || !dln_backend_supports(b->be, DLN_CAP_GRAPHS)) return issue_step(b, measure);
+    if (b->no_graphs || !dln_backend_supports(b->be, DLN_CAP_GRAPHS)) return run_members(b, 1, measure);
     if (!b->graphs[measure]) {
         DLN_TRY(dln_capture_begin(b->be));
-        int rc_ops = issue_step(b, measure);
+        int rc_ops = issue_step(b, 0, b->active, measure);
         DLN_TRY(dln_capture_end(b->be, &b->graphs[measure]));
         DLN_TRY(rc_ops);
     }
