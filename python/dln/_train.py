@@ -226,7 +226,8 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
         rank_tol = _num("rank_tol", rank_tol, 1e-300, 1)
     threads = _int("threads", threads, 0, 1024)
     with _Backend(backend, precision) as be:
-        raise_for(L.dln_backend_set_threads(be.ptr, threads), be.err)
+        if batch:  # a single run uses no threads of dln's
+            raise_for(L.dln_backend_set_threads(be.ptr, threads), be.err)
         n = len(members)
         opts = (_lib.TrainOpts * n)()
         rec = _Recorder(n, log_every, on_step)
