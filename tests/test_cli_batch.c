@@ -174,6 +174,9 @@ Test(cli, batch_bad_input)
     expect_bad(DLN("train", "--init-scale", "1,nan"), "--init-scale");
     expect_bad(DLN("train", "--momentum", "0,1"), "--momentum");
     expect_bad(DLN("train", "--batch-size", "0"), "--batch-size");
+    expect_bad(DLN("train", "--seeds", "1-2", "--threads", "-1"), "--threads");
+    expect_bad(DLN("train", "--seeds", "1-2", "--threads", "1025"), "--threads");
+    expect_bad(DLN("train", "--seeds", "1-2", "--threads", "2x"), "--threads");
     expect_bad(DLN("train", "--seeds", "1-11000", "--lr", "1,2,3,4,5,6,7,8,9,10", "--momentum", "0,0.1,0.2,0.3,0.4,0.5,"
                    "0.6,0.7,0.8,0.9"), "members");
     run_t w = expect_ok(DLN("train", SMALL, "--depth", "2", "--steps", "2", "--quiet", "--save", P("w")));
