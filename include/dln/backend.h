@@ -45,6 +45,12 @@ dln_math_mode dln_backend_math(const dln_backend *be);
  * by one thread with the same operations in the same order, so results do not depend on
  * the count. DLN_EINPUT below 0 or above 1024, DLN_ERUNTIME when threads cannot start. */
 int dln_backend_set_threads(dln_backend *be, int threads);
+/* The largest member operation (GEMM multiply-adds) spread over those threads. OpenBLAS runs
+ * a GEMM that small on the calling thread (its GEMM_MULTITHREAD_THRESHOLD 4 x
+ * SMP_THRESHOLD_MIN 65536); a larger one it spreads over its own threads, and members on
+ * threads of ours would only compete with them (and each would need its own OpenBLAS
+ * buffer): a batch of larger members runs on one. */
+#define DLN_MEMBER_WORK_MAX 262144.0
 int dln_backend_threads(const dln_backend *be);
 /* Items of member work (a member's batched operation or sharpness estimate) that the
  * started threads, not the calling one, have run since the threads were set: 0 means the

@@ -12,11 +12,7 @@ typedef struct dln_batch dln_batch;
 
 /* The threads a batch of this shape on n columns uses when the backend has `threads`
  * (dln_backend_set_threads): all of them where every member's GEMM is at most
- * DLN_MEMBER_WORK_MAX multiply-adds, else 1. OpenBLAS runs a GEMM that small on the
- * calling thread (its GEMM_MULTITHREAD_THRESHOLD 4 x SMP_THRESHOLD_MIN 65536); a larger
- * one it spreads over its own threads, and members on threads of ours would only
- * compete with them (and each would need its own OpenBLAS buffer). */
-#define DLN_MEMBER_WORK_MAX 262144.0
+ * DLN_MEMBER_WORK_MAX multiply-adds (dln/backend.h), else 1. */
 int dln_batch_threads_used(const dln_shape *s, int n, int threads);
 
 /* Backend bytes a batch needs (momentum: the heavy-ball buffers). */

@@ -12,7 +12,6 @@
 
 #include "backends/backend_table.h"
 #include "core/pool.h"
-#include "dln/batch.h"
 
 #define IDX(m, i, j) ((size_t)(i) + (size_t)(j) * (size_t)(m)->ld)
 
@@ -213,7 +212,7 @@ static dln_mat member(const dln_mat *m, size_t stride, int b)
  * for bit what the single operation gives; with dln_backend_set_threads the members are
  * spread over the threads (each member on one thread) when there is enough work to pay
  * for waking them (PARALLEL_WORK multiply-adds or elements in all) and each member's is
- * small enough for OpenBLAS to run on the calling thread (DLN_MEMBER_WORK_MAX, dln/batch.h). */
+ * small enough for OpenBLAS to run on the calling thread (DLN_MEMBER_WORK_MAX, dln/backend.h). */
 #define PARALLEL_WORK 32768.0
 
 typedef enum { BATCH_GEMM, BATCH_AXPBY, BATCH_SUMSQ } batch_kind;
