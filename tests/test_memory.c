@@ -188,13 +188,15 @@ Test(memory, estimate_counts_the_batch)
     dln_memory_estimate(&p, 1, &rule);
     cr_assert(rule.host - many.host > 64 * 8.0 * (double)dln_shape_params(&s), "the rule's vectors: %.6g",
               rule.host - many.host);
-    /* threads (dln_backend_set_threads): each adds a network for the rule's products and its
-     * stack and OpenBLAS buffer, where the members are small enough to be spread (here the
-     * largest GEMM is 64 x 64 x 32 = 131072 multiply-adds) */
+    /* threads (dln_backend_set_threads): each adds its stack and OpenBLAS buffer and, with
+     * the rule, a network, its product buffers (at most twice the network) and a Lanczos
+     * basis of 24 weight-shaped vectors, where the members are small enough to be spread
+     * (here the largest GEMM is 64 x 64 x 32 = 131072 multiply-adds) */
     p.batch_threads = 3;
     dln_mem_estimate threads;
     dln_memory_estimate(&p, 1, &threads);
-    double extra = 2 * ((double)dln_network_bytes(&s, 32, DLN_F64, 0) + DLN_MEM_THREAD_BYTES);
+    double extra = 2 * (3.0 * (double)dln_network_bytes(&s, 32, DLN_F64, 0) + DLN_MEM_THREAD_BYTES +
+                        24.0 * 8.0 * (double)dln_shape_params(&s));
     cr_assert_eq(dln_batch_threads_used(&s, 32, 3), 3);
     cr_assert(fabs(threads.host - rule.host - extra) < 1.0, "3 threads add %.6g, expected %.6g",
               threads.host - rule.host, extra);

@@ -12,7 +12,9 @@ typedef struct dln_batch dln_batch;
 
 /* The threads a batch of this shape on n columns uses when the backend has `threads`
  * (dln_backend_set_threads): all of them where every member's GEMM is at most
- * DLN_MEMBER_WORK_MAX multiply-adds (dln/backend.h), else 1. */
+ * DLN_MEMBER_WORK_MAX multiply-adds (dln/backend.h), else 1. dln_train_batch takes n as
+ * the bound the memory estimate uses (m, or min(d_0, m) on the compression), not the
+ * data's rank, so that both count the same threads. */
 int dln_batch_threads_used(const dln_shape *s, int n, int threads);
 
 /* Backend bytes a batch needs (momentum: the heavy-ball buffers). */
@@ -35,6 +37,9 @@ int dln_batch_move(dln_batch *b, int from, int to);
 /* Only members 0 .. n-1 are computed by dln_batch_evaluate, dln_batch_step and read by
  * dln_batch_read (1 <= n <= count; default count); the others keep their weights. */
 int dln_batch_set_active(dln_batch *b, int n);
+/* Spreads the members over the backend's threads (dln_backend_set_threads; DLN_CAP_THREADS)
+ * when threads > 1, as dln_batch_threads_used advises (default 1: one thread). */
+int dln_batch_set_threads(dln_batch *b, int threads);
 /* Whether steps are captured into graphs where the backend has them (default on). */
 int dln_batch_use_graphs(dln_batch *b, int on);
 

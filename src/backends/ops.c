@@ -1,6 +1,7 @@
 /* ops.c: the public matrix operations (dln/ops.h) and backend queries (dln/backend.h).
  * Each operation checks its arguments once, here, then calls the backend's table, so
  * every backend sees only well-formed calls and refuses nothing the others accept. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/backend_table.h"
@@ -46,6 +47,19 @@ int dln_backend_threads(const dln_backend *be) { return dln_pool_threads(be->poo
 long dln_backend_thread_work(const dln_backend *be) { return dln_pool_items_on_workers(be->pool); }
 
 dln_pool *dln_backend_pool(dln_backend *be) { return be->pool; }
+
+int dln_backend_worker(dln_backend *be, dln_error *err, dln_backend **out)
+{
+    *out = NULL;
+    dln_backend *w = malloc(sizeof *w);
+    if (!w) return dln_fail(err, DLN_ENOMEM, "out of host memory for a thread's backend handle");
+    *w = *be;
+    w->err = err, w->pool = NULL;
+    *out = w;
+    return DLN_OK;
+}
+
+void dln_backend_worker_free(dln_backend *worker) { free(worker); }
 
 int dln_backend_mem_info(dln_backend *be, size_t *free_bytes, size_t *total_bytes)
 {

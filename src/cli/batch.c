@@ -91,7 +91,11 @@ static int prepare(cli_opts *o, batch_state *st, const char **note, dln_error *e
     DLN_TRY(cli_check_outputs(o, 1, err));
     if (o->save_dir) DLN_TRY(check_save(o, st->members, err));
     DLN_TRY(cli_get_backend(o, err, &st->be, note));
-    DLN_TRY(dln_backend_set_threads(st->be, o->threads));
+    if (dln_backend_set_threads(st->be, o->threads)) { /* threads that cannot start: one */
+        if (err->code != DLN_ERUNTIME) return err->code;
+        if (!o->quiet) fprintf(stderr, "dln: note: %s; the members run on one thread\n", err->msg);
+        dln_error_clear(err);
+    }
     int dx, dy, m;
     DLN_TRY(cli_data_dims(o, &dx, &dy, &m, err));
     if (m) { /* sizes known from the headers: check before reading the data */

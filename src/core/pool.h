@@ -3,9 +3,9 @@
  * and returns when all are done. Which thread runs an index is not fixed (indices are
  * taken in order from a shared counter), so fn must give the same result whichever
  * thread runs it: the library uses it only for work whose items are independent (the
- * members of a batch). A call made while the pool is already running (from inside fn)
- * runs its indices on the calling thread, in order, with worker -1 (no per-worker
- * scratch may be used there). */
+ * members of a batch). A call made while the pool is running another job (from inside fn,
+ * or from another host thread) runs its indices on the calling thread, in order, with
+ * worker -1: the caller's own scratch (its worker 0) may be used there, no other. */
 #ifndef DLN_CORE_POOL_H
 #define DLN_CORE_POOL_H
 

@@ -25,6 +25,7 @@ struct dln_batch {
     dln_backend *be;
     dln_shape s;
     int n, count, momentum, no_graphs;
+    int threads;             /* the backend's threads the members are spread over (1: none) */
     int active;              /* members computed: the first `active` (the rest keep their weights) */
     dln_dtype dtype;
     dln_mat X, Y;            /* shared */
@@ -73,6 +74,7 @@ int dln_batch_create(dln_backend *be, const dln_shape *s, int n, dln_dtype dtype
     dln_batch *b = calloc(1, sizeof *b);
     if (!b) return dln_fail(dln_backend_error(be), DLN_ENOMEM, "out of host memory");
     b->be = be, b->n = n, b->count = b->active = count, b->momentum = momentum != 0, b->dtype = dtype;
+    b->threads = 1;
     int H = s->depth;
     int rc = dln_shape_make(H, s->dims[0], s->dims[H], s->dims + 1, H - 1, &b->s, dln_backend_error(be));
     if (!rc) rc = dln_mat_alloc(be, &b->X, s->dims[0], n, dtype);
@@ -195,6 +197,14 @@ int dln_batch_set_active(dln_batch *b, int n)
     return DLN_OK;
 }
 
+int dln_batch_set_threads(dln_batch *b, int threads)
+{
+    if (threads < 1)
+        return dln_fail(dln_backend_error(b->be), DLN_ERUNTIME, "a batch on %d threads", threads);
+    b->threads = threads;
+    return DLN_OK;
+}
+
 int dln_batch_use_graphs(dln_batch *b, int on)
 {
     b->no_graphs = !on;
@@ -267,10 +277,9 @@ static int issue_step(dln_batch *b, int lo, int n, int measure)
 
 /* The work of a step (update 1) or an evaluation (update 0) over the active members: on
  * the backend's threads, in chunks of members (each chunk's operations issued by one
- * thread, so one wake-up per step instead of one per operation, and a chunk's data stay
- * in cache), where the backend has them and the members are small enough
- * (dln_batch_threads_used); else one batched call per operation. A member's operations
- * are the same either way. */
+ * thread, so one wake-up per step and a chunk's data stay in cache), where
+ * dln_batch_set_threads gave more than one; else one batched call per operation. A
+ * member's operations are the same either way. */
 typedef struct {
     dln_batch *b;
     int update, measure, chunk;
@@ -290,7 +299,7 @@ static void run_chunk(void *ctx, int k, int worker)
 static int run_members(dln_batch *b, int update, int measure)
 {
     dln_pool *pool = dln_backend_pool(b->be);
-    int threads = pool ? dln_batch_threads_used(&b->s, b->n, dln_pool_threads(pool)) : 1;
+    int threads = pool && b->threads > 1 ? dln_pool_threads(pool) : 1;
     if (threads == 1 || b->active < 2) {
         if (update) return issue_step(b, 0, b->active, measure);
         DLN_TRY(forward(b, 0, b->active, 1));

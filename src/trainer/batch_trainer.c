@@ -33,30 +33,40 @@ static int check_batch(int count, const dln_train_opts *o, const dln_run *r, dln
 /* A member's sharpness work runs on a single network holding its weights (copied from the
  * batch into W[b], the member's host weights), so its Hessian-vector products are those of
  * its single run. With the backend's threads (dln_backend_set_threads) the members due for
- * this work are spread over them, one network and error record per thread; each member is
+ * this work are spread over them: one network per thread, made through a handle of its own
+ * (dln_backend_worker) so that everything the thread issues, the products' buffers made on
+ * first use included, records its failures in the thread's own error record; each member is
  * computed on one thread as it would be alone, so the results do not depend on the count. */
 typedef struct {
     dln_pool *pool;
     int workers;
+    dln_backend **be;  /* [worker]: its handle (the batch's backend itself with one worker) */
     dln_network **net; /* [worker]; NULL when no member tracks its sharpness */
     dln_error *err;    /* [worker] */
-    int *first;        /* [worker]: the member whose failure err holds (INT_MAX: none) */
-    atomic_int failed;
+    int *rc;           /* [worker]: the status of its first failure */
+    int *first;        /* [worker]: the list index whose failure err holds (INT_MAX: none) */
+    atomic_int fail_at; /* the lowest list index that failed (INT_MAX: none) */
 } crew;
 
-static int crew_create(dln_backend *be, const dln_shape *s, int n, dln_dtype dtype, const double *X,
+static int crew_create(dln_backend *be, const dln_shape *s, int n, int workers, dln_dtype dtype, const double *X,
                        const double *Y, crew *c, dln_error *err)
 {
-    c->pool = dln_backend_pool(be);
-    c->workers = dln_batch_threads_used(s, n, dln_pool_threads(c->pool));
-    if (c->workers == 1) c->pool = NULL;
-    c->net = calloc((size_t)c->workers, sizeof *c->net);
-    c->err = calloc((size_t)c->workers, sizeof *c->err);
-    c->first = malloc(sizeof(int) * (size_t)c->workers);
-    if (!c->net || !c->err || !c->first) return dln_fail(err, DLN_ENOMEM, "out of host memory for a batch's threads");
-    for (int w = 0; w < c->workers; w++) {
-        DLN_TRY(dln_network_create(be, s, n, dtype, 0, &c->net[w]));
-        DLN_TRY(dln_network_set_data(c->net[w], X, Y));
+    c->workers = workers;
+    c->pool = workers > 1 ? dln_backend_pool(be) : NULL;
+    c->be = calloc((size_t)workers, sizeof *c->be);
+    c->net = calloc((size_t)workers, sizeof *c->net);
+    c->err = calloc((size_t)workers, sizeof *c->err);
+    c->rc = calloc((size_t)workers, sizeof *c->rc);
+    c->first = malloc(sizeof(int) * (size_t)workers);
+    if (!c->be || !c->net || !c->err || !c->rc || !c->first)
+        return dln_fail(err, DLN_ENOMEM, "out of host memory for a batch's threads");
+    for (int w = 0; w < workers; w++) {
+        if (workers == 1) c->be[w] = be;
+        else DLN_TRY(dln_backend_worker(be, &c->err[w], &c->be[w]));
+        int rc = dln_network_create(c->be[w], s, n, dtype, 0, &c->net[w]);
+        if (!rc) rc = dln_network_set_data(c->net[w], X, Y);
+        if (rc && workers > 1) return dln_fail(err, rc, "%s", c->err[w].msg);
+        if (rc) return rc;
     }
     return DLN_OK;
 }
@@ -64,7 +74,8 @@ static int crew_create(dln_backend *be, const dln_shape *s, int n, dln_dtype dty
 static void crew_destroy(crew *c)
 {
     for (int w = 0; c->net && w < c->workers; w++) dln_network_destroy(c->net[w]);
-    free(c->net), free(c->err), free(c->first);
+    for (int w = 0; c->be && c->workers > 1 && w < c->workers; w++) dln_backend_worker_free(c->be[w]);
+    free(c->be), free(c->net), free(c->err), free(c->rc), free(c->first);
 }
 
 enum { START, TRACK, FINAL };
@@ -80,6 +91,7 @@ typedef struct {
     const int *rose;     /* TRACK: [member] the gap more than doubled */
     const double *floor; /* START: the rule's floor, shared */
     double *lr;          /* [member] its step size */
+    dln_error *err;      /* the caller's record (one worker: its work records there) */
 } crew_job;
 
 static int member_work(const crew_job *j, int b, dln_network *net, dln_error *err)
@@ -103,27 +115,35 @@ static void crew_member(void *ctx, int i, int worker)
 {
     const crew_job *j = ctx;
     crew *c = j->c;
-    int b = j->list[i];
-    if (atomic_load_explicit(&c->failed, memory_order_relaxed)) return; /* taken after a failure: a later member */
-    if (member_work(j, b, c->net[worker], &c->err[worker]) && c->first[worker] == INT_MAX) {
-        c->first[worker] = b; /* a worker takes members in increasing order: its first failure is its lowest */
-        atomic_store_explicit(&c->failed, 1, memory_order_relaxed);
-    }
+    if (worker < 0) worker = 0; /* the pool was busy: every item runs here, on the caller's own worker */
+    if (i > atomic_load_explicit(&c->fail_at, memory_order_relaxed)) return; /* after a failure: not needed */
+    dln_error *err = c->workers > 1 ? &c->err[worker] : j->err;
+    int rc = member_work(j, j->list[i], c->net[worker], err);
+    if (!rc) return;
+    if (c->first[worker] == INT_MAX) /* a worker takes indices in increasing order: its first failure is its lowest */
+        c->first[worker] = i, c->rc[worker] = rc;
+    for (int at = atomic_load(&c->fail_at); i < at && !atomic_compare_exchange_weak(&c->fail_at, &at, i);)
+        ;
 }
 
 /* The phase's work on the n members in list, over the crew's threads; on failure the
- * error of the lowest failing member (the one a single thread would have met first). */
+ * error of the lowest failing member (the one a single thread would have met first: every
+ * index below it was run). */
 static int crew_run(crew_job *j, int n, dln_error *err)
 {
     crew *c = j->c;
-    atomic_store(&c->failed, 0);
-    for (int w = 0; w < c->workers; w++) c->first[w] = INT_MAX, dln_error_clear(&c->err[w]);
+    j->err = err;
+    atomic_store(&c->fail_at, INT_MAX);
+    for (int w = 0; w < c->workers; w++) c->first[w] = INT_MAX, c->rc[w] = DLN_OK, dln_error_clear(&c->err[w]);
     dln_pool_for(c->pool, n, crew_member, j);
     int lowest = -1;
     for (int w = 0; w < c->workers; w++)
         if (c->first[w] != INT_MAX && (lowest < 0 || c->first[w] < c->first[lowest])) lowest = w;
     if (lowest < 0) return DLN_OK;
-    return dln_fail(err, c->err[lowest].code ? c->err[lowest].code : DLN_ERUNTIME, "%s", c->err[lowest].msg);
+    if (c->workers == 1) return c->rc[lowest]; /* recorded in err already */
+    const dln_error *e = &c->err[lowest];
+    return dln_fail(err, e->code ? e->code : c->rc[lowest], "%s",
+                    e->msg[0] ? e->msg : "a batch member's step-size work failed");
 }
 
 /* Where the members are: the running ones fill slots 0 .. active-1 of the batch, so that
@@ -257,12 +277,16 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
     }
     if (!rc) rc = check_batch(count, o, r, err);
     int n = !rc && r[0].compressed ? sh->r : d->m;
+    /* the threads, decided on the column bound the memory estimate uses (not the rank) */
+    int bound = !rc && r[0].compressed ? (d->dx < d->m ? d->dx : d->m) : d->m;
+    int threads = dln_batch_threads_used(s, bound, dln_pool_threads(dln_backend_pool(be)));
     size_t need = rc ? 0 : dln_batch_bytes(s, n, o[0].dtype, count, momentum), free_b = 0, total_b = 0;
     if (!rc) rc = dln_backend_mem_info(be, &free_b, &total_b);
     if (!rc && total_b && need > free_b)
         rc = dln_fail(err, DLN_EINPUT, "a batch of %d needs %zu bytes on the %s backend but only %zu are free", count,
                       need, dln_backend_name(be), free_b);
     if (!rc) rc = dln_batch_create(be, s, n, o[0].dtype, count, momentum, &bt);
+    if (!rc) rc = dln_batch_set_threads(bt, threads);
     const double *Xd = !rc && r[0].compressed ? sh->C : d->X, *Yd = !rc && r[0].compressed ? sh->M : d->Y;
     if (!rc) rc = dln_batch_set_data(bt, Xd, Yd);
     for (int b = 0; !rc && b < count; b++) rc = dln_batch_set_weights(bt, b, W[b]);
@@ -274,7 +298,7 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
         tracking |= o[b].lr <= 0 && o[b].lr_rule == DLN_LR_SHARPNESS;
         rule |= !rc && dln_run_uses_rule(&r[b]);
     }
-    if (!rc && tracking) rc = crew_create(be, s, n, o[0].dtype, Xd, Yd, &c, err);
+    if (!rc && tracking) rc = crew_create(be, s, n, threads, o[0].dtype, Xd, Yd, &c, err);
     double floor = 0.0;
     if (!rc && rule) rc = dln_network_set_weights(c.net[0], W[0]);
     if (!rc && rule) rc = dln_tracker_floor(c.net[0], s, sh, W[0], &floor, err);

@@ -38,14 +38,20 @@ void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_est
         unsigned buffers = (t->momentum != 0.0 ? DLN_NET_MOMENTUM : 0) | (t->line_search ? DLN_NET_TRIAL : 0);
         if (p->batch >= 1) {
             /* dln_train_batch: the members' host weights, the batch's buffers, and where a
-             * member's step size is the sharpness rule's, one network per thread for the
-             * Hessian-vector products and a warm-start vector per member shaped as the weights */
+             * member's step size is the sharpness rule's, a network for the Hessian-vector
+             * products and a warm-start vector per member shaped as the weights. Each thread
+             * past the first (dln_batch_threads_used, on the same column bound as the trainer)
+             * adds its stack and OpenBLAS buffer and, with the rule, its own network, that
+             * network's product buffers (four activation-shaped and two weight-shaped sets:
+             * at most twice the network) and its Lanczos basis (SHARPNESS_ITERS + 1 = 21
+             * weight-shaped vectors; 24 counted) */
             int tracking = t->lr <= 0 && t->lr_rule == DLN_LR_SHARPNESS;
             int threads = dln_batch_threads_used(s, n, p->batch_threads);
+            double one_net = (double)dln_network_bytes(s, n, t->dtype, 0);
             weights *= (double)p->batch * (tracking ? 2 : 1);
-            net = (double)dln_batch_bytes(s, n, t->dtype, p->batch, t->momentum != 0.0) +
-                  (tracking ? (double)threads * (double)dln_network_bytes(s, n, t->dtype, 0) : 0);
-            weights += (threads - 1) * DLN_MEM_THREAD_BYTES;
+            net = (double)dln_batch_bytes(s, n, t->dtype, p->batch, t->momentum != 0.0) + (tracking ? one_net : 0);
+            weights += (threads - 1) * (DLN_MEM_THREAD_BYTES +
+                                        (tracking ? 3.0 * one_net + 24.0 * 8.0 * (double)dln_shape_params(s) : 0));
         } else {
             net = (double)dln_network_bytes(s, n, t->dtype, buffers);
         }

@@ -2,8 +2,8 @@
  * or LAPACKE call, or a plain element loop where BLAS has none (conversion, axpby on
  * a strided block, triu, geqrf's tau read off dgeqrt's block factors). Arguments arrive
  * checked (src/backends/ops.c); every LAPACK info is checked here. Work runs when it is
- * issued, so synchronize has nothing to wait for. Batched operations spread their
- * members over the backend's threads (dln_backend_set_threads, DLN_CAP_THREADS). */
+ * issued, so synchronize has nothing to wait for. Operations on distinct matrices may be
+ * issued from several threads at once (DLN_CAP_THREADS: a batch's chunks of members). */
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "backends/backend_table.h"
-#include "core/pool.h"
 
 #define IDX(m, i, j) ((size_t)(i) + (size_t)(j) * (size_t)(m)->ld)
 
@@ -208,87 +207,44 @@ static dln_mat member(const dln_mat *m, size_t stride, int b)
     return v;
 }
 
-/* The batched forms run the single operation on each member, so a member's result is bit
- * for bit what the single operation gives; with dln_backend_set_threads the members are
- * spread over the threads (each member on one thread) when there is enough work to pay
- * for waking them (PARALLEL_WORK multiply-adds or elements in all) and each member's is
- * small enough for OpenBLAS to run on the calling thread (DLN_MEMBER_WORK_MAX, dln/backend.h). */
-#define PARALLEL_WORK 32768.0
-
-typedef enum { BATCH_GEMM, BATCH_AXPBY, BATCH_SUMSQ } batch_kind;
-
-typedef struct {
-    batch_kind kind;
-    dln_backend *be;
-    int trans_a, trans_b;
-    double alpha, beta;
-    const dln_mat *A, *B, *av, *cv;
-    dln_mat *C, *out;
-    size_t stride_a, stride_b, stride_c;
-    int index, accumulate;
-} batch_job;
-
-static void run_member(void *ctx, int b, int worker)
-{
-    // the ops below cannot fail on checked arguments (OpenBLAS calls and loops)
-    const batch_job *j = ctx;
-    (void)worker;
-    dln_mat a = member(j->A, j->stride_a, b);
-    if (j->kind == BATCH_SUMSQ) {
-        (void)cpu_sumsq(j->be, &a, j->out, j->index + b, j->accumulate);
-        return;
-    }
-    dln_mat c = member(j->C, j->stride_c, b);
-    if (j->kind == BATCH_GEMM) {
-        dln_mat bb = member(j->B, j->stride_b, b);
-        (void)cpu_gemm(j->be, j->trans_a, j->trans_b, j->alpha, &a, &bb, j->beta, &c);
-        return;
-    }
-    // Y_b = (alpha av[b]) X_b + (beta cv[b]) Y_b; a zero factor of X never reads X_b
-    double fa = j->alpha * (j->av ? ((const double *)j->av->data)[b] : 1.0);
-    double fc = j->beta * (j->cv ? ((const double *)j->cv->data)[b] : 1.0);
-    if (fa == 0.0 && fc == 1.0) return;
-    if (fa == 0.0) a = c; /* Y = c Y: X is not read */
-    (void)cpu_axpby(j->be, fa, &a, fc, &c);
-}
-
-static int run_members(dln_backend *be, batch_job *j, int count, double work)
-{
-    if (be->pool && work >= PARALLEL_WORK && work <= DLN_MEMBER_WORK_MAX * count)
-        dln_pool_for(be->pool, count, run_member, j);
-    else
-        for (int b = 0; b < count; b++) run_member(j, b, 0);
-    return DLN_OK;
-}
-
+/* The batched forms are loops of the single operations on each member, so a member's
+ * result is bit for bit what the single operation gives. (A batch spreads its members over
+ * the backend's threads above this level: src/model/batch.c issues each chunk of members'
+ * operations from one thread.) */
 static int cpu_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A,
                             size_t stride_a, const dln_mat *B, size_t stride_b, double beta, dln_mat *C,
                             size_t stride_c, int count)
 {
-    // C_b (m, n) = alpha op(A_b) op(B_b) + beta C_b for b < count
-    batch_job j = {.kind = BATCH_GEMM, .be = be, .trans_a = trans_a, .trans_b = trans_b, .alpha = alpha,
-                   .beta = beta, .A = A, .B = B, .C = C, .stride_a = stride_a, .stride_b = stride_b,
-                   .stride_c = stride_c};
-    double k = trans_a ? A->rows : A->cols;
-    return run_members(be, &j, count, (double)C->rows * C->cols * k * count);
+    for (int b = 0; b < count; b++) {
+        dln_mat a = member(A, stride_a, b), bb = member(B, stride_b, b), c = member(C, stride_c, b);
+        DLN_TRY(cpu_gemm(be, trans_a, trans_b, alpha, &a, &bb, beta, &c));
+    }
+    return DLN_OK;
 }
 
 static int cpu_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
                              double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count)
 {
-    // Y_b = (alpha av[b]) X_b + (beta cv[b]) Y_b
-    batch_job j = {.kind = BATCH_AXPBY, .be = be, .alpha = alpha, .beta = beta, .av = av, .cv = cv, .A = X,
-                   .C = Y, .stride_a = stride_x, .stride_c = stride_y};
-    return run_members(be, &j, count, (double)Y->rows * Y->cols * count);
+    // Y_b = (alpha av[b]) X_b + (beta cv[b]) Y_b; a zero factor of X never reads X_b
+    for (int b = 0; b < count; b++) {
+        double a = alpha * (av ? ((const double *)av->data)[b] : 1.0);
+        double c = beta * (cv ? ((const double *)cv->data)[b] : 1.0);
+        dln_mat x = member(X, stride_x, b), y = member(Y, stride_y, b);
+        if (a == 0.0 && c == 1.0) continue;
+        if (a == 0.0) x = y; /* Y = c Y: X is not read */
+        DLN_TRY(cpu_axpby(be, a, &x, c, &y));
+    }
+    return DLN_OK;
 }
 
 static int cpu_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
                              int accumulate)
 {
-    // out[index + b] = (accumulate ? out[index + b] : 0) + ||X_b||^2
-    batch_job j = {.kind = BATCH_SUMSQ, .be = be, .A = X, .stride_a = stride_x, .out = out, .index = index,
-                   .accumulate = accumulate};
-    return run_members(be, &j, count, (double)X->rows * X->cols * count);
+    for (int b = 0; b < count; b++) {
+        dln_mat x = member(X, stride_x, b);
+        DLN_TRY(cpu_sumsq(be, &x, out, index + b, accumulate));
+    }
+    return DLN_OK;
 }
 
 static int cpu_synchronize(dln_backend *be)
