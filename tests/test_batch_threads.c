@@ -149,3 +149,36 @@ TestOnBackends(batch_threads, the_setting_is_checked_and_kept_within_the_backend
     cr_expect_eq(dln_backend_threads(c.be), 1);
     tr_case_free(&c);
 }
+
+/* Without the step-size rule (given steps only) the threads' work is the chunks of members'
+ * steps alone: they must run some, and change nothing. */
+Test(batch_threads, the_steps_themselves_are_spread)
+{
+    tr_case c;
+    int dims[] = {10, 5, 4, 7};
+    tr_case_make(&c, DLN_BACKEND_CPU, 3, dims, 80, 3, 0.2, 0);
+    enum { N = 16 };
+    double **W[2][N];
+    dln_train_opts o[N];
+    dln_train_result r[2][N];
+    long work[2];
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(dln_backend_set_threads(c.be, k ? 2 : 1), DLN_OK, "%s", c.err.msg);
+        long before = dln_backend_thread_work(c.be);
+        for (int b = 0; b < N; b++) {
+            cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_GAUSSIAN, 0.5, 300 + (uint64_t)b, &W[k][b], &c.err), DLN_OK);
+            o[b] = opts(1e-3 * (1 + b % 3), 300, 0.0, DLN_DATA_AUTO);
+        }
+        cr_assert_eq(dln_train_batch(c.be, &c.d, &c.sh, &c.s, N, W[k], o, r[k], &c.err), DLN_OK, "%s", c.err.msg);
+        work[k] = dln_backend_thread_work(c.be) - before;
+    }
+    cr_expect_eq(work[0], 0);
+    cr_expect_gt(work[1], 0, "2 threads: the started thread ran none of the chunks");
+    for (int b = 0; b < N; b++) {
+        cr_expect(r[1][b].steps == r[0][b].steps && r[1][b].loss == r[0][b].loss, "member %d: %ld steps loss %.17g, "
+                  "on one thread %ld %.17g", b, r[1][b].steps, r[1][b].loss, r[0][b].steps, r[0][b].loss);
+        cr_expect(ts_rel_weights(&c.s, W[1][b], W[0][b]) == 0.0, "member %d: final weights", b);
+        dln_weights_free(3, W[0][b]), dln_weights_free(3, W[1][b]);
+    }
+    tr_case_free(&c);
+}

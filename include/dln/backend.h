@@ -52,7 +52,7 @@ int dln_backend_set_threads(dln_backend *be, int threads);
  * buffer): a batch of larger members runs on one. */
 #define DLN_MEMBER_WORK_MAX 262144.0
 int dln_backend_threads(const dln_backend *be);
-/* Items of member work (a member's batched operation or sharpness estimate) that the
+/* Items of member work (a chunk of members' step, a member's step-size work) that the
  * started threads, not the calling one, have run since the threads were set: 0 means the
  * batch ran on the caller alone. */
 long dln_backend_thread_work(const dln_backend *be);

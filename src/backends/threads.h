@@ -1,6 +1,7 @@
 /* threads.h: the backend's host threads (dln_backend_set_threads) for the layers above the
- * backends (internal to the library): the trainer spreads a batch's per-member work (the
- * sharpness rule's Lanczos) over the same pool the CPU backend's batched operations use. */
+ * backends (internal to the library): a batch (src/model/batch.c) issues its chunks of
+ * members' steps on this pool, and the trainer spreads the members' step-size work (the
+ * sharpness rule's Lanczos) over it, each thread through its own handle. */
 #ifndef DLN_BACKENDS_THREADS_H
 #define DLN_BACKENDS_THREADS_H
 

@@ -26,6 +26,7 @@ struct dln_batch {
     dln_shape s;
     int n, count, momentum, no_graphs;
     int threads;             /* the backend's threads the members are spread over (1: none) */
+    int *chunk_rc;           /* [count]: each chunk's status in a threaded step */
     int active;              /* members computed: the first `active` (the rest keep their weights) */
     dln_dtype dtype;
     dln_mat X, Y;            /* shared */
@@ -75,6 +76,11 @@ int dln_batch_create(dln_backend *be, const dln_shape *s, int n, dln_dtype dtype
     if (!b) return dln_fail(dln_backend_error(be), DLN_ENOMEM, "out of host memory");
     b->be = be, b->n = n, b->count = b->active = count, b->momentum = momentum != 0, b->dtype = dtype;
     b->threads = 1;
+    b->chunk_rc = calloc((size_t)count, sizeof(int));
+    if (!b->chunk_rc) {
+        free(b);
+        return dln_fail(dln_backend_error(be), DLN_ENOMEM, "out of host memory");
+    }
     int H = s->depth;
     int rc = dln_shape_make(H, s->dims[0], s->dims[H], s->dims + 1, H - 1, &b->s, dln_backend_error(be));
     if (!rc) rc = dln_mat_alloc(be, &b->X, s->dims[0], n, dtype);
@@ -110,6 +116,7 @@ void dln_batch_destroy(dln_batch *b)
     dln_mat *single[] = {&b->X, &b->Y, &b->results, &b->lr, &b->mu};
     for (int i = 0; i < 5; i++) dln_mat_free(b->be, single[i]);
     dln_shape_free(&b->s);
+    free(b->chunk_rc);
     free(b);
 }
 
@@ -275,15 +282,24 @@ static int issue_step(dln_batch *b, int lo, int n, int measure)
     return backward(b, lo, n, measure);
 }
 
-/* The work of a step (update 1) or an evaluation (update 0) over the active members: on
- * the backend's threads, in chunks of members (each chunk's operations issued by one
- * thread, so one wake-up per step and a chunk's data stay in cache), where
- * dln_batch_set_threads gave more than one; else one batched call per operation. A
- * member's operations are the same either way. */
+/* A step (update 1: the update, then forward and backward, measured or not) or an
+ * evaluation (update 0: forward and backward, measured) of members lo .. lo + n - 1. */
+static int issue_range(dln_batch *b, int lo, int n, int update, int measure)
+{
+    if (update) return issue_step(b, lo, n, measure);
+    DLN_TRY(forward(b, lo, n, 1));
+    return backward(b, lo, n, 1);
+}
+
+/* The work over the active members: on the backend's threads, in chunks of members (each
+ * chunk's operations issued by one thread, so one wake-up per step and a chunk's data stay
+ * in cache), where dln_batch_set_threads gave more than one; else one batched call per
+ * operation. A member's operations are the same either way. A chunk's operations allocate
+ * nothing and cannot fail on the batch's checked shapes, so the threads share the batch's
+ * backend handle. */
 typedef struct {
     dln_batch *b;
     int update, measure, chunk;
-    int *rc; /* [chunk] */
 } chunk_job;
 
 static void run_chunk(void *ctx, int k, int worker)
@@ -291,28 +307,20 @@ static void run_chunk(void *ctx, int k, int worker)
     chunk_job *j = ctx;
     (void)worker;
     int lo = k * j->chunk, n = j->b->active - lo < j->chunk ? j->b->active - lo : j->chunk;
-    int rc = j->update ? issue_step(j->b, lo, n, j->measure) : forward(j->b, lo, n, 1);
-    if (!rc && !j->update) rc = backward(j->b, lo, n, 1);
-    j->rc[k] = rc;
+    j->b->chunk_rc[k] = issue_range(j->b, lo, n, j->update, j->measure);
 }
 
 static int run_members(dln_batch *b, int update, int measure)
 {
     dln_pool *pool = dln_backend_pool(b->be);
     int threads = pool && b->threads > 1 ? dln_pool_threads(pool) : 1;
-    if (threads == 1 || b->active < 2) {
-        if (update) return issue_step(b, 0, b->active, measure);
-        DLN_TRY(forward(b, 0, b->active, 1));
-        return backward(b, 0, b->active, 1);
-    }
+    if (threads == 1 || b->active < 2) return issue_range(b, 0, b->active, update, measure);
     int chunk = b->active / (4 * threads) > 1 ? b->active / (4 * threads) : 1;
-    int chunks = (b->active + chunk - 1) / chunk;
-    chunk_job j = {b, update, measure, chunk, calloc((size_t)chunks, sizeof(int))};
-    if (!j.rc) return dln_fail(dln_backend_error(b->be), DLN_ENOMEM, "out of host memory");
+    int chunks = (b->active + chunk - 1) / chunk; /* <= active <= count */
+    chunk_job j = {b, update, measure, chunk};
     dln_pool_for(pool, chunks, run_chunk, &j);
     int rc = DLN_OK;
-    for (int k = 0; k < chunks && !rc; k++) rc = j.rc[k];
-    free(j.rc);
+    for (int k = 0; k < chunks && !rc; k++) rc = b->chunk_rc[k];
     return rc;
 }
 

@@ -293,15 +293,12 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
     /* the sharpness rule's start, on a single network per member as alone; its floor
      * (data and shape only) once for the batch */
     crew c = {0};
-    int tracking = 0, rule = 0;
-    for (int b = 0; b < count; b++) {
-        tracking |= o[b].lr <= 0 && o[b].lr_rule == DLN_LR_SHARPNESS;
-        rule |= !rc && dln_run_uses_rule(&r[b]);
-    }
+    int tracking = 0; /* some member's step size is the rule's (a batch has no line search) */
+    for (int b = 0; b < count; b++) tracking |= o[b].lr <= 0 && o[b].lr_rule == DLN_LR_SHARPNESS;
     if (!rc && tracking) rc = crew_create(be, s, n, threads, o[0].dtype, Xd, Yd, &c, err);
     double floor = 0.0;
-    if (!rc && rule) rc = dln_network_set_weights(c.net[0], W[0]);
-    if (!rc && rule) rc = dln_tracker_floor(c.net[0], s, sh, W[0], &floor, err);
+    if (!rc && tracking) rc = dln_network_set_weights(c.net[0], W[0]);
+    if (!rc && tracking) rc = dln_tracker_floor(c.net[0], s, sh, W[0], &floor, err);
     int *all = malloc(sizeof(int) * (size_t)count);
     if (!rc && !all) rc = dln_fail(err, DLN_ENOMEM, "out of host memory for a batch of %d", count);
     for (int b = 0; !rc && b < count; b++) all[b] = b, lr[b] = res[b].lr;

@@ -25,7 +25,7 @@ void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_est
     double solver_peak, solver_host, kept;
     dln_shallow_bytes((dln_solver_route)p->solver_route, p->dx, p->dy, p->m, p->shape != NULL, backend_is_host, &solver_peak, &solver_host, &kept);
 
-    double weights = 0, init = 0, net = 0, train_host = 0;
+    double weights = 0, init = 0, net = 0, train_host = 0, thread_bytes = 0;
     if (p->shape) {
         const dln_shape *s = p->shape;
         dln_train_opts def;
@@ -50,8 +50,8 @@ void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_est
             double one_net = (double)dln_network_bytes(s, n, t->dtype, 0);
             weights *= (double)p->batch * (tracking ? 2 : 1);
             net = (double)dln_batch_bytes(s, n, t->dtype, p->batch, t->momentum != 0.0) + (tracking ? one_net : 0);
-            weights += (threads - 1) * (DLN_MEM_THREAD_BYTES +
-                                        (tracking ? 3.0 * one_net + 24.0 * 8.0 * (double)dln_shape_params(s) : 0));
+            thread_bytes = (threads - 1) * (DLN_MEM_THREAD_BYTES +
+                                            (tracking ? 3.0 * one_net + 24.0 * 8.0 * (double)dln_shape_params(s) : 0));
         } else {
             net = (double)dln_network_bytes(s, n, t->dtype, buffers);
         }
@@ -59,7 +59,7 @@ void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_est
         for (int j = 0; j <= s->depth; j++) maxd = fmax(maxd, s->dims[j]);
         double lr = 8.0 * (3 * maxd + s->depth); /* power iterations and their logs */
         double bal = dln_balancedness_cheap(s) ? dln_balancedness_bytes(s) : 0;
-        train_host = kept + fmax(lr, bal);
+        train_host = kept + fmax(lr, bal) + thread_bytes;
     }
     /* on the host: the solver's peak (backend included when it is host memory), or its host part */
     double solver = backend_is_host ? solver_peak : solver_host, be_net = backend_is_host ? net : 0;

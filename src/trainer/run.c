@@ -54,11 +54,6 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_data *d, const dln_shal
     return DLN_OK;
 }
 
-int dln_run_uses_rule(const dln_run *r)
-{
-    return r->o->lr <= 0 && r->o->lr_rule == DLN_LR_SHARPNESS && !r->o->line_search;
-}
-
 int dln_run_start(dln_run *r, dln_network *net, double *const *W, const double *floor, dln_error *err)
 {
     const dln_train_opts *o = r->o;

@@ -111,8 +111,6 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_data *d, const dln_shal
 /* With the network at the starting weights W: the sharpness rule's step size (and the
  * line search's bound), the tracker started (floor as dln_tracker_start's). */
 int dln_run_start(dln_run *r, dln_network *net, double *const *W, const double *floor, dln_error *err);
-/* Whether the run's step size is the sharpness rule's (it then needs the rule's floor). */
-int dln_run_uses_rule(const dln_run *r);
 /* Whether step t is read: every check_every, every observe_every, the last, every step of
  * a line search. */
 int dln_run_is_check(const dln_run *r, long t);
