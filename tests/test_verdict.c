@@ -9,6 +9,7 @@
  * converged run, a run stopped early, a growing one and a diverged one. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,4 +215,50 @@ Test(verdict, the_oscillating_note_names_the_rules_step)
     o.lr_rule = DLN_LR_SHARPNESS, r.sharpness = 500.0; /* lr lambda 5 > 4 */
     dln_train_describe(&r, &o, buf, sizeof buf);
     cr_expect(strstr(buf, "too large") && !strstr(buf, "sharpness rule"), "%s", buf);
+}
+
+/* Every form of the note, with the widest numbers %ld and %.3g / %g can print (LONG_MIN,
+ * -1.23e-300, INT_MIN), fits in DLN_TRAIN_NOTE_MAX bytes with its NUL: a caller that sizes
+ * its buffer by it is never cut short (the CLI's batch once used 256 bytes and cut the
+ * sharpness rule's oscillation note, so its lines differed from the package's). Planted:
+ * DLN_TRAIN_NOTE_MAX 256 fails on that note. */
+Test(verdict, every_note_fits_in_the_documented_bound)
+{
+    const double wide = -1.23456789e-300;
+    const double sharp[] = {NAN, wide, 1.0 / 0.01 * 1.9, 1.0 / 0.01 * 3.0, 1.0 / 0.01 * 5.0};
+    const double lrs[] = {0.0, 0.01};
+    int forms = 0;
+    for (int stop = DLN_STOP_CONVERGED; stop <= DLN_STOP_OBSERVER + 1; stop++)
+        for (int verdict = DLN_VERDICT_GLOBAL; verdict <= DLN_VERDICT_STOPPED + 1; verdict++)
+            for (size_t si = 0; si < sizeof sharp / sizeof *sharp; si++)
+                for (size_t li = 0; li < 2; li++)
+                    for (int rule = DLN_LR_SHARPNESS; rule <= DLN_LR_ARORA; rule++)
+                        for (int skipped = 0; skipped < 2; skipped++)
+                            for (int finite_tol = 0; finite_tol < 2; finite_tol++) {
+                                dln_train_result r;
+                                memset(&r, 0, sizeof r);
+                                r.stop = (dln_stop_reason)stop, r.verdict = (dln_verdict)verdict;
+                                /* lr lambda_max: NaN, -1.23e-300 (the widest %.3g), 1.9, 3, 5 */
+                                r.lr = sharp[si] == wide ? wide : 0.01;
+                                r.sharpness = sharp[si] == wide ? 1.0 : sharp[si];
+                                r.steps = LONG_MIN, r.loss = wide, r.rel_gap = wide;
+                                r.steps_to_tol = finite_tol ? wide : NAN;
+                                r.verdict_rank = INT_MIN;
+                                r.verdict_skipped = skipped ? INT_MIN : 0, r.verdict_added = INT_MIN;
+                                dln_train_opts o;
+                                dln_train_opts_default(&o);
+                                o.steps = LONG_MIN, o.tol = wide, o.lr = lrs[li], o.lr_rule = (dln_lr_rule)rule;
+                                char big[4096];
+                                memset(big, 0, sizeof big);
+                                dln_train_describe(&r, &o, big, sizeof big);
+                                size_t len = strlen(big);
+                                cr_assert(len > 10, "stop %d verdict %d: an empty note '%s'", stop, verdict, big);
+                                cr_assert(len < DLN_TRAIN_NOTE_MAX, "stop %d verdict %d: %zu bytes > %d: %s", stop,
+                                          verdict, len + 1, DLN_TRAIN_NOTE_MAX, big);
+                                char fit[DLN_TRAIN_NOTE_MAX];
+                                dln_train_describe(&r, &o, fit, sizeof fit);
+                                cr_assert_str_eq(fit, big);
+                                forms++;
+                            }
+    cr_expect_gt(forms, 1000);
 }

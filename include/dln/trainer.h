@@ -120,7 +120,10 @@ typedef struct {
                                            left out and verdict_added learnt instead (else 0) */
 } dln_train_result;
 
-/* One line saying why the run stopped, in the library's terms (no advice). */
+/* One line saying why the run stopped, in the library's terms (no advice). It never needs more
+ * than DLN_TRAIN_NOTE_MAX bytes with its NUL (tests/test_verdict.c checks every form of it with
+ * the widest numbers); a smaller buf truncates it. */
+#define DLN_TRAIN_NOTE_MAX 512
 void dln_train_describe(const dln_train_result *r, const dln_train_opts *o, char *buf, size_t n);
 
 /* The curvature-bound step size (DLN_LR_ARORA; docs/maths.md section 5). */

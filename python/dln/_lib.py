@@ -94,6 +94,7 @@ LR_SHARPNESS, LR_ARORA = 0, 1
 DATA_MODES = {"auto": 0, "full": 1, "compressed": 2}
 ROUTES = {0: "auto", 1: "svd", 2: "qr"}
 STOPS = {0: "converged", 1: "step_limit", 2: "diverged", 3: "no_decrease", 4: "observer"}
+TRAIN_NOTE_MAX = 512  # DLN_TRAIN_NOTE_MAX: dln_train_describe's note with its NUL
 
 P = C.POINTER
 DP = P(C.c_double)

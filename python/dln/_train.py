@@ -162,7 +162,7 @@ def _summary(be, d, shape, sh, o, r, init, init_scale, seed, lr, bal0, bal, solv
     out.update(seconds=r.seconds, solve_seconds=solve_sec, balancedness_init=bal0,
                balancedness=math.nan if r.diverged else bal)
     out.update(_shallow_fields(sh))
-    why = C.create_string_buffer(512)
+    why = C.create_string_buffer(_lib.TRAIN_NOTE_MAX)
     L.dln_train_describe(C.byref(r), C.byref(o), why, len(why))
     out["note"] = why.value.decode()
     out["stop"] = _lib.STOPS.get(r.stop, "?")

@@ -13,7 +13,8 @@ ENUMS = {"DLN_OK": _lib.OK, "DLN_EINPUT": _lib.EINPUT, "DLN_ERUNTIME": _lib.ERUN
          "DLN_MATH_TF32": _lib.MATH_TF32, "DLN_CAP_TF32": _lib.CAP_TF32, "DLN_F32": _lib.F32,
          "DLN_LR_ARORA": _lib.LR_ARORA, "DLN_DATA_FULL": _lib.DATA_MODES["full"],
          "DLN_DATA_COMPRESSED": _lib.DATA_MODES["compressed"], "DLN_SOLVER_SVD": 1, "DLN_SOLVER_QR": 2,
-         "DLN_STOP_OBSERVER": 4, "DLN_VERDICT_CRITICAL": 1, "DLN_VERDICT_DECREASING": 3, "DLN_MAX_DIM": 1 << 24}
+         "DLN_STOP_OBSERVER": 4, "DLN_VERDICT_CRITICAL": 1, "DLN_VERDICT_DECREASING": 3, "DLN_MAX_DIM": 1 << 24,
+         "DLN_TRAIN_NOTE_MAX": _lib.TRAIN_NOTE_MAX}
 
 
 def test_structs_enums_and_version_match_the_headers(tmp_path):

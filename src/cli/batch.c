@@ -140,7 +140,7 @@ static int member_weights(const cli_opts *m, const batch_state *st, double ***W,
 static int finish_member(const cli_opts *m, batch_state *st, long b, double **W, const dln_train_result *r,
                          double bal0, dln_error *err)
 {
-    char why[256] = "", path[4096];
+    char why[CLI_NOTE_MAX] = "", path[4096];
     cli_stop_note(r, &m->train, why, sizeof why);
     if (r->diverged) fprintf(stderr, "dln: member %ld: %s%s\n", b, why, m->save_dir ? " (weights not saved)" : "");
     if (m->save_dir && !r->diverged) {

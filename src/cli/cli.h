@@ -96,6 +96,8 @@ int cli_check_outputs(const cli_opts *o, int batch, dln_error *err);
 int cli_get_weights(const cli_opts *o, const dln_data *d, const dln_shape *s, double ***W, dln_error *err);
 /* The run's fields of the summary (shape, init, optimiser, result). */
 void cli_put_run(dln_json *j, const cli_opts *o, const dln_shape *s, const dln_train_result *r);
+/* cli_stop_note's buffer: the library's note and the CLI's additions (--hessian's saddle note) */
+#define CLI_NOTE_MAX (DLN_TRAIN_NOTE_MAX + 512)
 /* Why the run stopped, with what to change when it diverged. */
 void cli_stop_note(const dln_train_result *r, const dln_train_opts *t, char *buf, size_t n);
 /* Balancedness where it is cheap, else NaN. */

@@ -233,7 +233,7 @@ int cli_train(cli_opts *o, dln_error *err)
     double solve_sec = 0, bal0 = NAN;
     const char *note = NULL;
     int rc = run(o, &st, &r, &solve_sec, &bal0, &note, err);
-    char why[512] = "";
+    char why[CLI_NOTE_MAX] = "";
     if (!rc) cli_stop_note(&r, &o->train, why, sizeof why);
     if (!rc && st.have_h) saddle_note(&r, &st.h, why, sizeof why);
     if (!rc && r.diverged) fprintf(stderr, "dln: %s%s\n", why, o->save_dir ? " (weights not saved)" : "");
