@@ -55,8 +55,9 @@ INC := -Iinclude -Isrc
 $(BUILD)/src/cli/%.o:       INC := -Iinclude
 $(BUILD)/src/reference/%.o: INC := -Iinclude -Isrc/reference
 $(BUILD)/tests/%.o:         INC := -Iinclude -Isrc/reference -Itests
-# the pool is internal: its unit test sees src/ (no other test does)
+# the pool and the crew are internal: their unit tests see src/ (no other test does)
 $(BUILD)/tests/test_pool.o:   INC := -Iinclude -Isrc -Itests
+$(BUILD)/tests/test_crew.o:   INC := -Iinclude -Isrc -Isrc/reference -Itests
 $(BUILD)/src/backends/cuda/%.o: INC := -Iinclude -Isrc -I$(CUDA_HOME)/include
 ifneq ($(NVCC),)
 $(BUILD)/src/backends/registry.o: INC := -Iinclude -Isrc -DDLN_HAVE_CUDA

@@ -6,13 +6,12 @@
  * batch computes the running members only; it ends when every member has stopped.
  * The members share the data mode, dtype and check schedule; the line search and the
  * observables are for single runs. */
-#include <limits.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/threads.h"
+#include "trainer/crew.h"
 #include "dln/clock.h"
 #include "trainer/trainer_internal.h"
 
@@ -32,70 +31,24 @@ static int check_batch(int count, const dln_train_opts *o, const dln_run *r, dln
 
 /* A member's sharpness work runs on a single network holding its weights (copied from the
  * batch into W[b], the member's host weights), so its Hessian-vector products are those of
- * its single run. With the backend's threads (dln_backend_set_threads) the members due for
- * this work are spread over them: one network per thread, made through a handle of its own
- * (dln_backend_worker) so that everything the thread issues, the products' buffers made on
- * first use included, records its failures in the thread's own error record; each member is
- * computed on one thread as it would be alone, so the results do not depend on the count. */
-typedef struct {
-    dln_pool *pool;
-    int workers;
-    dln_backend **be;  /* [worker]: its handle (the batch's backend itself with one worker) */
-    dln_network **net; /* [worker]; NULL when no member tracks its sharpness */
-    dln_error *err;    /* [worker] */
-    int *rc;           /* [worker]: the status of its first failure */
-    int *first;        /* [worker]: the list index whose failure err holds (INT_MAX: none) */
-    atomic_int fail_at; /* the lowest list index that failed (INT_MAX: none) */
-} crew;
-
-static int crew_create(dln_backend *be, const dln_shape *s, int n, int workers, dln_dtype dtype, const double *X,
-                       const double *Y, crew *c, dln_error *err)
-{
-    c->workers = workers;
-    c->pool = workers > 1 ? dln_backend_pool(be) : NULL;
-    c->be = calloc((size_t)workers, sizeof *c->be);
-    c->net = calloc((size_t)workers, sizeof *c->net);
-    c->err = calloc((size_t)workers, sizeof *c->err);
-    c->rc = calloc((size_t)workers, sizeof *c->rc);
-    c->first = malloc(sizeof(int) * (size_t)workers);
-    if (!c->be || !c->net || !c->err || !c->rc || !c->first)
-        return dln_fail(err, DLN_ENOMEM, "out of host memory for a batch's threads");
-    for (int w = 0; w < workers; w++) {
-        if (workers == 1) c->be[w] = be;
-        else DLN_TRY(dln_backend_worker(be, &c->err[w], &c->be[w]));
-        int rc = dln_network_create(c->be[w], s, n, dtype, 0, &c->net[w]);
-        if (!rc) rc = dln_network_set_data(c->net[w], X, Y);
-        if (rc && workers > 1) return dln_fail(err, rc, "%s", c->err[w].msg);
-        if (rc) return rc;
-    }
-    return DLN_OK;
-}
-
-static void crew_destroy(crew *c)
-{
-    for (int w = 0; c->net && w < c->workers; w++) dln_network_destroy(c->net[w]);
-    for (int w = 0; c->be && c->workers > 1 && w < c->workers; w++) dln_backend_worker_free(c->be[w]);
-    free(c->be), free(c->net), free(c->err), free(c->rc), free(c->first);
-}
-
+ * its single run; with the backend's threads the members due for this work are spread over
+ * a crew (crew.h), one network per thread. */
 enum { START, TRACK, FINAL };
 
 typedef struct {
-    crew *c;
     dln_run *r;
     double ***W;
-    const int *list;     /* the members to work on, in increasing order */
     int phase;           /* START, TRACK or FINAL */
     long t;              /* TRACK: the step */
     const long *end;     /* FINAL: [member] its last step */
     const int *rose;     /* TRACK: [member] the gap more than doubled */
     const double *floor; /* START: the rule's floor, shared */
     double *lr;          /* [member] its step size */
-    dln_error *err;      /* the caller's record (one worker: its work records there) */
 } crew_job;
 
-static int member_work(const crew_job *j, int b, dln_network *net, dln_error *err)
+static int member_work(void *ctx, int b, dln_network *net, dln_error *err)
 {
+    const crew_job *j = ctx;
     dln_run *r = &j->r[b];
     if (j->phase == START) {
         DLN_TRY(dln_network_set_weights(net, j->W[b]));
@@ -109,41 +62,6 @@ static int member_work(const crew_job *j, int b, dln_network *net, dln_error *er
     }
     if (dln_tracker_estimates(&r->tracker, j->t, j->rose[b])) DLN_TRY(dln_network_set_weights(net, j->W[b]));
     return dln_tracker_step(&r->tracker, net, j->t, j->rose[b], &j->lr[b], err);
-}
-
-static void crew_member(void *ctx, int i, int worker)
-{
-    const crew_job *j = ctx;
-    crew *c = j->c;
-    if (worker < 0) worker = 0; /* the pool was busy: every item runs here, on the caller's own worker */
-    if (i > atomic_load_explicit(&c->fail_at, memory_order_relaxed)) return; /* after a failure: not needed */
-    dln_error *err = c->workers > 1 ? &c->err[worker] : j->err;
-    int rc = member_work(j, j->list[i], c->net[worker], err);
-    if (!rc) return;
-    if (c->first[worker] == INT_MAX) /* a worker takes indices in increasing order: its first failure is its lowest */
-        c->first[worker] = i, c->rc[worker] = rc;
-    for (int at = atomic_load(&c->fail_at); i < at && !atomic_compare_exchange_weak(&c->fail_at, &at, i);)
-        ;
-}
-
-/* The phase's work on the n members in list, over the crew's threads; on failure the
- * error of the lowest failing member (the one a single thread would have met first: every
- * index below it was run). */
-static int crew_run(crew_job *j, int n, dln_error *err)
-{
-    crew *c = j->c;
-    j->err = err;
-    atomic_store(&c->fail_at, INT_MAX);
-    for (int w = 0; w < c->workers; w++) c->first[w] = INT_MAX, c->rc[w] = DLN_OK, dln_error_clear(&c->err[w]);
-    dln_pool_for(c->pool, n, crew_member, j);
-    int lowest = -1;
-    for (int w = 0; w < c->workers; w++)
-        if (c->first[w] != INT_MAX && (lowest < 0 || c->first[w] < c->first[lowest])) lowest = w;
-    if (lowest < 0) return DLN_OK;
-    if (c->workers == 1) return c->rc[lowest]; /* recorded in err already */
-    const dln_error *e = &c->err[lowest];
-    return dln_fail(err, e->code ? e->code : c->rc[lowest], "%s",
-                    e->msg[0] ? e->msg : "a batch member's step-size work failed");
 }
 
 /* Where the members are: the running ones fill slots 0 .. active-1 of the batch, so that
@@ -188,7 +106,7 @@ static int upload_rates(dln_batch *bt, slots *sl, const double *rate, const doub
 
 /* The loop: every member checked at its own checked steps, its sharpness tracked, one
  * batched update of the running members. W[b] gets member b's final weights. */
-static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, int count, crew *c,
+static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, int count, dln_crew *c,
                       double ***W, int graphs, dln_error *err)
 {
     dln_network_stats *st = malloc(sizeof(dln_network_stats) * (size_t)count),
@@ -230,8 +148,8 @@ static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, i
             before[b] = lr[b], list[due++] = b;
         }
         if (!rc && due) {
-            crew_job j = {.c = c, .r = r, .W = W, .list = list, .phase = TRACK, .t = t, .rose = rose, .lr = lr};
-            rc = crew_run(&j, due, err);
+            crew_job j = {.r = r, .W = W, .phase = TRACK, .t = t, .rose = rose, .lr = lr};
+            rc = dln_crew_run(c, list, due, member_work, &j, err);
         }
         for (int i = 0; !rc && i < due; i++)
             if (lr[list[i]] != before[list[i]]) rate[list[i]] = lr[list[i]], frozen = 1; /* new rates to upload */
@@ -252,8 +170,8 @@ static int batch_loop(dln_batch *bt, dln_run *r, double *lr, const double *mu, i
             list[finals++] = b;
     }
     if (!rc && finals) {
-        crew_job j = {.c = c, .r = r, .W = W, .list = list, .phase = FINAL, .end = stop_at, .lr = lr};
-        rc = crew_run(&j, finals, err);
+        crew_job j = {.r = r, .W = W, .phase = FINAL, .end = stop_at, .lr = lr};
+        rc = dln_crew_run(c, list, finals, member_work, &j, err);
     }
     for (int b = 0; b < count; b++) dln_run_finish(&r[b], stop_at ? stop_at[b] : t, lr[b], sec, !rc);
     free(list), free(rose), free(before);
@@ -292,10 +210,10 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
     for (int b = 0; !rc && b < count; b++) rc = dln_batch_set_weights(bt, b, W[b]);
     /* the sharpness rule's start, on a single network per member as alone; its floor
      * (data and shape only) once for the batch */
-    crew c = {0};
+    dln_crew c = {0};
     int tracking = 0; /* some member's step size is the rule's (a batch has no line search) */
     for (int b = 0; b < count; b++) tracking |= o[b].lr <= 0 && o[b].lr_rule == DLN_LR_SHARPNESS;
-    if (!rc && tracking) rc = crew_create(be, s, n, threads, o[0].dtype, Xd, Yd, &c, err);
+    if (!rc && tracking) rc = dln_crew_create(be, s, n, threads, o[0].dtype, Xd, Yd, &c, err);
     double floor = 0.0;
     if (!rc && tracking) rc = dln_network_set_weights(c.net[0], W[0]);
     if (!rc && tracking) rc = dln_tracker_floor(c.net[0], s, sh, W[0], &floor, err);
@@ -303,8 +221,8 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
     if (!rc && !all) rc = dln_fail(err, DLN_ENOMEM, "out of host memory for a batch of %d", count);
     for (int b = 0; !rc && b < count; b++) all[b] = b, lr[b] = res[b].lr;
     if (!rc && tracking) {
-        crew_job j = {.c = &c, .r = r, .W = W, .list = all, .phase = START, .floor = &floor, .lr = lr};
-        rc = crew_run(&j, count, err);
+        crew_job j = {.r = r, .W = W, .phase = START, .floor = &floor, .lr = lr};
+        rc = dln_crew_run(&c, all, count, member_work, &j, err);
     }
     for (int b = 0; !rc && !tracking && b < count; b++) rc = dln_run_start(&r[b], NULL, W[b], NULL, err);
     free(all);
@@ -312,7 +230,7 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
     if (!rc) rc = batch_loop(bt, r, lr, momentum ? mu : NULL, count, &c, W, dln_backend_supports(be, DLN_CAP_GRAPHS), err);
     if (rc == DLN_ENOMEM && err->code == DLN_OK) dln_fail(err, DLN_ENOMEM, "out of host memory in a batch");
     dln_batch_destroy(bt);
-    crew_destroy(&c);
+    dln_crew_destroy(&c);
     free(r), free(lr), free(mu);
     return rc;
 }
