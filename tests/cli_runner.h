@@ -38,10 +38,14 @@ run_t run_argv(char *const *args);
 void run_free(run_t *r);
 
 /* run_argv with stdout sent to out_path (NULL: captured) and, when as_limit > 0, the
- * address space limited to as_limit bytes (setrlimit RLIMIT_AS in the child). */
+ * address space limited to as_limit bytes (setrlimit RLIMIT_AS in the child); when
+ * stack_limit > 0, RLIMIT_STACK set to it (glibc sizes a new thread's stack by it, so with
+ * as_limit below it no thread can start) and OpenBLAS kept to the calling thread (its own
+ * threads would fail to start and end the process). */
 typedef struct {
     const char *out_path;
     double as_limit;
+    double stack_limit;
 } run_opts;
 run_t run_with(const run_opts *ro, char *const *args);
 #define DLN_WITH(ro, ...) run_with(ro, (char *const[]){__VA_ARGS__, NULL})

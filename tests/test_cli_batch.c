@@ -191,7 +191,7 @@ Test(cli, batch_bad_input)
 Test(cli, batch_memory_picks_or_refuses_a_batch_size, .timeout = 120)
 {
     if (under_sanitizer()) cr_skip_test("the sanitizers reserve terabytes of address space");
-    run_opts lim = {NULL, 3e9};
+    run_opts lim = {.as_limit = 3e9};
     run_t r = expect_ok(DLN_WITH(&lim, "train", "--backend", "cpu", "--depth", "2", "--width", "200000", "--seeds",
                                  "1-8", "--init", "gaussian", "--lr", "1e-6", "--steps", "0"));
     int n;
@@ -206,4 +206,28 @@ Test(cli, batch_memory_picks_or_refuses_a_batch_size, .timeout = 120)
     expect_bad(DLN_WITH(&lim, "train", "--backend", "cpu", "--depth", "2", "--width", "2000000", "--seeds", "1-4",
                         "--steps", "3", "--quiet"),
                "one member at a time");
+}
+
+/* Threads that cannot start (each new thread's stack, sized by RLIMIT_STACK, does not fit
+ * under RLIMIT_AS) leave a batch on one thread: a note says so, the run succeeds, and every
+ * member's line is the one a one-thread batch prints. */
+Test(cli, batch_runs_on_one_thread_where_threads_cannot_start, .timeout = 120)
+{
+    if (under_sanitizer()) cr_skip_test("the sanitizers reserve terabytes of address space");
+    run_opts lim = {.as_limit = 3e9, .stack_limit = 2.5e9};
+    run_t r = expect_ok(DLN_WITH(&lim, "train", PROBLEM, "--seeds", "1-6", "--lr", "auto,3e-3", "--threads", "2"));
+    cr_expect(strstr(r.err, "dln: note: could not start") && strstr(r.err, "the members run on one thread"),
+              "no note on the threads: %s", r.err);
+    run_t one = expect_ok(DLN("train", PROBLEM, "--seeds", "1-6", "--lr", "auto,3e-3", "--threads", "1", "--quiet"));
+    int n, n1;
+    json_t **got = lines(r.out, &n), **want = lines(one.out, &n1);
+    cr_assert_eq(n, 12);
+    cr_assert_eq(n1, 12);
+    for (int b = 0; b < n; b++) {
+        char what[32];
+        snprintf(what, sizeof what, "member %d", b);
+        expect_same(got[b], want[b], 0, what);
+    }
+    free_lines(got, n), free_lines(want, n1);
+    run_free(&r), run_free(&one);
 }

@@ -128,7 +128,7 @@ Test(cli, log_into_a_fifo_is_never_removed)
         _exit(0);
     }
     /* fails after training (the summary cannot be written), with the trace written */
-    run_opts full = {"/dev/full", 0};
+    run_opts full = {.out_path = "/dev/full"};
     run_t r = DLN_WITH(&full, "train", SMALL, "--steps", "10", "--quiet", "--log", P("fifo"));
     cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
     run_free(&r);
@@ -252,7 +252,7 @@ Test(cli, stdout_full_replaces_neither_weights_nor_log)
     size_t n1, n2;
     char *w1 = read_all(P("w/W1.npy"), &n1), before[4096], after[4096];
     listing(tdir, before, sizeof before);
-    run_opts full = {"/dev/full", 0};
+    run_opts full = {.out_path = "/dev/full"};
     run_t r = DLN_WITH(&full, "train", SMALL, "--depth", "2", "--steps", "2", "--quiet", "--save", P("w"), "--log",
                        P("trace.jsonl"));
     cr_assert_eq(r.status, 1, "exit %d; stderr: %s", r.status, r.err);

@@ -81,6 +81,9 @@ run_t run_with(const run_opts *ro, char *const *args)
         if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(fileno(fe), 2) < 0) _exit(126);
         struct rlimit rl = {(rlim_t)ro->as_limit, (rlim_t)ro->as_limit};
         if (ro->as_limit > 0 && setrlimit(RLIMIT_AS, &rl) != 0) _exit(126);
+        struct rlimit st = {(rlim_t)ro->stack_limit, (rlim_t)ro->stack_limit};
+        if (ro->stack_limit > 0 && (setrlimit(RLIMIT_STACK, &st) != 0 || setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0))
+            _exit(126);
         execv(argv[0], argv);
         _exit(127);
     }
@@ -120,7 +123,7 @@ int run_reap(pid_t pid)
 /* Runs dln with argv (NULL-terminated, without argv[0]); stdin is /dev/null. */
 run_t run_argv(char *const *args)
 {
-    static const run_opts plain = {NULL, 0};
+    static const run_opts plain = {.out_path = NULL};
     return run_with(&plain, args);
 }
 

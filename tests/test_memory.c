@@ -156,7 +156,7 @@ Test(memory, the_solver_estimate_follows_the_route)
 Test(memory, address_space_limit_is_refused_up_front)
 {
     if (under_sanitizer()) cr_skip_test("the sanitizers reserve terabytes of address space");
-    run_opts lim = {NULL, 3e9};
+    run_opts lim = {.as_limit = 3e9};
     /* the host's limit: on the CPU backend (a device's network is in its own memory) */
     expect_bad(DLN_WITH(&lim, "train", "--backend", "cpu", "--depth", "2", "--width", "2000000", "--steps", "3", "--quiet"),
                "RLIMIT_AS");
