@@ -40,7 +40,7 @@ void run_free(run_t *r);
 /* run_argv with stdout sent to out_path (NULL: captured) and, when as_limit > 0, the
  * address space limited to as_limit bytes (setrlimit RLIMIT_AS in the child); when
  * stack_limit > 0, RLIMIT_STACK set to it (glibc sizes a new thread's stack by it, so with
- * as_limit below it no thread can start) and OpenBLAS kept to the calling thread (its own
+ * as_limit no larger no thread can start) and OpenBLAS kept to the calling thread (its own
  * threads would fail to start and end the process). */
 typedef struct {
     const char *out_path;
