@@ -4,7 +4,13 @@
  *       timed from spawn to exit; the rate is their steps over their summed wall time);
  *   (b) a loop of single runs in one process: dln_train once per member, on the solution
  *       solved once (b' also solves it before each run, as a single `dln train` does);
- *   (c) one batch: the shallow solve once, then dln_train_batch over all members.
+ *   (c) one batch: the shallow solve once, then dln_train_batch over all members;
+ *   (d) the GEMMs of the batch's step alone: its 3H - 1 GEMMs, one dln_gemm_batched each over
+ *       the B members on buffers of the step's shapes (bare_batched.h), captured where the
+ *       backend captures; (c) and (d) also in GEMM GFLOP/s (2 n (3 sum d_i d_{i-1} - d_1 d_0)
+ *       per member-step, n the columns trained on), and c/d: the fraction of the bare batched
+ *       GEMMs' rate the whole batch keeps (issue 9's GPU figure). On the CPU (d) runs on one
+ *       thread (the CPU's batched GEMM is a loop) while (c) uses --threads.
  * over a grid of widths x depths x batch sizes B, on a synthetic problem (the CLI's, so the
  * spawned runs see the same data). Members: seeds seed+1 .. seed+B, orthogonal init, the
  * step size --lr (0: the sharpness rule, as `dln train`'s default; < 0: the curvature
@@ -15,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "bench_common.h"
+#include "bare_batched.h"
 
 #define MAXL 16
 
@@ -81,6 +88,19 @@ static long total_steps(const pass_ctx *c)
     long n = 0;
     for (int b = 0; b < c->count; b++) n += c->res[b].steps;
     return n;
+}
+
+/* (d)'s buffers (two weight-shaped and one activation-shaped set per member) fit: in 90%
+ * of the device's free memory, or in a quarter of the host's. */
+static int bare_fits(dln_backend *be, const dln_shape *s, int n, int B, dln_dtype t)
+{
+    double per = 0;
+    for (int i = 0; i < s->depth; i++) per += 2.0 * s->dims[i + 1] * s->dims[i] + (double)s->dims[i + 1] * n;
+    double need = per * B * (double)dln_dtype_size(t);
+    size_t fb = 0, tb = 0;
+    if (dln_backend_mem_info(be, &fb, &tb)) return 0;
+    double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    return tb ? need <= 0.9 * (double)fb : !(phys > 0) || need <= 0.25 * phys;
 }
 
 static double weights_diff(const dln_shape *s, double *const *A, double *const *B)
@@ -180,7 +200,8 @@ static void usage(void)
           "  --procs N                     members run as processes for (a) (default 4; 0: none)\n"
           "  --threads N                   the backend's threads for (c) (dln_backend_set_threads;\n"
           "                                default 0: one per CPU; (b) runs on one)\n"
-          "  --dln PATH                    the dln binary for (a) (default build/dln)\n\n",
+          "  --dln PATH                    the dln binary for (a) (default build/dln)\n"
+          "  --no-bare                     skip (d), the bare batched GEMMs\n\n",
           stdout);
     bench_common_help(stdout);
 }
@@ -195,7 +216,7 @@ int main(int argc, char **argv)
     long steps = 100;
     double max_flops = 2e10;
     proc_cfg pc = {"build/dln", 32, 32, 256, 8, 4, 0.1, -1, 0, NULL, NULL};
-    int threads = 0;
+    int threads = 0, do_bare = 1;
     const bench_flag_spec specs[] = {
         {"--dx", BF_INT, &pc.dx, 1, DLN_MAX_DIM, 0, NULL},
         {"--dy", BF_INT, &pc.dy, 1, DLN_MAX_DIM, 0, NULL},
@@ -212,6 +233,7 @@ int main(int argc, char **argv)
         {"--procs", BF_INT, &pc.procs, 0, 1 << 20, 0, NULL},
         {"--dln", BF_STRING, &pc.dln, 0, 0, 0, NULL},
         {"--threads", BF_INT, &threads, 0, 1024, 0, NULL},
+        {"--no-bare", BF_SWITCH, &do_bare, 0, -1, 0, NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL},
     };
     int parsed = bench_parse_args(argc, argv, specs, &o, usage);
@@ -243,10 +265,12 @@ int main(int argc, char **argv)
     dln_json_int(&j, "threads", dln_backend_threads(be));
     dln_json_end_object(&j);
     dln_json_array(&j, "points");
-    printf("%6s %5s %5s %6s | %12s %12s %12s %12s | %8s %8s %8s\n", "width", "depth", "B", "steps", "(a) proc/s",
-           "(b) loop/s", "(b') +solve/s", "(c) batch/s", "c/b", "c/b'", "c/a");
+    printf("%6s %5s %5s %6s | %12s %12s %12s %12s %12s | %8s %8s %8s | %9s %9s %6s\n", "width", "depth", "B", "steps",
+           "(a) proc/s", "(b) loop/s", "(b') +solve/s", "(c) batch/s", "(d) GEMMs/s", "c/b", "c/b'", "c/a", "(c) GF/s",
+           "(d) GF/s", "c/d");
     printf("(member-steps per second, medians of %d passes of (b), (b') and (c) in turn; c/b and c/b': medians of\n"
-           " the passes' ratios; (a) over min(B, --procs) spawned processes)\n", o.reps);
+           " the passes' ratios; (a) over min(B, --procs) spawned processes; (d) the step's GEMMs alone, batched;\n"
+           " GF/s: GEMM flops per second)\n", o.reps);
     for (int iw = 0; iw < nw && !rc; iw++)
         for (int id = 0; id < nd && !rc; id++)
             for (int ib = 0; ib < nb && !rc; ib++) {
@@ -328,14 +352,24 @@ int main(int argc, char **argv)
                 double ratio[2];
                 long steps_done = total_steps(&c);
                 if (!rc) rc = time_rounds(be, &c, &o, tt, ratio);
-                bench_timing tl = tt[0], tls = tt[1], tb = tt[2];
+                bench_timing tl = tt[0], tls = tt[1], tb = tt[2], td;
+                memset(&td, 0, sizeof td);
+                double gemm_flops = bare_batched_flops(&s, n), rd = NAN;
+                if (!rc && do_bare && bare_fits(be, &s, n, B, o.dtype)) {
+                    bare_batched bare;
+                    rc = bare_batched_make(&bare, be, &s, n, B, o.dtype, n < d.m ? sh.C : d.X, o.seed) ||
+                         bench_time(be, bare_batched_run, &bare, &o, &td);
+                    bare_batched_free(&bare);
+                    rd = rc ? NAN : B / td.s.median;
+                }
                 if (rc) {
                     fprintf(stderr, "batch: width %d depth %d B %d: %s\n", width, H, B, err.msg);
                 } else {
                     double ra = procs ? psteps / pwall : NAN, rl = steps_done / tl.s.median,
                            rls = steps_done / tls.s.median, rb = steps_done / tb.s.median;
-                    printf("%6d %5d %5d %6ld | %12.4g %12.4g %12.4g %12.4g | %8.3g %8.3g %8.3g\n", width, H, B, st, ra,
-                           rl, rls, rb, ratio[0], ratio[1], rb / ra);
+                    printf("%6d %5d %5d %6ld | %12.4g %12.4g %12.4g %12.4g %12.4g | %8.3g %8.3g %8.3g | %9.4g %9.4g "
+                           "%6.3g\n", width, H, B, st, ra, rl, rls, rb, rd, ratio[0], ratio[1], rb / ra,
+                           rb * gemm_flops / 1e9, rd * gemm_flops / 1e9, rb / rd);
                     dln_json_object(&j, NULL);
                     dln_json_int(&j, "width", width), dln_json_int(&j, "depth", H), dln_json_int(&j, "members", B);
                     dln_json_int(&j, "steps", st), dln_json_int(&j, "member_steps", steps_done);
@@ -352,6 +386,12 @@ int main(int argc, char **argv)
                     bj_stats(&j, "b_loop", &tl);
                     bj_stats(&j, "b_loop_solving", &tls);
                     bj_stats(&j, "c_batch", &tb);
+                    dln_json_num(&j, "gemm_flops_per_member_step", gemm_flops);
+                    dln_json_num(&j, "d_bare_batched_gemms_steps_per_s", rd);
+                    dln_json_num(&j, "c_gemm_gflops", rb * gemm_flops / 1e9);
+                    dln_json_num(&j, "d_gemm_gflops", rd * gemm_flops / 1e9);
+                    dln_json_num(&j, "c_over_d", rb / rd);
+                    if (isfinite(rd)) bj_stats(&j, "d_bare_batched_gemms", &td);
                     dln_json_end_object(&j);
                     fflush(stdout);
                 }
