@@ -199,6 +199,8 @@ fuzz:
 EMU_LIB_SRC    := $(LIB_SRC) $(CUDA_SRC)
 EMU_CLI_SRC    := $(CLI_SRC)
 EMU_TEST_SRC   := $(TEST_SRC) $(REF_SRC)
+EMU_BENCH_SRC  := $(BENCH_SRC)
+EMU_REF_SRC    := $(REF_SRC)
 EMU_KERNEL_SRC := $(CU_SRC)
 EMU_KERNEL_INC := -Iinclude -Isrc/backends/cuda/kernels
 EMU_CFLAGS     := $(filter-out -MMD -MP,$(CFLAGS)) -Iinclude -Isrc -Isrc/reference -Itests -DDLN_HAVE_CUDA \

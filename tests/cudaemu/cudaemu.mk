@@ -7,6 +7,8 @@
 #   EMU_LIB_SRC     C sources of the library, the CUDA backend's host files among them
 #   EMU_CLI_SRC     C sources of the dln program
 #   EMU_TEST_SRC    C sources of the Criterion suite
+#   EMU_BENCH_SRC   C sources of the benchmarks (one program each; bench/*.h beside them)
+#   EMU_REF_SRC     C sources of the host oracles the benchmarks link
 #   EMU_KERNEL_SRC  the .cu kernel sources (compiled as C++ with cudaemu_kernel.h force-included)
 #   EMU_KERNEL_INC  -I flags the kernels need (where launch.h and their headers are)
 #   EMU_CFLAGS      C flags of the library, CLI and tests (the CUDA backend's -D and -I included)
@@ -17,7 +19,9 @@
 # device, the no-device tests without it, check-skips, the scripts' smoke test),
 # test-cuda-emu-sanitize (ASan + UBSan + LSan), test-cuda-emu-tsan
 # (ThreadSanitizer over the kernels in threads mode, through kernel_driver.cpp), and the
-# binaries $(EMU_BUILD)/dln, $(EMU_BUILD)/dln_tests.
+# binaries $(EMU_BUILD)/dln, $(EMU_BUILD)/dln_tests, $(EMU_BUILD)/bench/*. test-cuda-emu
+# also runs every benchmark once on tiny shapes (bench_smoke.sh): their CUDA paths execute
+# here, though their times on the emulator mean nothing.
 
 CUDAEMU_DIR  := tests/cudaemu
 EMU_BUILD    ?= $(BUILD)/emu
@@ -35,6 +39,8 @@ EMU_HAVE_HDRS := $(wildcard $(CUDA_HOME)/include/cuda_runtime.h)
 EMU_LIB_OBJ   = $(EMU_LIB_SRC:%.c=$(EMU_BUILD)/%.o) $(EMU_KERNEL_SRC:%.cu=$(EMU_BUILD)/%.cu.o)
 EMU_CLI_OBJ   = $(EMU_CLI_SRC:%.c=$(EMU_BUILD)/%.o)
 EMU_TEST_OBJ  = $(EMU_TEST_SRC:%.c=$(EMU_BUILD)/%.o)
+EMU_REF_OBJ   = $(EMU_REF_SRC:%.c=$(EMU_BUILD)/%.o)
+EMU_BENCH_BIN = $(EMU_BENCH_SRC:bench/%.c=$(EMU_BUILD)/bench/%)
 CUDAEMU_OBJ   = $(CUDAEMU_SRC:%.cpp=$(EMU_BUILD)/%.o)
 EMU_FLAGS     = $(EMU_BUILD)/flags.stamp
 
@@ -72,6 +78,12 @@ $(EMU_BUILD)/dln: $(EMU_CLI_OBJ) $(EMU_BUILD)/libdln.a $(EMU_BUILD)/libcudaemu.a
 $(EMU_BUILD)/dln_tests: $(EMU_TEST_OBJ) $(EMU_BUILD)/libdln.a $(EMU_BUILD)/libcudaemu.a
 	$(EMU_LINK) $(EMU_TEST_OBJ) $(EMU_BUILD)/libdln.a $(EMU_BUILD)/libcudaemu.a $(EMU_LDLIBS) -lcriterion -lpthread -o $@
 
+$(EMU_BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(EMU_HEADERS) $(EMU_FLAGS) $(EMU_REF_OBJ) \
+                     $(EMU_BUILD)/libdln.a $(EMU_BUILD)/libcudaemu.a
+	@mkdir -p $(dir $@)
+	$(CC) $(EMU_CCFLAGS) -Ibench -c $< -o $@.o
+	$(EMU_LINK) $@.o $(EMU_REF_OBJ) $(EMU_BUILD)/libdln.a $(EMU_BUILD)/libcudaemu.a $(EMU_LDLIBS) -lpthread -o $@
+
 $(EMU_BUILD)/selftest.o: $(CUDAEMU_DIR)/selftest.cpp $(CUDAEMU_HDR) $(EMU_FLAGS)
 	$(CXX) $(EMU_KFLAGS) -c $< -o $@
 
@@ -82,7 +94,7 @@ $(EMU_BUILD)/kernel_driver: $(EMU_BUILD)/$(CUDAEMU_DIR)/kernel_driver.o $(EMU_KE
                             $(EMU_BUILD)/libcudaemu.a
 	$(EMU_LINK) $^ $(EMU_LDLIBS) -lpthread -o $@
 
-cuda-emu-build: $(EMU_BUILD)/dln $(EMU_BUILD)/dln_tests $(EMU_BUILD)/selftest
+cuda-emu-build: $(EMU_BUILD)/dln $(EMU_BUILD)/dln_tests $(EMU_BUILD)/selftest $(EMU_BENCH_BIN)
 
 # One seed for the whole run, printed so that a failure can be replayed:
 #   make test-cuda-emu CUDAEMU_SEED=<seed>
@@ -105,6 +117,7 @@ test-cuda-emu: cuda-emu-build
 	$(EMU_RUN) CUDAEMU_NO_DEVICE=1 $(EMU_BUILD)/dln_tests --filter='$(EMU_NODEV_FILTER)' --tap=$(EMU_BUILD)/nodevice.tap
 	$(CUDAEMU_DIR)/check-skips $(EMU_BUILD)/device.tap $(EMU_BUILD)/nodevice.tap
 	$(EMU_RUN) tests/scripts_smoke.sh
+	$(EMU_RUN) $(CUDAEMU_DIR)/bench_smoke.sh $(EMU_BUILD)
 else
 test-cuda-emu:
 	@echo "cudaemu: skipped: no CUDA headers under $(CUDA_HOME)/include (the emulator compiles against them)"
