@@ -18,7 +18,7 @@ typedef struct {
     dln_pool *pool;    /* NULL with one worker: the work runs on the caller */
     int workers;
     dln_backend **be;  /* [worker]: its handle (the batch's backend itself with one worker) */
-    dln_network **net; /* [worker]: its network, on the data the crew was made with */
+    dln_network **net; /* [worker]: its network, on the data the crew was made with (NULL: no crew made) */
     dln_error *err;    /* [worker] */
     int *rc;           /* [worker]: the status of its first failure */
     int *first;        /* [worker]: the list index whose failure err holds (INT_MAX: none) */
