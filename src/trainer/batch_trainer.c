@@ -215,8 +215,13 @@ int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, c
     for (int b = 0; b < count; b++) tracking |= o[b].lr <= 0 && o[b].lr_rule == DLN_LR_SHARPNESS;
     if (!rc && tracking) rc = dln_crew_create(be, s, n, threads, o[0].dtype, Xd, Yd, &c, err);
     double floor = 0.0;
-    if (!rc && tracking) rc = dln_network_set_weights(c.net[0], W[0]);
-    if (!rc && tracking) rc = dln_tracker_floor(c.net[0], s, sh, W[0], &floor, err);
+    if (!rc && tracking) { /* on worker 0's network: its operations record in the crew's record 0 */
+        dln_error_clear(&c.err[0]);
+        rc = dln_network_set_weights(c.net[0], W[0]);
+        if (!rc) rc = dln_tracker_floor(c.net[0], s, sh, W[0], &floor, &c.err[0]);
+        if (rc) rc = dln_fail(err, c.err[0].code ? c.err[0].code : rc, "%s",
+                              c.err[0].msg[0] ? c.err[0].msg : "the step-size rule's floor failed");
+    }
     int *all = malloc(sizeof(int) * (size_t)count);
     if (!rc && !all) rc = dln_fail(err, DLN_ENOMEM, "out of host memory for a batch of %d", count);
     for (int b = 0; !rc && b < count; b++) all[b] = b, lr[b] = res[b].lr;

@@ -1,7 +1,6 @@
 /* crew.c: a batch's per-member work over the backend's threads, one network and one error
  * record per thread, the lowest failing member reported (crew.h). */
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "backends/threads.h"
@@ -21,13 +20,11 @@ int dln_crew_create(dln_backend *be, const dln_shape *s, int n, int workers, dln
         return dln_fail(err, DLN_ENOMEM, "out of host memory for a batch's threads");
     if (workers > 1 && (!c->pool || dln_pool_threads(c->pool) != workers))
         return dln_fail(err, DLN_EINPUT, "a crew of %d needs the backend's pool of as many threads", workers);
-    for (int w = 0; w < workers; w++) {
-        if (workers == 1) c->be[w] = be;
-        else DLN_TRY(dln_backend_worker(be, &c->err[w], &c->be[w]));
+    for (int w = 0; w < workers; w++) { /* one worker too: its failures in its own record, as with many */
+        DLN_TRY(dln_backend_worker(be, &c->err[w], &c->be[w]));
         int rc = dln_network_create(c->be[w], s, n, dtype, 0, &c->net[w]);
         if (!rc) rc = dln_network_set_data(c->net[w], X, Y);
-        if (rc && workers > 1) return dln_fail(err, rc, "%s", c->err[w].msg);
-        if (rc) return rc;
+        if (rc) return dln_fail(err, rc, "%s", c->err[w].msg[0] ? c->err[w].msg : "a batch thread's network failed");
     }
     return DLN_OK;
 }
@@ -35,7 +32,7 @@ int dln_crew_create(dln_backend *be, const dln_shape *s, int n, int workers, dln
 void dln_crew_destroy(dln_crew *c)
 {
     for (int w = 0; c->net && w < c->workers; w++) dln_network_destroy(c->net[w]);
-    for (int w = 0; c->be && c->workers > 1 && w < c->workers; w++) dln_backend_worker_free(c->be[w]);
+    for (int w = 0; c->be && w < c->workers; w++) dln_backend_worker_free(c->be[w]);
     free(c->be), free(c->net), free(c->err), free(c->rc), free(c->first);
     c->be = NULL, c->net = NULL, c->err = NULL, c->rc = NULL, c->first = NULL;
 }
@@ -45,7 +42,6 @@ typedef struct {
     const int *list;
     dln_crew_fn fn;
     void *ctx;
-    dln_error *err; /* the caller's record (one worker: its work records there) */
 } crew_task;
 
 static void crew_member(void *ctx, int i, int worker)
@@ -54,8 +50,7 @@ static void crew_member(void *ctx, int i, int worker)
     dln_crew *c = t->c;
     if (worker < 0) worker = 0; /* the pool was busy: every item runs here, on the caller's own worker */
     if (i > atomic_load_explicit(&c->fail_at, memory_order_relaxed)) return; /* after a failure: not needed */
-    dln_error *err = c->workers > 1 ? &c->err[worker] : t->err;
-    int rc = t->fn(t->ctx, t->list[i], c->net[worker], err);
+    int rc = t->fn(t->ctx, t->list[i], c->net[worker], &c->err[worker]);
     if (!rc) return;
     if (c->first[worker] == INT_MAX) /* a worker takes indices in increasing order: its first failure is its lowest */
         c->first[worker] = i, c->rc[worker] = rc;
@@ -65,7 +60,7 @@ static void crew_member(void *ctx, int i, int worker)
 
 int dln_crew_run(dln_crew *c, const int *list, int n, dln_crew_fn fn, void *ctx, dln_error *err)
 {
-    crew_task t = {c, list, fn, ctx, err};
+    crew_task t = {c, list, fn, ctx};
     atomic_store(&c->fail_at, INT_MAX);
     for (int w = 0; w < c->workers; w++) c->first[w] = INT_MAX, c->rc[w] = DLN_OK, dln_error_clear(&c->err[w]);
     dln_pool_for(c->pool, n, crew_member, &t);
@@ -74,14 +69,7 @@ int dln_crew_run(dln_crew *c, const int *list, int n, dln_crew_fn fn, void *ctx,
         if (c->first[w] != INT_MAX && (lowest < 0 || c->first[w] < c->first[lowest])) lowest = w;
     if (lowest < 0) return DLN_OK;
     int member = list[c->first[lowest]];
-    const dln_error *e = c->workers > 1 ? &c->err[lowest] : err;
-    if (e->code == DLN_OK || !e->msg[0])
-        return dln_fail(err, e->code ? e->code : c->rc[lowest], "member %d: its step-size work failed", member);
-    if (c->workers == 1) { /* recorded in err already */
-        char prefix[32];
-        snprintf(prefix, sizeof prefix, "member %d: ", member);
-        dln_error_prefix(err, prefix);
-        return c->rc[lowest];
-    }
-    return dln_fail(err, e->code, "member %d: %s", member, e->msg);
+    const dln_error *e = &c->err[lowest];
+    return dln_fail(err, e->code ? e->code : c->rc[lowest], "member %d: %s", member,
+                    e->msg[0] ? e->msg : "its step-size work failed");
 }

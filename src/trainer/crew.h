@@ -2,7 +2,8 @@
  * (internal to src/trainer/). A crew holds one network per thread on the batch's data, each
  * made through a handle of its own (dln_backend_worker) so that everything a thread issues,
  * the products' buffers made on first use included, records its failures in the thread's own
- * error record. dln_crew_run hands the members of a list to the threads, each member's work
+ * error record (one thread too: the caller's record need not be the backend's, which is left
+ * as it was). dln_crew_run hands the members of a list to the threads, each member's work
  * done by one thread as it would be alone; on failure it reports the lowest failing member,
  * so the outcome does not depend on the thread count. The batch trainer runs the sharpness
  * rule's Lanczos work (start, re-estimates, final sharpness) on it. */
@@ -17,7 +18,7 @@
 typedef struct {
     dln_pool *pool;    /* NULL with one worker: the work runs on the caller */
     int workers;
-    dln_backend **be;  /* [worker]: its handle (the batch's backend itself with one worker) */
+    dln_backend **be;  /* [worker]: its handle on the batch's backend (dln_backend_worker), one worker too */
     dln_network **net; /* [worker]: its network, on the data the crew was made with (NULL: no crew made) */
     dln_error *err;    /* [worker] */
     int *rc;           /* [worker]: the status of its first failure */
