@@ -4,7 +4,8 @@
  * buffers of the step's shapes, the data shared by all (stride 0), captured into a graph
  * where the backend captures (as the batch's step is). Nothing else of the step (updates,
  * residual, reductions, checks): the rate the library's batched GEMMs reach on these shapes,
- * against which the batch's whole step is read. Header only; included after bench_common.h. */
+ * against which the batch's whole step is read; one pass is checked against host GEMMs first
+ * (bare_batched_check). Header only; included after bench_common.h. */
 #ifndef DLN_BENCH_BARE_BATCHED_H
 #define DLN_BENCH_BARE_BATCHED_H
 
@@ -102,5 +103,74 @@ static inline int bare_batched_run(void *p)
     bare_batched *b = p;
     return b->graph ? dln_graph_launch(b->be, b->graph) : bare_batched_issue(b);
 }
+
+/* ||x - ref||_F / ||ref||_F over n entries (NaN anywhere: NaN). */
+static inline double bare_rel_fro(const double *x, const double *ref, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t e = 0; e < n; e++) num += (x[e] - ref[e]) * (x[e] - ref[e]), den += ref[e] * ref[e];
+    return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
+}
+
+/* Member b's layer i weights as bare_batched_make made them (its slice of the same normals). */
+static inline double *bare_batched_host_weights(const bare_batched *b, int i, int member, uint64_t seed)
+{
+    double *all = bench_normals(b->sw[i] * (size_t)b->count, seed, 100 + (uint64_t)i), *w = NULL;
+    if (all && (w = malloc(sizeof(double) * b->sw[i])))
+        for (size_t e = 0; e < b->sw[i]; e++) w[e] = all[(size_t)member * b->sw[i] + e] / sqrt((double)b->a[i].rows);
+    free(all);
+    return w;
+}
+
+/* One pass of the GEMMs, then member `member`'s output A_H (d_H, n) and first-layer product
+ * G_1 (d_1, d_0) against the host's: A_i = W_i A_{i-1}; then from D = A_H down, G_i = D A_{i-1}^T
+ * and D = W_i^T D, as the pass computes them (its input-gradient GEMMs overwrite A_{i-1}).
+ * *rel: the larger relative Frobenius difference. A wrong stride or shape shows here. */
+static inline int bare_batched_check(bare_batched *b, const double *X, int member, uint64_t seed, double *rel)
+{
+    int H = b->depth, n = b->a[0].cols, rc = 1;
+    *rel = NAN;
+    double **W = calloc((size_t)H, sizeof *W), **A = calloc((size_t)H + 1, sizeof *A);
+    double *D = NULL, *G = NULL, *devA = NULL, *devG = NULL;
+    if (!W || !A) goto out;
+    for (int i = 0; i < H; i++)
+        if (!(W[i] = bare_batched_host_weights(b, i, member, seed))) goto out;
+    A[0] = (double *)X;
+    for (int i = 1; i <= H; i++) {
+        int m = b->a[i].rows, k = b->a[i - 1].rows;
+        if (!(A[i] = malloc(sizeof(double) * (size_t)m * n))) goto out;
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, W[i - 1], m, A[i - 1], k, 0.0, A[i], m);
+    }
+    size_t most = 0;
+    for (int i = 0; i <= H; i++) most = (size_t)b->a[i].rows > most ? (size_t)b->a[i].rows : most;
+    D = malloc(sizeof(double) * most * n), G = malloc(sizeof(double) * most * most);
+    devA = malloc(sizeof(double) * (size_t)b->a[H].rows * n), devG = malloc(sizeof(double) * most * most);
+    if (!D || !G || !devA || !devG) goto out;
+    memcpy(D, A[H], sizeof(double) * (size_t)b->a[H].rows * n);
+    for (int i = H; i >= 1; i--) {
+        int m = b->a[i].rows, k = b->a[i - 1].rows;
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, m, k, n, 1.0, D, m, A[i - 1], k, 0.0, G, m);
+        if (i > 1) { /* D (k, n) = W_i^T D */
+            double *next = malloc(sizeof(double) * (size_t)k * n);
+            if (!next) goto out;
+            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, n, m, 1.0, W[i - 1], m, D, m, 0.0, next, k);
+            memcpy(D, next, sizeof(double) * (size_t)k * n);
+            free(next);
+        }
+    }
+    if (bare_batched_run(b) || dln_synchronize(b->be)) goto out;
+    dln_mat out_a = dln_mat_view(&b->A[H], 0, member * n, b->a[H].rows, n);
+    dln_mat out_g = dln_mat_view(&b->G[0], 0, member * b->a[0].rows, b->a[1].rows, b->a[0].rows);
+    if (dln_download(b->be, &out_a, devA, b->a[H].rows) || dln_download(b->be, &out_g, devG, b->a[1].rows)) goto out;
+    *rel = fmax(bare_rel_fro(devA, A[H], (size_t)b->a[H].rows * n),
+                bare_rel_fro(devG, G, (size_t)b->a[1].rows * b->a[0].rows));
+    rc = 0;
+out:
+    for (int i = 0; W && i < H; i++) free(W[i]);
+    for (int i = 1; A && i <= H; i++) free(A[i]);
+    free(W), free(A), free(D), free(G), free(devA), free(devG);
+    return rc;
+}
+
 
 #endif

@@ -216,7 +216,7 @@ int main(int argc, char **argv)
     long steps = 100;
     double max_flops = 2e10;
     proc_cfg pc = {"build/dln", 32, 32, 256, 8, 4, 0.1, -1, 0, NULL, NULL};
-    int threads = 0, do_bare = 1;
+    int threads = 0, do_bare = 1, d_failed = 0;
     const bench_flag_spec specs[] = {
         {"--dx", BF_INT, &pc.dx, 1, DLN_MAX_DIM, 0, NULL},
         {"--dy", BF_INT, &pc.dy, 1, DLN_MAX_DIM, 0, NULL},
@@ -354,13 +354,32 @@ int main(int argc, char **argv)
                 if (!rc) rc = time_rounds(be, &c, &o, tt, ratio);
                 bench_timing tl = tt[0], tls = tt[1], tb = tt[2], td;
                 memset(&td, 0, sizeof td);
-                double gemm_flops = bare_batched_flops(&s, n), rd = NAN;
+                double gemm_flops = bare_batched_flops(&s, n), rd = NAN, d_err = NAN;
                 if (!rc && do_bare && bare_fits(be, &s, n, B, o.dtype)) {
+                    /* checked first on the last member against host GEMMs; a failure of (d) fails the
+                     * benchmark but keeps the point's (a)-(c) */
+                    const double *Xd = n < d.m ? sh.C : d.X;
+                    /* the device sums in its own order: about k H eps relative over a chain of H
+                     * GEMMs of inner size k (k H <= ~10^4 here: 2e-12 at fp64's eps, so 1e-12 holds
+                     * with the errors' usual sqrt growth; fp32's eps 6e-8 gives 1e-4); TF32 keeps 10
+                     * mantissa bits (5e-2, as bench/step) */
+                    double tol = o.math == DLN_MATH_TF32 ? 5e-2 : o.dtype == DLN_F32 ? 1e-4 : 1e-12;
                     bare_batched bare;
-                    rc = bare_batched_make(&bare, be, &s, n, B, o.dtype, n < d.m ? sh.C : d.X, o.seed) ||
-                         bench_time(be, bare_batched_run, &bare, &o, &td);
+                    dln_error_clear(&err);
+                    int d_rc = bare_batched_make(&bare, be, &s, n, B, o.dtype, Xd, o.seed) ||
+                               bare_batched_check(&bare, Xd, B - 1, o.seed, &d_err);
+                    if (!d_rc && !(d_err <= tol)) {
+                        snprintf(err.msg, sizeof err.msg, "member %d's products differ from the host's by %.3g (> %g)",
+                                 B - 1, d_err, tol);
+                        d_rc = 1;
+                    }
+                    if (!d_rc) d_rc = bench_time(be, bare_batched_run, &bare, &o, &td);
                     bare_batched_free(&bare);
-                    rd = rc ? NAN : B / td.s.median;
+                    if (d_rc) {
+                        fprintf(stderr, "batch: width %d depth %d B %d: (d): %s\n", width, H, B,
+                                err.msg[0] ? err.msg : "failed");
+                        d_failed = 1;
+                    } else rd = B / td.s.median;
                 }
                 if (rc) {
                     fprintf(stderr, "batch: width %d depth %d B %d: %s\n", width, H, B, err.msg);
@@ -391,6 +410,7 @@ int main(int argc, char **argv)
                     dln_json_num(&j, "c_gemm_gflops", rb * gemm_flops / 1e9);
                     dln_json_num(&j, "d_gemm_gflops", rd * gemm_flops / 1e9);
                     dln_json_num(&j, "c_over_d", rb / rd);
+                    dln_json_num(&j, "d_check_rel_diff", d_err);
                     if (isfinite(rd)) bj_stats(&j, "d_bare_batched_gemms", &td);
                     dln_json_end_object(&j);
                     fflush(stdout);
@@ -405,6 +425,7 @@ int main(int argc, char **argv)
                 dln_shape_free(&s);
             }
     dln_json_end_array(&j);
+    rc = rc || d_failed;
     rc = bench_json_end(&j, &o, !rc) || rc;
     dln_data_free(&d);
     dln_backend_destroy(be);
