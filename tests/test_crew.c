@@ -107,69 +107,74 @@ static int make_list(int *list)
     return n;
 }
 
-Test(crew, every_listed_member_runs_once_on_a_network_of_its_own)
+/* body(t, c, list, n, threads) on a fresh crew of 1, 2, 3 and 8 threads over make_list's members. */
+typedef void (*crew_body)(crew_case *t, dln_crew *c, const int *list, int n, int threads);
+static void on_each_thread_count(crew_body body)
 {
-    const int counts[] = {1, 2, 3, 8};
+    static const int counts[] = {1, 2, 3, 8};
     for (int k = 0; k < 4; k++) {
         crew_case t;
         dln_crew c;
         case_make(&t, counts[k], &c);
         int list[MEMBERS], n = make_list(list);
-        for (int rep = 0; rep < 5; rep++) {
-            work_ctx *w = calloc(1, sizeof *w);
-            w->c = &c;
-            cr_assert_eq(dln_crew_run(&c, list, n, work, w, &t.err), DLN_OK, "%s", t.err.msg);
-            for (int b = 0; b < MEMBERS; b++)
-                cr_expect_eq(atomic_load(&w->runs[b]), b % 3 != 2, "%d threads: member %d ran %d times", counts[k],
-                             b, atomic_load(&w->runs[b]));
-            cr_expect_eq(atomic_load(&w->shared), 0, "%d threads: a network used by two threads at once", counts[k]);
-            cr_expect_eq(atomic_load(&w->unknown_net), 0, "a network that is not the crew's");
-            free(w);
-        }
+        body(&t, &c, list, n, counts[k]);
         case_free(&t, &c);
     }
 }
 
-Test(crew, the_lowest_failing_member_is_reported_at_every_thread_count)
+/* A run with no failure: every listed member once, on a network of one thread at a time. */
+static work_ctx *run_clean(crew_case *t, dln_crew *c, const int *list, int n)
 {
-    static const int failing[] = {7, 9, 10, 30, -1}; /* all listed (7 % 3, 9 % 3, ... != 2) */
-    const int counts[] = {1, 2, 3, 8};
-    for (int k = 0; k < 4; k++) {
-        crew_case t;
-        dln_crew c;
-        case_make(&t, counts[k], &c);
-        int list[MEMBERS], n = make_list(list);
-        for (int rep = 0; rep < 9; rep++) {
-            work_ctx *w = calloc(1, sizeof *w);
-            w->c = &c, w->failing = failing, w->record = rep % 3;
-            dln_error_clear(&t.err);
-            int rc = dln_crew_run(&c, list, n, work, w, &t.err);
-            static const char *const want[3] = {"member 7: planted failure at 7", "member 7: its step-size work failed",
-                                                "member 7: alloc: bad shape or dtype (-1 x 1, dtype 0)"};
-            static const int code[3] = {DLN_ERUNTIME, DLN_ENOMEM, DLN_ERUNTIME};
-            cr_expect_eq(rc, code[w->record], "%d threads: status %d", counts[k], rc);
-            cr_expect_eq(t.err.code, rc, "%d threads: the record's code %d", counts[k], t.err.code);
-            cr_expect_str_eq(t.err.msg, want[w->record], "%d threads, try %d", counts[k], rep);
-            cr_expect_eq(t.be_err.code, DLN_OK, "%d threads: the backend's own record written: %s", counts[k],
-                         t.be_err.msg);
-            for (int b = 0; b < MEMBERS; b++) {
-                int ran = atomic_load(&w->runs[b]);
-                cr_expect(ran <= 1, "%d threads: member %d ran %d times", counts[k], b, ran);
-                if (b < 7 && b % 3 != 2) cr_expect_eq(ran, 1, "%d threads: member %d below the failure not run",
-                                                      counts[k], b);
-            }
-            cr_expect_eq(atomic_load(&w->shared), 0, "%d threads: a network used by two threads at once", counts[k]);
-            free(w);
-        }
-        /* after a failed call the crew works again, its records cleared */
-        work_ctx *w = calloc(1, sizeof *w);
-        w->c = &c;
-        dln_error_clear(&t.err);
-        cr_expect_eq(dln_crew_run(&c, list, n, work, w, &t.err), DLN_OK, "%s", t.err.msg);
+    work_ctx *w = calloc(1, sizeof *w);
+    w->c = c;
+    dln_error_clear(&t->err);
+    cr_assert_eq(dln_crew_run(c, list, n, work, w, &t->err), DLN_OK, "%s", t->err.msg);
+    return w;
+}
+
+static void runs_once(crew_case *t, dln_crew *c, const int *list, int n, int threads)
+{
+    for (int rep = 0; rep < 5; rep++) {
+        work_ctx *w = run_clean(t, c, list, n);
+        for (int b = 0; b < MEMBERS; b++)
+            cr_expect_eq(atomic_load(&w->runs[b]), b % 3 != 2, "%d threads: member %d ran %d times", threads, b,
+                         atomic_load(&w->runs[b]));
+        cr_expect_eq(atomic_load(&w->shared), 0, "%d threads: a network used by two threads at once", threads);
+        cr_expect_eq(atomic_load(&w->unknown_net), 0, "a network that is not the crew's");
         free(w);
-        case_free(&t, &c);
     }
 }
+
+Test(crew, every_listed_member_runs_once_on_a_network_of_its_own) { on_each_thread_count(runs_once); }
+
+static void lowest_failure(crew_case *t, dln_crew *c, const int *list, int n, int threads)
+{
+    static const int failing[] = {7, 9, 10, 30, -1}; /* all listed (7 % 3, 9 % 3, ... != 2) */
+    static const char *const want[3] = {"member 7: planted failure at 7", "member 7: its step-size work failed",
+                                        "member 7: alloc: bad shape or dtype (-1 x 1, dtype 0)"};
+    static const int code[3] = {DLN_ERUNTIME, DLN_ENOMEM, DLN_ERUNTIME};
+    for (int rep = 0; rep < 9; rep++) {
+        work_ctx *w = calloc(1, sizeof *w);
+        w->c = c, w->failing = failing, w->record = rep % 3;
+        dln_error_clear(&t->err);
+        int rc = dln_crew_run(c, list, n, work, w, &t->err);
+        cr_expect_eq(rc, code[w->record], "%d threads: status %d", threads, rc);
+        cr_expect_eq(t->err.code, rc, "%d threads: the record's code %d", threads, t->err.code);
+        cr_expect_str_eq(t->err.msg, want[w->record], "%d threads, try %d", threads, rep);
+        cr_expect_eq(t->be_err.code, DLN_OK, "%d threads: the backend's own record written: %s", threads,
+                     t->be_err.msg);
+        for (int b = 0; b < MEMBERS; b++) {
+            int ran = atomic_load(&w->runs[b]);
+            cr_expect(ran <= 1, "%d threads: member %d ran %d times", threads, b, ran);
+            if (b < 7 && b % 3 != 2) cr_expect_eq(ran, 1, "%d threads: member %d below the failure not run", threads, b);
+        }
+        cr_expect_eq(atomic_load(&w->shared), 0, "%d threads: a network used by two threads at once", threads);
+        free(w);
+    }
+    free(run_clean(t, c, list, n)); /* after a failed call the crew works again, its records cleared */
+}
+
+Test(crew, the_lowest_failing_member_is_reported_at_every_thread_count) { on_each_thread_count(lowest_failure); }
 
 /* A crew of several threads needs the backend's pool of that many. */
 Test(crew, a_crew_larger_than_the_pool_is_refused)
