@@ -53,8 +53,18 @@ static inline int bare_batched_issue(bare_batched *b)
     return DLN_OK;
 }
 
-/* Buffers for B members of shape s on n columns, filled with normals (uploaded: no zeros
- * for a library to shortcut), the data X (dims[0], n) shared; captured where allowed. */
+/* Layer i's weights of all B members, (d_{i+1}, d_i B): entries N(0, 1 / d_i), so that the
+ * products stay of order one down the chain (no zeros for a library to shortcut). */
+static inline double *bare_batched_layer(const dln_shape *s, int i, int B, uint64_t seed)
+{
+    size_t count = (size_t)s->dims[i + 1] * (size_t)s->dims[i] * (size_t)B;
+    double *w = bench_normals(count, seed, 100 + (uint64_t)i);
+    for (size_t e = 0; w && e < count; e++) w[e] /= sqrt((double)s->dims[i]);
+    return w;
+}
+
+/* Buffers for B members of shape s on n columns, the weights bare_batched_layer's, the data
+ * X (dims[0], n) shared; captured where allowed. */
 static inline int bare_batched_make(bare_batched *b, dln_backend *be, const dln_shape *s, int n, int B, dln_dtype t,
                                     const double *X, uint64_t seed)
 {
@@ -78,10 +88,8 @@ static inline int bare_batched_make(bare_batched *b, dln_backend *be, const dln_
         DLN_TRY(dln_mat_alloc(be, &b->W[i], s->dims[i + 1], s->dims[i] * B, t));
         DLN_TRY(dln_mat_alloc(be, &b->G[i], s->dims[i + 1], s->dims[i] * B, t));
         b->sw[i] = (size_t)s->dims[i + 1] * (size_t)s->dims[i];
-        /* entries N(0, 1 / d_i): the products stay of order one down the chain */
-        double *host = bench_normals(b->sw[i] * (size_t)B, seed, 100 + (uint64_t)i);
+        double *host = bare_batched_layer(s, i, B, seed);
         if (!host) return dln_fail(dln_backend_error(be), DLN_ENOMEM, "out of host memory");
-        for (size_t e = 0; e < b->sw[i] * (size_t)B; e++) host[e] /= sqrt((double)s->dims[i]);
         int rc = dln_upload(be, &b->W[i], host, s->dims[i + 1]);
         free(host);
         DLN_TRY(rc);
@@ -104,37 +112,25 @@ static inline int bare_batched_run(void *p)
     return b->graph ? dln_graph_launch(b->be, b->graph) : bare_batched_issue(b);
 }
 
-/* ||x - ref||_F / ||ref||_F over n entries (NaN anywhere: NaN). */
-static inline double bare_rel_fro(const double *x, const double *ref, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t e = 0; e < n; e++) num += (x[e] - ref[e]) * (x[e] - ref[e]), den += ref[e] * ref[e];
-    return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
-}
-
-/* Member b's layer i weights as bare_batched_make made them (its slice of the same normals). */
-static inline double *bare_batched_host_weights(const bare_batched *b, int i, int member, uint64_t seed)
-{
-    double *all = bench_normals(b->sw[i] * (size_t)b->count, seed, 100 + (uint64_t)i), *w = NULL;
-    if (all && (w = malloc(sizeof(double) * b->sw[i])))
-        for (size_t e = 0; e < b->sw[i]; e++) w[e] = all[(size_t)member * b->sw[i] + e] / sqrt((double)b->a[i].rows);
-    free(all);
-    return w;
-}
-
 /* One pass of the GEMMs, then member `member`'s output A_H (d_H, n) and first-layer product
  * G_1 (d_1, d_0) against the host's: A_i = W_i A_{i-1}; then from D = A_H down, G_i = D A_{i-1}^T
  * and D = W_i^T D, as the pass computes them (its input-gradient GEMMs overwrite A_{i-1}).
  * *rel: the larger relative Frobenius difference. A wrong stride or shape shows here. */
-static inline int bare_batched_check(bare_batched *b, const double *X, int member, uint64_t seed, double *rel)
+static inline int bare_batched_check(bare_batched *b, const dln_shape *s, const double *X, int member, uint64_t seed,
+                                     double *rel)
 {
     int H = b->depth, n = b->a[0].cols, rc = 1;
     *rel = NAN;
     double **W = calloc((size_t)H, sizeof *W), **A = calloc((size_t)H + 1, sizeof *A);
-    double *D = NULL, *G = NULL, *devA = NULL, *devG = NULL;
+    double *D = NULL, *next = NULL, *G = NULL, *devA = NULL, *devG = NULL;
     if (!W || !A) goto out;
-    for (int i = 0; i < H; i++)
-        if (!(W[i] = bare_batched_host_weights(b, i, member, seed))) goto out;
+    for (int i = 0; i < H; i++) { /* member's slice of the layer */
+        double *all = bare_batched_layer(s, i, b->count, seed);
+        if (all && (W[i] = malloc(sizeof(double) * b->sw[i])))
+            memcpy(W[i], all + (size_t)member * b->sw[i], sizeof(double) * b->sw[i]);
+        free(all);
+        if (!W[i]) goto out;
+    }
     A[0] = (double *)X;
     for (int i = 1; i <= H; i++) {
         int m = b->a[i].rows, k = b->a[i - 1].rows;
@@ -143,32 +139,31 @@ static inline int bare_batched_check(bare_batched *b, const double *X, int membe
     }
     size_t most = 0;
     for (int i = 0; i <= H; i++) most = (size_t)b->a[i].rows > most ? (size_t)b->a[i].rows : most;
-    D = malloc(sizeof(double) * most * n), G = malloc(sizeof(double) * most * most);
+    D = malloc(sizeof(double) * most * n), next = malloc(sizeof(double) * most * n);
+    G = malloc(sizeof(double) * most * most);
     devA = malloc(sizeof(double) * (size_t)b->a[H].rows * n), devG = malloc(sizeof(double) * most * most);
-    if (!D || !G || !devA || !devG) goto out;
+    if (!D || !next || !G || !devA || !devG) goto out;
     memcpy(D, A[H], sizeof(double) * (size_t)b->a[H].rows * n);
     for (int i = H; i >= 1; i--) {
         int m = b->a[i].rows, k = b->a[i - 1].rows;
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, m, k, n, 1.0, D, m, A[i - 1], k, 0.0, G, m);
         if (i > 1) { /* D (k, n) = W_i^T D */
-            double *next = malloc(sizeof(double) * (size_t)k * n);
-            if (!next) goto out;
             cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, n, m, 1.0, W[i - 1], m, D, m, 0.0, next, k);
-            memcpy(D, next, sizeof(double) * (size_t)k * n);
-            free(next);
+            double *t = D;
+            D = next, next = t;
         }
     }
     if (bare_batched_run(b) || dln_synchronize(b->be)) goto out;
     dln_mat out_a = dln_mat_view(&b->A[H], 0, member * n, b->a[H].rows, n);
     dln_mat out_g = dln_mat_view(&b->G[0], 0, member * b->a[0].rows, b->a[1].rows, b->a[0].rows);
     if (dln_download(b->be, &out_a, devA, b->a[H].rows) || dln_download(b->be, &out_g, devG, b->a[1].rows)) goto out;
-    *rel = fmax(bare_rel_fro(devA, A[H], (size_t)b->a[H].rows * n),
-                bare_rel_fro(devG, G, (size_t)b->a[1].rows * b->a[0].rows));
+    *rel = fmax(bench_rel_fro(devA, A[H], (size_t)b->a[H].rows * n),
+                bench_rel_fro(devG, G, (size_t)b->a[1].rows * b->a[0].rows));
     rc = 0;
 out:
     for (int i = 0; W && i < H; i++) free(W[i]);
     for (int i = 1; A && i <= H; i++) free(A[i]);
-    free(W), free(A), free(D), free(G), free(devA), free(devG);
+    free(W), free(A), free(D), free(next), free(G), free(devA), free(devG);
     return rc;
 }
 

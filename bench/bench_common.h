@@ -254,6 +254,14 @@ static inline double bench_rel(double a, double b)
     return s > 0 ? fabs(a - b) / s : 0.0;
 }
 
+/* ||x - ref||_F / ||ref||_F over n entries (||x||_F where ref is 0; NaN anywhere: NaN). */
+static inline double bench_rel_fro(const double *x, const double *ref, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t e = 0; e < n; e++) num += (x[e] - ref[e]) * (x[e] - ref[e]), den += ref[e] * ref[e];
+    return sqrt(num / (den > 0 ? den : 1.0));
+}
+
 #include "bench_json.h" /* the result file and machine description: needs the above */
 
 #endif
