@@ -2,10 +2,10 @@
 #   src/core src/data src/backends{,/cpu} src/model src/solver src/trainer src/diagnostics
 #       -> build/libdln.a (the library; public headers in include/dln/) and build/libdln.so
 #          (the same objects, position-independent, for the Python package in python/)
-#   src/backends/cuda (+ kernels/*.cu)  -> into libdln.a whenever nvcc is found
-#   src/reference  -> build/libdln_reference.a (host oracles, linked by tests and benchmarks only)
+#   src/backends/cuda + kernels/*.cu (the CUDA kernels) -> into libdln.a whenever nvcc is found
+#   src/oracle  -> build/libdln_oracle.a (host oracles, linked by tests and benchmarks only)
 #   src/cli        -> build/dln (the program; public headers only)
-#   tests/, bench/ -> build/dln_tests, build/bench/* (public headers + src/reference)
+#   tests/, bench/ -> build/dln_tests, build/bench/* (public headers + src/oracle)
 # `make` builds build/dln and build/libdln.so; `make test` builds and runs the suite, the
 # Python package's tests (python/tests, pytest; SKIP_PYTHON=1 leaves them out), then the
 # same suite against the emulated CUDA device (tests/cudaemu; SKIP_CUDA_EMU=1 leaves it
@@ -27,11 +27,11 @@ NVCCFLAGS ?= -O2 -g
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 
-LIB_DIRS := src/core src/data src/backends src/backends/cpu src/model src/solver src/trainer src/diagnostics
+LIB_DIRS := src/core src/data src/backends src/backends/cpu src/model src/solver src/trainer src/diagnostics src/run
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CUDA_SRC := $(wildcard src/backends/cuda/*.c)
-CU_SRC   := $(wildcard src/backends/cuda/kernels/*.cu)
-REF_SRC  := $(wildcard src/reference/*.c)
+CU_SRC   := $(wildcard kernels/*.cu)
+REF_SRC  := $(wildcard src/oracle/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
@@ -53,12 +53,12 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # the public headers (plus the host oracles for tests and benchmarks).
 INC := -Iinclude -Isrc
 $(BUILD)/src/cli/%.o:       INC := -Iinclude
-$(BUILD)/src/reference/%.o: INC := -Iinclude -Isrc/reference
-$(BUILD)/tests/%.o:         INC := -Iinclude -Isrc/reference -Itests
+$(BUILD)/src/oracle/%.o: INC := -Iinclude -Isrc/oracle
+$(BUILD)/tests/%.o:         INC := -Iinclude -Isrc/oracle -Itests
 # the pool and the crew are internal: their unit tests see src/ (no other test does)
 $(BUILD)/tests/test_pool.o:   INC := -Iinclude -Isrc -Itests
-$(BUILD)/tests/test_crew.o:   INC := -Iinclude -Isrc -Isrc/reference -Itests
-$(BUILD)/src/backends/cuda/%.o: INC := -Iinclude -Isrc -I$(CUDA_HOME)/include
+$(BUILD)/tests/test_crew.o:   INC := -Iinclude -Isrc -Isrc/oracle -Itests
+$(BUILD)/src/backends/cuda/%.o: INC := -Iinclude -Isrc -Ikernels -I$(CUDA_HOME)/include
 ifneq ($(NVCC),)
 $(BUILD)/src/backends/registry.o: INC := -Iinclude -Isrc -DDLN_HAVE_CUDA
 endif
@@ -79,7 +79,7 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC) -c $< -o $@
 
-$(BUILD)/src/backends/cuda/kernels/%.o: src/backends/cuda/kernels/%.cu $(wildcard src/backends/cuda/kernels/*.h) $(FLAGS_STAMP)
+$(BUILD)/kernels/%.o: kernels/%.cu $(wildcard kernels/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) $(NVCC_ARCH) -Xcompiler -fPIC -Iinclude -c $< -o $@
 
@@ -92,14 +92,14 @@ $(BUILD)/libdln.a: $(LIB_OBJ)
 $(BUILD)/libdln.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdln.so $^ $(LDLIBS) -o $@
 
-$(BUILD)/libdln_reference.a: $(REF_OBJ)
+$(BUILD)/libdln_oracle.a: $(REF_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/dln: $(CLI_OBJ) $(BUILD)/libdln.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $(CLI_OBJ) $(BUILD)/libdln.a $(LDLIBS) -o $@
 
-$(BUILD)/dln_tests: $(TEST_OBJ) $(BUILD)/libdln_reference.a $(BUILD)/libdln.a
-	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libdln_reference.a $(BUILD)/libdln.a $(LDLIBS) -lcriterion -ljansson -o $@
+$(BUILD)/dln_tests: $(TEST_OBJ) $(BUILD)/libdln_oracle.a $(BUILD)/libdln.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libdln_oracle.a $(BUILD)/libdln.a $(LDLIBS) -lcriterion -ljansson -o $@
 
 # The builds that `make test` and `make test-sanitize` start themselves use every core.
 NPROC := $(shell nproc 2>/dev/null || echo 1)
@@ -124,10 +124,10 @@ test-python: $(BUILD)/dln $(BUILD)/libdln.so
 smoke: $(BUILD)/dln
 	DLN_BIN=$(BUILD)/dln tests/scripts_smoke.sh
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libdln_reference.a $(BUILD)/libdln.a
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libdln_oracle.a $(BUILD)/libdln.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MF $@.d $(LDFLAGS) -Iinclude -Isrc/reference -Ibench $< $(BUILD)/libdln_reference.a \
-	    $(BUILD)/libdln.a $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) -MF $@.d $(LDFLAGS) -Iinclude -Isrc/oracle -Ibench $< $(BUILD)/libdln_oracle.a \
+	    $(BUILD)/libdln.a $(LDLIBS) -ljansson -o $@
 
 bench: $(BUILD)/dln $(BENCH_BIN)
 
@@ -202,10 +202,10 @@ EMU_TEST_SRC   := $(TEST_SRC) $(REF_SRC)
 EMU_BENCH_SRC  := $(BENCH_SRC)
 EMU_REF_SRC    := $(REF_SRC)
 EMU_KERNEL_SRC := $(CU_SRC)
-EMU_KERNEL_INC := -Iinclude -Isrc/backends/cuda/kernels
-EMU_CFLAGS     := $(filter-out -MMD -MP,$(CFLAGS)) -Iinclude -Isrc -Isrc/reference -Itests -DDLN_HAVE_CUDA \
+EMU_KERNEL_INC := -Iinclude -Ikernels
+EMU_CFLAGS     := $(filter-out -MMD -MP,$(CFLAGS)) -Iinclude -Isrc -Ikernels -Isrc/oracle -Itests -DDLN_HAVE_CUDA \
                   -I$(CUDA_HOME)/include
-EMU_HEADERS    := $(wildcard include/dln/*.h src/*/*.h src/*/*/*.h src/*/*/*/*.h tests/*.h)
+EMU_HEADERS    := $(wildcard include/dln/*.h src/*/*.h src/*/*/*.h kernels/*.h tests/*.h)
 EMU_LDLIBS     := -llapacke -lopenblas -lm -pthread -ljansson
 include tests/cudaemu/cudaemu.mk
 

@@ -9,7 +9,7 @@
  *       the B members on buffers of the step's shapes (bare_batched.h), captured where the
  *       backend captures; (c) and (d) also in GEMM GFLOP/s (2 n (3 sum d_i d_{i-1} - d_1 d_0)
  *       per member-step, n the columns trained on), and c/d: the fraction of the bare batched
- *       GEMMs' rate the whole batch keeps (issue 9's GPU figure). On the CPU (d) runs on one
+ *       GEMMs' rate the whole batch keeps (the batch's GPU figure). On the CPU (d) runs on one
  *       thread (the CPU's batched GEMM is a loop) while (c) uses --threads.
  * over a grid of widths x depths x batch sizes B, on a synthetic problem (the CLI's, so the
  * spawned runs see the same data). Members: seeds seed+1 .. seed+B, orthogonal init, the
@@ -19,6 +19,7 @@
  * relative elsewhere), and each spawned process's final loss its member's. Points whose
  * one pass would exceed --max-flops are run with fewer steps (down to 5) or skipped. */
 #include <sys/wait.h>
+#include <jansson.h>
 
 #include "bench_common.h"
 #include "bare_batched.h"
@@ -167,14 +168,15 @@ static int spawn_member(const proc_cfg *pc, const dln_shape *s, uint64_t data_se
     out[n] = '\0';
     int status = pclose(f);
     *wall = dln_clock_seconds() - t0;
-    const char *l = strstr(out, "\"loss\":"), *t = strstr(out, "\"steps\":");
-    if (status != 0 || !l || !t) {
-        fprintf(stderr, "batch: %s: exit %d, output %.200s\n", cmd, WEXITSTATUS(status), out);
-        return 1;
-    }
-    *loss = strtod(l + 7, NULL);
-    *st = strtol(t + 8, NULL, 10);
-    return 0;
+    /* the summary line parsed as JSON (jansson): its loss and steps fields */
+    json_error_t jerr;
+    json_t *line = status == 0 ? json_loads(out, JSON_DISABLE_EOF_CHECK, &jerr) : NULL;
+    json_t *l = json_object_get(line, "loss"), *t = json_object_get(line, "steps");
+    int ok = json_is_number(l) && json_is_integer(t);
+    if (ok) *loss = json_number_value(l), *st = (long)json_integer_value(t);
+    else fprintf(stderr, "batch: %s: exit %d, output %.200s\n", cmd, WEXITSTATUS(status), out);
+    json_decref(line);
+    return ok ? 0 : 1;
 }
 
 static void usage(void)

@@ -4,7 +4,7 @@
  * synchronisation point, order statistics (median, quartiles, min, max), and (in
  * bench_json.h) the result file on the library's JSON writer with the machine description
  * (host, CPU, device, date, git commit) every result file carries. The benchmarks see
- * the public API (include/dln/) and the host oracles (src/reference/) only. */
+ * the public API (include/dln/) and the host oracles (src/oracle/) only. */
 #ifndef DLN_BENCH_COMMON_H
 #define DLN_BENCH_COMMON_H
 
@@ -21,7 +21,7 @@
 
 
 #include "dln/dln.h"
-#include "reference.h"
+#include "oracle.h"
 
 /* ---- statistics ------------------------------------------------------------------- */
 

@@ -8,7 +8,7 @@
  * seconds, and the whole call). Before anything
  * is reported the two modes must agree: the same final loss (relative 1e-9 in fp64, 1e-4
  * in fp32) at the last step both observed runs reached, and the full run's final loss must
- * match the host reference loss (src/reference) of its final weights. */
+ * match the host reference loss (src/oracle) of its final weights. */
 #include "bench_common.h"
 
 #define MAXEPS 8

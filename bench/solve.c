@@ -11,7 +11,7 @@
  * (Linux); reported as a multiple of the data size 8 (dx + dy) m bytes.
  *
  * Checked before anything is timed, at every size: each route's L*, least-squares value,
- * singular values and rank of X against the host reference ref_shallow (src/reference:
+ * singular values and rank of X against the host reference ref_shallow (src/oracle:
  * LAPACKE_dgelsd least squares, then LAPACKE_dgesdd of the fitted values), and the two
  * routes' L* against each other (1e-10 relative). */
 #include <float.h>

@@ -7,7 +7,7 @@
  * and replayed too (--no-graph: both issue every operation).
  *
  * Checked before anything is timed, on a small non-square network for every depth of the
- * grid: the loss against the host reference (src/reference), the gradient against a
+ * grid: the loss against the host reference (src/oracle), the gradient against a
  * central finite difference of the host loss along a random direction, and two steps
  * against the host loss of the host-updated weights. At each grid point the initial loss
  * is checked against the host reference when the host can afford it (--check-limit), and

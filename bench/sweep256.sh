@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# sweep256.sh: the CPU target of issue 9: a sweep of 256 seeds of the default experiment
+# sweep256.sh: the CPU target of batches on threads: a sweep of 256 seeds of the default experiment
 # (dln train's defaults: dx = dy = 32, m = 256, teacher rank 8, depth 4, width 4, orthogonal
 # init, the sharpness rule, tol 1e-6, at most 10000 steps; data seed 1), timed four ways:
 #   sweep_no_batch  scripts/sweep --no-batch: one dln process per cell (the sweep before batches)

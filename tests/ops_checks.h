@@ -1,6 +1,6 @@
 /* ops_checks.h: the checks of the backend-operations table (tests/test_backend_ops.c).
  * Each check runs one operation on one backend in one dtype on fresh random inputs and
- * compares the result with the host reference (src/reference: plain loops in long
+ * compares the result with the host reference (src/oracle: plain loops in long
  * double, or LAPACKE), on views whose leading dimension exceeds their rows; whole parent
  * matrices are compared, so a write outside a view is caught too. Tolerances, relative
  * in the Frobenius norm of the block compared:

@@ -1,5 +1,5 @@
-/* test_cli_contract.c: small deviations from the bad-input contract found by a hostile audit
- * (issue 13), each one refused with one `dln: ` line and exit 2 (suite "cli"; the runner is in
+/* test_cli_contract.c: small deviations from the bad-input contract found by a hostile audit,
+ * each one refused with one `dln: ` line and exit 2 (suite "cli"; the runner is in
  * tests/test_cli_runner.c): a bare `dln`, `dln info` with options, numbers that only strtod
  * would take (hex, inf, blanks), and integers at and past 2^63 (a double -> long conversion
  * that must never overflow: the sanitizer build, `make test-sanitize`, catches it if it does),

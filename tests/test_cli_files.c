@@ -1,5 +1,5 @@
 /* test_cli_files.c: `dln train` never destroys a user's file and never leaves a half-state
- * (issue 13; suite "cli", runner in tests/test_cli_runner.c). --log: a failed run leaves an
+ * (suite "cli", runner in tests/test_cli_runner.c). --log: a failed run leaves an
  * existing file, a symbolic link and its target, and a FIFO as they were, and removes only a
  * file it created; a successful run replaces an existing file whole (its permissions kept)
  * and writes through a link without replacing it; a killed run leaves whole lines, and its

@@ -1,4 +1,4 @@
-/* test_cli_landscape.c: the loss-landscape tools of the `dln` program (suite "cli", issue 10)
+/* test_cli_landscape.c: the loss-landscape tools of the `dln` program (suite "cli")
  * end to end: `dln hessian` on the known cases (W = 0 with H >= 3: the Hessian is exactly 0;
  * W = 0 with H = 2: its extreme eigenvalues are +-sigma_1(Y X^T) in dln's unnormalised loss
  * 1/2 ||W_2 W_1 X - Y||^2, tests/test_hessian.c derives it), no negative curvature beyond

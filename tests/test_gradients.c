@@ -1,6 +1,6 @@
 /* test_gradients.c: the forward and backward chains of a network (dln/network.h), on
  * every backend, against central finite differences of the host reference loss
- * (src/reference), for depths H = 1, 2, 3, 5 with non-square layers of varying widths
+ * (src/oracle), for depths H = 1, 2, 3, 5 with non-square layers of varying widths
  * (bottlenecks included); the residual and gradient squared norms against the host; the
  * chains run on the trial buffers of a line search; the residual itself entry-wise; and
  * the fp32 network against the fp64 gradient. Fresh random data every run; the seed is

@@ -3,7 +3,7 @@
  * directory, the backends a parametrised test runs on, random matrices from the
  * library's generator, orthonormal factors and matrices with prescribed singular values
  * built with LAPACKE, and plain host products with CBLAS. Every name starts with ts_ so it
- * cannot clash with other test files. Tests see the public API and src/reference only. */
+ * cannot clash with other test files. Tests see the public API and src/oracle only. */
 #ifndef DLN_TEST_SUPPORT_H
 #define DLN_TEST_SUPPORT_H
 
@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "dln/dln.h"
-#include "reference.h"
+#include "oracle.h"
 
 /* Seed for one test: DLN_TEST_SEED when set, else from the clock and pid. It is
  * logged with cr_log_info and every assertion message should print it too. */

@@ -1,5 +1,5 @@
 /* test_trainer.c: dln_train on every backend. Trajectories of plain gradient descent
- * and heavy-ball momentum against the host reference loop (src/reference); compressed
+ * and heavy-ball momentum against the host reference loop (src/oracle); compressed
  * (C, M) and full (X, Y) runs following the same trajectory, also with rank-deficient X;
  * the reported loss against the host loss of the returned weights; convergence to the
  * shallow optimum L* from every init scheme; divergence and its stop reason; the step

@@ -1,5 +1,5 @@
 /* test_trajectories.c: whole training runs on every backend against the host reference
- * (src/reference), observed at every step: the line search (every loss below the one
+ * (src/oracle), observed at every step: the line search (every loss below the one
  * before, each equal to the host's Armijo loop), loss trajectories over 1200 steps in
  * fp64 (full data, compressed, heavy ball), fp32 and tf32 with the bounds justified at
  * each test, the observer's contract, and the refusal of a network that does not fit. */

@@ -38,7 +38,6 @@ dln_error *dln_backend_error(dln_backend *be);
 int dln_backend_supports(const dln_backend *be, unsigned caps);
 /* TF32 needs DLN_CAP_TF32 (DLN_EINPUT otherwise). */
 int dln_backend_set_math(dln_backend *be, dln_math_mode mode);
-dln_math_mode dln_backend_math(const dln_backend *be);
 /* Host threads over which a batch's members are computed (dln/batch.h, dln_train_batch):
  * 0 = one per CPU this process may run on, 1 = none started (the default). Backends
  * without DLN_CAP_THREADS keep 1 (a device computes the members). Each member is computed

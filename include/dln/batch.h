@@ -22,7 +22,6 @@ size_t dln_batch_bytes(const dln_shape *s, int n, dln_dtype dtype, int count, in
 int dln_batch_create(dln_backend *be, const dln_shape *s, int n, dln_dtype dtype, int count, int momentum,
                      dln_batch **out);
 void dln_batch_destroy(dln_batch *b);
-int dln_batch_count(const dln_batch *b);
 
 /* The shared data: X (d_0, n), Y (d_H, n), host fp64. */
 int dln_batch_set_data(dln_batch *b, const double *X, const double *Y);
@@ -40,8 +39,6 @@ int dln_batch_set_active(dln_batch *b, int n);
 /* Spreads the members over the backend's threads (dln_backend_set_threads; DLN_CAP_THREADS)
  * when threads > 1, as dln_batch_threads_used advises (default 1: one thread). */
 int dln_batch_set_threads(dln_batch *b, int threads);
-/* Whether steps are captured into graphs where the backend has them (default on). */
-int dln_batch_use_graphs(dln_batch *b, int on);
 
 /* Forward and backward of every member at its weights, both squared norms reduced. */
 int dln_batch_evaluate(dln_batch *b);

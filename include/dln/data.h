@@ -39,6 +39,11 @@ void dln_data_free(dln_data *d);
  * column-major fp64 buffer (*data, ld = *rows). Other ranks, dtypes or byte orders,
  * truncated or malformed files are DLN_EINPUT with a message naming the path. */
 int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_error *err);
+/* dln_npy_read of `name` opened relative to the open directory dirfd (so that files of
+ * one set are all read from the same directory even while a save replaces it); messages
+ * name the file as `shown`. */
+int dln_npy_read_at(int dirfd, const char *name, const char *shown, int *rows, int *cols, double **data,
+                    dln_error *err);
 /* The shape of the 2-D array in path from its header alone (dtype, shape and, for a
  * regular file, its size checked as dln_npy_read does). A file that is not regular (a
  * pipe, whose bytes reading would consume) gives 0 x 0: unknown until read. */

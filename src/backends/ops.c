@@ -24,8 +24,6 @@ int dln_backend_set_math(dln_backend *be, dln_math_mode mode)
     return DLN_OK;
 }
 
-dln_math_mode dln_backend_math(const dln_backend *be) { return be->math_mode; }
-
 #define MAX_THREADS 1024
 
 int dln_backend_set_threads(dln_backend *be, int threads)
@@ -160,12 +158,6 @@ static int check_output_stride(dln_backend *be, const char *op, const dln_mat *m
     return DLN_OK;
 }
 
-/* The backend has this batched operation (every backend will; until then, a refusal). */
-static int has_op(dln_backend *be, const void *fn, const char *op)
-{
-    return fn ? DLN_OK : dln_fail(be->err, DLN_ERUNTIME, "%s: not available on the %s backend", op, be->ops->name);
-}
-
 /* A column of count fp64 per-member factors, or NULL. */
 static int check_factors(dln_backend *be, const char *op, const dln_mat *v, int count)
 {
@@ -180,7 +172,6 @@ int dln_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, co
                      const dln_mat *B, size_t stride_b, double beta, dln_mat *C, size_t stride_c, int count)
 {
     int k;
-    DLN_TRY(has_op(be, (const void *)be->ops->gemm_batched, "gemm_batched"));
     if (count < 1) return dln_fail(be->err, DLN_ERUNTIME, "gemm_batched: count %d < 1", count);
     DLN_TRY(dln_check_gemm(be->err, trans_a, trans_b, A, B, C, &k));
     DLN_TRY(check_output_stride(be, "gemm_batched", C, stride_c, count));
@@ -191,7 +182,6 @@ int dln_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, co
 int dln_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
                       double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count)
 {
-    DLN_TRY(has_op(be, (const void *)be->ops->axpby_batched, "axpby_batched"));
     if (count < 1) return dln_fail(be->err, DLN_ERUNTIME, "axpby_batched: count %d < 1", count);
     DLN_TRY(dln_check_same(be->err, "axpby_batched", X, Y));
     DLN_TRY(check_output_stride(be, "axpby_batched", Y, stride_y, count));
@@ -203,7 +193,6 @@ int dln_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dl
 int dln_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
                       int accumulate)
 {
-    DLN_TRY(has_op(be, (const void *)be->ops->sumsq_batched, "sumsq_batched"));
     if (count < 1) return dln_fail(be->err, DLN_ERUNTIME, "sumsq_batched: count %d < 1", count);
     DLN_TRY(dln_check_mat(be->err, "sumsq_batched", "X", X));
     DLN_TRY(dln_check_mat(be->err, "sumsq_batched", "the result column", out));

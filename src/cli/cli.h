@@ -11,7 +11,7 @@
 
 #include "dln/dln.h"
 
-/* The options of the loss-landscape tools (issue 10), parsed by dynopts.c. */
+/* The options of the loss-landscape tools, parsed by dynopts.c. */
 typedef struct {
     int hessian;                 /* train --hessian: the Hessian's extremes at the final point */
     int hessian_iters;           /* Lanczos steps (capped at the parameter count) */
@@ -179,7 +179,7 @@ void cli_observer_free(cli_observer *ob);
  * the progress line at most every 0.25 s, cleared at the end. Never asks to stop. */
 int cli_observe(void *ctx, const dln_observation *obs);
 
-/* ---- the loss-landscape tools (issue 10): dynopts.c, dyn.c, hessian.c ------------------ */
+/* ---- the loss-landscape tools: dynopts.c, dyn.c, hessian.c ------------------ */
 
 /* Option codes from CLI_DYN_FIRST on belong to dynopts.c. */
 enum { CLI_DYN_FIRST = 512 };

@@ -1,4 +1,4 @@
-/* dyn.c: the smaller loss-landscape pieces of the CLI (issue 10): the rank path in the
+/* dyn.c: the smaller loss-landscape pieces of the CLI: the rank path in the
  * summaries (optimum_by_rank), the observables on the trace (--observe), the perturbation
  * of loaded weights (--perturb), and the .npy outputs --save-data (X, Y) and
  * --save-solution (R*). Each output directory is checked before any work; its files are

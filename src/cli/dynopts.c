@@ -1,4 +1,4 @@
-/* dynopts.c: the options of the loss-landscape tools (issue 10): `dln train --hessian`,
+/* dynopts.c: the options of the loss-landscape tools: `dln train --hessian`,
  * --save-direction, --save-solution, --save-data, --perturb, --perturb-dir, --observe, and
  * the `dln hessian` command's help. options.c splices CLI_DYN_TRAIN_OPTIONS and
  * CLI_DYN_SOLVE_OPTIONS into its tables and hands every code from CLI_DYN_FIRST on to

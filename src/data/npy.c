@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data/npy_internal.h"
 #include "dln/data.h"
 
 #define NPY_MAGIC "\x93NUMPY"

@@ -120,8 +120,6 @@ void dln_batch_destroy(dln_batch *b)
     free(b);
 }
 
-int dln_batch_count(const dln_batch *b) { return b->count; }
-
 int dln_batch_set_data(dln_batch *b, const double *X, const double *Y)
 {
     DLN_TRY(dln_upload(b->be, &b->X, X, b->X.rows));
@@ -209,12 +207,6 @@ int dln_batch_set_threads(dln_batch *b, int threads)
     if (threads < 1)
         return dln_fail(dln_backend_error(b->be), DLN_ERUNTIME, "a batch on %d threads", threads);
     b->threads = threads;
-    return DLN_OK;
-}
-
-int dln_batch_use_graphs(dln_batch *b, int on)
-{
-    b->no_graphs = !on;
     return DLN_OK;
 }
 

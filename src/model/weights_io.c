@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data/npy_internal.h"
 #include "dln/data.h"
 #include "dln/model.h"
 #include "model/weights_internal.h"

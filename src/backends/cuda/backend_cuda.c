@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 #include "backends/cuda/cuda_internal.h"
-#include "backends/cuda/kernels/kernels.h"
+#include "kernels.h" /* kernels/: the CUDA kernels' C launchers */
 
 struct dln_graph {
     cudaGraph_t graph;

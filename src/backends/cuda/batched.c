@@ -4,7 +4,7 @@
  * only enqueue work, so a batched step can be captured into a graph; the reduction's
  * scratch grows outside captures only. */
 #include "backends/cuda/cuda_internal.h"
-#include "backends/cuda/kernels/kernels.h"
+#include "kernels.h" /* kernels/: the CUDA kernels' C launchers */
 
 /* The batched reduction's scratch holds at least n doubles (never grown while capturing). */
 static int ensure_batch_partials(dln_backend *be, size_t n)

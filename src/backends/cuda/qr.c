@@ -6,7 +6,7 @@
  * which waits for the device). devInfo is checked for both signs after every call. tau
  * stays in device memory from geqrf to ormqr. Arguments arrive checked (src/backends/ops.c). */
 #include "backends/cuda/cuda_internal.h"
-#include "backends/cuda/kernels/kernels.h"
+#include "kernels.h" /* kernels/: the CUDA kernels' C launchers */
 
 enum { QR_GEQRF = 1, QR_ORMQR = 2 };
 #define QR_QUERIES ((int)(sizeof ((cuda_impl *)0)->qr_queries / sizeof ((cuda_impl *)0)->qr_queries[0]))

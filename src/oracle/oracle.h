@@ -1,10 +1,10 @@
-/* reference.h: host oracles that the tests and benchmarks check the library against,
+/* oracle.h: host oracles that the tests and benchmarks check the library against,
  * written independently of its backends (plain loops in long double, or direct
- * CBLAS/LAPACKE calls on host arrays). Built into build/libdln_reference.a, which only
+ * CBLAS/LAPACKE calls on host arrays). Built into build/libdln_oracle.a, which only
  * tests and benchmarks link: nothing in the library calls it. Host matrices are fp64,
  * column-major; ld = rows unless an ld is given. */
-#ifndef DLN_REFERENCE_H
-#define DLN_REFERENCE_H
+#ifndef DLN_ORACLE_H
+#define DLN_ORACLE_H
 
 #include "dln/dln.h"
 

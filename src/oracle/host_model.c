@@ -1,12 +1,12 @@
 /* host_model.c: the deep loss, its gradient, gradient descent and a finite-difference
  * derivative on the host with CBLAS, independent of the library's backends and network
- * code (src/reference/reference.h). */
+ * code (src/oracle/oracle.h). */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "reference.h"
+#include "oracle.h"
 
 /* A[0] = X, A[i] (d_i, m) = W_i A[i-1]: fresh activations (A[0] borrowed). */
 static double **forward(const dln_shape *s, double *const *W, const dln_data *d)

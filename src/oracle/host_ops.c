@@ -1,12 +1,12 @@
 /* host_ops.c: element-wise references of the backend operations (plain loops with long
  * double accumulation, so they share no code with BLAS), and the shallow optimum by an
- * independent LAPACK route (src/reference/reference.h). */
+ * independent LAPACK route (src/oracle/oracle.h). */
 #include <float.h>
 #include <lapacke.h>
 #include <cblas.h>
 #include <stdlib.h>
 
-#include "reference.h"
+#include "oracle.h"
 
 void ref_gemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *A, int lda,
               const double *B, int ldb, double beta, double *C, int ldc)
