@@ -27,7 +27,7 @@ NVCCFLAGS ?= -O2 -g
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 
-LIB_DIRS := src/core src/data src/backends src/backends/cpu src/model src/solver src/trainer src/diagnostics src/run
+LIB_DIRS := src/core src/data src/backends src/backends/cpu src/objective src/model src/solver src/trainer src/diagnostics src/run
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CUDA_SRC := $(wildcard src/backends/cuda/*.c)
 CU_SRC   := $(wildcard kernels/*.cu)

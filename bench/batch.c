@@ -29,7 +29,7 @@
 typedef struct {
     dln_backend *be;
     const dln_data *d;
-    const dln_shallow *sh;
+    const bench_problem *pb; /* the problem of the solution set up once, for (b) */
     const dln_shape *s;
     int count;
     double ***W0, ***W;
@@ -50,7 +50,9 @@ static int run_loop(void *p)
 {
     pass_ctx *c = p;
     for (int b = 0; b < c->count; b++)
-        if (dln_train(c->be, c->d, c->sh, c->s, c->W[b], &c->o[b], &c->res[b], dln_backend_error(c->be))) return 1;
+        if (dln_train(c->be, &c->pb->fit, &c->pb->ref, c->s, 1, &c->W[b], &c->o[b], &c->res[b],
+                      dln_backend_error(c->be)))
+            return 1;
     return 0;
 }
 
@@ -61,10 +63,13 @@ static int run_loop_solving(void *p)
     pass_ctx *c = p;
     for (int b = 0; b < c->count; b++) {
         dln_shallow sh;
+        bench_problem pb = {0};
         memset(&sh, 0, sizeof sh);
         dln_error *err = dln_backend_error(c->be);
         int rc = dln_shallow_solve(c->be, c->d, dln_shape_narrowest(c->s), 0, 1, &sh, err) ||
-                 dln_train(c->be, c->d, &sh, c->s, c->W[b], &c->o[b], &c->res[b], err);
+                 bench_problem_make(&sh, c->d, &pb, err) ||
+                 dln_train(c->be, &pb.fit, &pb.ref, c->s, 1, &c->W[b], &c->o[b], &c->res[b], err);
+        bench_problem_free(&pb);
         dln_shallow_free(&sh);
         if (rc) return 1;
     }
@@ -76,10 +81,13 @@ static int run_batch(void *p)
 {
     pass_ctx *c = p;
     dln_shallow sh;
+    bench_problem pb = {0};
     memset(&sh, 0, sizeof sh);
     dln_error *err = dln_backend_error(c->be);
     int rc = dln_shallow_solve(c->be, c->d, dln_shape_narrowest(c->s), 0, 1, &sh, err) ||
-             dln_train_batch(c->be, c->d, &sh, c->s, c->count, c->W, c->o, c->res, err);
+             bench_problem_make(&sh, c->d, &pb, err) ||
+             dln_train(c->be, &pb.fit, &pb.ref, c->s, c->count, c->W, c->o, c->res, err);
+    bench_problem_free(&pb);
     dln_shallow_free(&sh);
     return rc;
 }
@@ -275,11 +283,13 @@ int main(int argc, char **argv)
                 int H = depths[id], width = widths[iw], B = members[ib];
                 dln_shape s = {0, NULL};
                 dln_shallow sh;
+                bench_problem pb = {0};
                 memset(&sh, 0, sizeof sh);
                 int hidden[DLN_MAX_DEPTH];
                 for (int i = 0; i < H - 1; i++) hidden[i] = width;
                 if ((rc = dln_shape_make(H, pc.dx, pc.dy, hidden, H - 1, &s, &err) ||
-                          dln_shallow_solve(be, &d, dln_shape_narrowest(&s), 0, 1, &sh, &err))) {
+                          dln_shallow_solve(be, &d, dln_shape_narrowest(&s), 0, 1, &sh, &err) ||
+                          bench_problem_make(&sh, &d, &pb, &err))) {
                     fprintf(stderr, "batch: set-up: %s\n", err.msg);
                     break;
                 }
@@ -292,10 +302,10 @@ int main(int argc, char **argv)
                 if ((double)B * st * per_step > max_flops) {
                     printf("%6d %5d %5d %6s | skipped: %.3g flops per pass > --max-flops\n", width, H, B, "-",
                            (double)B * st * per_step);
-                    dln_shallow_free(&sh), dln_shape_free(&s);
+                    bench_problem_free(&pb), dln_shallow_free(&sh), dln_shape_free(&s);
                     continue;
                 }
-                pass_ctx c = {be, &d, &sh, &s, B, calloc((size_t)B, sizeof(double **)),
+                pass_ctx c = {be, &d, &pb, &s, B, calloc((size_t)B, sizeof(double **)),
                               calloc((size_t)B, sizeof(double **)), calloc((size_t)B, sizeof(dln_train_opts)),
                               calloc((size_t)B, sizeof(dln_train_result))};
                 dln_train_result *single = calloc((size_t)B, sizeof(dln_train_result));
@@ -419,6 +429,7 @@ int main(int argc, char **argv)
                     if (Ws) dln_weights_free(H, Ws[b]);
                 }
                 free(c.W0), free(c.W), free(c.o), free(c.res), free(single), free(Ws);
+                bench_problem_free(&pb);
                 dln_shallow_free(&sh);
                 dln_shape_free(&s);
             }

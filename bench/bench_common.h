@@ -237,6 +237,20 @@ static inline int bench_time_each(dln_backend *be, bench_fn prep, bench_fn fn, v
 /* ---- host helpers ---------------------------------------------------------------------- */
 
 /* n normals from a dedicated stream of the seed. */
+/* The square loss's training problem from a shallow solution (dln_shallow_problem): what
+ * the benchmarks' runs are fitted to and measured against. */
+typedef struct {
+    dln_fit fit;
+    dln_reference ref;
+} bench_problem;
+
+static inline int bench_problem_make(const dln_shallow *sh, const dln_data *d, bench_problem *p, dln_error *err)
+{
+    return dln_shallow_problem(sh, d, &p->fit, &p->ref, err);
+}
+
+static inline void bench_problem_free(bench_problem *p) { dln_reference_free(&p->ref); }
+
 static inline double *bench_normals(size_t n, uint64_t seed, uint64_t stream)
 {
     double *x = malloc(sizeof(double) * (n ? n : 1));

@@ -64,8 +64,7 @@ typedef struct {
 
 typedef struct {
     dln_backend *be;
-    const dln_data *d;
-    const dln_shallow *sh;
+    const bench_problem *pb;
     const dln_shape *s;
     double *const *W0;
     double **W;
@@ -78,7 +77,7 @@ static int run_train(void *p)
     train_ctx *c = p;
     for (int i = 0; i < c->s->depth; i++)
         memcpy(c->W[i], c->W0[i], sizeof(double) * (size_t)c->s->dims[i + 1] * c->s->dims[i]);
-    return dln_train(c->be, c->d, c->sh, c->s, c->W, &c->opts, &c->res, dln_backend_error(c->be));
+    return dln_train(c->be, &c->pb->fit, &c->pb->ref, c->s, 1, &c->W, &c->opts, &c->res, dln_backend_error(c->be));
 }
 
 static void usage(void)
@@ -140,6 +139,7 @@ int main(int argc, char **argv)
     dln_data d = {0, 0, 0, NULL, NULL};
     dln_shape s = {0, NULL};
     dln_shallow sh;
+    bench_problem pb = {0};
     memset(&sh, 0, sizeof sh);
     double **W0 = NULL, **W = NULL, solve_s = 0;
     int *hidden = malloc(sizeof(int) * (size_t)(H > 1 ? H - 1 : 1));
@@ -151,6 +151,7 @@ int main(int argc, char **argv)
          dln_init_weights(&s, init, dln_init_default_scale(init), o.seed, &W, &err) ||
          (t0 = dln_clock_seconds(), dln_shallow_solve(be, &d, dln_shape_narrowest(&s), 0, 1, &sh, &err));
     solve_s = dln_clock_seconds() - t0;
+    if (!rc) rc = bench_problem_make(&sh, &d, &pb, &err);
     if (rc) {
         fprintf(stderr, "converge: set-up: %s\n", err.msg);
         goto out;
@@ -163,7 +164,7 @@ int main(int argc, char **argv)
         mode_run *mr = &runs[k];
         train_ctx c;
         memset(&c, 0, sizeof c);
-        c.be = be, c.d = &d, c.sh = &sh, c.s = &s, c.W0 = W0, c.W = W;
+        c.be = be, c.pb = &pb, c.s = &s, c.W0 = W0, c.W = W;
         dln_train_opts_default(&c.opts);
         c.opts.lr = lr, c.opts.steps = max_steps, c.opts.tol = eps[neps - 1], c.opts.check_every = 1;
         c.opts.data_mode = mr->mode, c.opts.dtype = o.dtype;
@@ -218,7 +219,7 @@ int main(int argc, char **argv)
                 mode_run *mr = &runs[k];
                 train_ctx c;
                 memset(&c, 0, sizeof c);
-                c.be = be, c.d = &d, c.sh = &sh, c.s = &s, c.W0 = W0, c.W = W;
+                c.be = be, c.pb = &pb, c.s = &s, c.W0 = W0, c.W = W;
                 dln_train_opts_default(&c.opts);
                 c.opts.lr = lr, c.opts.steps = max_steps, c.opts.tol = eps[e], c.opts.check_every = check_every;
                 c.opts.data_mode = mr->mode, c.opts.dtype = o.dtype;
@@ -283,6 +284,7 @@ int main(int argc, char **argv)
 out:
     if (rc && j.buf) bench_json_end(&j, &o, 0); /* a failure: what was built, marked */
     for (int k = 0; k < 2; k++) trace_free(&runs[k].tr);
+    bench_problem_free(&pb);
     dln_shallow_free(&sh);
     dln_weights_free(s.depth, W0);
     dln_weights_free(s.depth, W);

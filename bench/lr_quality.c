@@ -144,7 +144,7 @@ static void usage(void)
 }
 
 /* One run alone from the init, recording its curve; stops at rel_gap <= tol. */
-static int run_alone(dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s,
+static int run_alone(dln_backend *be, const bench_problem *pb, const dln_shape *s,
                      dln_init_kind init, uint64_t seed, double lr, dln_lr_rule rule, double tol, long limit,
                      curve *c, dln_train_result *res, dln_error *err)
 {
@@ -154,13 +154,13 @@ static int run_alone(dln_backend *be, const dln_data *d, const dln_shallow *sh, 
     o.steps = limit, o.tol = tol, o.check_every = 1, o.lr = lr, o.lr_rule = rule;
     o.observer = observe, o.observer_ctx = c;
     int rc = curve_init(c, limit) || dln_init_weights(s, init, 1.0, seed, &W, err) ||
-             dln_train(be, d, sh, s, W, &o, res, err);
+             dln_train(be, &pb->fit, &pb->ref, s, 1, &W, &o, res, err);
     if (W) dln_weights_free(s->depth, W);
     return rc;
 }
 
 /* The grid in one batch, then auto, arora and the best grid step alone. */
-static int run_problem(dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s,
+static int run_problem(dln_backend *be, const bench_problem *pb, const dln_shape *s,
                        dln_init_kind init, uint64_t seed, const double *grid, int ngrid, long steps,
                        problem_result *pr, dln_error *err)
 {
@@ -176,7 +176,7 @@ static int run_problem(dln_backend *be, const dln_data *d, const dln_shallow *sh
         o[b].steps = steps, o[b].tol = targets[NT - 1], o[b].check_every = 1, o[b].lr = grid[b];
         o[b].observer = observe, o[b].observer_ctx = &cv[b];
     }
-    if (!rc) rc = dln_train_batch(be, d, sh, s, ngrid, W, o, res, err);
+    if (!rc) rc = dln_train(be, &pb->fit, &pb->ref, s, ngrid, W, o, res, err);
     int best = -1;
     if (!rc) {
         pr->target = NAN;
@@ -212,9 +212,9 @@ static int run_problem(dln_backend *be, const dln_data *d, const dln_shallow *sh
     curve ca = {0}, cr = {0}, cb = {0};
     dln_train_result ra, rr, rb;
     pr->auto_limit = 5 * steps;
-    rc = run_alone(be, d, sh, s, init, seed, 0.0, DLN_LR_SHARPNESS, pr->target, pr->auto_limit, &ca, &ra, err) ||
-         run_alone(be, d, sh, s, init, seed, 0.0, DLN_LR_ARORA, pr->target, steps, &cr, &rr, err) ||
-         run_alone(be, d, sh, s, init, seed, pr->best_lr, DLN_LR_SHARPNESS, pr->target, steps, &cb, &rb, err);
+    rc = run_alone(be, pb, s, init, seed, 0.0, DLN_LR_SHARPNESS, pr->target, pr->auto_limit, &ca, &ra, err) ||
+         run_alone(be, pb, s, init, seed, 0.0, DLN_LR_ARORA, pr->target, steps, &cr, &rr, err) ||
+         run_alone(be, pb, s, init, seed, pr->best_lr, DLN_LR_SHARPNESS, pr->target, steps, &cb, &rb, err);
     if (!rc) {
         pr->auto_steps = curve_first(&ca, pr->target), pr->arora_steps = curve_first(&cr, pr->target);
         for (int k = 0; k < NT; k++)
@@ -278,6 +278,7 @@ int main(int argc, char **argv)
                     uint64_t seed = o.seed + 1000 * (uint64_t)ci + 100 * (uint64_t)kind + (uint64_t)di;
                     dln_data d = {0, 0, 0, NULL, NULL};
                     dln_shallow sh;
+                    bench_problem pb = {0};
                     dln_shape s = {0, NULL};
                     memset(&sh, 0, sizeof sh);
                     int hidden[64];
@@ -288,7 +289,8 @@ int main(int argc, char **argv)
                     rc = make_problem(&d, dx, dy, m, conds[ci], kind, seed) ||
                          dln_shape_make(depths[di], dx, dy, hidden, depths[di] - 1, &s, &err) ||
                          dln_shallow_solve(be, &d, dln_shape_narrowest(&s), 0, 1, &sh, &err) ||
-                         run_problem(be, &d, &sh, &s, inits[ii], seed, grid, ngrid, steps, &pr, &err);
+                         bench_problem_make(&sh, &d, &pb, &err) ||
+                         run_problem(be, &pb, &s, inits[ii], seed, grid, ngrid, steps, &pr, &err);
                     if (rc) {
                         fprintf(stderr, "lr_quality: %s\n", err.msg[0] ? err.msg : "set-up failed");
                         break;
@@ -330,6 +332,7 @@ int main(int argc, char **argv)
                     dln_json_num(&j, "grid_cost_steps", pr.grid_cost);
                     dln_json_num(&j, "auto_over_best", q);
                     dln_json_end_object(&j);
+                    bench_problem_free(&pb);
                     dln_shallow_free(&sh);
                     dln_shape_free(&s);
                     dln_data_free(&d);

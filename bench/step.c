@@ -1,6 +1,6 @@
 /* step.c: time per training step of the deep linear network: the library's one step
- * (dln_network_step: the update W -= lr G, then the forward and backward chains at the
- * new weights, with the loss and gradient norm reduced), over a grid of widths and
+ * (dln_network_step on a network of one member: the update W -= lr G, then the forward and
+ * backward chains at the new weights, with the loss and gradient norm reduced), over a grid of widths and
  * depths with square layers, against the same 3H - 1 GEMMs issued bare through
  * dln_gemm on buffers of the same shapes. Where the backend captures graphs (CUDA) the
  * step replays its captured graph, as the trainer does, and the bare GEMMs are captured
@@ -85,13 +85,12 @@ static int run_bare(void *p)
 
 typedef struct {
     dln_network *net;
-    double lr;
 } step_ctx;
 
 static int run_step(void *p)
 {
     step_ctx *c = p;
-    return dln_network_step(c->net, c->lr, 0.0, 1);
+    return dln_network_step(c->net, 1);
 }
 
 static double step_flops(const dln_shape *s, int n)
@@ -150,14 +149,15 @@ static int check_small(dln_backend *be, const bench_opts *o, int H, int use_grap
         dln_init_weights(&s, DLN_INIT_GAUSSIAN, 1.0, o->seed, &W, err) ||
         dln_init_weights(&s, DLN_INIT_GAUSSIAN, 1.0, o->seed + 1, &G, err) ||
         dln_init_weights(&s, DLN_INIT_GAUSSIAN, 1.0, o->seed + 2, &D, err) ||
-        dln_network_create(be, &s, m, o->dtype, 0, &net) || dln_network_use_graphs(net, use_graph) ||
-        dln_network_set_data(net, d.X, d.Y) || dln_network_set_weights(net, W) || dln_network_evaluate(net) ||
-        dln_network_read(net, &st) || dln_network_get_weights(net, W) || dln_network_get_gradients(net, G)) {
+        dln_network_create(be, &s, &(dln_network_config){.n = m, .dtype = o->dtype}, &net) ||
+        dln_network_use_graphs(net, use_graph) || dln_network_set_data(net, d.X, d.Y) ||
+        dln_network_set_weights(net, 0, W) || dln_network_evaluate(net) || dln_network_read(net, &st) ||
+        dln_network_get_weights(net, 0, W) || dln_network_get_gradients(net, 0, G)) {
         fail("check set-up, forward and backward", err);
         goto done;
     }
     /* W now holds the weights exactly as the backend stores them (fp32-rounded in fp32) */
-    double gslot = st.grad_sumsq, L0 = 0.5 * st.residual_sumsq, ref0 = ref_loss(&s, W, &d), gsq = 0, dd = 0;
+    double gslot = st.grad_sumsq, L0 = st.loss, ref0 = ref_loss(&s, W, &d), gsq = 0, dd = 0;
     for (int i = 0; i < H; i++)
         for (size_t e = 0; e < (size_t)s.dims[i + 1] * s.dims[i]; e++) gsq += G[i][e] * G[i][e], dd += G[i][e] * D[i][e];
     double fd = ref_directional_derivative(&s, W, D, &d, 2e-3 / H);
@@ -166,11 +166,12 @@ static int check_small(dln_backend *be, const bench_opts *o, int H, int use_grap
     for (int t = 0; t < 2; t++) {
         host_update(&s, W, lr, G);
         ref[t] = ref_loss(&s, W, &d);
-        if (dln_network_step(net, lr, 0.0, 1) || dln_network_read(net, &st) || dln_network_get_gradients(net, G)) {
+        if (dln_network_set_rates(net, &lr, NULL) || dln_network_step(net, 1) || dln_network_read(net, &st) ||
+            dln_network_get_gradients(net, 0, G)) {
             fail("check step", err);
             goto done;
         }
-        L[t] = 0.5 * st.residual_sumsq;
+        L[t] = st.loss;
     }
     double e_loss = bench_rel(L0, ref0), e_grad = bench_rel(fd, dd), e1 = bench_rel(L[0], ref[0]),
            e2 = bench_rel(L[1], ref[1]), e_gsq = bench_rel(gslot, gsq);
@@ -228,7 +229,8 @@ static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, 
     if (dln_shape_make(H, w, w, hidden, H - 1, &s, err)) goto out;
     pt->flops = step_flops(&s, m);
     pt->bytes = step_bytes(&s, m, dln_dtype_size(o->dtype));
-    size_t need = dln_network_bytes(&s, m, o->dtype, 0) * (do_bare ? 2 : 1), fb = 0, tb = 0;
+    size_t need = dln_network_bytes(&s, &(dln_network_config){.n = m, .dtype = o->dtype}) * (do_bare ? 2 : 1);
+    size_t fb = 0, tb = 0;
     double host = 8.0 * (3.0 * w * m + (double)H * w * w);
     double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
     if (dln_backend_mem_info(be, &fb, &tb)) goto out;
@@ -243,16 +245,17 @@ static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, 
     for (size_t e = 0; e < (size_t)w * m; e++) d.Y[e] = 0.5 * d.X[e] + 0.1 * d.Y[e];
     dln_network_stats st;
     if (dln_init_weights(&s, DLN_INIT_ORTHOGONAL, 1.0, o->seed, &W, err) ||
-        dln_network_create(be, &s, m, o->dtype, 0, &net) || dln_network_use_graphs(net, use_graph) ||
-        dln_network_set_data(net, d.X, d.Y) || dln_network_set_weights(net, W) || dln_network_evaluate(net) ||
-        dln_network_read(net, &st) || (do_bare && bare_make(&bare, be, &s, m, o->dtype, W, d.X, use_graph))) {
+        dln_network_create(be, &s, &(dln_network_config){.n = m, .dtype = o->dtype}, &net) ||
+        dln_network_use_graphs(net, use_graph) || dln_network_set_data(net, d.X, d.Y) ||
+        dln_network_set_weights(net, 0, W) || dln_network_evaluate(net) || dln_network_read(net, &st) ||
+        (do_bare && bare_make(&bare, be, &s, m, o->dtype, W, d.X, use_graph))) {
         fail("set-up", err);
         goto out;
     }
-    pt->loss0 = 0.5 * st.residual_sumsq;
+    pt->loss0 = st.loss;
     double tol = o->math == DLN_MATH_TF32 ? 5e-2 : o->dtype == DLN_F32 ? 1e-3 : 1e-9;
     if (pt->flops / 3 <= check_limit) {
-        if (dln_network_get_weights(net, W)) goto out;
+        if (dln_network_get_weights(net, 0, W)) goto out;
         pt->check_err = bench_rel(pt->loss0, ref_loss(&s, W, &d));
         pt->checked = 1;
         if (!(pt->check_err <= tol)) {
@@ -263,14 +266,15 @@ static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, 
     }
     /* a step size well inside stability for orthogonal layers: sigma_1(X)^2 <= (sqrt(w) + sqrt(m))^2 */
     double sx = sqrt((double)w) + sqrt((double)m);
-    step_ctx c = {net, 0.25 / (H * sx * sx)};
+    double lr = 0.25 / (H * sx * sx);
+    step_ctx c = {net};
     pt->graph = use_graph && dln_backend_supports(be, DLN_CAP_GRAPHS);
-    if (bench_time2(be, run_step, &c, do_bare ? run_bare : NULL, &bare, o, &pt->step, &pt->bare) ||
+    if (dln_network_set_rates(net, &lr, NULL) || bench_time2(be, run_step, &c, do_bare ? run_bare : NULL, &bare, o, &pt->step, &pt->bare) ||
         dln_network_read(net, &st)) {
         fail("timing", err);
         goto out;
     }
-    pt->loss1 = 0.5 * st.residual_sumsq;
+    pt->loss1 = st.loss;
     if (!isfinite(pt->loss1) || pt->loss1 > pt->loss0 * (1 + tol)) {
         fprintf(stderr, "step: width %d depth %d: the loss went from %g to %g while timing\n", w, H, pt->loss0,
                 pt->loss1);

@@ -1,6 +1,5 @@
 /* tree_sum.h: the fixed shared-memory tree that folds a block's partial sums, and a block's
- * partial sum of squares, shared by the single (reduce.cu) and the batched (batched.cu) sum
- * of squares, so both add in the same order and give the same bits. Needs strided_walk.h. */
+ * partial sum of squares (sumsq.cu's two passes). Needs strided_walk.h. */
 #ifndef DLN_TREE_SUM_H
 #define DLN_TREE_SUM_H
 
@@ -16,8 +15,7 @@ __device__ static inline void dln_tree_sum(double *sh)
 
 // The sum of x^2 over the elements of X (rows, cols; leading dim ldx) this thread visits in
 // a grid-stride walk from `first` by `stride`, folded over the block by the tree above into
-// sh (blockDim.x entries): the block's partial, returned to every thread. The single and the
-// batched reductions both call it, so a member's partials are the single operation's.
+// sh (blockDim.x entries): the block's partial, returned to every thread.
 template <typename T>
 __device__ static inline double dln_block_sumsq(long long rows, long long cols, const T *x, long long ldx,
                                                 long long first, long long stride, double *sh)

@@ -67,7 +67,7 @@ TestOnBackends(batch, every_member_is_its_single_run)
     ts_trace tb[MEMBERS];
     memset(tb, 0, sizeof tb);
     for (int b = 0; b < MEMBERS; b++) Wb[b] = member_weights(&c, b), ob[b] = member_opts(b, &tb[b]);
-    cr_assert_eq(dln_train_batch(c.be, &c.d, &c.sh, &c.s, MEMBERS, Wb, ob, rb, &c.err), DLN_OK, "%s", c.err.msg);
+    cr_assert_eq(ts_train(c.be, &c.d, &c.sh, &c.s, MEMBERS, Wb, ob, rb, &c.err), DLN_OK, "%s", c.err.msg);
     int stopped_early = 0, diverged = 0;
     for (int b = 0; b < MEMBERS; b++) {
         ts_trace ts = {0};
@@ -121,11 +121,11 @@ TestOnBackends(batch, refuses_what_a_batch_cannot_share)
     double **W[2] = {tr_init(&c, DLN_INIT_ORTHOGONAL), tr_init(&c, DLN_INIT_GAUSSIAN)};
     dln_train_opts o[2] = {opts(0.0, 10, 0.0, DLN_DATA_AUTO), opts(0.0, 10, 0.0, DLN_DATA_FULL)};
     dln_train_result r[2];
-    cr_expect_eq(dln_train_batch(c.be, &c.d, &c.sh, &c.s, 2, W, o, r, &c.err), DLN_EINPUT, "mixed data modes");
+    cr_expect_eq(ts_train(c.be, &c.d, &c.sh, &c.s, 2, W, o, r, &c.err), DLN_EINPUT, "mixed data modes");
     dln_error_clear(&c.err);
     o[1] = opts(0.0, 10, 0.0, DLN_DATA_AUTO);
     o[1].line_search = 1;
-    cr_expect_eq(dln_train_batch(c.be, &c.d, &c.sh, &c.s, 2, W, o, r, &c.err), DLN_EINPUT, "a line search");
+    cr_expect_eq(ts_train(c.be, &c.d, &c.sh, &c.s, 2, W, o, r, &c.err), DLN_EINPUT, "a line search");
     dln_weights_free(2, W[0]), dln_weights_free(2, W[1]);
     tr_case_free(&c);
 }

@@ -48,7 +48,7 @@ static void run_batch(tr_case *c, int threads, batch_out *out, long *work)
     for (int b = 0; b < MEMBERS; b++) out->W[b] = member_weights(c, b), o[b] = member_opts(b, &out->tr[b]);
     cr_assert_eq(dln_backend_set_threads(c->be, threads), DLN_OK, "%s", c->err.msg);
     long before = dln_backend_thread_work(c->be);
-    cr_assert_eq(dln_train_batch(c->be, &c->d, &c->sh, &c->s, MEMBERS, out->W, o, out->r, &c->err), DLN_OK, "%s",
+    cr_assert_eq(ts_train(c->be, &c->d, &c->sh, &c->s, MEMBERS, out->W, o, out->r, &c->err), DLN_OK, "%s",
                  c->err.msg);
     *work = dln_backend_thread_work(c->be) - before;
 }
@@ -169,7 +169,7 @@ Test(batch_threads, the_steps_themselves_are_spread)
             cr_assert_eq(dln_init_weights(&c.s, DLN_INIT_GAUSSIAN, 0.5, 300 + (uint64_t)b, &W[k][b], &c.err), DLN_OK);
             o[b] = opts(1e-3 * (1 + b % 3), 300, 0.0, DLN_DATA_AUTO);
         }
-        cr_assert_eq(dln_train_batch(c.be, &c.d, &c.sh, &c.s, N, W[k], o, r[k], &c.err), DLN_OK, "%s", c.err.msg);
+        cr_assert_eq(ts_train(c.be, &c.d, &c.sh, &c.s, N, W[k], o, r[k], &c.err), DLN_OK, "%s", c.err.msg);
         work[k] = dln_backend_thread_work(c.be) - before;
     }
     cr_expect_eq(work[0], 0);

@@ -85,7 +85,7 @@ static void case_make(crew_case *t, int threads, dln_crew *c)
     t->X = ts_randn(&g, 4, 10), t->Y = ts_randn(&g, 2, 10);
     cr_assert_eq(dln_backend_set_threads(t->be, threads), DLN_OK, "%s", t->be_err.msg);
     memset(c, 0, sizeof *c);
-    cr_assert_eq(dln_crew_create(t->be, &t->s, 10, threads, DLN_F64, t->X, t->Y, c, &t->err), DLN_OK, "%s",
+    cr_assert_eq(dln_crew_create(t->be, &t->s, 10, threads, DLN_F64, NULL, t->X, t->Y, c, &t->err), DLN_OK, "%s",
                  t->err.msg);
     cr_assert_eq(c->workers, threads);
 }
@@ -187,7 +187,7 @@ Test(crew, a_crew_larger_than_the_pool_is_refused)
     ts_shape(&s, 1, dims);
     double X[6] = {1, 2, 3, 4, 5, 6}, Y[4] = {1, -1, 2, 0.5};
     dln_crew c = {0};
-    cr_expect_eq(dln_crew_create(be, &s, 2, 4, DLN_F64, X, Y, &c, &err), DLN_EINPUT);
+    cr_expect_eq(dln_crew_create(be, &s, 2, 4, DLN_F64, NULL, X, Y, &c, &err), DLN_EINPUT);
     cr_expect(ts_says(err.msg, "pool"), "%s", err.msg);
     dln_crew_destroy(&c);
     dln_backend_destroy(be);

@@ -1,7 +1,7 @@
 /* test_gradients.c: the forward and backward chains of a network (dln/network.h), on
  * every backend, against central finite differences of the host reference loss
  * (src/oracle), for depths H = 1, 2, 3, 5 with non-square layers of varying widths
- * (bottlenecks included); the residual and gradient squared norms against the host; the
+ * (bottlenecks included); the loss and the gradient's squared norm against the host; the
  * chains run on the trial buffers of a line search; the residual itself entry-wise; and
  * the fp32 network against the fp64 gradient. Fresh random data every run; the seed is
  * in every message. */
@@ -50,20 +50,21 @@ static void case_free(grad_case *c)
 static double **net_gradient(grad_case *c, dln_dtype dtype, double trial_lr, dln_network_stats *st)
 {
     dln_network *net = NULL;
-    NET_OK(c, dln_network_create(c->be, &c->s, c->d.m, dtype, trial_lr > 0 ? DLN_NET_TRIAL : 0, &net));
+    dln_network_config nc = {.n = c->d.m, .dtype = dtype, .buffers = trial_lr > 0 ? DLN_NET_TRIAL : 0};
+    NET_OK(c, dln_network_create(c->be, &c->s, &nc, &net));
     NET_OK(c, dln_network_set_data(net, c->d.X, c->d.Y));
-    NET_OK(c, dln_network_set_weights(net, c->W));
+    NET_OK(c, dln_network_set_weights(net, 0, c->W));
     NET_OK(c, dln_network_evaluate(net));
     double **G = ts_copy_weights(&c->s, c->W);
     if (trial_lr > 0) {
         double trial;
-        NET_OK(c, dln_network_get_gradients(net, G));
+        NET_OK(c, dln_network_get_gradients(net, 0, G));
         NET_OK(c, dln_network_try(net, trial_lr, &trial));
         NET_OK(c, dln_network_accept(net));
-        NET_OK(c, dln_network_get_weights(net, c->W)); /* W - lr G as the backend computed it */
+        NET_OK(c, dln_network_get_weights(net, 0, c->W)); /* W - lr G as the backend computed it */
     }
     NET_OK(c, dln_network_read(net, st));
-    NET_OK(c, dln_network_get_gradients(net, G));
+    NET_OK(c, dln_network_get_gradients(net, 0, G));
     dln_network_destroy(net);
     return G;
 }
@@ -104,9 +105,9 @@ static void check_fp64(dln_backend_kind kind, int depth, const int *dims, int m,
                      ts_backend_label(kind), depth, i + 1, e, (unsigned long long)c.seed);
         gsq += ts_sumsq(G[i], n);
     }
-    /* ||E||^2 = 2 L; the same sums in a different order differ by a few ulps: 1e-12 */
-    cr_expect_lt(ts_rel(st.residual_sumsq, 2.0 * L), 1e-12, "%s H=%d: residual %.17g vs 2 L %.17g (seed %llu)",
-                 ts_backend_label(kind), depth, st.residual_sumsq, 2.0 * L, (unsigned long long)c.seed);
+    /* the network's loss is 1/2 ||E||^2; the same sums in a different order differ by a few ulps: 1e-12 */
+    cr_expect_lt(ts_rel(st.loss, L), 1e-12, "%s H=%d: loss %.17g vs host L %.17g (seed %llu)",
+                 ts_backend_label(kind), depth, st.loss, L, (unsigned long long)c.seed);
     cr_expect_lt(ts_rel(st.grad_sumsq, gsq), 1e-12, "%s H=%d: gradient %.17g vs sum ||G||^2 %.17g (seed %llu)",
                  ts_backend_label(kind), depth, st.grad_sumsq, gsq, (unsigned long long)c.seed);
     dln_weights_free(depth, G);
@@ -152,20 +153,21 @@ TestOnBackends(gradients, residual_is_product_minus_target)
     grad_case c;
     case_make(&c, TS_KIND, 2, dims, 6);
     dln_network *net = NULL;
-    NET_OK(&c, dln_network_create(c.be, &c.s, 6, DLN_F64, 0, &net));
+    dln_network_config nc = {.n = 6, .dtype = DLN_F64};
+    NET_OK(&c, dln_network_create(c.be, &c.s, &nc, &net));
     NET_OK(&c, dln_network_set_data(net, c.d.X, c.d.Y));
-    NET_OK(&c, dln_network_set_weights(net, c.W));
+    NET_OK(&c, dln_network_set_weights(net, 0, c.W));
     NET_OK(&c, dln_network_evaluate(net));
     double E[4 * 6];
     dln_network_stats st;
-    NET_OK(&c, dln_network_get_residual(net, E));
+    NET_OK(&c, dln_network_get_output_gradient(net, 0, E));
     NET_OK(&c, dln_network_read(net, &st));
     double *A1 = ts_mul(0, 0, 3, 6, 5, c.W[0], c.d.X), *R = ts_mul(0, 0, 4, 6, 3, c.W[1], A1);
     for (int e = 0; e < 24; e++) R[e] -= c.d.Y[e];
     /* one GEMM chain in a different blocking: rounding only */
     cr_expect_lt(ts_rel_mat(E, R, 24), 1e-13, "%s: residual (seed %llu)", ts_backend_label(TS_KIND),
                  (unsigned long long)c.seed);
-    cr_expect_lt(ts_rel(st.residual_sumsq, ts_sumsq(R, 24)), 1e-12, "%s: ||E||^2 (seed %llu)",
+    cr_expect_lt(ts_rel(2.0 * st.loss, ts_sumsq(R, 24)), 1e-12, "%s: ||E||^2 (seed %llu)",
                  ts_backend_label(TS_KIND), (unsigned long long)c.seed);
     free(A1), free(R);
     dln_network_destroy(net);
@@ -190,8 +192,8 @@ static void check_fp32(dln_backend_kind kind, int depth, const int *dims, int m)
         cr_expect_gt(e, 0.0, "%s: fp32 gradient identical to fp64: was it computed in fp64? (seed %llu)",
                      ts_backend_label(kind), (unsigned long long)c.seed);
     }
-    cr_expect_lt(ts_rel(s32.residual_sumsq, s64.residual_sumsq), 1e-4, "H=%d: fp32 residual %.9g vs fp64 %.17g",
-                 depth, s32.residual_sumsq, s64.residual_sumsq);
+    cr_expect_lt(ts_rel(s32.loss, s64.loss), 1e-4, "H=%d: fp32 loss %.9g vs fp64 %.17g",
+                 depth, s32.loss, s64.loss);
     cr_expect_lt(ts_rel(s32.grad_sumsq, s64.grad_sumsq), 1e-4, "H=%d: fp32 gradient norm (seed %llu)", depth,
                  (unsigned long long)c.seed);
     dln_weights_free(depth, G64);

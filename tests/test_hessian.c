@@ -34,9 +34,9 @@ static double **hv_case_make(hv_case *c, dln_backend_kind kind, int depth, const
     ts_shape(&c->s, depth, dims);
     c->d = ts_data(dims[0], dims[depth], m, ts_randn(&c->g, dims[0], m), ts_randn(&c->g, dims[depth], m));
     double **W = ts_rand_weights(&c->g, &c->s, wscale);
-    HV_OK(c, dln_network_create(c->be, &c->s, m, DLN_F64, 0, &c->net));
+    HV_OK(c, dln_network_create(c->be, &c->s, &(dln_network_config){.n = m, .dtype = DLN_F64}, &c->net));
     HV_OK(c, dln_network_set_data(c->net, c->d.X, c->d.Y));
-    HV_OK(c, dln_network_set_weights(c->net, W));
+    HV_OK(c, dln_network_set_weights(c->net, 0, W));
     return W;
 }
 
@@ -73,7 +73,7 @@ TestOnBackends(hessian, products_match_gradient_differences_depths_1_to_6)
         hv_case c;
         double **W = hv_case_make(&c, TS_KIND, H, dims[H - 1], 9, 1.0);
         double **V = ts_rand_weights(&c.g, &c.s, 1.0), **HV = ts_copy_weights(&c.s, V);
-        HV_OK(&c, dln_network_hvp(c.net, V, HV));
+        HV_OK(&c, dln_network_hvp(c.net, 0, V, HV));
         /* the gradient is a polynomial of degree 2H - 1 in the step: the fourth-order
          * difference errs by O(h^4) ~ 1e-16 relative at h = 1e-4, rounding by eps |G| / h
          * ~ 1e-12: 1e-8 leaves a wide margin while a wrong term is an O(1) error */
@@ -96,7 +96,7 @@ static double *assemble(hv_case *c)
         size_t at = 0;
         for (int i = 0; i < c->s.depth; i++)
             for (size_t e = 0; e < (size_t)c->s.dims[i + 1] * c->s.dims[i]; e++, at++) V[i][e] = at == j;
-        HV_OK(c, dln_network_hvp(c->net, V, HV));
+        HV_OK(c, dln_network_hvp(c->net, 0, V, HV));
         at = 0;
         for (int i = 0; i < c->s.depth; i++)
             for (size_t e = 0; e < (size_t)c->s.dims[i + 1] * c->s.dims[i]; e++, at++) Hm[at + j * P] = HV[i][e];
@@ -129,12 +129,12 @@ TestOnBackends(hessian, zero_weights_depth_3_give_a_zero_hessian)
     hv_case c;
     double **W = hv_case_make(&c, TS_KIND, 3, dims, 8, 0.0);
     double **V = ts_rand_weights(&c.g, &c.s, 1.0), **HV = ts_copy_weights(&c.s, V);
-    HV_OK(&c, dln_network_hvp(c.net, V, HV));
+    HV_OK(&c, dln_network_hvp(c.net, 0, V, HV));
     /* every term of a second derivative keeps at least one W factor: exactly zero */
     for (int i = 0; i < 3; i++)
         for (size_t e = 0; e < (size_t)dims[i + 1] * dims[i]; e++) cr_assert_eq(HV[i][e], 0.0, "layer %d entry %zu", i, e);
     dln_lanczos_result r = {0};
-    HV_OK(&c, dln_hessian_extremes(c.net, &c.s, 20, c.seed, NULL, &r, &c.err));
+    HV_OK(&c, dln_hessian_extremes(c.net, 0, 20, c.seed, NULL, &r, &c.err));
     cr_expect(r.lambda_max == 0.0 && r.lambda_min == 0.0, "lambda %g .. %g", r.lambda_min, r.lambda_max);
     cr_expect_eq(r.negative_count, 0);
     dln_weights_free(3, V), dln_weights_free(3, HV);
@@ -164,7 +164,7 @@ TestOnBackends(hessian, zero_weights_depth_2_give_plus_minus_singular_values_of_
         cr_expect_lt(fabs(ev[i] - want[i]), 1e-10 * sv[0], "eigenvalue %zu: %.17g, expected %.17g (seed %llu)", i, ev[i],
                      want[i], (unsigned long long)c.seed);
     dln_lanczos_result r = {0};
-    HV_OK(&c, dln_hessian_extremes(c.net, &c.s, (int)P, c.seed, NULL, &r, &c.err));
+    HV_OK(&c, dln_hessian_extremes(c.net, 0, (int)P, c.seed, NULL, &r, &c.err));
     cr_expect_lt(fabs(r.lambda_max - sv[0]), 1e-9 * sv[0], "Lanczos lambda_max %.17g vs %.17g", r.lambda_max, sv[0]);
     cr_expect_lt(fabs(r.lambda_min + sv[0]), 1e-9 * sv[0], "Lanczos lambda_min %.17g vs %.17g", r.lambda_min, -sv[0]);
     cr_expect_geq(r.negative_count, 1, "a strict saddle has negative curvature");
@@ -183,13 +183,13 @@ TestOnBackends(hessian, depth_1_is_the_least_squares_hessian)
     double *vmin[1] = {malloc(sizeof(double) * 24)};
     dln_lanczos_result r = {0};
     dln_hessian_vectors hvec = {NULL, vmin, NULL};
-    HV_OK(&c, dln_hessian_extremes(c.net, &c.s, 24, c.seed, &hvec, &r, &c.err));
+    HV_OK(&c, dln_hessian_extremes(c.net, 0, 24, c.seed, &hvec, &r, &c.err));
     cr_expect_lt(ts_rel(r.lambda_max, sx[0] * sx[0]), 1e-10, "lambda_max %.17g vs %.17g", r.lambda_max, sx[0] * sx[0]);
     cr_expect_lt(ts_rel(r.lambda_min, sx[5] * sx[5]), 1e-10, "lambda_min %.17g vs %.17g", r.lambda_min, sx[5] * sx[5]);
     cr_expect_eq(r.negative_count, 0);
     /* the direction of lambda_min is a unit eigenvector: H v = lambda_min v */
     double *hv[1] = {malloc(sizeof(double) * 24)}, res = 0.0, nv = 0.0;
-    HV_OK(&c, dln_network_hvp(c.net, vmin, hv));
+    HV_OK(&c, dln_network_hvp(c.net, 0, vmin, hv));
     for (int e = 0; e < 24; e++) res += pow(hv[0][e] - r.lambda_min * vmin[0][e], 2), nv += vmin[0][e] * vmin[0][e];
     cr_expect_lt(fabs(nv - 1.0), 1e-12, "|v| = %.17g", sqrt(nv));
     cr_expect_lt(sqrt(res), 1e-8 * sx[0] * sx[0], "||H v - lambda v|| = %.3e", sqrt(res));

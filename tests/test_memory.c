@@ -179,7 +179,8 @@ Test(memory, estimate_counts_the_batch)
     dln_memory_estimate(&p, 1, &many);
     /* trained on the compression: 32 columns */
     double per = 8.0 * (double)dln_shape_params(&s) +
-                 (double)(dln_batch_bytes(&s, 32, DLN_F64, 2, 0) - dln_batch_bytes(&s, 32, DLN_F64, 1, 0));
+                 (double)(dln_network_bytes(&s, &(dln_network_config){.n = 32, .count = 2}) -
+                          dln_network_bytes(&s, &(dln_network_config){.n = 32, .count = 1}));
     cr_assert_str_eq(one.phase, "training");
     cr_assert(fabs(many.host - one.host - 32 * per) < 1.0, "32 more members add %.6g, expected %.6g",
               many.host - one.host, 32 * per);
@@ -195,14 +196,14 @@ Test(memory, estimate_counts_the_batch)
     p.batch_threads = 3;
     dln_mem_estimate threads;
     dln_memory_estimate(&p, 1, &threads);
-    double extra = 2 * (3.0 * (double)dln_network_bytes(&s, 32, DLN_F64, 0) + DLN_MEM_THREAD_BYTES +
+    double extra = 2 * (3.0 * (double)dln_network_bytes(&s, &(dln_network_config){.n = 32}) + DLN_MEM_THREAD_BYTES +
                         24.0 * 8.0 * (double)dln_shape_params(&s));
-    cr_assert_eq(dln_batch_threads_used(&s, 32, 3), 3);
+    cr_assert_eq(dln_network_threads_used(&s, 32, 3), 3);
     cr_assert(fabs(threads.host - rule.host - extra) < 1.0, "3 threads add %.6g, expected %.6g",
               threads.host - rule.host, extra);
     dln_shape big;
     ts_shape(&big, 2, (const int[]){32, 4096, 32}); /* 4096 x 32 x 32 > DLN_MEMBER_WORK_MAX: no threads */
-    cr_assert_eq(dln_batch_threads_used(&big, 32, 3), 1);
+    cr_assert_eq(dln_network_threads_used(&big, 32, 3), 1);
     p.shape = &big, p.batch_threads = 0;
     dln_memory_estimate(&p, 1, &one);
     p.batch_threads = 3;

@@ -81,9 +81,9 @@ TestOnBackends(observables, every_observable_against_the_host)
     /* sharpness: lambda_max of the Hessian assembled column by column (products checked
      * against finite differences in test_hessian.c), by LAPACK */
     dln_network *net = NULL;
-    cr_assert_eq(dln_network_create(c.be, &c.s, c.sh.r, DLN_F64, 0, &net), DLN_OK);
+    cr_assert_eq(dln_network_create(c.be, &c.s, &(dln_network_config){.n = c.sh.r, .dtype = DLN_F64}, &net), DLN_OK);
     cr_assert_eq(dln_network_set_data(net, c.sh.C, c.sh.M), DLN_OK);
-    cr_assert_eq(dln_network_set_weights(net, W), DLN_OK);
+    cr_assert_eq(dln_network_set_weights(net, 0, W), DLN_OK);
     double *Hm = malloc(sizeof(double) * P * P), *ev = malloc(sizeof(double) * P);
     double **V, **HV;
     cr_assert_eq(dln_weights_alloc(&c.s, &V, &c.err), DLN_OK);
@@ -92,7 +92,7 @@ TestOnBackends(observables, every_observable_against_the_host)
         at = 0;
         for (int i = 0; i < 3; i++)
             for (int e = 0; e < dims[i + 1] * dims[i]; e++, at++) V[i][e] = at == j;
-        cr_assert_eq(dln_network_hvp(net, V, HV), DLN_OK);
+        cr_assert_eq(dln_network_hvp(net, 0, V, HV), DLN_OK);
         at = 0;
         for (int i = 0; i < 3; i++)
             for (int e = 0; e < dims[i + 1] * dims[i]; e++, at++) Hm[at + j * P] = HV[i][e];

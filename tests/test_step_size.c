@@ -44,11 +44,11 @@ TestOnBackends(step_size, auto_lr_does_not_depend_on_singular_vector_signs)
     sign_case(&c, TS_KIND, &g);
     /* small layers: every a_j is the floor (1.1 ||R_ls||)^(1/H), the part that uses M */
     double **W = ts_rand_weights(&g, &c.s, 1e-3);
-    double lr0 = dln_auto_lr(&c.s, W, &c.sh);
+    double lr0 = ts_auto_lr(&c.s, W, &c.sh, &c.d);
     cr_assert(lr0 > 0 && isfinite(lr0), "lr %g", lr0);
     for (int trial = 0; trial < 20; trial++) {
         int n = flip_columns(&c.sh, &g);
-        double lr = dln_auto_lr(&c.s, W, &c.sh);
+        double lr = ts_auto_lr(&c.s, W, &c.sh, &c.d);
         cr_assert(memcmp(&lr, &lr0, sizeof lr) == 0, "%d columns flipped: lr %.17g, was %.17g (seed %llu)", n, lr,
                   lr0, SEED(&c));
     }
@@ -106,7 +106,7 @@ Test(step_size, auto_lr_follows_its_formula)
             for (int j = 0; j < H; j++) p *= j == i ? 1.0 : a[j] * a[j];
             sum += p;
         }
-        double want = 1.0 / (c.sh.sx[0] * c.sh.sx[0] * sum), got = dln_auto_lr(&c.s, W, &c.sh);
+        double want = 1.0 / (c.sh.sx[0] * c.sh.sx[0] * sum), got = ts_auto_lr(&c.s, W, &c.sh, &c.d);
         /* exp/log round trips: a few ulps of each of H terms */
         cr_expect_lt(ts_rel(got, want), 1e-13, "scale %d: lr %.17g vs the formula %.17g (seed %llu)", scale, got,
                      want, SEED(&c));
@@ -160,9 +160,9 @@ static double assembled_lambda_max(tr_case *c, double *const *W)
     size_t P = dln_shape_params(&c->s);
     dln_network *net = NULL;
     int n = c->sh.r < c->d.m ? c->sh.r : c->d.m;
-    cr_assert_eq(dln_network_create(c->be, &c->s, n, DLN_F64, 0, &net), DLN_OK);
+    cr_assert_eq(dln_network_create(c->be, &c->s, &(dln_network_config){.n = n, .dtype = DLN_F64}, &net), DLN_OK);
     cr_assert_eq(dln_network_set_data(net, n < c->d.m ? c->sh.C : c->d.X, n < c->d.m ? c->sh.M : c->d.Y), DLN_OK);
-    cr_assert_eq(dln_network_set_weights(net, W), DLN_OK);
+    cr_assert_eq(dln_network_set_weights(net, 0, W), DLN_OK);
     double *Hm = malloc(sizeof(double) * P * P), *ev = malloc(sizeof(double) * P), **V, **HV;
     cr_assert_eq(dln_weights_alloc(&c->s, &V, &c->err), DLN_OK);
     cr_assert_eq(dln_weights_alloc(&c->s, &HV, &c->err), DLN_OK);
@@ -170,7 +170,7 @@ static double assembled_lambda_max(tr_case *c, double *const *W)
         size_t at = 0;
         for (int i = 0; i < c->s.depth; i++)
             for (int e = 0; e < c->s.dims[i + 1] * c->s.dims[i]; e++, at++) V[i][e] = at == j;
-        cr_assert_eq(dln_network_hvp(net, V, HV), DLN_OK);
+        cr_assert_eq(dln_network_hvp(net, 0, V, HV), DLN_OK);
         at = 0;
         for (int i = 0; i < c->s.depth; i++)
             for (int e = 0; e < c->s.dims[i + 1] * c->s.dims[i]; e++, at++) Hm[at + j * P] = HV[i][e];
@@ -212,7 +212,7 @@ TestOnBackends(step_size, the_sharpness_rule_measures_lambda_max)
         double **W = tr_init(&c, DLN_INIT_GAUSSIAN), **W0 = ts_copy_weights(&c.s, W);
         double lambda0 = fmax(assembled_lambda_max(&c, W0), floor), mu = heavy ? 0.5 : 0.0;
         dln_train_opts o = opts(0.0, 60, 0.0, DLN_DATA_AUTO);
-        o.momentum = mu, o.sharpness_every = 10;
+        o.momentum = mu, o.reestimate_every = 10;
         dln_train_result r = train(&c, W, &o);
         cr_expect_lt(ts_rel(r.lr_init, DLN_LR_FACTOR * (1 - mu) / lambda0), 1e-9, "mu %g: lr_init %.17g vs c (1 - mu) / %.17g",
                      mu, r.lr_init, lambda0);
@@ -338,7 +338,7 @@ typedef struct {
 static void replay_rule(tr_case *c, double **W, long steps, long every, double floor, replay_counts *n)
 {
     dln_train_opts o = opts(0.0, steps, 0.0, DLN_DATA_AUTO);
-    o.check_every = 1 << 30, o.sharpness_every = (int)every;
+    o.check_every = 1 << 30, o.reestimate_every = (int)every;
     ts_trace tr = {0};
     o.observer = ts_record, o.observer_ctx = &tr;
     dln_train_result r = train(c, W, &o);

@@ -230,3 +230,26 @@ void ts_rmtree(const char *dir)
 {
     cr_assert_eq(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0, "cannot remove %s", dir);
 }
+
+int ts_train(dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s, int count, double ***W,
+             const dln_train_opts *o, dln_train_result *res, dln_error *err)
+{
+    dln_fit fit;
+    dln_reference ref;
+    int rc = dln_shallow_problem(sh, d, &fit, &ref, err);
+    if (!rc) rc = dln_train(be, &fit, &ref, s, count, W, o, res, err);
+    dln_reference_free(&ref);
+    return rc;
+}
+
+double ts_auto_lr(const dln_shape *s, double *const *W, const dln_shallow *sh, const dln_data *d)
+{
+    dln_fit fit;
+    dln_reference ref;
+    dln_error err;
+    dln_error_clear(&err);
+    if (dln_shallow_problem(sh, d, &fit, &ref, &err)) return NAN;
+    double lr = dln_auto_lr(s, W, &ref);
+    dln_reference_free(&ref);
+    return lr;
+}

@@ -83,6 +83,15 @@ double ts_rel_weights(const dln_shape *s, double *const *A, double *const *B);
 /* Data with X (dx, m) and Y (dy, m) taken over (not copied). */
 dln_data ts_data(int dx, int dy, int m, double *X, double *Y);
 
+/* ---- training on a shallow solution ---------------------------------------------------- */
+
+/* dln_train of count runs on d measured against the closed-form reference of sh (the
+ * square loss's problem, dln_shallow_problem), returning dln_train's status. */
+int ts_train(dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s, int count, double ***W,
+             const dln_train_opts *o, dln_train_result *res, dln_error *err);
+/* dln_auto_lr against sh's reference. */
+double ts_auto_lr(const dln_shape *s, double *const *W, const dln_shallow *sh, const dln_data *d);
+
 /* ---- observing a training run ------------------------------------------------------------ */
 
 /* Every observation of a run, in order (the final state once: not again when the last

@@ -25,7 +25,7 @@ static void check_against_host(dln_backend_kind kind, double mu)
     dln_rng_seed(&g, c.seed, 21);
     double **W = ts_rand_weights(&g, &c.s, 1.0), **Wh = ts_copy_weights(&c.s, W), **W0 = ts_copy_weights(&c.s, W);
     /* a stable step from the library's rule, times (1 - mu) for the heavy ball */
-    double lr = dln_auto_lr(&c.s, W, &c.sh) * (1.0 - mu);
+    double lr = ts_auto_lr(&c.s, W, &c.sh, &c.d) * (1.0 - mu);
     dln_train_opts o = opts(lr, 200, 0.0, DLN_DATA_FULL);
     o.momentum = mu;
     dln_train_result res = train(&c, W, &o);
@@ -59,7 +59,7 @@ static void check_compressed(dln_backend_kind kind, int rx)
     dln_rng g;
     dln_rng_seed(&g, c.seed, 22);
     double **Wf = ts_rand_weights(&g, &c.s, 1.0), **Wc = ts_copy_weights(&c.s, Wf);
-    double lr = dln_auto_lr(&c.s, Wf, &c.sh);
+    double lr = ts_auto_lr(&c.s, Wf, &c.sh, &c.d);
     dln_train_opts of = opts(lr, 2000, 0.0, DLN_DATA_FULL), oc = opts(lr, 2000, 0.0, DLN_DATA_COMPRESSED);
     dln_train_result rf = train(&c, Wf, &of), rc = train(&c, Wc, &oc);
     cr_expect_eq(rf.compressed, 0);
@@ -131,7 +131,7 @@ TestOnBackends(trainer, huge_step_diverges_with_a_note)
     int dims[] = {6, 5, 4};
     tr_case_make(&c, TS_KIND, 2, dims, 30, 3, 0.1, 0);
     double **W = tr_init(&c, DLN_INIT_GAUSSIAN);
-    double lr = 1e3 * dln_auto_lr(&c.s, W, &c.sh);
+    double lr = 1e3 * ts_auto_lr(&c.s, W, &c.sh, &c.d);
     dln_train_opts o = opts(lr, 1000, 1e-6, DLN_DATA_AUTO);
     dln_train_result res = train(&c, W, &o);
     cr_expect_eq(res.diverged, 1, "lr %g: not diverged (seed %llu)", lr, SEED(&c));
@@ -241,7 +241,7 @@ TestOnBackends(trainer, refuses_inconsistent_inputs)
         ts_shape(&s, 2, bad[b]);
         double **W = ts_rand_weights(&g, &s, 1.0);
         dln_error_clear(&c.err);
-        cr_expect_eq(dln_train(c.be, &c.d, &c.sh, &s, W, &o, &res, &c.err), DLN_EINPUT,
+        cr_expect_eq(ts_train(c.be, &c.d, &c.sh, &s, 1, &W, &o, &res, &c.err), DLN_EINPUT,
                      "network %d -> %d on %d -> %d", s.dims[0], s.dims[2], c.d.dx, c.d.dy);
         cr_expect_neq(c.err.msg[0], '\0', "a message says why");
         dln_weights_free(2, W);
@@ -251,12 +251,12 @@ TestOnBackends(trainer, refuses_inconsistent_inputs)
     dln_train_opts om = o;
     om.line_search = 1, om.momentum = 0.9;
     dln_error_clear(&c.err);
-    cr_expect_eq(dln_train(c.be, &c.d, &c.sh, &c.s, W, &om, &res, &c.err), DLN_EINPUT, "line search + momentum");
+    cr_expect_eq(ts_train(c.be, &c.d, &c.sh, &c.s, 1, &W, &om, &res, &c.err), DLN_EINPUT, "line search + momentum");
     dln_shallow bare;
     dln_error_clear(&c.err);
     cr_assert_eq(dln_shallow_solve(c.be, &c.d, 4, 0.0, 0, &bare, &c.err), DLN_OK);
     dln_train_opts oc = opts(0.0, 10, 0.0, DLN_DATA_COMPRESSED);
-    cr_expect_eq(dln_train(c.be, &c.d, &bare, &c.s, W, &oc, &res, &c.err), DLN_EINPUT, "compressed without C, M");
+    cr_expect_eq(ts_train(c.be, &c.d, &bare, &c.s, 1, &W, &oc, &res, &c.err), DLN_EINPUT, "compressed without C, M");
     dln_shallow_free(&bare);
     dln_weights_free(2, W);
     tr_case_free(&c);

@@ -76,7 +76,7 @@ static void compare_with_host(dln_backend_kind kind, dln_dtype dt, dln_math_mode
     double **Wh = ts_copy_weights(&c.s, W);
     long steps = 1200;
     /* the step size as the trainer picks it, times (1 - mu) for the heavy ball */
-    double lr = dln_auto_lr(&c.s, W, &c.sh) * (1.0 - mu);
+    double lr = ts_auto_lr(&c.s, W, &c.sh, &c.d) * (1.0 - mu);
     dln_train_opts o = opts(lr, steps, 0.0, mode);
     o.dtype = dt, o.momentum = mu, o.check_every = 1;
     ts_trace tr = {0};
@@ -151,10 +151,10 @@ TestOnBackends(trajectories, refuses_a_network_that_does_not_fit)
     int hidden[] = {1 << 24, 1 << 24};
     dln_shape s;
     cr_assert_eq(dln_shape_make(3, 8, 8, hidden, 2, &s, &c.err), DLN_OK);
-    double *fake[3] = {NULL, NULL, NULL};
+    double *fake[3] = {NULL, NULL, NULL}, **fakep = fake;
     dln_train_opts o = opts(1e-3, 10, 0.0, DLN_DATA_AUTO);
     dln_train_result r;
-    int rc = dln_train(c.be, &c.d, &c.sh, &s, fake, &o, &r, &c.err);
+    int rc = ts_train(c.be, &c.d, &c.sh, &s, 1, &fakep, &o, &r, &c.err);
     cr_expect_eq(rc, DLN_EINPUT, "expected a refusal, got %d: %s", rc, c.err.msg);
     cr_expect(ts_says(c.err.msg, "bytes"), "the message should give bytes: %s", c.err.msg);
     dln_shape_free(&s);

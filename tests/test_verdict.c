@@ -53,7 +53,7 @@ static dln_train_result vd_train(vd_case *c, double **W, double lr, long steps, 
     dln_train_opts_default(&o);
     o.lr = lr, o.steps = steps, o.tol = tol, o.check_every = 1; /* the same checks on every backend */
     dln_train_result r;
-    cr_assert_eq(dln_train(c->be, &c->d, &c->sh, &c->s, W, &o, &r, &c->err), DLN_OK, "%s", c->err.msg);
+    cr_assert_eq(ts_train(c->be, &c->d, &c->sh, &c->s, 1, &W, &o, &r, &c->err), DLN_OK, "%s", c->err.msg);
     return r;
 }
 

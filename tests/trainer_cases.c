@@ -60,7 +60,7 @@ dln_train_result train(tr_case *c, double **W, const dln_train_opts *o)
 {
     dln_train_result res;
     dln_error_clear(&c->err);
-    cr_assert_eq(dln_train(c->be, &c->d, &c->sh, &c->s, W, o, &res, &c->err), DLN_OK, "%s: %s (seed %llu)",
+    cr_assert_eq(ts_train(c->be, &c->d, &c->sh, &c->s, 1, &W, o, &res, &c->err), DLN_OK, "%s: %s (seed %llu)",
                  ts_backend_label(c->kind), c->err.msg, SEED(c));
     return res;
 }

@@ -15,6 +15,9 @@
  * from below. Starting on the row side makes it invariant, bit for bit, under sign flips
  * of B's columns (such as the sign choices of an SVD). */
 double dln_spectral_norm(int rows, int cols, const double *A, int trans, const double *col_scale, int iters);
+/* The power iterations of the library's norm estimates (the step-size rules' ||W_j||_2 and
+ * ||R_ls||_2). */
+#define DLN_NORM_ITERS 30
 /* max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_F / ||W_j W_j^T||_F (0 for depth 1). */
 double dln_weights_balancedness(const dln_shape *s, double *const *W);
 /* Host flops dln_weights_balancedness takes on this shape, and the bytes of its scratch. */
@@ -53,9 +56,9 @@ typedef struct {
     double **vmin, **vmax;
 } dln_hessian_vectors;
 
-/* The Hessian of the network's loss at its current weights (Hessian-vector products,
+/* The Hessian of a member's loss at its current weights (Hessian-vector products,
  * dln_network_hvp) by dln_lanczos; vec may be NULL. */
-int dln_hessian_extremes(dln_network *net, const dln_shape *s, int iters, uint64_t seed,
-                         const dln_hessian_vectors *vec, dln_lanczos_result *out, dln_error *err);
+int dln_hessian_extremes(dln_network *net, int member, int iters, uint64_t seed, const dln_hessian_vectors *vec,
+                         dln_lanczos_result *out, dln_error *err);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "dln/backend.h"
 #include "dln/data.h"
+#include "dln/problem.h"
 
 /* How the solver factorises (docs/maths.md section 2). AUTO: QR when m >= dx (X^T tall
  * or square), else SVD. QR needs m >= dx; SVD works for every shape. */
@@ -90,6 +91,12 @@ void dln_shallow_bytes(dln_solver_route route, int dx, int dy, int m, int keep, 
  * (dy, dx) into R (ld = dy), from the compressed pair (the solve must have kept it).
  * Unique when sigma_k(M) > sigma_{k+1}(M). Host LAPACK on the small factors. */
 int dln_shallow_solution(const dln_shallow *sh, int k, double *R, dln_error *err);
+
+/* The square loss's training problem on d from its solution: the fit (the data, and the
+ * compression with c0 = lstsq where the solve kept it) and the closed-form reference (with
+ * the step-size rules' hints and the target's modes where it kept the compressed pair).
+ * Both borrow from sh and d, which must outlive them; dln_reference_free frees ref. */
+int dln_shallow_problem(const dln_shallow *sh, const dln_data *d, dln_fit *fit, dln_reference *ref, dln_error *err);
 
 /* The first mode gradient descent learns from a small start, at its least-squares scale:
  * R1 = a u v^T (dy, dx, ld = dy) with (u, v) the top singular pair of Y X^T (the negative

@@ -1,15 +1,16 @@
-/* dln/trainer.h: full-batch gradient descent on the deep linear network, timed against
- * the shallow optimum. The trainer never prints: it reports each checked step and the
- * final state to an observer (a callback), and returns a result saying why it stopped.
- * The JSONL trace and the progress line of the command-line program, the benchmarks and
- * the tests are such observers. */
+/* dln/trainer.h: full-batch gradient descent on deep linear networks, timed against a
+ * reference value (dln/problem.h): one run, or `count` runs of one shape on the same data
+ * trained together as the members of one network (dln/network.h), each exactly the run it
+ * would be alone. The trainer never prints: it reports each checked step and the final
+ * state to an observer (a callback), and returns a result saying why each run stopped. The
+ * JSONL trace and the progress line of the command-line program, the Python package, the
+ * benchmarks and the tests are such observers. */
 #ifndef DLN_TRAINER_H
 #define DLN_TRAINER_H
 
-#include "dln/batch.h"
 #include "dln/model.h"
 #include "dln/network.h"
-#include "dln/solver.h"
+#include "dln/problem.h"
 
 typedef enum { DLN_DATA_AUTO = 0, DLN_DATA_FULL = 1, DLN_DATA_COMPRESSED = 2 } dln_data_mode;
 
@@ -20,7 +21,8 @@ enum {
     DLN_OBSERVE_MODES = 2,     /* strength u_i^T R C v_i of each target mode M = U S V^T (compressed pair) */
     DLN_OBSERVE_NORMS = 4,     /* ||W_i||_F: H reductions */
     DLN_OBSERVE_BALANCE = 8,   /* balancedness: the weights to the host, O(sum d_j^2 (d_{j-1} + d_{j+1})) */
-    DLN_OBSERVE_SHARPNESS = 16 /* lambda_max of the Hessian: Lanczos, sharpness_iters Hessian-vector products */
+    DLN_OBSERVE_SHARPNESS = 16 /* lambda_max of the Hessian: Lanczos, sharpness_iters Hessian-vector products
+                                  (also every sharpness_every steps without being asked here) */
 };
 
 /* What an observer receives: the state at a checked step (step t = after t updates).
@@ -28,8 +30,9 @@ enum {
  * asked for has a NULL array (count 0) or NaN. */
 typedef struct {
     long step;
-    double loss, gap, rel_gap, grad_norm;
+    double loss, gap, rel_gap, grad_norm; /* gap, rel_gap: NaN without a reference value */
     double lr;      /* step size of the next update (the last accepted one with line search) */
+    double time;    /* the sum of the step sizes of the updates so far: the gradient-flow time */
     double seconds; /* since the training loop started */
     int final;      /* the last observation of the run: the state the result reports */
     const double *product_sv; /* sigma_i(W_H...W_1), descending */
@@ -58,18 +61,21 @@ typedef enum {
 typedef struct {
     double lr;         /* > 0: this step size; <= 0: chosen by lr_rule */
     dln_lr_rule lr_rule;
-    int sharpness_every; /* DLN_LR_SHARPNESS: the longest interval between re-estimates (from step 1,
-                            sooner while lambda moves), each a checked step (0: 200; < 0: never) */
+    int reestimate_every; /* DLN_LR_SHARPNESS: the longest interval between re-estimates (from step 1,
+                             sooner while lambda moves), each a checked step (0: 200; < 0: never) */
     double momentum;   /* heavy ball, 0 = plain gradient descent */
     int line_search;   /* backtracking (Armijo) instead of a fixed lr; needs momentum 0 */
     long steps;        /* maximum number of updates */
-    double tol;        /* stop when rel_gap <= tol; 0 disables */
+    double tol;        /* stop when rel_gap <= tol; 0 disables (and so does a reference without a value) */
+    double grad_tol;   /* stop when ||G|| <= grad_tol ||G_0||, the gradient at the start; 0 disables */
+    double loss_tol;   /* stop when |L_t - L_s| <= loss_tol |L_t| between checked steps s < t; 0 disables */
     int check_every;   /* read the loss every this many steps; 0: 1, or 50 where reading a
                           result waits for a device (DLN_CAP_ASYNC) */
     int observe_every; /* also check every this many steps (0: no extra checks) */
     dln_observer_fn observer;
     void *observer_ctx;
     unsigned observe;    /* DLN_OBSERVE_* computed at every checked step (0: none) */
+    int sharpness_every; /* also check every this many steps and measure lambda_max there (0: never) */
     int sharpness_iters; /* Lanczos steps for the sharpness (0: 20) */
     dln_data_mode data_mode;
     dln_dtype dtype;
@@ -83,6 +89,8 @@ typedef enum {
     DLN_STOP_DIVERGED = 2,    /* a non-finite loss, or one above 1e6 max(initial loss, 1/2 ||Y||^2) */
     DLN_STOP_NO_DECREASE = 3, /* the line search found no decrease: the gradient is at rounding level */
     DLN_STOP_OBSERVER = 4,    /* the observer asked to stop */
+    DLN_STOP_GRAD_TOL = 5,    /* ||G|| <= grad_tol ||G_0|| */
+    DLN_STOP_LOSS_TOL = 6,    /* the loss changed by at most loss_tol |L| between checks */
 } dln_stop_reason;
 
 /* Where a run ended (docs/maths.md section 8 gives the rules). */
@@ -94,13 +102,15 @@ typedef enum {
     DLN_VERDICT_OSCILLATING = 4, /* the loss stopped decreasing: the step is too large */
     DLN_VERDICT_DIVERGED = 5,
     DLN_VERDICT_STOPPED = 6,     /* the observer stopped the run */
+    DLN_VERDICT_TOLERANCE = 7,   /* no reference value: the gradient or loss-change tolerance was met */
 } dln_verdict;
 
 const char *dln_verdict_name(dln_verdict v);
 
 typedef struct {
-    double loss, optimum, gap, rel_gap, grad_norm;
+    double loss, optimum, gap, rel_gap, grad_norm; /* optimum, gap, rel_gap: NaN without a reference value */
     double loss_init;
+    double time;         /* the gradient-flow time of the final weights: the sum of the step sizes */
     double lr;           /* step size used (the last accepted one with line search) */
     double lr_init;      /* the first step size */
     double sharpness_init; /* lambda_max of the Hessian at the start (NaN: not measured) */
@@ -113,7 +123,8 @@ typedef struct {
     dln_stop_reason stop;
     dln_verdict verdict;
     int verdict_rank;      /* the rank j of a DLN_VERDICT_CRITICAL (else -1) */
-    double grad_rel;       /* grad_norm / (sigma_1(X) ||Y||): the gradient on the data's scale */
+    double grad_rel;       /* grad_norm / the reference's grad_scale (sigma_1(X) ||Y||): the gradient on the
+                              data's scale (NaN: no scale known) */
     double steps_to_tol;   /* DLN_VERDICT_DECREASING: steps still needed at the recent rate (NaN: unknown) */
     int verdict_skipped, verdict_added; /* DLN_VERDICT_STATIONARY off the rank path: the loss is that of
                                            the top verdict_rank modes with mode verdict_skipped (1-based)
@@ -126,27 +137,25 @@ typedef struct {
 #define DLN_TRAIN_NOTE_MAX 512
 void dln_train_describe(const dln_train_result *r, const dln_train_opts *o, char *buf, size_t n);
 
-/* The curvature-bound step size (DLN_LR_ARORA; docs/maths.md section 5). */
-double dln_auto_lr(const dln_shape *s, double *const *W, const dln_shallow *sh);
+/* The curvature-bound step size (DLN_LR_ARORA; docs/maths.md section 5) from the
+ * reference's input_norm and lstsq_norm (NaN where the input norm is unknown). */
+double dln_auto_lr(const dln_shape *s, double *const *W, const dln_reference *ref);
 /* The sharpness rule's factor c: lr = c (1 - mu) / lambda, lambda the larger of lambda_max
  * of the Hessian at the weights and at the balanced factorisation of the first mode a small
- * start learns (dln_shallow_first_mode), measured at the start and re-estimated during the
+ * start learns (the reference's first_mode), measured at the start and re-estimated during the
  * run (docs/maths.md section 5). c < 2: gradient descent on the local quadratic is stable;
  * 1.8 keeps 10% from the edge (chosen on bench/lr_quality: 1.0 took up to 1.8x the steps
  * of the best fixed step on well-conditioned problems). Where lambda is not positive the
  * curvature bound (DLN_LR_ARORA) stands in. */
 #define DLN_LR_FACTOR 1.8
 
-/* Trains from W (host, in/out: the final weights on return) on the data or on their
- * exact compression (sh must then hold C and M). */
-int dln_train(dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s, double **W,
-              const dln_train_opts *o, dln_train_result *res, dln_error *err);
-
-/* count runs trained together on the same data and shape (dln/batch.h): member b starts
- * from W[b] (in/out) with options o[b] and gets res[b], each exactly what dln_train gives
- * it alone (bit for bit on the CPU). The members share data mode, precision and check
- * schedule; line search and observables are refused (single runs only). */
-int dln_train_batch(dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s, int count,
-                    double ***W, const dln_train_opts *o, dln_train_result *res, dln_error *err);
+/* Trains count runs of shape s on the fit's data, or on their exact compression (the data
+ * mode's choice; the fit must then hold C and M), measured against ref: member b starts from
+ * W[b] (host, in/out: the final weights on return) with options o[b] and gets res[b], each
+ * exactly what it gets alone (bit for bit on the CPU: a run of one is the same loop). The
+ * members share the data mode, precision and check schedule; the line search is for a
+ * count of one. */
+int dln_train(dln_backend *be, const dln_fit *fit, const dln_reference *ref, const dln_shape *s, int count,
+              double ***W, const dln_train_opts *o, dln_train_result *res, dln_error *err);
 
 #endif

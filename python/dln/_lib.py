@@ -50,7 +50,8 @@ class ShallowOpts(C.Structure):  # dln_shallow_opts
 
 class Observation(C.Structure):  # dln_observation
     _fields_ = [("step", C.c_long), ("loss", C.c_double), ("gap", C.c_double), ("rel_gap", C.c_double),
-                ("grad_norm", C.c_double), ("lr", C.c_double), ("seconds", C.c_double), ("final", C.c_int),
+                ("grad_norm", C.c_double), ("lr", C.c_double), ("time", C.c_double), ("seconds", C.c_double),
+                ("final", C.c_int),
                 ("product_sv", C.POINTER(C.c_double)), ("n_product_sv", C.c_int),
                 ("effective_rank", C.c_double), ("mode_strength", C.POINTER(C.c_double)),
                 ("target_sv", C.POINTER(C.c_double)), ("n_modes", C.c_int),
@@ -62,16 +63,18 @@ OBSERVER = C.CFUNCTYPE(C.c_int, C.c_void_p, C.POINTER(Observation))  # dln_obser
 
 
 class TrainOpts(C.Structure):  # dln_train_opts
-    _fields_ = [("lr", C.c_double), ("lr_rule", C.c_int), ("sharpness_every", C.c_int),
+    _fields_ = [("lr", C.c_double), ("lr_rule", C.c_int), ("reestimate_every", C.c_int),
                 ("momentum", C.c_double), ("line_search", C.c_int), ("steps", C.c_long), ("tol", C.c_double),
+                ("grad_tol", C.c_double), ("loss_tol", C.c_double),
                 ("check_every", C.c_int), ("observe_every", C.c_int), ("observer", OBSERVER),
-                ("observer_ctx", C.c_void_p), ("observe", C.c_uint), ("sharpness_iters", C.c_int),
-                ("data_mode", C.c_int), ("dtype", C.c_int)]
+                ("observer_ctx", C.c_void_p), ("observe", C.c_uint), ("sharpness_every", C.c_int),
+                ("sharpness_iters", C.c_int), ("data_mode", C.c_int), ("dtype", C.c_int)]
 
 
 class TrainResult(C.Structure):  # dln_train_result
     _fields_ = [("loss", C.c_double), ("optimum", C.c_double), ("gap", C.c_double), ("rel_gap", C.c_double),
-                ("grad_norm", C.c_double), ("loss_init", C.c_double), ("lr", C.c_double), ("lr_init", C.c_double),
+                ("grad_norm", C.c_double), ("loss_init", C.c_double), ("time", C.c_double), ("lr", C.c_double),
+                ("lr_init", C.c_double),
                 ("sharpness_init", C.c_double), ("sharpness", C.c_double), ("lr_changes", C.c_int),
                 ("lr_capped", C.c_int), ("seconds", C.c_double), ("steps", C.c_long), ("converged", C.c_int),
                 ("diverged", C.c_int), ("compressed", C.c_int), ("stop", C.c_int), ("verdict", C.c_int),
@@ -79,10 +82,26 @@ class TrainResult(C.Structure):  # dln_train_result
                 ("verdict_skipped", C.c_int), ("verdict_added", C.c_int)]
 
 
+class Fit(C.Structure):  # dln_fit
+    _fields_ = [("objective", C.c_void_p), ("dx", C.c_int), ("dy", C.c_int), ("m", C.c_int),
+                ("X", C.POINTER(C.c_double)), ("Y", C.POINTER(C.c_double)), ("r", C.c_int),
+                ("C", C.POINTER(C.c_double)), ("M", C.POINTER(C.c_double)), ("offset", C.c_double)]
+
+
+class Reference(C.Structure):  # dln_reference
+    _fields_ = [("kind", C.c_int), ("optimum", C.c_double), ("optimum_compressed", C.c_double),
+                ("zero_loss", C.c_double), ("rank_bound", C.c_int), ("by_rank", C.POINTER(C.c_double)),
+                ("n_ranks", C.c_int), ("target_sv", C.POINTER(C.c_double)), ("grad_scale", C.c_double),
+                ("input_norm", C.c_double), ("lstsq_norm", C.c_double), ("first_mode", C.POINTER(C.c_double)),
+                ("n_modes", C.c_int), ("r", C.c_int), ("mode_U", C.POINTER(C.c_double)),
+                ("mode_VT", C.POINTER(C.c_double)), ("mode_sv", C.POINTER(C.c_double)),
+                ("C", C.POINTER(C.c_double))]
+
+
 # the structs and the C names the layout test compares them with
 STRUCTS = {"dln_error": Error, "dln_data": Data, "dln_synth_opts": SynthOpts, "dln_shape": Shape,
            "dln_shallow": Shallow, "dln_shallow_opts": ShallowOpts, "dln_observation": Observation,
-           "dln_train_opts": TrainOpts, "dln_train_result": TrainResult}
+           "dln_train_opts": TrainOpts, "dln_train_result": TrainResult, "dln_fit": Fit, "dln_reference": Reference}
 
 # enum values (include/dln/*.h)
 OK, EINPUT, ERUNTIME, ENOMEM = 0, 2, 3, 4
@@ -93,7 +112,8 @@ F64, F32 = 0, 1
 LR_SHARPNESS, LR_ARORA = 0, 1
 DATA_MODES = {"auto": 0, "full": 1, "compressed": 2}
 ROUTES = {0: "auto", 1: "svd", 2: "qr"}
-STOPS = {0: "converged", 1: "step_limit", 2: "diverged", 3: "no_decrease", 4: "observer"}
+STOPS = {0: "converged", 1: "step_limit", 2: "diverged", 3: "no_decrease", 4: "observer", 5: "grad_tol",
+         6: "loss_tol"}
 TRAIN_NOTE_MAX = 512  # DLN_TRAIN_NOTE_MAX: dln_train_describe's note with its NUL
 
 P = C.POINTER
@@ -129,10 +149,10 @@ _PROTOTYPES = {  # name: (restype, argtypes)
     "dln_weights_save": (C.c_int, [C.c_char_p, P(Shape), DPP, P(Error)]),
     "dln_weights_load": (C.c_int, [C.c_char_p, C.c_int, C.c_int, P(Shape), P(DPP), P(Error)]),
     "dln_train_opts_default": (None, [P(TrainOpts)]),
-    "dln_train": (C.c_int, [C.c_void_p, P(Data), P(Shallow), P(Shape), DPP, P(TrainOpts), P(TrainResult),
-                            P(Error)]),
-    "dln_train_batch": (C.c_int, [C.c_void_p, P(Data), P(Shallow), P(Shape), C.c_int, P(DPP), P(TrainOpts),
-                                  P(TrainResult), P(Error)]),
+    "dln_shallow_problem": (C.c_int, [P(Shallow), P(Data), P(Fit), P(Reference), P(Error)]),
+    "dln_reference_free": (None, [P(Reference)]),
+    "dln_train": (C.c_int, [C.c_void_p, P(Fit), P(Reference), P(Shape), C.c_int, P(DPP), P(TrainOpts),
+                            P(TrainResult), P(Error)]),
     "dln_verdict_name": (C.c_char_p, [C.c_int]),
     "dln_balancedness_cheap": (C.c_int, [P(Shape)]),
     "dln_weights_balancedness": (C.c_double, [P(Shape), DPP]),

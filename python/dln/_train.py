@@ -247,13 +247,12 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
             sh = _solve(be, d, min(shape.dims), rank_tol or 0.0, solver, 1)
             solve_sec = time.perf_counter() - t0
             res, err = (_lib.TrainResult * n)(), _lib.Error()
-            if batch:
-                Wp = (_lib.DPP * n)(*[w.W for w in Ws])
-                rc = L.dln_train_batch(be.ptr, C.byref(d), C.byref(sh), C.byref(shape.s), n, Wp, opts, res,
-                                       C.byref(err))
-            else:
-                rc = L.dln_train(be.ptr, C.byref(d), C.byref(sh), C.byref(shape.s), Ws[0].W, opts, res,
-                                 C.byref(err))
+            fit, ref = _lib.Fit(), _lib.Reference()
+            Wp = (_lib.DPP * n)(*[w.W for w in Ws])
+            rc = L.dln_shallow_problem(C.byref(sh), C.byref(d), C.byref(fit), C.byref(ref), C.byref(err))
+            if rc == 0:
+                rc = L.dln_train(be.ptr, C.byref(fit), C.byref(ref), C.byref(shape.s), n, Wp, opts, res, C.byref(err))
+            L.dln_reference_free(C.byref(ref))
             if rec.exc is not None:
                 raise rec.exc
             raise_for(rc, err)

@@ -26,19 +26,17 @@ typedef struct dln_backend_ops {
 
     int (*copy)(dln_backend *be, dln_mat *dst, const dln_mat *src);
     int (*transpose)(dln_backend *be, dln_mat *dst, const dln_mat *src);
-    int (*gemm)(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, const dln_mat *B,
-                double beta, dln_mat *C);
-    int (*axpby)(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_mat *Y);
-    /* out is fp64 (n, 1) with 0 <= index < n */
-    int (*sumsq)(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int accumulate);
     int (*synchronize)(dln_backend *be);
-    /* batched forms (dln/ops.h); arguments checked, count >= 1 */
-    int (*gemm_batched)(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, size_t stride_a,
-                        const dln_mat *B, size_t stride_b, double beta, dln_mat *C, size_t stride_c, int count);
-    int (*axpby_batched)(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
-                         double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count);
-    int (*sumsq_batched)(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
-                         int accumulate);
+    /* The step's operations, for count >= 1 members (dln/ops.h's batched forms; a single
+     * matrix is one member with stride 0): a backend may use its plain calls for one member,
+     * and must give each member the bits it gives that member alone. Arguments checked. */
+    int (*gemm)(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, size_t stride_a,
+                const dln_mat *B, size_t stride_b, double beta, dln_mat *C, size_t stride_c, int count);
+    int (*axpby)(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x, double beta,
+                 const dln_mat *cv, dln_mat *Y, size_t stride_y, int count);
+    /* out is fp64 (n, 1) with 0 <= index, index + count <= n */
+    int (*sumsq)(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
+                 int accumulate);
     /* A (m, n), m >= n, fp64; U (m, n), VT (n, n) fp64 or NULL */
     int (*gesvd)(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT);
     /* A (m, n) fp64, tau fp64 (>= min(m, n), 1), disjoint */

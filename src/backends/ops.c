@@ -127,14 +127,14 @@ int dln_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_
 {
     int k;
     DLN_TRY(dln_check_gemm(be->err, trans_a, trans_b, A, B, C, &k));
-    return be->ops->gemm(be, trans_a != 0, trans_b != 0, alpha, A, B, beta, C);
+    return be->ops->gemm(be, trans_a != 0, trans_b != 0, alpha, A, 0, B, 0, beta, C, 0, 1);
 }
 
 int dln_axpby(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_mat *Y)
 {
     DLN_TRY(dln_check_same(be->err, "axpby", X, Y));
     if (X->data != Y->data) DLN_TRY(dln_check_disjoint(be->err, "axpby", Y, X));
-    return be->ops->axpby(be, alpha, X, beta, Y);
+    return be->ops->axpby(be, alpha, NULL, X, 0, beta, NULL, Y, 0, 1);
 }
 
 int dln_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int accumulate)
@@ -144,7 +144,7 @@ int dln_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int ac
     if (out->dtype != DLN_F64 || out->cols != 1 || index < 0 || index >= out->rows)
         return dln_fail(be->err, DLN_ERUNTIME, "sumsq: result %d of an %s %d x %d result column (fp64 n x 1 needed)",
                         index, dln_dtype_name(out->dtype), out->rows, out->cols);
-    return be->ops->sumsq(be, X, out, index, accumulate != 0);
+    return be->ops->sumsq(be, X, 0, 1, out, index, accumulate != 0);
 }
 
 int dln_synchronize(dln_backend *be) { return be->ops->synchronize(be); }
@@ -175,8 +175,7 @@ int dln_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, co
     if (count < 1) return dln_fail(be->err, DLN_ERUNTIME, "gemm_batched: count %d < 1", count);
     DLN_TRY(dln_check_gemm(be->err, trans_a, trans_b, A, B, C, &k));
     DLN_TRY(check_output_stride(be, "gemm_batched", C, stride_c, count));
-    return be->ops->gemm_batched(be, trans_a != 0, trans_b != 0, alpha, A, stride_a, B, stride_b, beta, C, stride_c,
-                                 count);
+    return be->ops->gemm(be, trans_a != 0, trans_b != 0, alpha, A, stride_a, B, stride_b, beta, C, stride_c, count);
 }
 
 int dln_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
@@ -187,7 +186,7 @@ int dln_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dl
     DLN_TRY(check_output_stride(be, "axpby_batched", Y, stride_y, count));
     DLN_TRY(check_factors(be, "axpby_batched", av, count));
     DLN_TRY(check_factors(be, "axpby_batched", cv, count));
-    return be->ops->axpby_batched(be, alpha, av, X, stride_x, beta, cv, Y, stride_y, count);
+    return be->ops->axpby(be, alpha, av, X, stride_x, beta, cv, Y, stride_y, count);
 }
 
 int dln_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
@@ -199,7 +198,7 @@ int dln_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int co
     if (out->dtype != DLN_F64 || out->cols != 1 || index < 0 || index + count > out->rows)
         return dln_fail(be->err, DLN_ERUNTIME, "sumsq_batched: results %d..%d of an %s %d x %d result column",
                         index, index + count - 1, dln_dtype_name(out->dtype), out->rows, out->cols);
-    return be->ops->sumsq_batched(be, X, stride_x, count, out, index, accumulate != 0);
+    return be->ops->sumsq(be, X, stride_x, count, out, index, accumulate != 0);
 }
 
 double dln_gesvd_work_bytes(int rows, int cols)

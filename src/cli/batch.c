@@ -192,7 +192,11 @@ static int train_batch(const cli_opts *o, batch_state *st, long first, int count
         to[b].observer_ctx = &ob[b];
         to[b].observe_every = o->log_path ? o->log_every : 0;
     }
-    if (!rc) rc = dln_train_batch(st->be, &st->d, &st->sh, &st->s, count, W, to, res, err);
+    dln_fit fit;
+    dln_reference ref = {0};
+    if (!rc) rc = dln_shallow_problem(&st->sh, &st->d, &fit, &ref, err);
+    if (!rc) rc = dln_train(st->be, &fit, &ref, &st->s, count, W, to, res, err);
+    dln_reference_free(&ref);
     for (int b = 0; !rc && b < count; b++) rc = finish_member(&mo[b], st, first + b, W[b], &res[b], bal0[b], err);
     for (int b = 0; ob && b < made; b++) cli_observer_free(&ob[b]);
     for (int b = 0; W && b < count; b++) dln_weights_free(st->s.depth, W[b]);

@@ -53,10 +53,11 @@ int cli_hessian_at(dln_backend *be, const dln_data *d, const dln_shallow *sh, co
     if (iters > out->params) iters = (int)out->params;
     double t0 = dln_clock_seconds();
     dln_network *net = NULL;
-    int rc = dln_network_create(be, s, n, DLN_F64, 0, &net);
+    dln_network_config nc = {.n = n, .count = 1, .dtype = DLN_F64};
+    int rc = dln_network_create(be, s, &nc, &net);
     if (rc) return net_failed(be, rc, "the network for the Hessian", err);
     rc = dln_network_set_data(net, compressed ? sh->C : d->X, compressed ? sh->M : d->Y);
-    if (!rc) rc = dln_network_set_weights(net, W);
+    if (!rc) rc = dln_network_set_weights(net, 0, W);
     dln_network_stats st = {0, 0};
     if (!rc) rc = dln_network_evaluate(net);
     if (!rc) rc = dln_network_read(net, &st);
@@ -64,16 +65,10 @@ int cli_hessian_at(dln_backend *be, const dln_data *d, const dln_shallow *sh, co
     if (!rc && want_vmin && dln_weights_alloc(s, &out->vmin, err)) rc = err->code;
     dln_hessian_vectors vec = {NULL, out->vmin, NULL};
     out->r.tol = NEGATIVE_TOL;
-    if (!rc) rc = dln_hessian_extremes(net, s, iters, seed, want_vmin ? &vec : NULL, &out->r, err);
+    if (!rc) rc = dln_hessian_extremes(net, 0, iters, seed, want_vmin ? &vec : NULL, &out->r, err);
     dln_network_destroy(net);
     if (!rc) {
-        double extra = 0.0; /* ||Y||^2 - ||M||^2: what the compressed residual leaves out */
-        if (compressed) {
-            double mm = 0.0;
-            for (size_t e = 0; e < (size_t)sh->dy * (size_t)sh->r; e++) mm += sh->M[e] * sh->M[e];
-            extra = fmax(0.0, 2.0 * sh->y_half - mm);
-        }
-        out->loss = 0.5 * (st.residual_sumsq + extra);
+        out->loss = st.loss + (compressed ? sh->lstsq : 0.0); /* the compression's constant: no cancellation */
         out->grad_norm = sqrt(st.grad_sumsq);
     }
     out->seconds = dln_clock_seconds() - t0;

@@ -209,7 +209,11 @@ static int run(cli_opts *o, run_state *st, dln_train_result *r, double *solve_se
     o->train.observe_every = o->log_path ? o->log_every : 0;
     if (o->dyn.observe) o->train.observe |= DLN_OBSERVE_SPECTRUM | DLN_OBSERVE_MODES | DLN_OBSERVE_NORMS |
                                              DLN_OBSERVE_BALANCE;
-    int rc = dln_train(st->be, &st->d, &st->sh, &st->s, st->W, &o->train, r, err);
+    dln_fit fit;
+    dln_reference ref;
+    int rc = dln_shallow_problem(&st->sh, &st->d, &fit, &ref, err);
+    if (!rc) rc = dln_train(st->be, &fit, &ref, &st->s, 1, &st->W, &o->train, r, err);
+    dln_reference_free(&ref);
     cli_observer_free(&ob);
     if (!rc && o->dyn.hessian && !r->diverged) {
         rc = cli_hessian_at(st->be, &st->d, &st->sh, &st->s, st->W, o->dyn.hessian_iters, o->seed,

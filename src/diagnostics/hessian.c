@@ -1,4 +1,4 @@
-/* hessian.c: the extreme eigenvalues of the deep loss's Hessian at a network's current
+/* hessian.c: the extreme eigenvalues of the deep loss's Hessian at a member's current
  * weights: weight-shaped directions flattened layer by layer (W_1 first, column-major)
  * into the vectors dln_lanczos works on, each product an exact dln_network_hvp. */
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 
 typedef struct {
     dln_network *net;
+    int member;
     const dln_shape *s;
     double **V, **HV; /* weight-shaped scratch */
 } hess_ctx;
@@ -35,7 +36,7 @@ static int hess_product(void *p, const double *v, double *out)
 {
     hess_ctx *c = p;
     unflatten(c->s, v, c->V);
-    DLN_TRY(dln_network_hvp(c->net, c->V, c->HV));
+    DLN_TRY(dln_network_hvp(c->net, c->member, c->V, c->HV));
     flatten(c->s, c->HV, out);
     return DLN_OK;
 }
@@ -51,12 +52,13 @@ static double **alloc_like(const dln_shape *s)
     return W;
 }
 
-int dln_hessian_extremes(dln_network *net, const dln_shape *s, int iters, uint64_t seed,
-                         const dln_hessian_vectors *vec, dln_lanczos_result *out, dln_error *err)
+int dln_hessian_extremes(dln_network *net, int member, int iters, uint64_t seed, const dln_hessian_vectors *vec,
+                         dln_lanczos_result *out, dln_error *err)
 {
+    const dln_shape *s = dln_network_shape(net);
     size_t P = dln_shape_params(s);
     if (P > (size_t)1 << 30) return dln_fail(err, DLN_EINPUT, "the Hessian of %zu parameters is too large", P);
-    hess_ctx c = {net, s, alloc_like(s), alloc_like(s)};
+    hess_ctx c = {net, member, s, alloc_like(s), alloc_like(s)};
     double *flat[3] = {NULL, NULL, NULL}; /* start, vmin, vmax */
     int want[3] = {vec && vec->start, vec && vec->vmin, vec && vec->vmax}, rc = DLN_OK;
     for (int i = 0; i < 3; i++)

@@ -1,113 +1,113 @@
 /* hvp.c: exact Hessian-vector products of the deep loss, on the backend. With layers
- * k = 1..H (W_k = W[k-1]), A_0 = X, A_k = W_k A_{k-1}, E = A_H - Y, B_H = E,
+ * k = 1..H (W_k = W[k-1]), A_0 = X, A_k = W_k A_{k-1}, Z = A_H, B_H = dL/dZ,
  * B_{k-1} = W_k^T B_k and G_k = B_k A_{k-1}^T, the derivative along V = (V_1..V_H) is
- *   dA_0 = 0,  dA_k = V_k A_{k-1} + W_k dA_{k-1},     dB_H = dA_H,
- *   dB_{k-1} = V_k^T B_k + W_k^T dB_k,                  (H V)_k = dG_k = dB_k A_{k-1}^T + B_k dA_{k-1}^T
- * (docs/maths.md, "Hessian-vector products"). Every activation, backward signal and their
- * tangents are kept in buffers of their own (the step's chain overwrites activations). */
+ *   dA_0 = 0,  dA_k = V_k A_{k-1} + W_k dA_{k-1},   dB_H = (d^2L/dZ^2) dA_H,
+ *   dB_{k-1} = V_k^T B_k + W_k^T dB_k,                (H V)_k = dG_k = dB_k A_{k-1}^T + B_k dA_{k-1}^T
+ * (docs/maths.md, "Hessian-vector products"; the square loss's d^2L/dZ^2 is the identity).
+ * Every activation, backward signal and their tangents are kept in buffers of their own
+ * (the step's chain overwrites activations). The chains are batched operations over a
+ * range of members, each member's directions and products in buffers `cap` members wide,
+ * made on first use; dln_network_hvp runs them for one member. */
 #include <stdlib.h>
 
 #include "model/network_internal.h"
 
 struct net_hvp {
-    dln_mat *A;  /* A[k] (d_k, n), k = 1..H-1 (A[0] is X; A_H goes straight into B[H]) */
-    dln_mat *B;  /* B[k] (d_k, n), k = 1..H; B[H] = E */
-    dln_mat *dA; /* dA[k] (d_k, n), k = 1..H-1 (dA_H is dB[H]) */
-    dln_mat *dB; /* dB[k] (d_k, n), k = 1..H */
-    dln_mat *V;  /* V[k-1] shaped as W_k: the direction */
-    dln_mat *HV; /* HV[k-1] shaped as W_k: the product */
+    int cap;     /* members the buffers hold */
+    net_mat *A;  /* A[k] (d_k, n), k = 1..H-1 (A[0] is X; A_H goes straight into B[H]) */
+    net_mat *B;  /* B[k] (d_k, n), k = 1..H; B[H] = dL/dZ */
+    net_mat *dA; /* dA[k] (d_k, n), k = 1..H-1 (dA_H is dB[H]) */
+    net_mat *dB; /* dB[k] (d_k, n), k = 1..H */
+    net_mat *V;  /* V[k-1] shaped as W_k: the direction */
+    net_mat *HV; /* HV[k-1] shaped as W_k: the product */
 };
-
-static void free_set(dln_backend *be, dln_mat *set, int count)
-{
-    if (!set) return;
-    for (int i = 0; i < count; i++) dln_mat_free(be, &set[i]);
-    free(set);
-}
 
 void dln_net_hvp_free(dln_network *net)
 {
     struct net_hvp *h = net->hvp;
     if (!h) return;
     int H = net->s.depth;
-    free_set(net->be, h->A, H + 1);
-    free_set(net->be, h->B, H + 1);
-    free_set(net->be, h->dA, H + 1);
-    free_set(net->be, h->dB, H + 1);
-    free_set(net->be, h->V, H);
-    free_set(net->be, h->HV, H);
+    net_mat *sets[] = {h->A, h->B, h->dA, h->dB, h->V, h->HV};
+    for (int k = 0; k < 6; k++) dln_net_free_set(net->be, sets[k], H + 1);
     free(h);
     net->hvp = NULL;
 }
 
-/* count matrices; entry k is (dims[k], n) for k in [lo, hi], or weight-shaped when n < 0. */
-static int alloc_set(dln_network *net, dln_mat **out, int count, int lo, int hi, int n)
-{
-    dln_mat *set = calloc((size_t)count, sizeof(dln_mat));
-    *out = set;
-    if (!set) return dln_fail(dln_backend_error(net->be), DLN_ENOMEM, "out of host memory");
-    for (int k = lo; k <= hi; k++) {
-        int rows = n < 0 ? net->s.dims[k + 1] : net->s.dims[k], cols = n < 0 ? net->s.dims[k] : n;
-        DLN_TRY(dln_mat_alloc(net->be, &set[k], rows, cols, net->dtype));
-    }
-    return DLN_OK;
-}
-
-static int make_buffers(dln_network *net)
+static int make_buffers(dln_network *net, int cap)
 {
     int H = net->s.depth, n = net->n;
     struct net_hvp *h = calloc(1, sizeof *h);
     if (!h) return dln_fail(dln_backend_error(net->be), DLN_ENOMEM, "out of host memory");
     net->hvp = h;
-    DLN_TRY(alloc_set(net, &h->A, H + 1, 1, H - 1, n));
-    DLN_TRY(alloc_set(net, &h->B, H + 1, 1, H, n));
-    DLN_TRY(alloc_set(net, &h->dA, H + 1, 1, H - 1, n));
-    DLN_TRY(alloc_set(net, &h->dB, H + 1, 1, H, n));
-    DLN_TRY(alloc_set(net, &h->V, H, 0, H - 1, -1));
-    return alloc_set(net, &h->HV, H, 0, H - 1, -1);
+    h->cap = cap;
+    DLN_TRY(dln_net_alloc_set(net, &h->A, 1, H - 1, n, cap));
+    DLN_TRY(dln_net_alloc_set(net, &h->B, 1, H, n, cap));
+    DLN_TRY(dln_net_alloc_set(net, &h->dA, 1, H - 1, n, cap));
+    DLN_TRY(dln_net_alloc_set(net, &h->dB, 1, H, n, cap));
+    DLN_TRY(dln_net_alloc_set(net, &h->V, 0, H - 1, 0, cap));
+    return dln_net_alloc_set(net, &h->HV, 0, H - 1, 0, cap);
 }
 
-/* A_k for k < H, E into B[H], and the tangents dA_k, dA_H into dB[H]. */
-static int forward(dln_network *net, struct net_hvp *h)
+/* The network's members lo .. lo + n - 1 against buffer slots 0 .. n - 1: A_k for k < H,
+ * Z into B[H] and the tangents dA_k, dA_H into dB[H]; then dB[H] := (d^2L/dZ^2) dB[H] and
+ * B[H] := dL/dZ. */
+static int forward(dln_network *net, struct net_hvp *h, int lo, int n)
 {
     dln_backend *be = net->be;
     int H = net->s.depth;
-    const dln_mat *W = net->W, *V = h->V;
     for (int k = 1; k <= H; k++) {
         // A_k (d_k, n) = W_k A_{k-1}; dA_k = V_k A_{k-1} + W_k dA_{k-1}
-        const dln_mat *prev = k == 1 ? &net->X : &h->A[k - 1];
-        dln_mat *a = k == H ? &h->B[H] : &h->A[k], *da = k == H ? &h->dB[H] : &h->dA[k];
-        DLN_TRY(dln_gemm(be, 0, 0, 1.0, &W[k - 1], prev, 0.0, a));
-        DLN_TRY(dln_gemm(be, 0, 0, 1.0, &V[k - 1], prev, 0.0, da));
-        if (k > 1) DLN_TRY(dln_gemm(be, 0, 0, 1.0, &W[k - 1], &h->dA[k - 1], 1.0, da));
+        const net_mat *wk = &net->W[k - 1];
+        dln_mat w = dln_net_member(wk, lo), prev = k == 1 ? net->X : h->A[k - 1].m0;
+        size_t s_prev = k == 1 ? 0 : h->A[k - 1].stride;
+        net_mat *a = k == H ? &h->B[H] : &h->A[k], *da = k == H ? &h->dB[H] : &h->dA[k];
+        DLN_TRY(dln_gemm_batched(be, 0, 0, 1.0, &w, wk->stride, &prev, s_prev, 0.0, &a->m0, a->stride, n));
+        DLN_TRY(dln_gemm_batched(be, 0, 0, 1.0, &h->V[k - 1].m0, h->V[k - 1].stride, &prev, s_prev, 0.0, &da->m0,
+                                 da->stride, n));
+        if (k > 1)
+            DLN_TRY(dln_gemm_batched(be, 0, 0, 1.0, &w, wk->stride, &h->dA[k - 1].m0, h->dA[k - 1].stride, 1.0,
+                                     &da->m0, da->stride, n));
     }
-    return dln_axpby(be, -1.0, &net->Y, 1.0, &h->B[H]); /* E = A_H - Y */
+    const dln_objective_ops *ops = net->obj.obj->ops;
+    if (ops->hessian)
+        DLN_TRY(ops->hessian(net->obj.state, be, &h->B[H].m0, h->B[H].stride, &h->dB[H].m0, h->dB[H].stride, lo, n));
+    return ops->gradient(net->obj.state, be, &h->B[H].m0, h->B[H].stride, lo, n, NULL, 0);
 }
 
 /* (H V)_k = dB_k A_{k-1}^T + B_k dA_{k-1}^T, with B and dB carried down the chain. */
-static int backward(dln_network *net, struct net_hvp *h)
+static int backward(dln_network *net, struct net_hvp *h, int lo, int n)
 {
     dln_backend *be = net->be;
     int H = net->s.depth;
-    const dln_mat *W = net->W, *V = h->V;
     for (int k = H; k >= 1; k--) {
         // HV_k (d_k, d_{k-1}) = dB_k (d_k, n) A_{k-1}^T + B_k dA_{k-1}^T (dA_0 = 0)
-        const dln_mat *prev = k == 1 ? &net->X : &h->A[k - 1];
-        DLN_TRY(dln_gemm(be, 0, 1, 1.0, &h->dB[k], prev, 0.0, &h->HV[k - 1]));
-        if (k > 1) DLN_TRY(dln_gemm(be, 0, 1, 1.0, &h->B[k], &h->dA[k - 1], 1.0, &h->HV[k - 1]));
+        const net_mat *wk = &net->W[k - 1];
+        net_mat *hv = &h->HV[k - 1], *vk = &h->V[k - 1];
+        dln_mat w = dln_net_member(wk, lo), prev = k == 1 ? net->X : h->A[k - 1].m0;
+        size_t s_prev = k == 1 ? 0 : h->A[k - 1].stride;
+        DLN_TRY(dln_gemm_batched(be, 0, 1, 1.0, &h->dB[k].m0, h->dB[k].stride, &prev, s_prev, 0.0,
+                                 &hv->m0, hv->stride, n));
+        if (k > 1)
+            DLN_TRY(dln_gemm_batched(be, 0, 1, 1.0, &h->B[k].m0, h->B[k].stride, &h->dA[k - 1].m0,
+                                     h->dA[k - 1].stride, 1.0, &hv->m0, hv->stride, n));
         if (k == 1) break;
         // B_{k-1} = W_k^T B_k; dB_{k-1} = V_k^T B_k + W_k^T dB_k
-        DLN_TRY(dln_gemm(be, 1, 0, 1.0, &W[k - 1], &h->B[k], 0.0, &h->B[k - 1]));
-        DLN_TRY(dln_gemm(be, 1, 0, 1.0, &V[k - 1], &h->B[k], 0.0, &h->dB[k - 1]));
-        DLN_TRY(dln_gemm(be, 1, 0, 1.0, &W[k - 1], &h->dB[k], 1.0, &h->dB[k - 1]));
+        DLN_TRY(dln_gemm_batched(be, 1, 0, 1.0, &w, wk->stride, &h->B[k].m0, h->B[k].stride, 0.0, &h->B[k - 1].m0,
+                                 h->B[k - 1].stride, n));
+        DLN_TRY(dln_gemm_batched(be, 1, 0, 1.0, &vk->m0, vk->stride, &h->B[k].m0, h->B[k].stride, 0.0,
+                                 &h->dB[k - 1].m0, h->dB[k - 1].stride, n));
+        DLN_TRY(dln_gemm_batched(be, 1, 0, 1.0, &w, wk->stride, &h->dB[k].m0, h->dB[k].stride, 1.0,
+                                 &h->dB[k - 1].m0, h->dB[k - 1].stride, n));
     }
     return DLN_OK;
 }
 
-int dln_network_hvp(dln_network *net, double *const *V, double **HV)
+int dln_network_hvp(dln_network *net, int member, double *const *V, double **HV)
 {
+    if (member < 0 || member >= net->count)
+        return dln_fail(dln_backend_error(net->be), DLN_ERUNTIME, "member %d of a network of %d", member, net->count);
     if (!net->hvp) {
-        int rc = make_buffers(net);
+        int rc = make_buffers(net, 1);
         if (rc) {
             dln_net_hvp_free(net);
             return rc;
@@ -115,9 +115,9 @@ int dln_network_hvp(dln_network *net, double *const *V, double **HV)
     }
     struct net_hvp *h = net->hvp;
     int H = net->s.depth;
-    for (int i = 0; i < H; i++) DLN_TRY(dln_upload(net->be, &h->V[i], V[i], h->V[i].rows));
-    DLN_TRY(forward(net, h));
-    DLN_TRY(backward(net, h));
-    for (int i = 0; i < H; i++) DLN_TRY(dln_download(net->be, &h->HV[i], HV[i], h->HV[i].rows));
+    for (int i = 0; i < H; i++) DLN_TRY(dln_upload(net->be, &h->V[i].m0, V[i], h->V[i].m0.rows));
+    DLN_TRY(forward(net, h, member, 1));
+    DLN_TRY(backward(net, h, member, 1));
+    for (int i = 0; i < H; i++) DLN_TRY(dln_download(net->be, &h->HV[i].m0, HV[i], h->HV[i].m0.rows));
     return DLN_OK;
 }

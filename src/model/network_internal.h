@@ -1,49 +1,60 @@
-/* network_internal.h: the layout of a dln_network (internal to src/model/): its buffers
- * in backend memory and the forward and backward chains (network.c) that the step
- * (step.c) is built from. */
+/* network_internal.h: the layout of a dln_network (internal to src/model/): its buffers in
+ * backend memory, each the members side by side, and the chains over a range of members
+ * that the step (step.c), the trial of a line search and the Hessian-vector products
+ * (hvp.c) are built from (chain.c). */
 #ifndef DLN_NETWORK_INTERNAL_H
 #define DLN_NETWORK_INTERNAL_H
 
 #include "dln/network.h"
+#include "objective/objective.h"
 
-/* Indices into the result column. */
-enum { NET_RESIDUAL = 0, NET_GRAD = 1, NET_RESULTS = 2 };
-
-/* A captured step: the graph and the scalars it was recorded with. */
+/* A batched operand: the allocation (rows, cols x count), member 0's descriptor, and the
+ * stride between members (member b is member 0 moved by b x stride elements). */
 typedef struct {
-    dln_graph *graph;
-    double lr, mu;
-} net_graph;
+    dln_mat all;
+    dln_mat m0;
+    size_t stride;
+} net_mat;
 
 struct dln_network {
     dln_backend *be;
-    dln_shape s;    /* owned copy */
-    int n;          /* columns of the data */
+    dln_shape s;      /* owned copy */
+    int n, count;
+    int active;       /* members computed: the first `active` (the rest keep their weights) */
+    int threads;      /* the backend's threads the members are spread over (1: none) */
+    int no_graphs;    /* issue every operation instead of capturing */
     dln_dtype dtype;
-    dln_mat X, Y;   /* input (d_0, n), target (d_H, n) */
-    dln_mat *W;     /* W[i] (d_{i+1}, d_i), i = 0..H-1 */
-    dln_mat *G;     /* gradients, shaped as W */
-    dln_mat *V;     /* momentum, or NULL */
-    dln_mat *T;     /* line-search trial weights, or NULL */
-    dln_mat *A;     /* A[i] (d_i, n), i = 1..H; A[H] holds the residual after a forward */
-    dln_mat results; /* fp64 (NET_RESULTS, 1): residual and gradient squared norms */
-    net_graph graphs[2]; /* captured steps: unmeasured, measured */
-    int no_graphs;       /* issue every operation instead of capturing */
-    struct net_hvp *hvp; /* Hessian-vector product buffers (hvp.c), made on first use */
-    dln_mat prod[2];     /* product.c: ping-pong (max d_i, d_0) for W_k...W_1, made on first use */
-    dln_mat norms;       /* product.c: fp64 (H, 1) squared layer norms, made on first use */
+    dln_mat X;        /* the input (d_0, n), shared (stride 0) */
+    dln_objective_bound obj; /* the objective with the target */
+    net_mat *W, *G, *V, *T;  /* [i] for layer i + 1, (d_{i+1}, d_i); V, T NULL unless asked */
+    net_mat *A;       /* [i] (d_i, n), i = 1..H; A[H] holds dL/dZ after a forward */
+    dln_mat results;  /* fp64 (2 count, 1): the members' reduced values, then their ||G||^2 */
+    dln_mat lr, mu;   /* fp64 (count, 1) */
+    int *chunk_rc;    /* [count]: each chunk's status in a threaded step */
+    dln_graph *graphs[2];    /* captured steps: unmeasured, measured */
+    struct net_hvp *hvp;     /* Hessian-vector product buffers (hvp.c), made on first use */
+    dln_mat prod[2];  /* product.c: ping-pong (max d_i, d_0) for W_k...W_1, made on first use */
+    dln_mat norms;    /* product.c: fp64 (H, 1) squared layer norms, made on first use */
 };
+
+/* Member b of a batched operand, and members lo .. as a batched operand starting there. */
+dln_mat dln_net_member(const net_mat *m, int b);
+/* A set of count + 1 batched operands: entries first..last, each (rows, cols) per member
+ * with rows, cols from the shape: weight-shaped (d_{i+1}, d_i) when n is 0, else (d_i, n). */
+int dln_net_alloc_set(dln_network *net, net_mat **out, int first, int last, int n, int members);
+void dln_net_free_set(dln_backend *be, net_mat *set, int count);
 
 /* Frees the Hessian-vector product buffers (hvp.c); safe when there are none. */
 void dln_net_hvp_free(dln_network *net);
 /* Frees the product and norm buffers (product.c); safe when there are none. */
 void dln_net_product_free(dln_network *net);
 
-/* Forward chain with weights W (net->W or net->T): A[H] = W_H...W_1 X - Y, and its
- * squared norm into the results when measure is set. */
-int dln_net_forward(dln_network *net, const dln_mat *W, int measure);
-/* Backward chain after a forward with W: G[i] = dL/dW_i, and sum_i ||G_i||^2 into the
- * results when measure is set. Overwrites the activations. */
-int dln_net_backward(dln_network *net, const dln_mat *W, int measure);
+/* The forward chain of members lo .. lo + n - 1 with weights W (net->W or net->T): A_H =
+ * W_H...W_1 X, then the objective's gradient in place, its value into the results when
+ * measure is set. */
+int dln_net_forward(dln_network *net, const net_mat *W, int lo, int n, int measure);
+/* The backward chain after a forward with W: G_i = dL/dW_i, and sum_i ||G_i||^2 into the
+ * results when measure is set. Overwrites the activations below A_H. */
+int dln_net_backward(dln_network *net, const net_mat *W, int lo, int n, int measure);
 
 #endif

@@ -11,7 +11,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "dln/batch.h"
 #include "dln/diagnostics.h"
 #include "dln/memory.h"
 #include "dln/solver.h"
@@ -46,14 +45,18 @@ void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_est
              * at most twice the network) and its Lanczos basis (SHARPNESS_ITERS + 1 = 21
              * weight-shaped vectors; 24 counted) */
             int tracking = t->lr <= 0 && t->lr_rule == DLN_LR_SHARPNESS;
-            int threads = dln_batch_threads_used(s, n, p->batch_threads);
-            double one_net = (double)dln_network_bytes(s, n, t->dtype, 0);
+            int threads = dln_network_threads_used(s, n, p->batch_threads);
+            dln_network_config one = {.n = n, .count = 1, .dtype = t->dtype};
+            dln_network_config all = {.n = n, .count = p->batch, .dtype = t->dtype,
+                                      .buffers = t->momentum != 0.0 ? DLN_NET_MOMENTUM : 0};
+            double one_net = (double)dln_network_bytes(s, &one);
             weights *= (double)p->batch * (tracking ? 2 : 1);
-            net = (double)dln_batch_bytes(s, n, t->dtype, p->batch, t->momentum != 0.0) + (tracking ? one_net : 0);
+            net = (double)dln_network_bytes(s, &all) + (tracking ? one_net : 0);
             thread_bytes = (threads - 1) * (DLN_MEM_THREAD_BYTES +
                                             (tracking ? 3.0 * one_net + 24.0 * 8.0 * (double)dln_shape_params(s) : 0));
         } else {
-            net = (double)dln_network_bytes(s, n, t->dtype, buffers);
+            dln_network_config c = {.n = n, .count = 1, .dtype = t->dtype, .buffers = buffers};
+            net = (double)dln_network_bytes(s, &c);
         }
         double maxd = 0;
         for (int j = 0; j <= s->depth; j++) maxd = fmax(maxd, s->dims[j]);

@@ -6,8 +6,8 @@
 #include "backends/threads.h"
 #include "trainer/crew.h"
 
-int dln_crew_create(dln_backend *be, const dln_shape *s, int n, int workers, dln_dtype dtype, const double *X,
-                    const double *Y, dln_crew *c, dln_error *err)
+int dln_crew_create(dln_backend *be, const dln_shape *s, int n, int workers, dln_dtype dtype,
+                    const dln_objective *obj, const double *X, const double *Y, dln_crew *c, dln_error *err)
 {
     c->workers = workers;
     c->pool = workers > 1 ? dln_backend_pool(be) : NULL;
@@ -22,7 +22,8 @@ int dln_crew_create(dln_backend *be, const dln_shape *s, int n, int workers, dln
         return dln_fail(err, DLN_EINPUT, "a crew of %d needs the backend's pool of as many threads", workers);
     for (int w = 0; w < workers; w++) { /* one worker too: its failures in its own record, as with many */
         DLN_TRY(dln_backend_worker(be, &c->err[w], &c->be[w]));
-        int rc = dln_network_create(c->be[w], s, n, dtype, 0, &c->net[w]);
+        dln_network_config nc = {.n = n, .count = 1, .dtype = dtype, .objective = obj};
+        int rc = dln_network_create(c->be[w], s, &nc, &c->net[w]);
         if (!rc) rc = dln_network_set_data(c->net[w], X, Y);
         if (rc) return dln_fail(err, rc, "%s", c->err[w].msg[0] ? c->err[w].msg : "a batch thread's network failed");
     }

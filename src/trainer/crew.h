@@ -1,5 +1,5 @@
-/* crew.h: a batch's per-member work on single networks, spread over the backend's threads
- * (internal to src/trainer/). A crew holds one network per thread on the batch's data, each
+/* crew.h: a batch's per-member work on networks of one member, spread over the backend's
+ * threads (internal to src/trainer/). A crew holds one network per thread on the batch's data, each
  * made through a handle of its own (dln_backend_worker) so that everything a thread issues,
  * the products' buffers made on first use included, records its failures in the thread's own
  * error record (one thread too: the caller's record need not be the backend's, which is left
@@ -26,14 +26,14 @@ typedef struct {
     atomic_int fail_at; /* the lowest list index that failed (INT_MAX: none) */
 } dln_crew;
 
-/* member's work on net (a worker's network), failures recorded in err. */
+/* member's work on net (a worker's network: its member 0), failures recorded in err. */
 typedef int (*dln_crew_fn)(void *ctx, int member, dln_network *net, dln_error *err);
 
-/* workers networks of shape s on n columns of X (dims[0], n) and Y (dims[H], n); workers
- * >= 2 uses the backend's pool, whose threads must number workers. On failure the crew is
- * still to be destroyed. */
-int dln_crew_create(dln_backend *be, const dln_shape *s, int n, int workers, dln_dtype dtype, const double *X,
-                    const double *Y, dln_crew *c, dln_error *err);
+/* workers networks of one member, shape s, on n columns of X (dims[0], n) and Y (dims[H], n)
+ * with objective obj (NULL: the square loss); workers >= 2 uses the backend's pool, whose
+ * threads must number workers. On failure the crew is still to be destroyed. */
+int dln_crew_create(dln_backend *be, const dln_shape *s, int n, int workers, dln_dtype dtype,
+                    const dln_objective *obj, const double *X, const double *Y, dln_crew *c, dln_error *err);
 /* Safe on a zeroed crew and on one whose creation failed. */
 void dln_crew_destroy(dln_crew *c);
 /* fn(ctx, list[i], ...) for i = 0 .. n-1 (list: distinct members, in increasing order), over

@@ -1,8 +1,8 @@
 /* line_search.c: backtracking (Armijo, c = 1/2) on plain gradient descent. From the
- * current weights W with residual E and gradient G, try W - lr G from lr = 2 x the last
+ * current weights W with loss L and gradient G, try W - lr G from lr = 2 x the last
  * accepted step, but no more than the bound 2 / lambda_max of the Hessian at the start
  * (the stability limit of gradient descent on the quadratic model), halving until
- * 1/2 ||E'||^2 <= 1/2 ||E||^2 - lr/2 ||G||^2, at most MAX_TRIALS tries (59 halvings). A
+ * L(W - lr G) <= L - lr/2 ||G||^2, at most MAX_TRIALS tries (59 halvings). A
  * zero gradient stops the search: the weights are a critical point. */
 #include <math.h>
 
@@ -10,7 +10,7 @@
 
 #define MAX_TRIALS 60
 
-int dln_line_search_step(dln_network *net, double residual_sumsq, double grad_sumsq, double cap, double *lr, int *ok,
+int dln_line_search_step(dln_network *net, double loss, double grad_sumsq, double cap, double *lr, int *ok,
                          int *capped)
 {
     double try_lr = 2.0 * *lr;
@@ -20,7 +20,7 @@ int dln_line_search_step(dln_network *net, double residual_sumsq, double grad_su
     for (int h = 0; h < MAX_TRIALS; h++, try_lr *= 0.5) {
         double trial;
         DLN_TRY(dln_network_try(net, try_lr, &trial));
-        if (isfinite(trial) && 0.5 * trial <= 0.5 * residual_sumsq - 0.5 * try_lr * grad_sumsq) {
+        if (isfinite(trial) && trial <= loss - 0.5 * try_lr * grad_sumsq) {
             *lr = try_lr;
             *ok = 1;
             return dln_network_accept(net);

@@ -1,8 +1,9 @@
 /* observables.c: what the trainer measures at a checked step when asked (dln_train_opts.
- * observe): the spectrum and effective rank of the end-to-end product, the strength of
- * each target mode, the layer norms, balancedness and the sharpness (docs/maths.md
- * section 8). Matrix work runs on the backend (the product, the norms, the Hessian-vector
- * products); the small factorisations and products on the host with LAPACK/CBLAS. */
+ * observe, sharpness_every): the spectrum and effective rank of the end-to-end product, the
+ * strength of each of the reference's target modes, the layer norms, balancedness and the
+ * sharpness (docs/maths.md section 8), all of one member of the network. Matrix work runs
+ * on the backend (the product, the norms, the Hessian-vector products); the small
+ * factorisations and products on the host with LAPACK/CBLAS. */
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -16,39 +17,17 @@
 
 void dln_obs_free(dln_obs_state *st)
 {
-    free(st->R), free(st->sv), free(st->work), free(st->RC), free(st->mode), free(st->tsv), free(st->U);
-    free(st->VT), free(st->norms);
+    free(st->R), free(st->sv), free(st->work), free(st->RC), free(st->mode), free(st->norms);
     dln_weights_free(st->s ? st->s->depth : 0, st->W);
     memset(st, 0, sizeof *st);
 }
 
-/* The target's modes: M = U S V^T (dy, r) by LAPACKE_dgesvd, once. */
-static int target_modes(dln_obs_state *st, const dln_shallow *sh, dln_error *err)
-{
-    int dy = sh->dy, r = sh->r, n = dy < r ? dy : r;
-    double *A = malloc(sizeof(double) * (size_t)dy * r), *sup = malloc(sizeof(double) * (size_t)(n + 1));
-    st->U = malloc(sizeof(double) * (size_t)dy * n), st->VT = malloc(sizeof(double) * (size_t)n * r);
-    st->tsv = malloc(sizeof(double) * (size_t)n), st->mode = malloc(sizeof(double) * (size_t)n);
-    st->RC = malloc(sizeof(double) * (size_t)dy * r);
-    int rc = !A || !sup || !st->U || !st->VT || !st->tsv || !st->mode || !st->RC
-                 ? dln_fail(err, DLN_ENOMEM, "out of host memory for the mode observables")
-                 : DLN_OK;
-    if (!rc) {
-        memcpy(A, sh->M, sizeof(double) * (size_t)dy * r);
-        lapack_int info = LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'S', 'S', dy, r, A, dy, st->tsv, st->U, dy, st->VT, n, sup);
-        if (info) rc = dln_fail(err, DLN_ERUNTIME, "LAPACKE_dgesvd of the target failed (info %d)", (int)info);
-    }
-    st->n_modes = rc ? 0 : n;
-    free(A), free(sup);
-    return rc;
-}
-
-int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const dln_shallow *sh,
+int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const dln_reference *ref,
                     const dln_shape *s, dln_error *err)
 {
     memset(st, 0, sizeof *st);
     st->what = what;
-    st->sh = sh;
+    st->ref = ref;
     st->s = s;
     st->sharpness_iters = sharpness_iters > 0 ? sharpness_iters : DEFAULT_SHARPNESS_ITERS;
     int dx = s->dims[0], dy = s->dims[s->depth], n = dx < dy ? dx : dy;
@@ -58,7 +37,11 @@ int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const
         st->sv = malloc(sizeof(double) * (size_t)n);
         if (!st->R || !st->work || !st->sv) return dln_fail(err, DLN_ENOMEM, "out of host memory for the observables");
     }
-    if ((what & DLN_OBSERVE_MODES) && sh->M && sh->C) DLN_TRY(target_modes(st, sh, err));
+    if ((what & DLN_OBSERVE_MODES) && ref->n_modes > 0) {
+        st->RC = malloc(sizeof(double) * (size_t)dy * (size_t)ref->r);
+        st->mode = malloc(sizeof(double) * (size_t)ref->n_modes);
+        if (!st->RC || !st->mode) return dln_fail(err, DLN_ENOMEM, "out of host memory for the mode observables");
+    }
     if (what & DLN_OBSERVE_NORMS)
         if (!(st->norms = malloc(sizeof(double) * (size_t)s->depth)))
             return dln_fail(err, DLN_ENOMEM, "out of host memory for the observables");
@@ -83,45 +66,47 @@ static int spectrum(dln_obs_state *st, dln_observation *obs, dln_error *err)
     return DLN_OK;
 }
 
-/* a_i = u_i^T (R C) v_i for the target's modes. */
+/* a_i = u_i^T (R C) v_i for the reference's target modes M = U S V^T. */
 static void modes(dln_obs_state *st, dln_observation *obs)
 {
-    const dln_shallow *sh = st->sh;
-    int dy = sh->dy, dx = sh->dx, r = sh->r, n = st->n_modes;
-    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, dy, r, dx, 1.0, st->R, dy, sh->C, dx, 0.0, st->RC, dy);
+    const dln_reference *ref = st->ref;
+    int dy = st->s->dims[st->s->depth], dx = st->s->dims[0], r = ref->r, n = ref->n_modes;
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, dy, r, dx, 1.0, st->R, dy, ref->C, dx, 0.0, st->RC, dy);
     for (int i = 0; i < n; i++) {
         double a = 0.0;
-        for (int j = 0; j < r; j++) a += st->VT[i + (size_t)j * n] * cblas_ddot(dy, st->U + (size_t)i * dy, 1, st->RC + (size_t)j * dy, 1);
+        for (int j = 0; j < r; j++)
+            a += ref->mode_VT[i + (size_t)j * n] * cblas_ddot(dy, ref->mode_U + (size_t)i * dy, 1, st->RC + (size_t)j * dy, 1);
         st->mode[i] = a;
     }
     obs->mode_strength = st->mode;
-    obs->target_sv = st->tsv;
+    obs->target_sv = ref->mode_sv;
     obs->n_modes = n;
 }
 
-int dln_obs_measure(dln_obs_state *st, dln_network *net, dln_observation *obs, dln_error *err)
+int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, dln_observation *obs,
+                    dln_error *err)
 {
     obs->product_sv = obs->mode_strength = obs->target_sv = obs->layer_norms = NULL;
     obs->n_product_sv = obs->n_modes = obs->n_layers = 0;
     obs->effective_rank = obs->balancedness = obs->sharpness = NAN;
-    if (!st->what) return DLN_OK;
+    if (!st->what && !sharpness) return DLN_OK;
     if (st->R) {
-        DLN_TRY(dln_network_product(net, st->R));
+        DLN_TRY(dln_network_product(net, member, st->R));
         if (st->what & DLN_OBSERVE_SPECTRUM) DLN_TRY(spectrum(st, obs, err));
-        if (st->n_modes) modes(st, obs);
+        if (st->mode) modes(st, obs);
     }
     if (st->norms) {
-        DLN_TRY(dln_network_layer_norms(net, st->norms));
+        DLN_TRY(dln_network_layer_norms(net, member, st->norms));
         obs->layer_norms = st->norms;
         obs->n_layers = st->s->depth;
     }
     if (st->W) {
-        DLN_TRY(dln_network_get_weights(net, st->W));
+        DLN_TRY(dln_network_get_weights(net, member, st->W));
         obs->balancedness = dln_weights_balancedness(st->s, st->W);
     }
-    if (st->what & DLN_OBSERVE_SHARPNESS) {
+    if (sharpness || (st->what & DLN_OBSERVE_SHARPNESS)) {
         dln_lanczos_result lz = {0};
-        DLN_TRY(dln_hessian_extremes(net, st->s, st->sharpness_iters, 1, NULL, &lz, err));
+        DLN_TRY(dln_hessian_extremes(net, member, st->sharpness_iters, 1, NULL, &lz, err));
         obs->sharpness = lz.lambda_max;
     }
     return DLN_OK;

@@ -1,60 +1,74 @@
-/* run.c: one training run's bookkeeping, shared by the single loop (trainer.c) and the
- * batched one (batch_trainer.c): the options checked, the check schedule, the loss and
- * gap from the squared residual (without cancellation when compressed), the stopping
- * rules (divergence, convergence, step limit, the observer), the window of recent checks
- * and the verdict at the end, and the observations. */
+/* run.c: one training run's bookkeeping, whichever member of a network holds it: the
+ * options checked, the check schedule, the loss and gap from the member's loss (the gap
+ * without cancellation when compressed: measured against the compressed problem's own
+ * optimum), the stopping rules (divergence, convergence, the gradient and loss-change
+ * tolerances, the step limit, the observer), the window of recent checks and the verdict at
+ * the end, and the observations. */
 #include <math.h>
 #include <string.h>
 
 #include "trainer/trainer_internal.h"
 
-#define BLOWUP 1e6           /* loss above BLOWUP * max(initial loss, 1/2 ||Y||^2) is divergence */
+#define BLOWUP 1e6           /* loss above BLOWUP * max(initial loss, the zero loss) is divergence */
 #define ASYNC_CHECK_EVERY 50 /* default check interval where reading a result waits for a device */
 
-static int check_inputs(const dln_data *d, const dln_shallow *sh, const dln_shape *s, const dln_train_opts *o,
-                        dln_error *err)
+/* Whether this run trains on the fit's compression. */
+static int compressed(const dln_fit *fit, const dln_train_opts *o)
 {
-    if (s->dims[0] != d->dx || s->dims[s->depth] != d->dy)
+    if (!(dln_objective_flags(fit->objective) & DLN_OBJECTIVE_COMPRESSIBLE)) return 0;
+    return o->data_mode == DLN_DATA_COMPRESSED || (o->data_mode == DLN_DATA_AUTO && fit->r > 0 && fit->r < fit->m);
+}
+
+static int check_inputs(const dln_fit *fit, const dln_shape *s, const dln_train_opts *o, dln_error *err)
+{
+    if (s->dims[0] != fit->dx || s->dims[s->depth] != fit->dy)
         return dln_fail(err, DLN_EINPUT, "the network maps %d -> %d but the data are %d -> %d", s->dims[0],
-                        s->dims[s->depth], d->dx, d->dy);
+                        s->dims[s->depth], fit->dx, fit->dy);
     if (o->line_search && o->momentum != 0.0)
         return dln_fail(err, DLN_EINPUT, "the line search works with plain gradient descent (momentum 0)");
-    if (o->check_every < 0 || o->observe_every < 0 || o->steps < 0)
-        return dln_fail(err, DLN_EINPUT, "check and observation intervals and the step count must be >= 0");
+    if (o->check_every < 0 || o->observe_every < 0 || o->sharpness_every < 0 || o->steps < 0)
+        return dln_fail(err, DLN_EINPUT, "check, observation and sharpness intervals and the step count must be >= 0");
     if (!(o->momentum >= 0.0 && o->momentum < 1.0))
         return dln_fail(err, DLN_EINPUT, "the momentum must be in [0, 1) (got %g)", o->momentum);
-    int compressed = o->data_mode == DLN_DATA_COMPRESSED || (o->data_mode == DLN_DATA_AUTO && sh->r < d->m);
-    if (compressed && !sh->C)
+    if (!(o->tol >= 0) || !(o->grad_tol >= 0) || !(o->loss_tol >= 0))
+        return dln_fail(err, DLN_EINPUT, "the tolerances must be >= 0");
+    if (o->data_mode == DLN_DATA_COMPRESSED && !(dln_objective_flags(fit->objective) & DLN_OBJECTIVE_COMPRESSIBLE))
+        return dln_fail(err, DLN_EINPUT, "the %s objective has no exact compression of the data",
+                        dln_objective_name(fit->objective));
+    if (compressed(fit, o) && (!fit->C || !fit->M))
         return dln_fail(err, DLN_EINPUT, "compressed data requested but the solver did not keep them");
     return DLN_OK;
 }
 
-int dln_run_begin(dln_run *r, dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s,
+int dln_run_begin(dln_run *r, dln_backend *be, const dln_fit *fit, const dln_reference *ref, const dln_shape *s,
                   double *const *W, const dln_train_opts *o, dln_train_result *res, dln_error *err)
 {
     memset(r, 0, sizeof *r);
     memset(res, 0, sizeof *res);
-    res->optimum = sh->optimum;
+    res->optimum = ref->kind == DLN_REFERENCE_NONE ? NAN : ref->optimum;
     res->loss = res->gap = res->rel_gap = res->grad_norm = res->loss_init = NAN;
-    r->o = o, r->sh = sh, r->s = s, r->res = res;
+    r->o = o, r->ref = ref, r->s = s, r->res = res;
     r->obs.loss = r->obs.gap = r->obs.rel_gap = r->obs.grad_norm = NAN;
     r->obs.effective_rank = r->obs.balancedness = r->obs.sharpness = r->obs.sharpness_est = NAN; /* not measured */
     r->blowup = INFINITY;
-    DLN_TRY(check_inputs(d, sh, s, o, err));
-    r->compressed = res->compressed =
-        o->data_mode == DLN_DATA_COMPRESSED || (o->data_mode == DLN_DATA_AUTO && sh->r < d->m);
+    DLN_TRY(check_inputs(fit, s, o, err));
+    r->compressed = res->compressed = compressed(fit, o);
+    r->offset = r->compressed ? fit->offset : 0.0;
+    r->optimum = res->optimum;
+    if (r->compressed) r->optimum = ref->kind == DLN_REFERENCE_NONE ? NAN : ref->optimum_compressed;
     res->sharpness = res->sharpness_init = NAN;
     if (o->lr > 0 || o->lr_rule == DLN_LR_ARORA) { /* else the sharpness rule, at dln_run_start */
-        res->lr = o->lr > 0 ? o->lr : dln_auto_lr(s, W, sh);
+        res->lr = o->lr > 0 ? o->lr : dln_auto_lr(s, W, ref);
         if (!(res->lr > 0) || !isfinite(res->lr))
             return dln_fail(err, DLN_EINPUT, "could not derive a step size from the data (give one explicitly)");
     }
     r->check_every = o->check_every > 0 ? o->check_every
                      : dln_backend_supports(be, DLN_CAP_ASYNC) ? ASYNC_CHECK_EVERY : 1;
-    return DLN_OK;
+    /* the observables are measured for an observer only (so is the sharpness every sharpness_every steps) */
+    return dln_obs_prepare(&r->ost, o->observer ? o->observe : 0, o->sharpness_iters, ref, s, err);
 }
 
-int dln_run_start(dln_run *r, dln_network *net, double *const *W, const double *floor, dln_error *err)
+int dln_run_start(dln_run *r, dln_network *net, int member, double *const *W, const double *floor, dln_error *err)
 {
     const dln_train_opts *o = r->o;
     int rule = o->lr <= 0 && o->lr_rule == DLN_LR_SHARPNESS;
@@ -62,71 +76,80 @@ int dln_run_start(dln_run *r, dln_network *net, double *const *W, const double *
         r->res->lr_init = r->res->lr;
         return DLN_OK;
     }
-    int every = o->sharpness_every == 0 ? 200 : o->sharpness_every;
-    DLN_TRY(dln_tracker_start(&r->tracker, net, r->s, r->sh, W, rule && !o->line_search, every, o->momentum,
+    int every = o->reestimate_every == 0 ? 200 : o->reestimate_every;
+    DLN_TRY(dln_tracker_start(&r->tracker, net, member, r->s, r->ref, W, rule && !o->line_search, every, o->momentum,
                               floor, &r->res->lr, err));
     if (rule && o->line_search && !(r->res->lr > 0)) /* the line search starts from the rule's step */
-        r->res->lr = r->tracker.lambda > 0 ? DLN_LR_FACTOR / r->tracker.lambda : dln_auto_lr(r->s, W, r->sh);
+        r->res->lr = r->tracker.lambda > 0 ? DLN_LR_FACTOR / r->tracker.lambda : dln_auto_lr(r->s, W, r->ref);
     r->res->lr_init = r->res->lr;
     r->res->sharpness_init = r->res->sharpness = r->tracker.lambda;
     return DLN_OK;
 }
 
+/* The sharpness is traced at this step (for an observer). */
+static int sharpness_due(const dln_run *r, long t)
+{
+    return r->o->observer && r->o->sharpness_every > 0 && t % r->o->sharpness_every == 0;
+}
+
 int dln_run_is_check(const dln_run *r, long t)
 {
     const dln_train_opts *o = r->o;
-    return t % r->check_every == 0 || (o->observe_every > 0 && t % o->observe_every == 0) || t >= o->steps ||
-           o->line_search || dln_tracker_due(&r->tracker, t);
+    return t % r->check_every == 0 || (o->observe_every > 0 && t % o->observe_every == 0) || sharpness_due(r, t) ||
+           t >= o->steps || o->line_search || dln_tracker_due(&r->tracker, t);
 }
 
-int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, double seconds, dln_obs_state *ost,
-                  dln_network *net, dln_error *err)
+int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, double time, double seconds,
+                  dln_network *net, int member, dln_error *err)
 {
     const dln_train_opts *o = r->o;
-    const dln_shallow *sh = r->sh;
     dln_observation *obs = &r->obs;
     dln_train_result *res = r->res;
+    double before = obs->loss;
     obs->step = t;
-    if (r->compressed) { /* loss = 1/2 ||E||^2 + the part of Y no R reaches; gap without cancellation */
-        obs->loss = 0.5 * st->residual_sumsq + sh->lstsq;
-        obs->gap = 0.5 * st->residual_sumsq - sh->tail;
-    } else {
-        obs->loss = 0.5 * st->residual_sumsq;
-        obs->gap = obs->loss - sh->optimum;
-    }
-    obs->rel_gap = obs->gap / sh->y_half;
+    obs->loss = st->loss + r->offset;  /* on the compression: the constant the data add */
+    obs->gap = st->loss - r->optimum;  /* against the optimum of what is trained on: no cancellation */
+    obs->rel_gap = obs->gap / r->ref->zero_loss;
     obs->grad_norm = sqrt(st->grad_sumsq);
     obs->lr = lr;
+    obs->time = time;
     obs->seconds = seconds;
     obs->sharpness_est = r->tracker.v ? r->tracker.lambda : NAN;
     if (t == 0) {
         res->loss_init = obs->loss;
-        r->blowup = BLOWUP * (obs->loss > sh->y_half ? obs->loss : sh->y_half);
+        r->grad0 = obs->grad_norm;
+        r->blowup = BLOWUP * (obs->loss > r->ref->zero_loss ? obs->loss : r->ref->zero_loss);
     }
     if (dln_tracker_due(&r->tracker, t)) { /* a rise between two decision steps (not between checks:
-                                              the check schedule must not change the trajectory) */
-        r->rose = obs->gap > DLN_RISE * r->tracker.gap_at_decision + 1e-12 * fabs(obs->loss);
-        r->tracker.gap_at_decision = obs->gap;
+                                              the check schedule must not change the trajectory); without
+                                              a reference value the loss stands in for the gap */
+        double gap = isnan(r->optimum) ? obs->loss : obs->gap;
+        r->rose = gap > DLN_RISE * r->tracker.gap_at_decision + 1e-12 * fabs(obs->loss);
+        r->tracker.gap_at_decision = gap;
     } else {
         r->rose = 0;
     }
     dln_check_record rec = {t, obs->loss, obs->gap, lr, st->grad_sumsq};
     r->win[r->checks++ % DLN_WINDOW] = rec;
-    if (o->observer && ost) DLN_TRY(dln_obs_measure(ost, net, obs, err));
+    if (r->ost.what || sharpness_due(r, t)) DLN_TRY(dln_obs_measure(&r->ost, net, member, sharpness_due(r, t), obs, err));
     r->stopped = 1;
     if (!isfinite(obs->loss) || obs->loss > r->blowup) res->stop = DLN_STOP_DIVERGED, res->diverged = 1;
     else if (o->tol > 0 && obs->rel_gap <= o->tol) res->stop = DLN_STOP_CONVERGED, res->converged = 1;
+    else if (o->grad_tol > 0 && obs->grad_norm <= o->grad_tol * r->grad0) res->stop = DLN_STOP_GRAD_TOL;
+    else if (o->loss_tol > 0 && t > 0 && fabs(obs->loss - before) <= o->loss_tol * fabs(obs->loss))
+        res->stop = DLN_STOP_LOSS_TOL;
     else if (t >= o->steps) res->stop = DLN_STOP_STEP_LIMIT;
     else if (o->observer && o->observer(o->observer_ctx, obs)) res->stop = DLN_STOP_OBSERVER;
     else r->stopped = 0;
     return DLN_OK;
 }
 
-void dln_run_finish(dln_run *r, long t, double lr, double seconds, int ok)
+void dln_run_finish(dln_run *r, long t, double lr, double time, double seconds, int ok)
 {
     dln_train_result *res = r->res;
     res->seconds = seconds;
     res->steps = t;
+    res->time = time;
     res->loss = r->obs.loss;
     res->gap = r->obs.gap;
     res->rel_gap = r->obs.rel_gap;
@@ -140,9 +163,15 @@ void dln_run_finish(dln_run *r, long t, double lr, double seconds, int ok)
         res->lr_changes = r->tracker.changes;
     }
     dln_tracker_free(&r->tracker);
-    dln_judge(res, recent, n, r->sh, r->s, r->o->tol);
+    dln_judge(res, recent, n, r->ref, r->s, r->o->tol);
     if (ok && r->o->observer) { /* the observables, when asked, are those of the last check: this step */
         r->obs.final = 1;
         (void)r->o->observer(r->o->observer_ctx, &r->obs);
     }
+}
+
+void dln_run_free(dln_run *r)
+{
+    dln_tracker_free(&r->tracker);
+    dln_obs_free(&r->ost);
 }

@@ -5,28 +5,28 @@
  * lambda_max is not positive):
  *   lr = 1 / (sigma_1(X)^2 sum_i prod_{j != i} a_j^2),
  *   a_j = max(1.1 ||W_j||_2, (1.1 rho)^(1/H)),  rho = ||M S_r^{-1}||_2 = ||R_ls||_2,
- * every norm estimated by POWER_ITERS steps of power iteration (from below, hence the
- * factor 1.1), the sum evaluated in log space. rho is iterated on M S_r^-2 M^T from a
- * fixed start in R^dy, so it does not depend on the signs the SVD gave the columns of M. */
+ * every norm estimated by DLN_NORM_ITERS steps of power iteration (from below, hence the
+ * factor 1.1), the sum evaluated in log space. sigma_1(X) and rho come from the reference
+ * (its input_norm and lstsq_norm: the solver estimates rho the same way, on M S_r^-2 M^T
+ * from a fixed start, so it does not depend on the signs the SVD gave the columns of M). */
 #include <math.h>
 #include <stdlib.h>
 
 #include "dln/diagnostics.h"
 #include "dln/trainer.h"
 
-#define POWER_ITERS 30
 #define MARGIN 1.1 /* power iteration estimates norms from below */
 
-double dln_auto_lr(const dln_shape *s, double *const *W, const dln_shallow *sh)
+double dln_auto_lr(const dln_shape *s, double *const *W, const dln_reference *ref)
 {
     int H = s->depth;
-    double rho = sh->M ? MARGIN * dln_spectral_norm(sh->dy, sh->r, sh->M, 0, sh->sx, POWER_ITERS) : 0.0;
+    double rho = ref->lstsq_norm > 0 ? MARGIN * ref->lstsq_norm : 0.0;
     double target = rho > 0 ? pow(rho, 1.0 / H) : 0.0;
     double *loga = malloc(sizeof(double) * (size_t)H), total = 0.0;
     if (!loga) return NAN;
     for (int j = 0; j < H; j++) {
         // W_j is (d_{j+1}, d_j): iterate on W_j^T W_j from the input side, as the norm of W_j^T
-        double a = MARGIN * dln_spectral_norm(s->dims[j + 1], s->dims[j], W[j], 1, NULL, POWER_ITERS);
+        double a = MARGIN * dln_spectral_norm(s->dims[j + 1], s->dims[j], W[j], 1, NULL, DLN_NORM_ITERS);
         if (a < target) a = target;
         if (a <= 0) a = 1e-300;
         loga[j] = 2.0 * log(a);
@@ -35,6 +35,6 @@ double dln_auto_lr(const dln_shape *s, double *const *W, const dln_shallow *sh)
     double sum = 0.0;
     for (int i = 0; i < H; i++) sum += exp(total - loga[i]);
     free(loga);
-    double L = sh->sx[0] * sh->sx[0] * sum;
+    double L = ref->input_norm * ref->input_norm * sum;
     return L > 0 && isfinite(L) ? 1.0 / L : NAN;
 }

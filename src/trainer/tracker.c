@@ -43,29 +43,22 @@
 #define MOVED 1.1 /* lambda changed by more than this factor since the last estimate: look sooner */
 #define EDGE 2.0     /* lr lambda above this (plain gradient descent): every step a decision step */
 
-/* lambda_max at the balanced factorisation of the first mode R1 (the curvature a small
- * start meets once it has learnt its first mode), on the network, whose weights are W
- * again afterwards; NaN without the compressed pair or with nothing to learn. */
-static int first_mode_sharpness(dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
-                                double *lambda, dln_error *err)
+/* lambda_max at the balanced factorisation of the reference's first mode R1 (the curvature
+ * a small start meets once it has learnt its first mode), on the network's member, whose
+ * weights are W again afterwards; NaN where the first mode is unknown. */
+static int first_mode_sharpness(dln_network *net, int member, const dln_shape *s, const dln_reference *ref,
+                                double *const *W, double *lambda, dln_error *err)
 {
     *lambda = NAN;
-    if (!sh->C || !sh->M) return DLN_OK;
-    double *R = malloc(sizeof(double) * (size_t)sh->dy * (size_t)sh->dx), **Wb = NULL;
-    if (!R) return dln_fail(err, DLN_ENOMEM, "out of host memory for the first mode");
-    int learnt = 0, rc = dln_shallow_first_mode(sh, R, &learnt, err);
-    if (rc || !learnt) {
-        free(R);
-        return rc;
-    }
-    rc = dln_weights_alloc(s, &Wb, err);
-    if (!rc) rc = dln_weights_balanced_factor(s, R, Wb, err);
-    if (!rc) rc = dln_network_set_weights(net, Wb);
+    if (!ref->first_mode) return DLN_OK;
+    double **Wb = NULL;
+    int rc = dln_weights_alloc(s, &Wb, err);
+    if (!rc) rc = dln_weights_balanced_factor(s, ref->first_mode, Wb, err);
+    if (!rc) rc = dln_network_set_weights(net, member, Wb);
     dln_lanczos_result lz = {0};
-    if (!rc) rc = dln_hessian_extremes(net, s, SHARPNESS_ITERS, 2, NULL, &lz, err);
-    if (!rc) rc = dln_network_set_weights(net, W);
+    if (!rc) rc = dln_hessian_extremes(net, member, SHARPNESS_ITERS, 2, NULL, &lz, err);
+    if (!rc) rc = dln_network_set_weights(net, member, W);
     if (!rc) *lambda = lz.lambda_max;
-    free(R);
     dln_weights_free(s->depth, Wb);
     return rc;
 }
@@ -77,17 +70,18 @@ static double assumed_lambda(const dln_tracker *k)
     return fmax(k->lambda > 0 && isfinite(k->lambda) ? k->lambda : 0.0, k->floor);
 }
 
-int dln_tracker_floor(dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W, double *floor,
-                      dln_error *err)
+int dln_tracker_floor(dln_network *net, int member, const dln_shape *s, const dln_reference *ref, double *const *W,
+                      double *floor, dln_error *err)
 {
     double opt = NAN;
-    DLN_TRY(first_mode_sharpness(net, s, sh, W, &opt, err));
+    DLN_TRY(first_mode_sharpness(net, member, s, ref, W, &opt, err));
     *floor = opt > 0 && isfinite(opt) ? opt : 0.0;
     return DLN_OK;
 }
 
-int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
-                      int enabled, int every, double momentum, const double *floor, double *lr, dln_error *err)
+int dln_tracker_start(dln_tracker *k, dln_network *net, int member, const dln_shape *s, const dln_reference *ref,
+                      double *const *W, int enabled, int every, double momentum, const double *floor, double *lr,
+                      dln_error *err)
 {
     memset(k, 0, sizeof *k);
     k->enabled = enabled, k->every = every > 0 ? every : 0, k->guard = momentum == 0.0, k->s = s, k->lambda = NAN;
@@ -96,16 +90,16 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, cons
     DLN_TRY(dln_weights_alloc(s, &k->v, err));
     dln_hessian_vectors hv = {NULL, NULL, k->v};
     dln_lanczos_result lz = {0};
-    DLN_TRY(dln_hessian_extremes(net, s, SHARPNESS_ITERS, 1, &hv, &lz, err));
+    DLN_TRY(dln_hessian_extremes(net, member, SHARPNESS_ITERS, 1, &hv, &lz, err));
     k->lambda = lz.lambda_max;
     k->measured_at = 0;
     k->interval = 1, k->next_due = k->next_estimate = 1;
     k->gap_at_decision = INFINITY; /* set at the first decision step's check */
     if (!enabled) return DLN_OK;
     if (floor) k->floor = *floor;
-    else DLN_TRY(dln_tracker_floor(net, s, sh, W, &k->floor, err));
+    else DLN_TRY(dln_tracker_floor(net, member, s, ref, W, &k->floor, err));
     double lam = assumed_lambda(k);
-    *lr = lam > 0 ? k->factor / lam : dln_auto_lr(s, W, sh) * (1.0 - momentum);
+    *lr = lam > 0 ? k->factor / lam : dln_auto_lr(s, W, ref) * (1.0 - momentum);
     if (!(*lr > 0) || !isfinite(*lr))
         return dln_fail(err, DLN_EINPUT, "could not derive a step size from the data (give one explicitly)");
     return DLN_OK;
@@ -126,7 +120,7 @@ static void schedule(dln_tracker *k, long t, double lr)
     k->next_due = k->guard && lr * lam > EDGE ? t + 1 : k->next_estimate;
 }
 
-int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double *lr, dln_error *err)
+int dln_tracker_step(dln_tracker *k, dln_network *net, int member, long t, int rose, double *lr, dln_error *err)
 {
     rose = rose && k->guard;
     if (!dln_tracker_due(k, t)) return DLN_OK;
@@ -136,7 +130,7 @@ int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double 
     }
     dln_hessian_vectors hv = {k->v, NULL, k->v};
     dln_lanczos_result lz = {0};
-    DLN_TRY(dln_hessian_extremes(net, k->s, RESTART_ITERS, 1, &hv, &lz, err));
+    DLN_TRY(dln_hessian_extremes(net, member, RESTART_ITERS, 1, &hv, &lz, err));
     double moved = lz.lambda_max / k->lambda;
     if (moved > MOVED || moved < 1.0 / MOVED || !isfinite(moved)) k->interval = k->interval > 1 ? k->interval / 2 : 1;
     else k->interval = 2 * k->interval < k->every ? 2 * k->interval : k->every;
@@ -156,12 +150,12 @@ int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double 
     return DLN_OK;
 }
 
-int dln_tracker_final(dln_tracker *k, dln_network *net, long t, dln_error *err)
+int dln_tracker_final(dln_tracker *k, dln_network *net, int member, long t, dln_error *err)
 {
     if (!k->v || k->measured_at == t) return DLN_OK;
     dln_hessian_vectors hv = {k->v, NULL, k->v};
     dln_lanczos_result lz = {0};
-    DLN_TRY(dln_hessian_extremes(net, k->s, SHARPNESS_ITERS, 1, &hv, &lz, err));
+    DLN_TRY(dln_hessian_extremes(net, member, SHARPNESS_ITERS, 1, &hv, &lz, err));
     k->lambda = lz.lambda_max;
     k->measured_at = t;
     return DLN_OK;

@@ -1,43 +1,47 @@
-/* trainer_internal.h: what the trainer's files share (internal to src/trainer/). */
+/* trainer_internal.h: what the trainer's files share (internal to src/trainer/). The
+ * network functions take a member: the slot of the network that holds the run. */
 #ifndef DLN_TRAINER_INTERNAL_H
 #define DLN_TRAINER_INTERNAL_H
 
+#include "dln/diagnostics.h"
 #include "dln/trainer.h"
 
-/* One Armijo backtracking step from the current weights, whose squared residual and
- * gradient norms are given (line_search.c), the first trial min(2 lr, cap) (*capped counts
- * the steps held at the cap). On success *ok is set, *lr holds the accepted step and the
- * network stands at the new weights with their gradient; a zero gradient is no decrease. */
-int dln_line_search_step(dln_network *net, double residual_sumsq, double grad_sumsq, double cap, double *lr, int *ok,
+/* One Armijo backtracking step from the current weights of a network of one member, whose
+ * loss and squared gradient norm are given (line_search.c), the first trial min(2 lr, cap)
+ * (*capped counts the steps held at the cap). On success *ok is set, *lr holds the accepted
+ * step and the network stands at the new weights with their gradient; a zero gradient is no
+ * decrease. */
+int dln_line_search_step(dln_network *net, double loss, double grad_sumsq, double cap, double *lr, int *ok,
                          int *capped);
 
 /* The observables' state (observables.c): what is measured and its scratch. */
 typedef struct {
     unsigned what;
-    const dln_shallow *sh;
+    const dln_reference *ref;
     const dln_shape *s;
     int sharpness_iters;
-    double *R, *work, *sv;           /* the product (dy, dx), a copy for the SVD, its values */
-    double *RC, *mode, *tsv, *U, *VT; /* R C, the mode strengths, sigma(M), M's singular vectors */
-    int n_modes;
+    double *R, *work, *sv; /* the product (dy, dx), a copy for the SVD, its values */
+    double *RC, *mode;     /* R C, the mode strengths */
     double *norms;
-    double **W;                      /* the weights on the host, for balancedness */
+    double **W;            /* the weights on the host, for balancedness */
 } dln_obs_state;
 
-int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const dln_shallow *sh,
+int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const dln_reference *ref,
                     const dln_shape *s, dln_error *err);
-/* Fills obs's observables at the network's current weights (NULL / NaN for those not asked). */
-int dln_obs_measure(dln_obs_state *st, dln_network *net, dln_observation *obs, dln_error *err);
+/* Fills obs's observables at the member's current weights (NULL / NaN for those not asked);
+ * the sharpness also where sharpness is set. */
+int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, dln_observation *obs,
+                    dln_error *err);
 void dln_obs_free(dln_obs_state *st);
 
-/* The run's verdict from its result, its recent checked steps and the solution
+/* The run's verdict from its result, its recent checked steps and the reference
  * (verdict.c). window holds the last n (step, loss, gap) checks, oldest first. */
 typedef struct {
     long step;
     double loss, gap;
     double lr, grad_sumsq; /* the step size from this step and ||G||^2 here */
 } dln_check_record;
-void dln_judge(dln_train_result *res, const dln_check_record *window, int n, const dln_shallow *sh,
+void dln_judge(dln_train_result *res, const dln_check_record *window, int n, const dln_reference *ref,
                const dln_shape *s, double tol);
 
 /* ---- the sharpness rule's tracker (tracker.c) ------------------------------------------- */
@@ -62,64 +66,71 @@ typedef struct {
     int changes;      /* times lr changed */
 } dln_tracker;
 
-/* The rule's floor: lambda_max at the balanced factorisation of the first mode (0 where
- * unknown). It depends on the data and the shape only, so a batch computes it once; the
- * network holds W again afterwards. */
-int dln_tracker_floor(dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W, double *floor,
-                      dln_error *err);
-/* The start: lambda_max at the network's weights by Lanczos from a random start (the
- * rule's lr when enabled, the line search's bound 2 / lambda_max otherwise); floor: from
+/* The rule's floor: lambda_max at the balanced factorisation of the reference's first mode
+ * (0 where unknown), measured on the network's member, which holds W again afterwards. It
+ * depends on the data and the shape only, so a batch computes it once. */
+int dln_tracker_floor(dln_network *net, int member, const dln_shape *s, const dln_reference *ref, double *const *W,
+                      double *floor, dln_error *err);
+/* The start: lambda_max at the member's weights by Lanczos from a random start (the rule's
+ * lr when enabled, the line search's bound 2 / lambda_max otherwise); floor: from
  * dln_tracker_floor, or NULL to compute it here. */
-int dln_tracker_start(dln_tracker *k, dln_network *net, const dln_shape *s, const dln_shallow *sh, double *const *W,
-                      int enabled, int every, double momentum, const double *floor, double *lr, dln_error *err);
+int dln_tracker_start(dln_tracker *k, dln_network *net, int member, const dln_shape *s, const dln_reference *ref,
+                      double *const *W, int enabled, int every, double momentum, const double *floor, double *lr,
+                      dln_error *err);
 /* Whether step t is a decision step (the rule on): a re-estimate step, or a watch step
  * (every step while lr lambda > 2) where only a rise of the gap re-estimates. */
 int dln_tracker_due(const dln_tracker *k, long t);
-/* Whether the decision at step t measures lambda_max (needs the network's weights). */
+/* Whether the decision at step t measures lambda_max (needs the member's weights). */
 int dln_tracker_estimates(const dln_tracker *k, long t, int rose);
 /* Before the update into step t + 1, at a decision step: at a re-estimate (or a rise),
  * lambda_max measured again and *lr adjusted (tracker.c); the next decision step set. */
-int dln_tracker_step(dln_tracker *k, dln_network *net, long t, int rose, double *lr, dln_error *err);
+int dln_tracker_step(dln_tracker *k, dln_network *net, int member, long t, int rose, double *lr, dln_error *err);
 /* At the end (step t): lambda_max at the final weights, unless just measured there. */
-int dln_tracker_final(dln_tracker *k, dln_network *net, long t, dln_error *err);
+int dln_tracker_final(dln_tracker *k, dln_network *net, int member, long t, dln_error *err);
 void dln_tracker_free(dln_tracker *k);
 
-/* ---- one run's bookkeeping, shared by the single and the batched loop (run.c) ---------- */
+/* ---- one run's bookkeeping (run.c) ---------------------------------------------------- */
 
 #define DLN_WINDOW 64 /* checked steps kept for the verdict */
 
 typedef struct {
     const dln_train_opts *o;
-    const dln_shallow *sh;
+    const dln_reference *ref;
     const dln_shape *s;
     int compressed, check_every;
+    double offset, optimum; /* loss = the network's loss + offset; gap = the network's loss - optimum */
     dln_train_result *res;
     dln_observation obs;       /* the last checked state */
     dln_check_record win[DLN_WINDOW];
     long checks;               /* checks seen (the window holds the last DLN_WINDOW) */
     double blowup;
+    double grad0;              /* ||G|| at the start (the gradient tolerance's scale) */
     int stopped;
     int rose;                  /* the loss rose at the last check (above the check before) */
     dln_tracker tracker;
+    dln_obs_state ost;         /* the observables asked for */
 } dln_run;
 
-/* Validates the options against data, solution and shape, fills the run and the first
+/* Validates the options against fit, reference and shape, fills the run and the first
  * fields of res (compressed; lr when given or by the curvature bound), and the check
  * interval (the backend's default when 0). */
-int dln_run_begin(dln_run *r, dln_backend *be, const dln_data *d, const dln_shallow *sh, const dln_shape *s,
+int dln_run_begin(dln_run *r, dln_backend *be, const dln_fit *fit, const dln_reference *ref, const dln_shape *s,
                   double *const *W, const dln_train_opts *o, dln_train_result *res, dln_error *err);
-/* With the network at the starting weights W: the sharpness rule's step size (and the
- * line search's bound), the tracker started (floor as dln_tracker_start's). */
-int dln_run_start(dln_run *r, dln_network *net, double *const *W, const double *floor, dln_error *err);
-/* Whether step t is read: every check_every, every observe_every, the last, every step of
- * a line search. */
+/* With the member at the starting weights W: the sharpness rule's step size (and the line
+ * search's bound), the tracker started (floor as dln_tracker_start's). */
+int dln_run_start(dln_run *r, dln_network *net, int member, double *const *W, const double *floor, dln_error *err);
+/* Whether step t is read: every check_every, every observe_every and sharpness_every, the
+ * last, every step of a line search, every decision step of the rule. */
 int dln_run_is_check(const dln_run *r, long t);
-/* At checked step t with the squared norms st: records the state, and stops the run
- * (r->stopped, res->stop) on divergence, convergence, the step limit, or the observer's
- * request (asked only when the run goes on; observables filled by measure, if given). */
-int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, double seconds, dln_obs_state *ost,
-                  dln_network *net, dln_error *err);
+/* At checked step t with the member's stats: records the state, measures the observables
+ * asked for (on the member), and stops the run (r->stopped, res->stop) on divergence,
+ * convergence, a tolerance, the step limit, or the observer's request (asked only when the
+ * run goes on). */
+int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, double time, double seconds,
+                  dln_network *net, int member, dln_error *err);
 /* The result at the end (steps t, the last state, the verdict) and the final observation. */
-void dln_run_finish(dln_run *r, long t, double lr, double seconds, int ok);
+void dln_run_finish(dln_run *r, long t, double lr, double time, double seconds, int ok);
+/* Frees what the run holds (the tracker's and the observables' buffers). */
+void dln_run_free(dln_run *r);
 
 #endif

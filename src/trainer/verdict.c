@@ -1,9 +1,11 @@
 /* verdict.c: where a run ended and why (docs/maths.md section 8), from its result, its
- * last checked steps and the rank path of the shallow solution. The gradient is judged
- * on the data's scale, grad_rel = ||G|| / (sigma_1(X) ||Y||) (the gradient of the zero
- * network has ||G_1|| <= that with unit layers): "small" below SMALL_GRAD, "at rounding
- * level" below ROUNDING_GRAD. A loss "is" L*_j within max(tol, MATCH) of 1/2 ||Y||^2, and the
- * run is at the global optimum when rel_gap <= tol (MATCH when tol is 0). */
+ * last checked steps and the reference's rank path. The gradient is judged on the data's
+ * scale, grad_rel = ||G|| / (sigma_1(X) ||Y||) (the gradient of the zero network has
+ * ||G_1|| <= that with unit layers): "small" below SMALL_GRAD, "at rounding level" below
+ * ROUNDING_GRAD. A loss "is" L*_j within max(tol, MATCH) of the zero loss (1/2 ||Y||^2), and
+ * the run is at the global optimum when rel_gap <= tol (MATCH when tol is 0). Without a
+ * reference value nothing is compared with an optimum: a run that met its gradient or
+ * loss-change tolerance is DLN_VERDICT_TOLERANCE, others are judged by the window alone. */
 #include <math.h>
 
 #include "trainer/trainer_internal.h"
@@ -29,8 +31,8 @@
 
 const char *dln_verdict_name(dln_verdict v)
 {
-    static const char *const names[] = {"global", "critical", "stationary, not a minimum", "still decreasing",
-                                        "oscillating", "diverged", "stopped"};
+    static const char *const names[] = {"global",   "critical", "stationary, not a minimum", "still decreasing",
+                                        "oscillating", "diverged", "stopped", "tolerance met, no reference"};
     return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "unknown";
 }
 
@@ -76,15 +78,16 @@ static double steps_to_tol(const dln_check_record *w, int n, double target)
  * where M has many small singular values, so the smallest j, then a, then b that matches is
  * taken: within `match`, or for a stalled run (near) within NEAR (v - L*) as on the rank path.
  * Sets verdict_rank, verdict_skipped and verdict_added on a match. */
-static int swapped_value(dln_train_result *res, const dln_shallow *sh, int k, double match, int near)
+static int swapped_value(dln_train_result *res, const dln_reference *ref, int k, double match, int near)
 {
-    int n = sh->n_ranks - 1; /* singular values of M */
-    for (int j = 1; j <= k && j < sh->n_ranks; j++)
+    int n = ref->n_ranks - 1; /* the target's mode strengths */
+    for (int j = 1; ref->target_sv && j <= k && j < ref->n_ranks; j++)
         for (int a = 1; a <= j; a++)
             for (int b = j + 1; b <= n; b++) {
-                double v = sh->optimum_by_rank[j] + 0.5 * (sh->sm[a - 1] * sh->sm[a - 1] - sh->sm[b - 1] * sh->sm[b - 1]);
-                double tol = near ? fmax(match, NEAR * (v - sh->optimum)) : match;
-                if (fabs(res->loss - v) <= tol && v > sh->optimum + match) {
+                const double *sv = ref->target_sv;
+                double v = ref->by_rank[j] + 0.5 * (sv[a - 1] * sv[a - 1] - sv[b - 1] * sv[b - 1]);
+                double tol = near ? fmax(match, NEAR * (v - ref->optimum)) : match;
+                if (fabs(res->loss - v) <= tol && v > ref->optimum + match) {
                     res->verdict_rank = j, res->verdict_skipped = a, res->verdict_added = b;
                     return 1;
                 }
@@ -92,10 +95,10 @@ static int swapped_value(dln_train_result *res, const dln_shallow *sh, int k, do
     return 0;
 }
 
-void dln_judge(dln_train_result *res, const dln_check_record *window, int n, const dln_shallow *sh,
+void dln_judge(dln_train_result *res, const dln_check_record *window, int n, const dln_reference *ref,
                const dln_shape *s, double tol)
 {
-    double scale = sh->sx[0] * sqrt(2.0 * sh->y_half);
+    double scale = ref->grad_scale;
     res->grad_rel = scale > 0 ? res->grad_norm / scale : NAN;
     res->verdict_rank = -1;
     res->verdict_skipped = res->verdict_added = 0;
@@ -112,22 +115,28 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
         res->verdict = DLN_VERDICT_STOPPED;
         return;
     }
-    int k = dln_shape_narrowest(s), small = res->grad_rel <= SMALL_GRAD, stalled = 0;
-    double match = fmax(tol, MATCH) * sh->y_half;
-    if (!small && n >= MIN_WINDOW) { /* not leaving: decreasing far too slowly, or not at all */
-        double stt = steps_to_tol(window, n, tol * sh->y_half);
+    int referenced = ref->kind != DLN_REFERENCE_NONE;
+    if (!referenced && (res->stop == DLN_STOP_GRAD_TOL || res->stop == DLN_STOP_LOSS_TOL ||
+                        res->stop == DLN_STOP_NO_DECREASE)) {
+        res->verdict = DLN_VERDICT_TOLERANCE;
+        return;
+    }
+    int k = dln_shape_narrowest(s), small = referenced && res->grad_rel <= SMALL_GRAD, stalled = 0;
+    double match = fmax(tol, MATCH) * ref->zero_loss;
+    if (referenced && !small && n >= MIN_WINDOW) { /* not leaving: decreasing far too slowly, or not at all */
+        double stt = steps_to_tol(window, n, tol * ref->zero_loss);
         stalled = isfinite(stt) ? stt > STALL_FACTOR * (double)(res->steps > 0 ? res->steps : 1)
                                 : not_decreasing(window, n);
     }
-    for (int j = 0; (small || stalled) && j < k && j < sh->n_ranks; j++) {
-        double lj = sh->optimum_by_rank[j], near = small ? match : fmax(match, NEAR * (lj - sh->optimum));
-        if (fabs(res->loss - lj) <= near && lj > sh->optimum + match) {
+    for (int j = 0; ref->by_rank && (small || stalled) && j < k && j < ref->n_ranks; j++) {
+        double lj = ref->by_rank[j], near = small ? match : fmax(match, NEAR * (lj - ref->optimum));
+        if (fabs(res->loss - lj) <= near && lj > ref->optimum + match) {
             res->verdict = DLN_VERDICT_CRITICAL;
             res->verdict_rank = j;
             return;
         }
     }
-    if ((small || stalled) && swapped_value(res, sh, k, match, !small)) {
+    if ((small || stalled) && swapped_value(res, ref, k, match, !small)) {
         res->verdict = DLN_VERDICT_STATIONARY;
         return;
     }
@@ -140,5 +149,5 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
         return;
     }
     res->verdict = DLN_VERDICT_DECREASING;
-    if (n >= 2) res->steps_to_tol = steps_to_tol(window, n, tol * sh->y_half);
+    if (n >= 2) res->steps_to_tol = steps_to_tol(window, n, tol * ref->zero_loss);
 }

@@ -65,10 +65,10 @@ $(EMU_BUILD)/$(CUDAEMU_DIR)/%.o: $(CUDAEMU_DIR)/%.cpp $(CUDAEMU_HDR) $(EMU_FLAGS
 	$(CXX) $(CUDAEMU_CXXFLAGS) -c $< -o $@
 
 $(EMU_BUILD)/libcudaemu.a: $(CUDAEMU_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(EMU_BUILD)/libdln.a: $(EMU_LIB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 EMU_LINK = $(CXX) $(EMU_OPT) $(EMU_SAN)
 

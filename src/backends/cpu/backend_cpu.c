@@ -108,7 +108,7 @@ static int cpu_transpose(dln_backend *be, dln_mat *dst, const dln_mat *src)
  * the same products summed in the same order, without the lock. */
 #define TN_COPY_MAX 4096
 
-static int cpu_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A,
+static int gemm_one(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A,
                     const dln_mat *B, double beta, dln_mat *C)
 {
     // C is (m, n), op(A) is (m, k), op(B) is (k, n)
@@ -144,7 +144,7 @@ static int cpu_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, con
     return DLN_OK;
 }
 
-static int cpu_axpby(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_mat *Y)
+static int axpby_one(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_mat *Y)
 {
     // X and Y are (rows, cols): Y = alpha X + beta Y
     (void)be;
@@ -171,7 +171,7 @@ static int cpu_axpby(dln_backend *be, double alpha, const dln_mat *X, double bet
  * or a run with another OPENBLAS_NUM_THREADS). */
 #define SUMSQ_CHUNK 8192
 
-static int cpu_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int accumulate)
+static int sumsq_one(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int accumulate)
 {
     // X is (rows, cols); out (n, 1) fp64: out[index] = (accumulate ? out[index] : 0) + sum_ij X_ij^2
     (void)be;
@@ -207,22 +207,22 @@ static dln_mat member(const dln_mat *m, size_t stride, int b)
     return v;
 }
 
-/* The batched forms are loops of the single operations on each member, so a member's
- * result is bit for bit what the single operation gives. (A batch spreads its members over
- * the backend's threads above this level: src/model/batch.c issues each chunk of members'
+/* The operations on count members are loops of the operation on each member, so a member's
+ * result is bit for bit what it gives alone. (A network spreads its members over the
+ * backend's threads above this level: src/model/step.c issues each chunk of members'
  * operations from one thread.) */
-static int cpu_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A,
+static int cpu_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A,
                             size_t stride_a, const dln_mat *B, size_t stride_b, double beta, dln_mat *C,
                             size_t stride_c, int count)
 {
     for (int b = 0; b < count; b++) {
         dln_mat a = member(A, stride_a, b), bb = member(B, stride_b, b), c = member(C, stride_c, b);
-        DLN_TRY(cpu_gemm(be, trans_a, trans_b, alpha, &a, &bb, beta, &c));
+        DLN_TRY(gemm_one(be, trans_a, trans_b, alpha, &a, &bb, beta, &c));
     }
     return DLN_OK;
 }
 
-static int cpu_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
+static int cpu_axpby(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
                              double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count)
 {
     // Y_b = (alpha av[b]) X_b + (beta cv[b]) Y_b; a zero factor of X never reads X_b
@@ -232,17 +232,17 @@ static int cpu_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, c
         dln_mat x = member(X, stride_x, b), y = member(Y, stride_y, b);
         if (a == 0.0 && c == 1.0) continue;
         if (a == 0.0) x = y; /* Y = c Y: X is not read */
-        DLN_TRY(cpu_axpby(be, a, &x, c, &y));
+        DLN_TRY(axpby_one(be, a, &x, c, &y));
     }
     return DLN_OK;
 }
 
-static int cpu_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
+static int cpu_sumsq(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
                              int accumulate)
 {
     for (int b = 0; b < count; b++) {
         dln_mat x = member(X, stride_x, b);
-        DLN_TRY(cpu_sumsq(be, &x, out, index + b, accumulate));
+        DLN_TRY(sumsq_one(be, &x, out, index + b, accumulate));
     }
     return DLN_OK;
 }
@@ -390,9 +390,6 @@ static const dln_backend_ops cpu_ops = {
     .axpby = cpu_axpby,
     .sumsq = cpu_sumsq,
     .synchronize = cpu_synchronize,
-    .gemm_batched = cpu_gemm_batched,
-    .axpby_batched = cpu_axpby_batched,
-    .sumsq_batched = cpu_sumsq_batched,
     .gesvd = cpu_gesvd,
     .geqrf = cpu_geqrf,
     .ormqr = cpu_ormqr,

@@ -6,9 +6,11 @@
  * capture_begin and capture_end; upload, download, synchronize, gesvd wait for the device.
  * Determinism: cuBLAS atomics off, an explicit cuBLAS workspace on the one stream,
  * cuSOLVER deterministic mode, and a fixed-shape reduction tree for sumsq. This file holds
- * the context's life cycle, device memory, the compute operations and graphs; upload and
- * download (through pinned staging) are in transfer.c, and the context and error-check
- * macros both share are in cuda_internal.h. Arguments arrive checked (src/backends/ops.c). */
+ * the context's life cycle, device memory, copy, transpose, gesvd and graphs; the step's
+ * operations (gemm, axpby, sumsq for any number of members) are in step_ops.c, QR in qr.c,
+ * upload and download (through pinned staging) in transfer.c, and the context and
+ * error-check macros they share in cuda_internal.h. Arguments arrive checked
+ * (src/backends/ops.c). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -119,58 +121,6 @@ int dln_cuda_set_math(dln_backend *be, cublasMath_t mode)
     if (c->blas_math == mode) return DLN_OK;
     CUBLAS_CHECK(cublasSetMathMode(c->blas, mode));
     c->blas_math = mode;
-    return DLN_OK;
-}
-
-static int cuda_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A,
-                     const dln_mat *B, double beta, dln_mat *C)
-{
-    // C is (m, n), op(A) is (m, k), op(B) is (k, n)
-    cuda_impl *c = be->impl;
-    int m = C->rows, n = C->cols, k = trans_a ? A->rows : A->cols;
-    if (m == 0 || n == 0) return DLN_OK;
-    cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    cublasOperation_t tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-    if (C->dtype == DLN_F64) {
-        CUBLAS_CHECK(cublasDgemm(c->blas, ta, tb, m, n, k, &alpha, A->data, A->ld, B->data, B->ld, &beta,
-                                 C->data, C->ld));
-    } else if (be->math_mode == DLN_MATH_TF32) {
-        const float fa = (float)alpha, fb = (float)beta;
-        DLN_TRY(dln_cuda_set_math(be, CUBLAS_TF32_TENSOR_OP_MATH));
-        CUBLAS_CHECK(cublasGemmEx(c->blas, ta, tb, m, n, k, &fa, A->data, CUDA_R_32F, A->ld, B->data,
-                                  CUDA_R_32F, B->ld, &fb, C->data, CUDA_R_32F, C->ld,
-                                  CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
-    } else {
-        const float fa = (float)alpha, fb = (float)beta;
-        DLN_TRY(dln_cuda_set_math(be, CUBLAS_DEFAULT_MATH));
-        CUBLAS_CHECK(cublasSgemm(c->blas, ta, tb, m, n, k, &fa, A->data, A->ld, B->data, B->ld, &fb,
-                                 C->data, C->ld));
-    }
-    return DLN_OK;
-}
-
-static int cuda_axpby(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_mat *Y)
-{
-    // X and Y are (rows, cols): Y = alpha X + beta Y (kernels/elementwise.cu)
-    cuda_impl *c = be->impl;
-    if (X->dtype == DLN_F64)
-        CUDA_CHECK(dln_axpby_f64(X->rows, X->cols, alpha, X->data, X->ld, beta, Y->data, Y->ld, c->stream));
-    else
-        CUDA_CHECK(dln_axpby_f32(X->rows, X->cols, (float)alpha, X->data, X->ld, (float)beta, Y->data, Y->ld,
-                                 c->stream));
-    return DLN_OK;
-}
-
-static int cuda_sumsq(dln_backend *be, const dln_mat *X, dln_mat *out, int index, int accumulate)
-{
-    // X is (rows, cols); out (n, 1) fp64 on the device: out[index] = (accumulate ? out[index] : 0)
-    // + sum_ij X_ij^2, in fp64 (kernels/reduce.cu)
-    cuda_impl *c = be->impl;
-    double *r = (double *)out->data + index;
-    if (X->dtype == DLN_F64)
-        CUDA_CHECK(dln_sumsq_f64(X->rows, X->cols, X->data, X->ld, c->partials, r, accumulate, c->stream));
-    else
-        CUDA_CHECK(dln_sumsq_f32(X->rows, X->cols, X->data, X->ld, c->partials, r, accumulate, c->stream));
     return DLN_OK;
 }
 
@@ -345,13 +295,10 @@ static const dln_backend_ops cuda_ops = {
     .download = dln_cuda_download,
     .copy = cuda_copy,
     .transpose = cuda_transpose,
-    .gemm = cuda_gemm,
-    .axpby = cuda_axpby,
-    .sumsq = cuda_sumsq,
+    .gemm = dln_cuda_gemm,
+    .axpby = dln_cuda_axpby,
+    .sumsq = dln_cuda_sumsq,
     .synchronize = cuda_synchronize,
-    .gemm_batched = dln_cuda_gemm_batched,
-    .axpby_batched = dln_cuda_axpby_batched,
-    .sumsq_batched = dln_cuda_sumsq_batched,
     .gesvd = cuda_gesvd,
     .geqrf = dln_cuda_geqrf,
     .ormqr = dln_cuda_ormqr,

@@ -106,13 +106,13 @@ int dln_cuda_malloc(dln_backend *be, void **p, size_t bytes, const char *what);
 /* Sets the cuBLAS math mode when it differs from the one set (backend_cuda.c). */
 int dln_cuda_set_math(dln_backend *be, cublasMath_t mode);
 
-/* The batched operations (batched.c). */
-int dln_cuda_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, size_t stride_a,
-                          const dln_mat *B, size_t stride_b, double beta, dln_mat *C, size_t stride_c, int count);
-int dln_cuda_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x,
-                           double beta, const dln_mat *cv, dln_mat *Y, size_t stride_y, int count);
-int dln_cuda_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
-                           int accumulate);
+/* The step's operations for count members (step_ops.c). */
+int dln_cuda_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, size_t stride_a,
+                  const dln_mat *B, size_t stride_b, double beta, dln_mat *C, size_t stride_c, int count);
+int dln_cuda_axpby(dln_backend *be, double alpha, const dln_mat *av, const dln_mat *X, size_t stride_x, double beta,
+                   const dln_mat *cv, dln_mat *Y, size_t stride_y, int count);
+int dln_cuda_sumsq(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
+                   int accumulate);
 
 /* Householder QR and its application (geqrf, ormqr: cuSOLVER, waiting for devInfo) and
  * the triangle kernel (qr.c). */

@@ -1,0 +1,46 @@
+/* dln/objective.h: what a network's prediction is fitted to, as a loss. The prediction is
+ * Z = W_H...W_1 X (d_H, n), columns samples: an objective gives the loss at Z, its gradient
+ * dL/dZ (where the backward chain starts: the residual Z - Y for the square loss) and the
+ * action of its Hessian d^2L/dZ^2 on a direction (what exact Hessian-vector products
+ * need: the identity for the square loss), all computed on the backend for every member of
+ * a network (dln/network.h). It also says whether it takes the input X and whether the
+ * exact compression (X, Y) -> (C, M) of the data keeps its loss up to a constant (the
+ * square loss's: docs/maths.md). Objectives are built in, one file each in src/objective/,
+ * chosen by name; a NULL objective means the square loss everywhere in the library. */
+#ifndef DLN_OBJECTIVE_H
+#define DLN_OBJECTIVE_H
+
+#include <stddef.h>
+
+#include "dln/error.h"
+
+typedef struct dln_objective dln_objective;
+
+enum {
+    DLN_OBJECTIVE_INPUT = 1,        /* the prediction is W_H...W_1 X (else it is the product itself) */
+    DLN_OBJECTIVE_COMPRESSIBLE = 2, /* the loss on (C, M) is the loss on (X, Y) less a constant */
+};
+
+/* What an objective may be given besides its name (each objective says which it reads;
+ * the others must be left zero). */
+typedef struct {
+    const double *weights; /* weighted_square: the row weights w_i > 0, one per output row */
+    int n_weights;
+} dln_objective_params;
+
+/* The objective called name ("square", "weighted_square"; dln_objectives() lists them) with
+ * its parameters, checked (p may be NULL: none). DLN_EINPUT for an unknown name or bad
+ * parameters. */
+int dln_objective_create(const char *name, const dln_objective_params *p, dln_objective **out, dln_error *err);
+void dln_objective_destroy(dln_objective *o);
+/* Comma-separated names of the built-in objectives into buf (cut to n bytes). */
+void dln_objectives(char *buf, size_t n);
+/* Its name; NULL is the square loss. */
+const char *dln_objective_name(const dln_objective *o);
+/* An OR of DLN_OBJECTIVE_* flags. */
+unsigned dln_objective_flags(const dln_objective *o);
+/* The loss of the zero prediction Z = 0 on the target Y (rows, n), host fp64 with ld = rows:
+ * the scale of a run (rel_gap's denominator where no solver gives one). */
+double dln_objective_zero_loss(const dln_objective *o, const double *Y, int rows, int n);
+
+#endif

@@ -1,0 +1,93 @@
+/* objective.c: the public face of the objectives (dln/objective.h): making one by name from
+ * the registry, its name and flags, the zero prediction's loss, and binding one to a
+ * network's backend (its state). A NULL objective is the square loss. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "objective/objective.h"
+
+static const dln_objective square = {&dln_objective_square, {NULL, 0}};
+
+static const dln_objective_ops *find(const char *name)
+{
+    for (int i = 0; name && dln_objective_table[i]; i++)
+        if (!strcmp(dln_objective_table[i]->name, name)) return dln_objective_table[i];
+    return NULL;
+}
+
+const dln_objective *dln_objective_or_square(const dln_objective *o)
+{
+    return o ? o : &square;
+}
+
+static const dln_objective_ops *ops_of(const dln_objective *o) { return dln_objective_or_square(o)->ops; }
+
+void dln_objectives(char *buf, size_t n)
+{
+    size_t at = 0;
+    if (n) buf[0] = '\0';
+    for (int i = 0; dln_objective_table[i] && at < n; i++)
+        at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? "," : "", dln_objective_table[i]->name);
+}
+
+int dln_objective_create(const char *name, const dln_objective_params *p, dln_objective **out, dln_error *err)
+{
+    *out = NULL;
+    const dln_objective_ops *ops = find(name);
+    if (!ops) {
+        char known[256];
+        dln_objectives(known, sizeof known);
+        return dln_fail(err, DLN_EINPUT, "unknown objective '%s' (known: %s)", name ? name : "", known);
+    }
+    dln_objective_params none = {NULL, 0};
+    if (!p) p = &none;
+    if (ops->check) DLN_TRY(ops->check(p, err));
+    else if (p->weights || p->n_weights)
+        return dln_fail(err, DLN_EINPUT, "the %s objective takes no weights", ops->name);
+    dln_objective *o = calloc(1, sizeof *o);
+    if (!o) return dln_fail(err, DLN_ENOMEM, "out of host memory");
+    o->ops = ops;
+    if (p->weights && p->n_weights > 0) {
+        o->p.weights = malloc(sizeof(double) * (size_t)p->n_weights);
+        if (!o->p.weights) {
+            free(o);
+            return dln_fail(err, DLN_ENOMEM, "out of host memory");
+        }
+        memcpy((double *)o->p.weights, p->weights, sizeof(double) * (size_t)p->n_weights);
+        o->p.n_weights = p->n_weights;
+    }
+    *out = o;
+    return DLN_OK;
+}
+
+void dln_objective_destroy(dln_objective *o)
+{
+    if (!o) return;
+    free((double *)o->p.weights);
+    free(o);
+}
+
+const char *dln_objective_name(const dln_objective *o) { return ops_of(o)->name; }
+
+unsigned dln_objective_flags(const dln_objective *o) { return ops_of(o)->flags; }
+
+double dln_objective_zero_loss(const dln_objective *o, const double *Y, int rows, int n)
+{
+    const dln_objective *obj = dln_objective_or_square(o);
+    return ops_of(obj)->zero_loss(obj, Y, rows, n);
+}
+
+int dln_objective_bind(const dln_objective *obj, dln_backend *be, int rows, int n, dln_dtype dtype, int count,
+                       dln_objective_bound *b)
+{
+    b->obj = dln_objective_or_square(obj);
+    b->state = NULL;
+    return ops_of(b->obj)->state_create(b->obj, be, rows, n, dtype, count, &b->state);
+}
+
+void dln_objective_unbind(dln_backend *be, dln_objective_bound *b)
+{
+    if (b->obj && b->state) ops_of(b->obj)->state_destroy(be, b->state);
+    b->state = NULL;
+}
