@@ -26,5 +26,6 @@
 #include "dln/trainer.h"
 #include "dln/diagnostics.h"
 #include "dln/memory.h"
+#include "dln/experiment.h"
 
 #endif

@@ -15,6 +15,8 @@ typedef struct {
     size_t len, cap;
     int failed;
     int depth;                        /* open objects and arrays */
+    int literals;                     /* non-finite numbers as NaN, Infinity, -Infinity (JSON's common
+                                         extension, which Python's json reads) instead of null */
     int count[DLN_JSON_MAX_DEPTH];    /* members written at each level */
 } dln_json;
 
@@ -29,7 +31,7 @@ void dln_json_end_object(dln_json *j);
 void dln_json_array(dln_json *j, const char *key);
 void dln_json_end_array(dln_json *j);
 void dln_json_str(dln_json *j, const char *key, const char *v);
-void dln_json_num(dln_json *j, const char *key, double v); /* %.17g; null when not finite */
+void dln_json_num(dln_json *j, const char *key, double v); /* %.17g; null (or a literal) when not finite */
 void dln_json_int(dln_json *j, const char *key, long v);
 void dln_json_bool(dln_json *j, const char *key, int v);
 void dln_json_ints(dln_json *j, const char *key, const int *v, int n);

@@ -1,23 +1,24 @@
-"""_api.py: what the package offers: synthetic problems, the shallow solve, training (one
-run, or a batch of seeds trained together), weights in and out, backend selection. Every
-call goes through libdln.so (the library the CLI is built on) with the CLI's defaults, so
-the same configuration gives the same numbers as `dln solve` / `dln train`.
+"""_api.py: what the package offers besides training: synthetic problems, the shallow solve
+(the library's `dln solve` experiment), backend selection, and the argument checks the
+package shares (so that bad input raises before any call). Every call goes through
+libdln.so (the library the CLI is built on) with the CLI's defaults, so the same
+configuration gives the same numbers as `dln solve` / `dln train`.
 
 Arrays are column-major with samples as columns, as in the library and the .npy files the
 CLI reads: X is (dx, m), Y is (dy, m), weight W_i is (d_i, d_{i-1})."""
 import ctypes as C
 import numbers
-import time
+import os
 
 import numpy as np
 
 from . import _lib
 from ._errors import MAX_DIM, data_of, fail, raise_for
+from ._experiment import Experiment
 
 L = _lib.lib
 PRECISIONS = {"fp64": (_lib.F64, _lib.MATH_DEFAULT), "fp32": (_lib.F32, _lib.MATH_DEFAULT),
               "tf32": (_lib.F32, _lib.MATH_TF32)}
-TRACE_COLUMNS = ("step", "loss", "gap", "rel_gap", "grad_norm", "lr", "lambda_max", "lr_lambda", "seconds")
 
 
 def _int(name, v, lo, hi):
@@ -45,16 +46,23 @@ def _choice(name, v, table):
     return table[v]
 
 
+def _path(name, v):
+    """A directory argument as bytes for the library (None stays None)."""
+    if v is None:
+        return None
+    if not isinstance(v, (str, bytes, os.PathLike)):
+        fail("%s: expected a path, got %r" % (name, v))
+    return os.fsencode(v)
+
+
 class _Backend:
     """A dln backend for the duration of one call (its error record outlives it)."""
 
     def __init__(self, backend, precision):
         kind = _choice("backend", backend, _lib.BACKENDS)
         self.dtype, math_mode = _choice("precision", precision, PRECISIONS)
-        self.precision = precision
         self.err, self.ptr, note = _lib.Error(), C.c_void_p(), C.c_char_p()
         raise_for(L.dln_backend_create(kind, C.byref(self.err), C.byref(self.ptr), C.byref(note)), self.err)
-        self.note = note.value.decode() if note.value else None
         self.name = L.dln_backend_name(self.ptr).decode()
         if math_mode == _lib.MATH_TF32 and not L.dln_backend_supports(self.ptr, _lib.CAP_TF32):
             self.close()
@@ -109,52 +117,34 @@ def _copy_matrix(ptr, rows, cols):
     return np.array(flat.reshape((rows, cols), order="F"), order="F", copy=True)
 
 
-def _vector(ptr, n):
-    return np.array(np.ctypeslib.as_array(ptr, shape=(n,)), copy=True) if ptr and n > 0 else np.zeros(0)
-
-
-def _shallow_fields(sh):
-    """The solver's fields of the CLI's summary, in its order, plus the singular values."""
-    return {"solver": _lib.ROUTES.get(sh.route, "?"), "rank": sh.k, "optimum": sh.optimum,
-            "optimum_by_rank": _vector(sh.optimum_by_rank, sh.n_ranks).tolist(), "lstsq": sh.lstsq,
-            "zero_loss": sh.y_half, "rank_x": sh.rank_x, "rank_y": sh.rank_y, "rank_tol_x": sh.tol_x,
-            "rank_tol_y": sh.tol_y, "cond_x": sh.cond_x, "sigma_k": sh.sigma_k, "sigma_k1": sh.sigma_k1,
-            "sigma_gap": sh.sigma_k - sh.sigma_k1, "constrained": bool(sh.constrained),
-            "hypotheses": bool(sh.hypotheses), "singular_values_x": _vector(sh.sx, min(sh.dx, sh.m)),
-            "singular_values_m": _vector(sh.sm, min(sh.dy, sh.r))}
-
-
-def _solve(be, d, k, rtol, solver, keep):
-    o, sh, err = _lib.ShallowOpts(), _lib.Shallow(), _lib.Error()
-    L.dln_shallow_opts_default(C.byref(o))
-    o.k, o.rtol, o.keep_compressed = k, rtol, keep
-    o.route = {v: k_ for k_, v in _lib.ROUTES.items()}.get(solver, -1)
-    if o.route < 0:
+def _experiment_opts(command, d, backend, precision, solver, rank_tol):
+    """The experiment's options on the arrays of d (a dln_data viewing them), with the
+    execution and solver settings every command shares."""
+    o = _lib.ExperimentOpts()
+    L.dln_experiment_opts_default(C.byref(o))
+    o.command = _lib.COMMANDS[command]
+    o.X, o.Y, o.dx, o.dy, o.m = d.X, d.Y, d.dx, d.dy, d.m
+    o.backend = _choice("backend", backend, _lib.BACKENDS)
+    o.train.dtype, o.math = _choice("precision", precision, PRECISIONS)
+    route = C.c_int()
+    if not isinstance(solver, str) or L.dln_solver_route_parse(solver.encode(), C.byref(route)):
         fail("solver: expected auto, svd or qr, got %r" % (solver,))
-    raise_for(L.dln_shallow_solve_opts(be.ptr, C.byref(d), C.byref(o), C.byref(sh), C.byref(err)), err)
-    return sh
+    o.route = route.value
+    o.rank_tol = 0.0 if rank_tol is None else _num("rank_tol", rank_tol, 1e-300, 1)
+    return o
 
 
-def _problem(be, d):
-    return {"backend": be.name, "precision": be.precision, "data": "arrays", "dx": d.dx, "dy": d.dy,
-            "samples": d.m}
-
-
-def solve(X, Y, rank=None, rank_tol=None, solver="auto", backend="auto"):
+def solve(X, Y, rank=None, rank_tol=None, solver="auto", backend="auto", save_solution=None):
     """The shallow optimum L* of min 1/2 ||R X - Y||^2 with rank(R) <= rank (None: no
-    constraint), in closed form: every field of `dln solve`'s summary except the memory
-    estimate, with optimum_by_rank the rank path L*_j, plus the singular values of X and of
-    the compressed target M."""
+    constraint), in closed form: every field of `dln solve`'s summary (the memory estimate
+    included), with optimum_by_rank the rank path L*_j, plus the singular values of X and of
+    the compressed target M. save_solution=DIR writes R* as DIR/R.npy (as --save-solution)."""
     d, keep = data_of(X, Y)
-    k = 0 if rank is None else _int("rank", rank, 1, MAX_DIM)
-    rtol = 0.0 if rank_tol is None else _num("rank_tol", rank_tol, 1e-300, 1)
-    with _Backend(backend, "fp64") as be:
-        t0 = time.perf_counter()
-        sh = _solve(be, d, k, rtol, solver, 0)
-        try:
-            out = {"command": "solve", **_problem(be, d), **_shallow_fields(sh)}
-        finally:
-            L.dln_shallow_free(C.byref(sh))
-        out["seconds"] = time.perf_counter() - t0
-    del keep
+    o = _experiment_opts("solve", d, backend, "fp64", solver, rank_tol)
+    o.rank = 0 if rank is None else _int("rank", rank, 1, MAX_DIM)
+    o.solution_dir = _path("save_solution", save_solution)
+    with Experiment(o, keep) as e:
+        e.run()
+        out = e.summary(0, _lib.SUMMARY_SPECTRA)
+        e.commit()
     return out

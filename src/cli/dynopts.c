@@ -1,6 +1,6 @@
 /* dynopts.c: the options of the loss-landscape tools: `dln train --hessian`,
- * --save-direction, --save-solution, --save-data, --perturb, --perturb-dir, --observe, and
- * the `dln hessian` command's help. options.c splices CLI_DYN_TRAIN_OPTIONS and
+ * --save-direction, --save-solution, --save-data, --perturb, --perturb-dir, --observe,
+ * --sharpness-every, and the `dln hessian` command's help. options.c splices CLI_DYN_TRAIN_OPTIONS and
  * CLI_DYN_SOLVE_OPTIONS into its tables and hands every code from CLI_DYN_FIRST on to
  * cli_dyn_option; cli_dyn_check refuses the combinations that make no sense. */
 #include <stdio.h>
@@ -9,15 +9,13 @@
 
 #include "cli.h"
 
-#define DEFAULT_HESSIAN_ITERS 100 /* Lanczos steps: enough for both ends on the networks of the tests
-                                     and the sweeps (a few thousand parameters); capped at the count */
-
 const char *const cli_dyn_train_help =
     "Landscape:\n"
     "  --hessian           the Hessian's extreme eigenvalues at the final weights (Lanczos on\n"
     "                      exact Hessian-vector products): lambda_max, lambda_min, negative_count\n"
     "                      in the summary, and for a saddle verdict whether it is strict\n"
-    "  --hessian-iters N   Lanczos steps, at most the parameter count  (default 100)\n"
+    "  --hessian-iters N   Lanczos steps, at most the parameter count (default 100 for\n"
+    "                      --hessian, 20 for --sharpness-every)\n"
     "  --save-direction DIR  with --hessian: the unit eigenvector of lambda_min as W1.npy..WH.npy\n"
     "  --save-solution DIR the shallow optimum R* (dy, dx) as DIR/R.npy\n"
     "  --save-data DIR     the synthetic X and Y as DIR/X.npy and DIR/Y.npy\n"
@@ -26,7 +24,10 @@ const char *const cli_dyn_train_help =
     "  --perturb-dir DIR   the direction v as W1.npy..WH.npy (e.g. from --save-direction)\n"
     "  --observe           with --log: add product_sv, effective_rank, mode_strength,\n"
     "                      target_sv, layer_norms and balancedness to every trace line\n"
-    "                      (cost: README, section Observables)\n\n";
+    "                      (cost: docs/maths.md, section 8)\n"
+    "  --sharpness-every K with --log: lambda_max of the Hessian (Lanczos, --hessian-iters\n"
+    "                      steps, default 20) on the trace every K steps, for any --lr;\n"
+    "                      batches too\n\n";
 
 const char *const cli_dyn_solve_help =
     "Output:\n"
@@ -57,8 +58,7 @@ void cli_hessian_help(const char *problem_help, const char *exec_help)
 
 void cli_dyn_defaults(cli_dyn *d)
 {
-    memset(d, 0, sizeof *d);
-    d->hessian_iters = DEFAULT_HESSIAN_ITERS;
+    memset(d, 0, sizeof *d); /* hessian_iters 0: the library's defaults */
 }
 
 /* Decimal only, as options.c takes numbers: a sign or a digit or '.' first (no blanks), no hex. */
@@ -93,6 +93,14 @@ int cli_dyn_option(int c, const char *a, cli_opts *o, dln_error *err)
     }
     case 6: d->perturb_dir = a; return DLN_OK;
     case 7: d->observe = 1; return DLN_OK;
+    case 8: {
+        long v = strtol(a, &end, 10);
+        if (!decimal_start(a) || *end || v < 1 || v > (1L << 30))
+            return dln_fail(err, DLN_EINPUT, "--sharpness-every: expected an integer in [1, %ld], got '%s'", 1L << 30,
+                            a);
+        d->sharpness_every = (int)v;
+        return DLN_OK;
+    }
     default: return dln_fail(err, DLN_EINPUT, "internal: unknown option code %d", c);
     }
 }
@@ -110,6 +118,9 @@ int cli_dyn_check(const char *command, cli_opts *o, dln_error *err)
     if (d->perturb_set && !o->load_dir)
         return dln_fail(err, DLN_EINPUT, "--perturb moves loaded weights: give --load DIR (or use --init-scale)");
     if (d->observe && !o->log_path) return dln_fail(err, DLN_EINPUT, "--observe writes to the trace: give --log FILE");
+    if (d->sharpness_every && !o->log_path)
+        return dln_fail(err, DLN_EINPUT, "--sharpness-every writes to the trace: give --log FILE");
+    o->train.sharpness_every = d->sharpness_every;
     if (!hessian_cmd && strcmp(command, "solve") && cli_members(o) > 1 &&
         (d->hessian || d->direction_dir || d->solution_dir || d->data_dir || d->perturb_set || d->observe))
         return dln_fail(err, DLN_EINPUT, "--hessian, --save-direction, --save-solution, --save-data, --perturb and "

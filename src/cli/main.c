@@ -71,10 +71,7 @@ int main(int argc, char **argv)
         cli_opts_free(&o);
         return 0;
     }
-    if (!rc) rc = !strcmp(cmd, "solve")     ? cli_solve(&o, &err)
-                  : !strcmp(cmd, "hessian") ? cli_hessian(&o, &err)
-                  : cli_members(&o) > 1     ? cli_train_batch(&o, &err) /* lists: one batch run */
-                                            : cli_train(&o, &err);
+    if (!rc) rc = cli_run(cmd, &o, &err);
     cli_opts_free(&o);
     if (rc) {
         fprintf(stderr, "dln: %s\n", err.msg[0] ? err.msg : "unknown failure");

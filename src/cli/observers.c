@@ -1,7 +1,8 @@
 /* observers.c: the observers of `dln train`: the JSONL trace (--log: one line per
- * --log-every steps and one for the final state, with a `member` field in a batch, each in
- * one write(2) kept within a page of the file outfile.c opened, so a killed run leaves
- * whole lines) and the live progress line on a terminal. */
+ * --log-every steps and one for the final state, with a `member` field in a batch, built by
+ * the library's dln_trace_line, each in one write(2) kept within a page of the file
+ * outfile.c opened, so a killed run leaves whole lines) and the live progress line on a
+ * terminal. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -30,32 +31,16 @@ static void trace_line(cli_observer *ob, const dln_observation *obs)
 {
     dln_json *j = &ob->line;
     dln_json_reset(j);
-    dln_json_object(j, NULL);
-    if (ob->member >= 0) dln_json_int(j, "member", ob->member);
-    dln_json_int(j, "step", obs->step);
-    dln_json_num(j, "loss", obs->loss);
-    dln_json_num(j, "gap", obs->gap);
-    dln_json_num(j, "rel_gap", obs->rel_gap);
-    dln_json_num(j, "grad_norm", obs->grad_norm);
-    dln_json_num(j, "lr", obs->lr);
-    double lambda = isfinite(obs->sharpness) ? obs->sharpness : obs->sharpness_est; /* measured here, or the rule's */
-    if (isfinite(lambda)) {
-        dln_json_num(j, "lambda_max", lambda);
-        dln_json_num(j, "lr_lambda", obs->lr * lambda);
-    }
-    cli_put_observables(j, obs); /* --observe: the arrays present */
-    dln_json_num(j, "seconds", obs->seconds);
-    dln_json_end_object(j);
-    dln_json_newline(j);
+    dln_trace_line(j, ob->member, obs);
     const char *text = dln_json_text(j);
     if (!text) ob->log->write_errno = ENOMEM;
     else (void)cli_outfile_write(ob->log, text, strlen(text)); /* a failure is kept for the commit */
     ob->last_logged = obs->step;
 }
 
-int cli_observe(void *ctx, const dln_observation *obs)
+int cli_observe(void *ctx, long member, const dln_observation *obs)
 {
-    cli_observer *ob = ctx;
+    cli_observer *ob = (cli_observer *)ctx + member;
     if (ob->log && (obs->step % ob->log_every == 0 || obs->final) && obs->step != ob->last_logged)
         trace_line(ob, obs);
     if (ob->progress) {

@@ -109,6 +109,7 @@ void dln_json_num(dln_json *j, const char *key, double v)
 {
     member(j, key);
     if (isfinite(v)) put(j, "%.17g", v);
+    else if (j->literals) put(j, "%s", isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
     else put(j, "null");
 }
 

@@ -1,0 +1,245 @@
+/* summary.c: every record an experiment gives, built once here for both front ends (the
+ * program prints it, the Python package parses it): a member's summary (the problem, the
+ * run and its verdict, the Hessian at the end, the shallow solution, the memory estimate,
+ * the note on why it stopped), the summaries of `dln solve` and `dln hessian`, and a trace
+ * line per observation. Numbers are written with %.17g (they read back to the same double);
+ * non-finite ones as null, or as NaN / Infinity where the caller asks for JSON's common
+ * extension (dln_json literals). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "run/experiment_internal.h"
+
+static const char *precision_name(const dln_experiment *e)
+{
+    return e->o.train.dtype == DLN_F64 ? "fp64" : e->o.math == DLN_MATH_TF32 ? "tf32" : "fp32";
+}
+
+static void put_nums(dln_json *j, const char *key, const double *v, int n)
+{
+    if (!v || n <= 0) return;
+    dln_json_array(j, key);
+    for (int i = 0; i < n; i++) dln_json_num(j, NULL, v[i]);
+    dln_json_end_array(j);
+}
+
+static void put_problem(dln_json *j, const dln_experiment *e)
+{
+    const dln_experiment_opts *o = &e->o;
+    dln_json_str(j, "backend", dln_backend_name(e->be));
+    dln_json_str(j, "precision", precision_name(e));
+    dln_json_str(j, "data", o->X ? "arrays" : o->x_path ? "files" : "synthetic");
+    dln_json_int(j, "dx", e->d.dx);
+    dln_json_int(j, "dy", e->d.dy);
+    dln_json_int(j, "samples", e->d.m);
+    if (!o->x_path && !o->X) {
+        dln_json_int(j, "teacher_rank", o->synth.teacher_rank);
+        dln_json_num(j, "noise", o->synth.noise);
+        dln_json_int(j, "data_seed", (long)o->synth.seed);
+    }
+}
+
+static void put_shape(dln_json *j, const dln_shape *s)
+{
+    dln_json_int(j, "depth", s->depth);
+    dln_json_ints(j, "widths", s->dims + 1, s->depth - 1);
+    dln_json_int(j, "narrowest", dln_shape_narrowest(s));
+}
+
+static const char *stop_name(dln_stop_reason s)
+{
+    static const char *const names[] = {"converged", "step_limit", "diverged", "no_decrease", "observer", "grad_tol",
+                                        "loss_tol"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+static void put_run(dln_json *j, const dln_experiment *e, long b)
+{
+    const dln_member_spec *m = &e->spec[b];
+    const dln_train_result *r = &e->res[b];
+    const dln_train_opts *t = &e->o.train;
+    int started = e->o.load_dir || e->o.weights;
+    put_shape(j, &e->s);
+    dln_json_str(j, "init", e->o.load_dir ? "loaded" : e->o.weights ? "given" : dln_init_name(m->init));
+    dln_json_num(j, "init_scale", started ? NAN : m->init_scale);
+    dln_json_int(j, "seed", (long)m->seed);
+    dln_json_num(j, "lr", r->lr);
+    dln_json_bool(j, "lr_auto", m->lr <= 0);
+    dln_json_str(j, "lr_rule", m->lr > 0 ? "given" : m->lr_rule == DLN_LR_ARORA ? "arora" : "sharpness");
+    dln_json_num(j, "lr_init", r->lr_init);
+    dln_json_num(j, "sharpness_init", r->sharpness_init);
+    dln_json_num(j, "sharpness", r->sharpness);
+    dln_json_num(j, "lr_lambda", r->lr * r->sharpness);
+    dln_json_int(j, "lr_changes", r->lr_changes);
+    dln_json_int(j, "lr_capped", r->lr_capped);
+    dln_json_num(j, "momentum", m->momentum);
+    dln_json_bool(j, "line_search", t->line_search);
+    dln_json_bool(j, "compressed", r->compressed);
+    dln_json_int(j, "max_steps", t->steps);
+    dln_json_num(j, "tol", t->tol);
+    dln_json_num(j, "loss", r->loss);
+    dln_json_num(j, "loss_init", r->loss_init);
+    dln_json_num(j, "gap", r->gap);
+    dln_json_num(j, "rel_gap", r->rel_gap);
+    dln_json_num(j, "grad_norm", r->grad_norm);
+    dln_json_int(j, "steps", r->steps);
+    dln_json_num(j, "time", r->time);
+    dln_json_bool(j, "converged", r->converged);
+    dln_json_bool(j, "diverged", r->diverged);
+    dln_json_str(j, "stop", stop_name(r->stop));
+    dln_json_str(j, "verdict", dln_verdict_name(r->verdict));
+    if (r->verdict == DLN_VERDICT_CRITICAL) dln_json_int(j, "verdict_rank", r->verdict_rank);
+    if (r->verdict_skipped) {
+        dln_json_int(j, "verdict_rank", r->verdict_rank);
+        dln_json_ints(j, "verdict_modes_swapped", (int[]){r->verdict_skipped, r->verdict_added}, 2);
+    }
+    dln_json_num(j, "grad_rel", r->grad_rel);
+    if (r->verdict == DLN_VERDICT_DECREASING) dln_json_num(j, "steps_to_tol", r->steps_to_tol);
+    dln_json_num(j, "seconds", r->seconds);
+}
+
+/* theta_min below -tol max|theta| (0 when the Hessian is zero). */
+static int negative_curvature(const dln_lanczos_result *r)
+{
+    double scale = fmax(fabs(r->lambda_max), fabs(r->lambda_min));
+    return r->lambda_min < -r->tol * scale;
+}
+
+/* The Hessian fields (with "saddle" for a run whose verdict is a critical point). */
+static void put_hessian(dln_json *j, const dln_hessian_report *h, int verdict)
+{
+    dln_json_num(j, "lambda_max", h->r.lambda_max);
+    dln_json_num(j, "lambda_min", h->r.lambda_min);
+    dln_json_int(j, "negative_count", h->r.negative_count);
+    dln_json_bool(j, "negative_curvature", negative_curvature(&h->r));
+    dln_json_num(j, "lambda_max_residual", h->r.residual_max);
+    dln_json_num(j, "lambda_min_residual", h->r.residual_min);
+    dln_json_int(j, "hessian_iterations", h->r.iterations);
+    dln_json_int(j, "hessian_params", h->params);
+    dln_json_num(j, "hessian_seconds", h->seconds);
+    /* a critical point above the optimum: strict (a descent direction of the curvature) or
+     * degenerate (no negative eigenvalue found: escaping needs higher-order terms) */
+    if (verdict == DLN_VERDICT_CRITICAL || verdict == DLN_VERDICT_STATIONARY)
+        dln_json_str(j, "saddle", negative_curvature(&h->r) ? "strict" : "degenerate");
+}
+
+static void put_shallow(dln_json *j, const dln_experiment *e, unsigned flags)
+{
+    const dln_shallow *sh = &e->sh;
+    dln_json_str(j, "solver", dln_solver_route_name(sh->route));
+    dln_json_int(j, "rank", sh->k);
+    dln_json_num(j, "optimum", sh->optimum);
+    put_nums(j, "optimum_by_rank", sh->optimum_by_rank, sh->n_ranks);
+    dln_json_num(j, "lstsq", sh->lstsq);
+    dln_json_num(j, "zero_loss", sh->y_half);
+    dln_json_str(j, "reference", dln_reference_kind_name(DLN_REFERENCE_CLOSED_FORM));
+    dln_json_int(j, "rank_x", sh->rank_x);
+    dln_json_int(j, "rank_y", sh->rank_y);
+    dln_json_num(j, "rank_tol_x", sh->tol_x);
+    dln_json_num(j, "rank_tol_y", sh->tol_y);
+    dln_json_num(j, "cond_x", sh->cond_x);
+    dln_json_num(j, "sigma_k", sh->sigma_k);
+    dln_json_num(j, "sigma_k1", sh->sigma_k1);
+    dln_json_num(j, "sigma_gap", sh->sigma_k - sh->sigma_k1);
+    dln_json_bool(j, "constrained", sh->constrained);
+    dln_json_bool(j, "hypotheses", sh->hypotheses);
+    if (flags & DLN_SUMMARY_SPECTRA) {
+        put_nums(j, "singular_values_x", sh->sx, sh->dx < sh->m ? sh->dx : sh->m);
+        put_nums(j, "singular_values_m", sh->sm, sh->n_ranks - 1);
+    }
+}
+
+static void put_memory(dln_json *j, const dln_mem_estimate *est)
+{
+    dln_json_num(j, "memory_estimate", est->resident + est->host);
+    dln_json_num(j, "memory_backend", est->backend);
+    dln_json_str(j, "memory_phase", est->phase);
+}
+
+void dln_exp_member_note(const dln_experiment *e, long b, char *buf, size_t n)
+{
+    const dln_train_result *r = &e->res[b];
+    dln_train_opts t = dln_exp_member_opts(e, &e->spec[b]);
+    dln_train_describe(r, &t, buf, n);
+    if (!e->have_h || (r->verdict != DLN_VERDICT_CRITICAL && r->verdict != DLN_VERDICT_STATIONARY)) return;
+    size_t used = strlen(buf);
+    const dln_lanczos_result *h = &e->h.r;
+    if (negative_curvature(h))
+        snprintf(buf + used, n - used, "; a strict saddle: lambda_min %.3g < 0 (its eigenvector is a descent "
+                 "direction: save it and start again from the weights perturbed along it)", h->lambda_min);
+    else
+        snprintf(buf + used, n - used, "; a degenerate saddle: no negative curvature found (lambda_min %.3g; a "
+                 "random perturbation of the weights may escape it)", h->lambda_min);
+}
+
+int dln_experiment_summary(const dln_experiment *e, long member, unsigned flags, dln_json *j)
+{
+    if (!e->ran || member < 0 || member >= e->members)
+        return dln_fail(e->err, DLN_EINPUT, "no summary of member %ld (run the experiment first)", member);
+    const dln_experiment_opts *o = &e->o;
+    dln_json_object(j, NULL);
+    if (o->command == DLN_EXPERIMENT_SOLVE) {
+        dln_json_str(j, "command", "solve");
+        put_problem(j, e);
+        put_shallow(j, e, flags);
+        put_memory(j, &e->est);
+        dln_json_num(j, "seconds", e->seconds);
+    } else if (o->command == DLN_EXPERIMENT_HESSIAN) {
+        dln_json_str(j, "command", "hessian");
+        put_problem(j, e);
+        put_shape(j, &e->s);
+        dln_json_num(j, "loss", e->h.loss);
+        dln_json_num(j, "gap", e->h.loss - e->sh.optimum);
+        dln_json_num(j, "rel_gap", (e->h.loss - e->sh.optimum) / e->sh.y_half);
+        dln_json_num(j, "grad_norm", e->h.grad_norm);
+        put_hessian(j, &e->h, -1);
+        put_shallow(j, e, flags);
+        put_memory(j, &e->est);
+    } else {
+        char note[DLN_TRAIN_NOTE_MAX + 512];
+        const dln_train_result *r = &e->res[member];
+        dln_json_str(j, "command", "train");
+        if (flags & DLN_SUMMARY_MEMBER) dln_json_int(j, "member", member);
+        put_problem(j, e);
+        put_run(j, e, member);
+        if (e->have_h) put_hessian(j, &e->h, r->verdict);
+        dln_json_num(j, "solve_seconds", e->solve_seconds);
+        dln_json_num(j, "balancedness_init", e->bal0[member]);
+        dln_json_num(j, "balancedness", r->diverged ? NAN : e->bal[member]);
+        put_shallow(j, e, flags);
+        put_memory(j, &e->est);
+        dln_exp_member_note(e, member, note, sizeof note);
+        dln_json_str(j, "note", note);
+    }
+    dln_json_end_object(j);
+    dln_json_newline(j);
+    return dln_json_text(j) ? DLN_OK : dln_fail(e->err, DLN_ENOMEM, "out of memory writing the summary");
+}
+
+void dln_trace_line(dln_json *j, long member, const dln_observation *obs)
+{
+    dln_json_object(j, NULL);
+    if (member >= 0) dln_json_int(j, "member", member);
+    dln_json_int(j, "step", obs->step);
+    dln_json_num(j, "loss", obs->loss);
+    dln_json_num(j, "gap", obs->gap);
+    dln_json_num(j, "rel_gap", obs->rel_gap);
+    dln_json_num(j, "grad_norm", obs->grad_norm);
+    dln_json_num(j, "lr", obs->lr);
+    dln_json_num(j, "time", obs->time);
+    double lambda = isfinite(obs->sharpness) ? obs->sharpness : obs->sharpness_est; /* measured here, or the rule's */
+    if (isfinite(lambda)) {
+        dln_json_num(j, "lambda_max", lambda);
+        dln_json_num(j, "lr_lambda", obs->lr * lambda);
+    }
+    put_nums(j, "product_sv", obs->product_sv, obs->n_product_sv);
+    if (obs->product_sv) dln_json_num(j, "effective_rank", obs->effective_rank);
+    put_nums(j, "mode_strength", obs->mode_strength, obs->n_modes);
+    put_nums(j, "target_sv", obs->target_sv, obs->n_modes);
+    put_nums(j, "layer_norms", obs->layer_norms, obs->n_layers);
+    if (isfinite(obs->balancedness)) dln_json_num(j, "balancedness", obs->balancedness);
+    dln_json_num(j, "seconds", obs->seconds);
+    dln_json_end_object(j);
+    dln_json_newline(j);
+}
