@@ -166,6 +166,10 @@ int dln_loss_at(dln_backend *be, const dln_objective *obj, const dln_shape *s, c
 int dln_hvp_at(dln_backend *be, const dln_objective *obj, const dln_shape *s, const double *X, const double *Y, int m,
                double *const *W, double *const *V, double **HV, dln_error *err);
 
+/* Whether an observation goes on the trace: every `every` steps, at the final state, and
+ * wherever lambda_max was measured (sharpness_every); never twice for one step (last: the
+ * step of the member's last line, -1 for none). */
+int dln_trace_due(const dln_observation *obs, int every, long last);
 /* A trace line: the fields of an observation (member >= 0 adds a `member` field), appended
  * to j as one JSON object and a newline; the observables present in obs are included. */
 void dln_trace_line(dln_json *j, long member, const dln_observation *obs);

@@ -27,9 +27,9 @@ def _text(fill):
 
 
 class _Trace:
-    """The observer: each member's trace rows (every log_every steps and the final state, as
-    the program's --log) and the caller's on_step, whose exception stops the run and is
-    re-raised by the caller."""
+    """The observer: each member's trace rows (as the program's --log: every log_every steps,
+    where lambda_max was measured and at the final state) and the caller's on_step, whose
+    exception stops the run and is re-raised by the caller."""
 
     def __init__(self, members, log_every, on_step):
         self.rows = [[] for _ in range(members)]
@@ -41,7 +41,7 @@ class _Trace:
     def _observe(self, ctx, member, obs_ptr):
         try:
             o = obs_ptr.contents
-            if not (o.step % self.log_every == 0 or o.final) or o.step == self.last[member]:
+            if not L.dln_trace_due(obs_ptr, self.log_every, self.last[member]):
                 return 0
             self.last[member] = o.step
             text = _text(lambda buf, n: L.dln_trace_text(member if self.batch else -1, obs_ptr,

@@ -133,6 +133,7 @@ _PROTOTYPES = {  # name: (restype, argtypes)
     "dln_experiment_weights": (C.c_int, [C.c_void_p, C.c_long, DPP]),
     "dln_experiment_shape": (P(Shape), [C.c_void_p]),
     "dln_trace_text": (C.c_long, [C.c_long, P(Observation), C.c_uint, C.c_char_p, C.c_size_t]),
+    "dln_trace_due": (C.c_int, [P(Observation), C.c_int, C.c_long]),
     "dln_loss_at": (C.c_int, [C.c_void_p, C.c_void_p, P(Shape), DP, DP, C.c_int, DPP, P(C.c_double), DPP, P(Error)]),
     "dln_hvp_at": (C.c_int, [C.c_void_p, C.c_void_p, P(Shape), DP, DP, C.c_int, DPP, DPP, DPP, P(Error)]),
 }

@@ -1,6 +1,7 @@
 /* observers.c: the observers of `dln train`: the JSONL trace (--log: one line per
- * --log-every steps and one for the final state, with a `member` field in a batch, built by
- * the library's dln_trace_line, each in one write(2) kept within a page of the file
+ * --log-every steps, one at every --sharpness-every step and one for the final state, with a
+ * `member` field in a batch, chosen and built by the library's dln_trace_due and
+ * dln_trace_line, each in one write(2) kept within a page of the file
  * outfile.c opened, so a killed run leaves whole lines) and the live progress line on a
  * terminal. */
 #include <errno.h>
@@ -41,8 +42,7 @@ static void trace_line(cli_observer *ob, const dln_observation *obs)
 int cli_observe(void *ctx, long member, const dln_observation *obs)
 {
     cli_observer *ob = (cli_observer *)ctx + member;
-    if (ob->log && (obs->step % ob->log_every == 0 || obs->final) && obs->step != ob->last_logged)
-        trace_line(ob, obs);
+    if (ob->log && dln_trace_due(obs, ob->log_every, ob->last_logged)) trace_line(ob, obs);
     if (ob->progress) {
         if (obs->final) {
             fprintf(stderr, "\r\033[K");

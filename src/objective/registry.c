@@ -1,10 +1,12 @@
 /* registry.c: the built-in objectives. An objective is one file of this folder defining
- * `const dln_objective_ops dln_objective_<name>`, and one line in the list below; the first
- * is the default (the square loss). */
+ * `const dln_objective_ops dln_objective_<name>`, and one line `X(<name>) \` in the list
+ * below; the first is the default (the square loss). */
 #include "objective/objective.h"
 
-#define OBJECTIVES(X) \
-    X(square)
+#define OBJECTIVES(X)   \
+    X(square)           \
+    X(weighted_square)  \
+    /* (end of list) */
 
 #define DECLARE(name) extern const dln_objective_ops dln_objective_##name;
 #define ENTRY(name) &dln_objective_##name,

@@ -217,6 +217,12 @@ int dln_experiment_summary(const dln_experiment *e, long member, unsigned flags,
     return dln_json_text(j) ? DLN_OK : dln_fail(e->err, DLN_ENOMEM, "out of memory writing the summary");
 }
 
+int dln_trace_due(const dln_observation *obs, int every, long last)
+{
+    int due = (every > 0 && obs->step % every == 0) || obs->final || isfinite(obs->sharpness);
+    return due && obs->step != last;
+}
+
 void dln_trace_line(dln_json *j, long member, const dln_observation *obs)
 {
     dln_json_object(j, NULL);

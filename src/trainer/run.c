@@ -120,18 +120,23 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
         r->grad0 = obs->grad_norm;
         r->blowup = BLOWUP * (obs->loss > r->ref->zero_loss ? obs->loss : r->ref->zero_loss);
     }
-    if (dln_tracker_due(&r->tracker, t)) { /* a rise between two decision steps (not between checks:
-                                              the check schedule must not change the trajectory); without
-                                              a reference value the loss stands in for the gap */
-        double gap = isnan(r->optimum) ? obs->loss : obs->gap;
-        r->rose = gap > DLN_RISE * r->tracker.gap_at_decision + 1e-12 * fabs(obs->loss);
-        r->tracker.gap_at_decision = gap;
+    if (t == 0) r->decided_loss = obs->loss, r->decided_gsq = st->grad_sumsq, r->decided_at = 0;
+    if (dln_tracker_due(&r->tracker, t)) { /* between two decision steps (not between checks: the check
+                                              schedule must not change the trajectory) */
+        if (isnan(r->optimum)) { /* no gap: too little decrease since the last decision stands for a rise */
+            double expected = (double)(t - r->decided_at) * lr * r->decided_gsq;
+            r->rose = r->decided_loss - obs->loss < DLN_MIN_DECREASE * expected;
+        } else { /* the gap more than doubled */
+            r->rose = obs->gap > DLN_RISE * r->tracker.gap_at_decision + 1e-12 * fabs(obs->loss);
+        }
+        r->tracker.gap_at_decision = obs->gap;
+        r->decided_loss = obs->loss, r->decided_gsq = st->grad_sumsq, r->decided_at = t;
     } else {
         r->rose = 0;
     }
     dln_check_record rec = {t, obs->loss, obs->gap, lr, st->grad_sumsq};
     r->win[r->checks++ % DLN_WINDOW] = rec;
-    if (r->ost.what || sharpness_due(r, t)) DLN_TRY(dln_obs_measure(&r->ost, net, member, sharpness_due(r, t), obs, err));
+    if (o->observer) DLN_TRY(dln_obs_measure(&r->ost, net, member, sharpness_due(r, t), obs, err)); /* or reset */
     r->stopped = 1;
     if (!isfinite(obs->loss) || obs->loss > r->blowup) res->stop = DLN_STOP_DIVERGED, res->diverged = 1;
     else if (o->tol > 0 && obs->rel_gap <= o->tol) res->stop = DLN_STOP_CONVERGED, res->converged = 1;

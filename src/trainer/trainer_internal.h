@@ -48,6 +48,13 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
 
 #define DLN_LR_UNSTABLE 4.0 /* lr lambda above this: the sharpness rule lowers lr to c / lambda */
 #define DLN_RISE 2.0 /* the gap above this factor times the last decision step's: a rise */
+/* Without a reference value there is no gap: a decision step whose loss fell by less than
+ * this fraction of the first-order decrease lr ||G||^2 per step since the last decision (with
+ * that step's gradient) counts as a rise. A period-2 bounce across the sharpest direction
+ * (lr lambda near 2, the loss not falling over the bounce) is one; a descent at the rule's
+ * lr lambda = 1.8 keeps about 1 - 1.8 / 2 = 0.1 of it along that direction and all of it
+ * along flatter ones. */
+#define DLN_MIN_DECREASE 0.05
 
 typedef struct {
     int enabled;      /* the sharpness rule sets lr */
@@ -105,6 +112,8 @@ typedef struct {
     long checks;               /* checks seen (the window holds the last DLN_WINDOW) */
     double blowup;
     double grad0;              /* ||G|| at the start (the gradient tolerance's scale) */
+    double decided_loss, decided_gsq; /* the loss and ||G||^2 at the last decision step (or the start) */
+    long decided_at;
     int stopped;
     int rose;                  /* the loss rose at the last check (above the check before) */
     dln_tracker tracker;
