@@ -56,23 +56,29 @@ static int run_loop(void *p)
     return 0;
 }
 
+/* The shallow problem solved, then members first .. first + count - 1 trained together on it
+ * (one dln_train call). */
+static int solve_and_train(pass_ctx *c, int first, int count)
+{
+    dln_shallow sh;
+    bench_problem pb = {0};
+    memset(&sh, 0, sizeof sh);
+    dln_error *err = dln_backend_error(c->be);
+    int rc = dln_shallow_solve(c->be, c->d, dln_shape_narrowest(c->s), 0, 1, &sh, err) ||
+             bench_problem_make(&sh, c->d, &pb, err) ||
+             dln_train(c->be, &pb.fit, &pb.ref, c->s, count, c->W + first, c->o + first, c->res + first, err);
+    bench_problem_free(&pb);
+    dln_shallow_free(&sh);
+    return rc;
+}
+
 /* (b'): a loop of complete single runs, each solving the shallow problem before training
  * (what `dln train` or the package's dln.train does for one run), in one process. */
 static int run_loop_solving(void *p)
 {
     pass_ctx *c = p;
-    for (int b = 0; b < c->count; b++) {
-        dln_shallow sh;
-        bench_problem pb = {0};
-        memset(&sh, 0, sizeof sh);
-        dln_error *err = dln_backend_error(c->be);
-        int rc = dln_shallow_solve(c->be, c->d, dln_shape_narrowest(c->s), 0, 1, &sh, err) ||
-                 bench_problem_make(&sh, c->d, &pb, err) ||
-                 dln_train(c->be, &pb.fit, &pb.ref, c->s, 1, &c->W[b], &c->o[b], &c->res[b], err);
-        bench_problem_free(&pb);
-        dln_shallow_free(&sh);
-        if (rc) return 1;
-    }
+    for (int b = 0; b < c->count; b++)
+        if (solve_and_train(c, b, 1)) return 1;
     return 0;
 }
 
@@ -80,16 +86,7 @@ static int run_loop_solving(void *p)
 static int run_batch(void *p)
 {
     pass_ctx *c = p;
-    dln_shallow sh;
-    bench_problem pb = {0};
-    memset(&sh, 0, sizeof sh);
-    dln_error *err = dln_backend_error(c->be);
-    int rc = dln_shallow_solve(c->be, c->d, dln_shape_narrowest(c->s), 0, 1, &sh, err) ||
-             bench_problem_make(&sh, c->d, &pb, err) ||
-             dln_train(c->be, &pb.fit, &pb.ref, c->s, c->count, c->W, c->o, c->res, err);
-    bench_problem_free(&pb);
-    dln_shallow_free(&sh);
-    return rc;
+    return solve_and_train(c, 0, c->count);
 }
 
 static long total_steps(const pass_ctx *c)

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _lib
 from ._errors import MAX_DIM, data_of, fail, raise_for
-from ._experiment import Experiment
+from ._experiment import Experiment, Handle
 
 L = _lib.lib
 PRECISIONS = {"fp64": (_lib.F64, _lib.MATH_DEFAULT), "fp32": (_lib.F32, _lib.MATH_DEFAULT),
@@ -55,7 +55,7 @@ def _path(name, v):
     return os.fsencode(v)
 
 
-class _Backend:
+class _Backend(Handle):
     """A dln backend for the duration of one call (its error record outlives it)."""
 
     def __init__(self, backend, precision):
@@ -72,16 +72,8 @@ class _Backend:
             self.close()
             raise_for(rc, self.err)
 
-    def close(self):
-        if self.ptr:
-            L.dln_backend_destroy(self.ptr)
-            self.ptr = C.c_void_p()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def _free(self, ptr):
+        L.dln_backend_destroy(ptr)
 
 
 def backends():

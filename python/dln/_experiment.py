@@ -78,7 +78,26 @@ class _Trace:
         return pandas.DataFrame(t)
 
 
-class Experiment:
+class Handle:
+    """An object of the library held by a pointer, freed by close() or on leaving a with block."""
+    ptr = None
+
+    def _free(self, ptr):
+        raise NotImplementedError
+
+    def close(self):
+        if self.ptr:
+            self._free(self.ptr)
+            self.ptr = C.c_void_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Experiment(Handle):
     """One experiment: `with Experiment(opts, keep) as e: e.run(); e.summary(b) ...`. keep
     holds every Python object the options point into, alive until the experiment ends."""
 
@@ -132,13 +151,5 @@ class Experiment:
     def commit(self):
         self._check(L.dln_experiment_commit(self.ptr))
 
-    def close(self):
-        if self.ptr:
-            L.dln_experiment_destroy(self.ptr)
-            self.ptr = C.c_void_p()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def _free(self, ptr):
+        L.dln_experiment_destroy(ptr)

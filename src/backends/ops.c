@@ -6,7 +6,7 @@
 
 #include "backends/backend_table.h"
 #include "backends/threads.h"
-#include "core/mat_checks.h"
+#include "backends/mat_checks.h"
 
 const char *dln_backend_name(const dln_backend *be) { return be->ops->name; }
 

@@ -7,31 +7,11 @@
  * Every activation, backward signal and their tangents are kept in buffers of their own
  * (the step's chain overwrites activations). The chains are batched operations over a
  * range of members, each member's directions and products in buffers `cap` members wide,
- * made on first use; dln_network_hvp runs them for one member. */
+ * made on first use (network_internal.h's net_hvp; the network frees them);
+ * dln_network_hvp runs them for one member. */
 #include <stdlib.h>
 
 #include "model/network_internal.h"
-
-struct net_hvp {
-    int cap;     /* members the buffers hold */
-    net_mat *A;  /* A[k] (d_k, n), k = 1..H-1 (A[0] is X; A_H goes straight into B[H]) */
-    net_mat *B;  /* B[k] (d_k, n), k = 1..H; B[H] = dL/dZ */
-    net_mat *dA; /* dA[k] (d_k, n), k = 1..H-1 (dA_H is dB[H]) */
-    net_mat *dB; /* dB[k] (d_k, n), k = 1..H */
-    net_mat *V;  /* V[k-1] shaped as W_k: the direction */
-    net_mat *HV; /* HV[k-1] shaped as W_k: the product */
-};
-
-void dln_net_hvp_free(dln_network *net)
-{
-    struct net_hvp *h = net->hvp;
-    if (!h) return;
-    int H = net->s.depth;
-    net_mat *sets[] = {h->A, h->B, h->dA, h->dB, h->V, h->HV};
-    for (int k = 0; k < 6; k++) dln_net_free_set(net->be, sets[k], H + 1);
-    free(h);
-    net->hvp = NULL;
-}
 
 static int make_buffers(dln_network *net, int cap)
 {

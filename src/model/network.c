@@ -54,6 +54,16 @@ void dln_net_free_set(dln_backend *be, net_mat *set, int count)
     free(set);
 }
 
+void dln_net_hvp_free(dln_network *net)
+{
+    struct net_hvp *h = net->hvp;
+    if (!h) return;
+    net_mat *sets[] = {h->A, h->B, h->dA, h->dB, h->V, h->HV};
+    for (int k = 0; k < 6; k++) dln_net_free_set(net->be, sets[k], net->s.depth + 1);
+    free(h);
+    net->hvp = NULL;
+}
+
 static int create(dln_network *net, unsigned buffers)
 {
     dln_backend *be = net->be;
@@ -97,7 +107,8 @@ void dln_network_destroy(dln_network *net)
     int H = net->s.depth;
     for (int g = 0; g < 2; g++) dln_graph_destroy(be, net->graphs[g]);
     dln_net_hvp_free(net);
-    dln_net_product_free(net);
+    dln_mat *lazy[] = {&net->prod[0], &net->prod[1], &net->norms}; /* product.c's, made on first use */
+    for (int i = 0; i < 3; i++) dln_mat_free(be, lazy[i]);
     dln_objective_unbind(be, &net->obj);
     net_mat *sets[] = {net->W, net->G, net->V, net->T, net->A};
     for (int k = 0; k < 5; k++) dln_net_free_set(be, sets[k], H + 1);

@@ -1,7 +1,8 @@
 /* network_internal.h: the layout of a dln_network (internal to src/model/): its buffers in
- * backend memory, each the members side by side, and the chains over a range of members
- * that the step (step.c), the trial of a line search and the Hessian-vector products
- * (hvp.c) are built from (chain.c). */
+ * backend memory, each the members side by side (all freed by network.c, which owns them,
+ * those made on first use by hvp.c and product.c too), and the chains over a range of
+ * members that the step (step.c), the trial of a line search and the Hessian-vector
+ * products (hvp.c) are built from (chain.c). */
 #ifndef DLN_NETWORK_INTERNAL_H
 #define DLN_NETWORK_INTERNAL_H
 
@@ -15,6 +16,18 @@ typedef struct {
     dln_mat m0;
     size_t stride;
 } net_mat;
+
+/* The Hessian-vector product's buffers (made on first use by hvp.c, freed with the network):
+ * each a batched operand `cap` members wide. */
+struct net_hvp {
+    int cap;     /* members the buffers hold */
+    net_mat *A;  /* A[k] (d_k, n), k = 1..H-1 (A[0] is X; A_H goes straight into B[H]) */
+    net_mat *B;  /* B[k] (d_k, n), k = 1..H; B[H] = dL/dZ */
+    net_mat *dA; /* dA[k] (d_k, n), k = 1..H-1 (dA_H is dB[H]) */
+    net_mat *dB; /* dB[k] (d_k, n), k = 1..H */
+    net_mat *V;  /* V[k-1] shaped as W_k: the direction */
+    net_mat *HV; /* HV[k-1] shaped as W_k: the product */
+};
 
 struct dln_network {
     dln_backend *be;
@@ -44,10 +57,8 @@ dln_mat dln_net_member(const net_mat *m, int b);
 int dln_net_alloc_set(dln_network *net, net_mat **out, int first, int last, int n, int members);
 void dln_net_free_set(dln_backend *be, net_mat *set, int count);
 
-/* Frees the Hessian-vector product buffers (hvp.c); safe when there are none. */
+/* Frees the Hessian-vector product buffers; safe when there are none. */
 void dln_net_hvp_free(dln_network *net);
-/* Frees the product and norm buffers (product.c); safe when there are none. */
-void dln_net_product_free(dln_network *net);
 
 /* The forward chain of members lo .. lo + n - 1 with weights W (net->W or net->T): A_H =
  * W_H...W_1 X, then the objective's gradient in place, its value into the results when

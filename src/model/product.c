@@ -5,13 +5,6 @@
 
 #include "model/network_internal.h"
 
-void dln_net_product_free(dln_network *net)
-{
-    dln_mat_free(net->be, &net->prod[0]);
-    dln_mat_free(net->be, &net->prod[1]);
-    dln_mat_free(net->be, &net->norms);
-}
-
 static int check_member(dln_network *net, int m)
 {
     if (m < 0 || m >= net->count)

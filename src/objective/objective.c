@@ -68,6 +68,14 @@ void dln_objective_destroy(dln_objective *o)
     free(o);
 }
 
+double dln_objective_half_sumsq(const double *Y, int rows, int n, const double *w)
+{
+    double s = 0.0;
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < rows; i++) s += (w ? w[i] : 1.0) * Y[i + (size_t)j * rows] * Y[i + (size_t)j * rows];
+    return 0.5 * s;
+}
+
 const char *dln_objective_name(const dln_objective *o) { return ops_of(o)->name; }
 
 unsigned dln_objective_flags(const dln_objective *o) { return ops_of(o)->flags; }

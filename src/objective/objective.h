@@ -50,6 +50,10 @@ struct dln_objective {
 extern const dln_objective_ops *const dln_objective_table[];
 extern const dln_objective_ops dln_objective_square;
 
+/* 1/2 sum_ij w_i Y_ij^2 of a host (rows, n) matrix, w NULL: every w_i = 1 (the zero
+ * prediction's loss of the square losses). */
+double dln_objective_half_sumsq(const double *Y, int rows, int n, const double *w);
+
 /* o, or the square loss where o is NULL. */
 const dln_objective *dln_objective_or_square(const dln_objective *o);
 

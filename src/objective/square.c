@@ -56,9 +56,7 @@ static int square_gradient(void *state, dln_backend *be, dln_mat *Z, size_t stri
 static double square_zero_loss(const dln_objective *o, const double *Y, int rows, int n)
 {
     (void)o;
-    double s = 0.0;
-    for (size_t e = 0; e < (size_t)rows * (size_t)n; e++) s += Y[e] * Y[e];
-    return 0.5 * s;
+    return dln_objective_half_sumsq(Y, rows, n, NULL);
 }
 
 const dln_objective_ops dln_objective_square = {

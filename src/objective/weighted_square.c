@@ -108,10 +108,7 @@ static int weighted_hessian(void *state, dln_backend *be, const dln_mat *Z, size
 
 static double weighted_zero_loss(const dln_objective *o, const double *Y, int rows, int n)
 {
-    double s = 0.0;
-    for (int j = 0; j < n; j++)
-        for (int i = 0; i < rows; i++) s += o->p.weights[i] * Y[i + (size_t)j * rows] * Y[i + (size_t)j * rows];
-    return 0.5 * s;
+    return dln_objective_half_sumsq(Y, rows, n, o->p.weights);
 }
 
 const dln_objective_ops dln_objective_weighted_square = {

@@ -41,6 +41,24 @@ int dln_cuda_malloc(dln_backend *be, void **p, size_t bytes, const char *what)
     return fail_call(be, "cudaMalloc", __FILE__, __LINE__, cudaGetErrorName(e), cudaGetErrorString(e));
 }
 
+int dln_cuda_grow(dln_backend *be, double **buf, size_t *cap, size_t need, const char *what)
+{
+    if (need <= *cap) return DLN_OK;
+    if (*buf) {
+        cuda_impl *c = be->impl;
+        double *old = *buf;
+        *buf = NULL;
+        *cap = 0;
+        CUDA_CHECK(cudaStreamSynchronize(c->stream)); /* queued work may still read it */
+        CUDA_CHECK(cudaFree(old));
+    }
+    void *p = NULL;
+    DLN_TRY(dln_cuda_malloc(be, &p, need * sizeof(double), what));
+    *buf = p;
+    *cap = need;
+    return DLN_OK;
+}
+
 static int cuda_alloc(dln_backend *be, dln_mat *m, int rows, int cols, dln_dtype dtype)
 {
     // m is (rows, cols), ld = max(rows, 1), zero-filled (asynchronously, on the stream)
@@ -145,19 +163,7 @@ static int ensure_svd(dln_backend *be, int m, int n)
         c->svd_n = n;
         c->svd_lwork = lwork;
     }
-    size_t need = (size_t)c->svd_lwork + 2 * (size_t)n;
-    if (need <= c->svd_cap) return DLN_OK;
-    if (c->svd_buf) {
-        double *old = c->svd_buf;
-        c->svd_buf = NULL;
-        c->svd_cap = 0;
-        CUDA_CHECK(cudaFree(old));
-    }
-    void *buf = NULL;
-    DLN_TRY(dln_cuda_malloc(be, &buf, need * sizeof(double), "the gesvd workspace"));
-    c->svd_buf = buf;
-    c->svd_cap = need;
-    return DLN_OK;
+    return dln_cuda_grow(be, &c->svd_buf, &c->svd_cap, (size_t)c->svd_lwork + 2 * (size_t)n, "the gesvd workspace");
 }
 
 static int cuda_gesvd(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT)

@@ -23,7 +23,7 @@ typedef struct {
     cublasMath_t blas_math;  /* math mode currently set on blas */
     void *blas_ws;           /* explicit cuBLAS workspace (no allocation while capturing) */
     double *partials;        /* device, DLN_SUMSQ_BLOCKS: scratch of sumsq's first pass */
-    double *batch_partials;  /* device: scratch of the batched sumsq (batched.c), grown on demand */
+    double *batch_partials;  /* device: scratch of sumsq for several members (step_ops.c), grown on demand */
     size_t batch_partials_cap;
     void *staging;           /* pinned host staging for upload and download */
     size_t staging_bytes;
@@ -103,6 +103,9 @@ static inline int no_capture(dln_backend *be, const char *op)
 
 /* cudaMalloc of bytes; out of memory is DLN_ENOMEM naming `what` (backend_cuda.c). */
 int dln_cuda_malloc(dln_backend *be, void **p, size_t bytes, const char *what);
+/* *buf (device, *cap doubles) grown to hold at least need doubles: freed (once the stream is
+ * idle) and made anew when too small; `what` names it in an out-of-memory message. */
+int dln_cuda_grow(dln_backend *be, double **buf, size_t *cap, size_t need, const char *what);
 /* Sets the cuBLAS math mode when it differs from the one set (backend_cuda.c). */
 int dln_cuda_set_math(dln_backend *be, cublasMath_t mode);
 

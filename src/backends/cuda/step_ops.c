@@ -15,18 +15,7 @@ static int ensure_batch_partials(dln_backend *be, size_t n)
     cuda_impl *c = be->impl;
     if (n <= c->batch_partials_cap) return DLN_OK;
     DLN_TRY(no_capture(be, "sumsq_batched (its scratch must grow: run the operation once before capturing it)"));
-    if (c->batch_partials) {
-        CUDA_CHECK(cudaStreamSynchronize(c->stream));
-        double *old = c->batch_partials;
-        c->batch_partials = NULL;
-        c->batch_partials_cap = 0;
-        CUDA_CHECK(cudaFree(old));
-    }
-    void *p = NULL;
-    DLN_TRY(dln_cuda_malloc(be, &p, n * sizeof(double), "the batched reduction scratch"));
-    c->batch_partials = p;
-    c->batch_partials_cap = n;
-    return DLN_OK;
+    return dln_cuda_grow(be, &c->batch_partials, &c->batch_partials_cap, n, "the batched reduction scratch");
 }
 
 /* One member: C (m, n) = alpha op(A) (m, k) op(B) (k, n) + beta C, the plain cuBLAS calls. */

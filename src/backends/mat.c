@@ -5,7 +5,7 @@
  * bad user input). */
 #include <stdint.h>
 
-#include "core/mat_checks.h"
+#include "backends/mat_checks.h"
 
 size_t dln_dtype_size(dln_dtype t) { return t == DLN_F32 ? sizeof(float) : sizeof(double); }
 

@@ -1,4 +1,4 @@
-/* mat_checks.h: the argument checks of matrix operations (src/core/mat.c), used by
+/* mat_checks.h: the argument checks of matrix operations (src/backends/mat.c), used by
  * src/backends/ops.c before any backend is called. Internal to the library. */
 #ifndef DLN_MAT_CHECKS_H
 #define DLN_MAT_CHECKS_H
