@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "core/pool.h"
+#include "dln/pool.h"
 
 typedef struct {
     int threads;

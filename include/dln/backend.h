@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "dln/error.h"
+#include "dln/pool.h"
 
 typedef struct dln_backend dln_backend;
 
@@ -55,6 +56,16 @@ int dln_backend_threads(const dln_backend *be);
  * started threads, not the calling one, have run since the threads were set: 0 means the
  * batch ran on the caller alone. */
 long dln_backend_thread_work(const dln_backend *be);
+/* The threads dln_backend_set_threads started (NULL when it runs none): what a network
+ * issues its chunks of members on, and what the trainer spreads the members' step-size
+ * work over, each thread through a handle of its own. */
+dln_pool *dln_backend_pool(dln_backend *be);
+/* A handle on the same backend (same context and memory) whose operations record their
+ * failures in *err and use no threads: what one of the pool's threads issues its work
+ * through, so that its failures never touch the caller's record. Freed by
+ * dln_backend_worker_free (the backend itself stays). */
+int dln_backend_worker(dln_backend *be, dln_error *err, dln_backend **out);
+void dln_backend_worker_free(dln_backend *worker);
 /* Free and total bytes of the backend's memory (0, 0 when it has no device memory). */
 int dln_backend_mem_info(dln_backend *be, size_t *free_bytes, size_t *total_bytes);
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "dln/error.h"
+#include "dln/ops.h"
 
 typedef struct dln_objective dln_objective;
 
@@ -42,5 +43,32 @@ unsigned dln_objective_flags(const dln_objective *o);
 /* The loss of the zero prediction Z = 0 on the target Y (rows, n), host fp64 with ld = rows:
  * the scale of a run (rel_gap's denominator where no solver gives one). */
 double dln_objective_zero_loss(const dln_objective *o, const double *Y, int rows, int n);
+
+/* ---- an objective on a backend: what a network computes its loss with --------------------
+ * A state holds the target uploaded and the objective's scratch for `count` members whose
+ * predictions Z_b (rows, n) lie `stride` elements apart (member b of an operand is the
+ * descriptor moved by b x stride, as in dln/ops.h's batched operations). Its operations only
+ * queue work through the handle they are given (capturable into a graph). */
+typedef struct dln_objective_state dln_objective_state;
+
+/* Backend bytes of such a state. */
+double dln_objective_state_bytes(const dln_objective *o, int rows, int n, dln_dtype dtype, int count);
+/* The state on backend be (failures recorded in be's record). */
+int dln_objective_state_create(const dln_objective *o, dln_backend *be, int rows, int n, dln_dtype dtype, int count,
+                               dln_objective_state **out);
+void dln_objective_state_destroy(dln_objective_state *st);
+/* The target Y (rows, n), host fp64, ld = rows, uploaded. */
+int dln_objective_set_target(dln_objective_state *st, const double *Y);
+/* The loss is this multiple of the value dln_objective_gradient reduces (1/2 for a sum of squares). */
+double dln_objective_value_scale(const dln_objective *o);
+/* For members b = lo .. lo + count - 1: Z_b := dL/dZ at Z_b in place (Z: member lo's
+ * descriptor), and where out is given the value whose value_scale multiple is member b's
+ * loss into out[index + b - lo] (an fp64 column in backend memory). */
+int dln_objective_gradient(dln_objective_state *st, dln_backend *be, dln_mat *Z, size_t stride, int lo, int count,
+                           dln_mat *out, int index);
+/* For the same members: D_b := (d^2 L / dZ^2 at Z_b) D_b in place, Z_b the prediction
+ * (before dln_objective_gradient replaced it); nothing for the square loss (the identity). */
+int dln_objective_hessian(dln_objective_state *st, dln_backend *be, const dln_mat *Z, size_t stride_z, dln_mat *D,
+                          size_t stride_d, int lo, int count);
 
 #endif

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "backends/backend_table.h"
-#include "backends/threads.h"
 #include "backends/mat_checks.h"
 
 const char *dln_backend_name(const dln_backend *be) { return be->ops->name; }

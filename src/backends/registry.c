@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "backends/backend_table.h"
-#include "core/pool.h"
+#include "dln/pool.h"
 
 const char *dln_backends_compiled(void)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "core/pool.h"
+#include "dln/pool.h"
 
 #define SPINS 20000 /* polls of the generation before sleeping (about 50 us) */
 

@@ -19,8 +19,7 @@ int dln_net_forward(dln_network *net, const net_mat *W, int lo, int n, int measu
         DLN_TRY(dln_gemm_batched(net->be, 0, 0, 1.0, &w, W[i - 1].stride, &in, s_in, 0.0, &a, net->A[i].stride, n));
     }
     dln_mat z = from(&net->A[H], lo);
-    return net->obj.obj->ops->gradient(net->obj.state, net->be, &z, net->A[H].stride, lo, n,
-                                       measure ? &net->results : NULL, lo);
+    return dln_objective_gradient(net->obj, net->be, &z, net->A[H].stride, lo, n, measure ? &net->results : NULL, lo);
 }
 
 int dln_net_backward(dln_network *net, const net_mat *W, int lo, int n, int measure)

@@ -48,10 +48,8 @@ static int forward(dln_network *net, struct net_hvp *h, int lo, int n)
             DLN_TRY(dln_gemm_batched(be, 0, 0, 1.0, &w, wk->stride, &h->dA[k - 1].m0, h->dA[k - 1].stride, 1.0,
                                      &da->m0, da->stride, n));
     }
-    const dln_objective_ops *ops = net->obj.obj->ops;
-    if (ops->hessian)
-        DLN_TRY(ops->hessian(net->obj.state, be, &h->B[H].m0, h->B[H].stride, &h->dB[H].m0, h->dB[H].stride, lo, n));
-    return ops->gradient(net->obj.state, be, &h->B[H].m0, h->B[H].stride, lo, n, NULL, 0);
+    DLN_TRY(dln_objective_hessian(net->obj, be, &h->B[H].m0, h->B[H].stride, &h->dB[H].m0, h->dB[H].stride, lo, n));
+    return dln_objective_gradient(net->obj, be, &h->B[H].m0, h->B[H].stride, lo, n, NULL, 0);
 }
 
 /* (H V)_k = dB_k A_{k-1}^T + B_k dA_{k-1}^T, with B and dB carried down the chain. */

@@ -23,8 +23,7 @@ size_t dln_network_bytes(const dln_shape *s, const dln_network_config *c)
     size_t p = dln_shape_params(s), act = 0, count = (size_t)count_of(c), n = (size_t)c->n;
     for (int i = 1; i <= s->depth; i++) act += (size_t)s->dims[i] * n;
     size_t copies = 2 + ((c->buffers & DLN_NET_MOMENTUM) ? 1 : 0) + ((c->buffers & DLN_NET_TRIAL) ? 1 : 0);
-    const dln_objective *obj = dln_objective_or_square(c->objective);
-    double target = obj->ops->state_bytes(obj, s->dims[s->depth], c->n, c->dtype, (int)count);
+    double target = dln_objective_state_bytes(c->objective, s->dims[s->depth], c->n, c->dtype, (int)count);
     return (copies * p + act) * count * dln_dtype_size(c->dtype) + (size_t)s->dims[0] * n * dln_dtype_size(c->dtype) +
            (size_t)target + 4 * count * sizeof(double);
 }
@@ -71,7 +70,7 @@ static int create(dln_network *net, unsigned buffers)
     net->chunk_rc = calloc((size_t)count, sizeof(int));
     if (!net->chunk_rc) return dln_fail(dln_backend_error(be), DLN_ENOMEM, "out of host memory");
     DLN_TRY(dln_mat_alloc(be, &net->X, net->s.dims[0], net->n, net->dtype));
-    DLN_TRY(dln_objective_bind(net->obj.obj, be, net->s.dims[H], net->n, net->dtype, count, &net->obj));
+    DLN_TRY(dln_objective_state_create(net->objective, be, net->s.dims[H], net->n, net->dtype, count, &net->obj));
     DLN_TRY(dln_mat_alloc(be, &net->results, 2 * count, 1, DLN_F64));
     DLN_TRY(dln_mat_alloc(be, &net->lr, count, 1, DLN_F64));
     DLN_TRY(dln_mat_alloc(be, &net->mu, count, 1, DLN_F64));
@@ -88,7 +87,7 @@ int dln_network_create(dln_backend *be, const dln_shape *s, const dln_network_co
     dln_network *net = calloc(1, sizeof *net);
     if (!net) return dln_fail(dln_backend_error(be), DLN_ENOMEM, "out of host memory");
     net->be = be, net->n = c->n, net->count = net->active = count_of(c), net->dtype = c->dtype, net->threads = 1;
-    net->obj.obj = c->objective;
+    net->objective = c->objective;
     int H = s->depth;
     int rc = dln_shape_make(H, s->dims[0], s->dims[H], s->dims + 1, H - 1, &net->s, dln_backend_error(be));
     if (!rc) rc = create(net, c->buffers);
@@ -109,7 +108,7 @@ void dln_network_destroy(dln_network *net)
     dln_net_hvp_free(net);
     dln_mat *lazy[] = {&net->prod[0], &net->prod[1], &net->norms}; /* product.c's, made on first use */
     for (int i = 0; i < 3; i++) dln_mat_free(be, lazy[i]);
-    dln_objective_unbind(be, &net->obj);
+    dln_objective_state_destroy(net->obj);
     net_mat *sets[] = {net->W, net->G, net->V, net->T, net->A};
     for (int k = 0; k < 5; k++) dln_net_free_set(be, sets[k], H + 1);
     dln_mat *single[] = {&net->X, &net->results, &net->lr, &net->mu};
@@ -126,7 +125,7 @@ const dln_shape *dln_network_shape(const dln_network *net) { return &net->s; }
 int dln_network_set_data(dln_network *net, const double *X, const double *Y)
 {
     DLN_TRY(dln_upload(net->be, &net->X, X, net->X.rows));
-    return net->obj.obj->ops->set_target(net->obj.state, net->be, Y);
+    return dln_objective_set_target(net->obj, Y);
 }
 
 static int check_member(dln_network *net, int m)

@@ -7,7 +7,6 @@
 #define DLN_NETWORK_INTERNAL_H
 
 #include "dln/network.h"
-#include "objective/objective.h"
 
 /* A batched operand: the allocation (rows, cols x count), member 0's descriptor, and the
  * stride between members (member b is member 0 moved by b x stride elements). */
@@ -38,7 +37,8 @@ struct dln_network {
     int no_graphs;    /* issue every operation instead of capturing */
     dln_dtype dtype;
     dln_mat X;        /* the input (d_0, n), shared (stride 0) */
-    dln_objective_bound obj; /* the objective with the target */
+    const dln_objective *objective; /* NULL: the square loss */
+    dln_objective_state *obj; /* the objective on the backend, with the target */
     net_mat *W, *G, *V, *T;  /* [i] for layer i + 1, (d_{i+1}, d_i); V, T NULL unless asked */
     net_mat *A;       /* [i] (d_i, n), i = 1..H; A[H] holds dL/dZ after a forward */
     dln_mat results;  /* fp64 (2 count, 1): the members' reduced values, then their ||G||^2 */

@@ -9,7 +9,6 @@
  * trial step of a line search, and reading the results. */
 #include <stdlib.h>
 
-#include "backends/threads.h"
 #include "model/network_internal.h"
 
 /* The update of members lo .. lo + n - 1 from (W_t, G_t) to W_{t+1}, then forward and
@@ -92,7 +91,7 @@ int dln_network_read(dln_network *net, dln_network_stats *st)
     double *v = malloc(sizeof(double) * 2 * (size_t)net->count);
     if (!v) return dln_fail(dln_backend_error(net->be), DLN_ENOMEM, "out of host memory");
     int rc = dln_download(net->be, &net->results, v, 2 * net->count);
-    double scale = net->obj.obj->ops->value_scale;
+    double scale = dln_objective_value_scale(net->objective);
     for (int m = 0; !rc && m < net->count; m++) {
         st[m].loss = scale * v[m];
         st[m].grad_sumsq = v[net->count + m];
@@ -120,7 +119,7 @@ int dln_network_try(dln_network *net, double lr, double *loss)
     double v;
     dln_mat r = dln_mat_view(&net->results, 0, 0, 1, 1);
     DLN_TRY(dln_download(net->be, &r, &v, 1));
-    *loss = net->obj.obj->ops->value_scale * v;
+    *loss = dln_objective_value_scale(net->objective) * v;
     return DLN_OK;
 }
 

@@ -86,16 +86,54 @@ double dln_objective_zero_loss(const dln_objective *o, const double *Y, int rows
     return ops_of(obj)->zero_loss(obj, Y, rows, n);
 }
 
-int dln_objective_bind(const dln_objective *obj, dln_backend *be, int rows, int n, dln_dtype dtype, int count,
-                       dln_objective_bound *b)
+struct dln_objective_state {
+    const dln_objective *obj;
+    dln_backend *be; /* the backend it was made on (its memory is freed there) */
+    void *impl;      /* the objective's own state */
+};
+
+double dln_objective_state_bytes(const dln_objective *o, int rows, int n, dln_dtype dtype, int count)
 {
-    b->obj = dln_objective_or_square(obj);
-    b->state = NULL;
-    return ops_of(b->obj)->state_create(b->obj, be, rows, n, dtype, count, &b->state);
+    const dln_objective *obj = dln_objective_or_square(o);
+    return obj->ops->state_bytes(obj, rows, n, dtype, count);
 }
 
-void dln_objective_unbind(dln_backend *be, dln_objective_bound *b)
+int dln_objective_state_create(const dln_objective *o, dln_backend *be, int rows, int n, dln_dtype dtype, int count,
+                               dln_objective_state **out)
 {
-    if (b->obj && b->state) ops_of(b->obj)->state_destroy(be, b->state);
-    b->state = NULL;
+    *out = NULL;
+    dln_objective_state *st = calloc(1, sizeof *st);
+    if (!st) return dln_fail(dln_backend_error(be), DLN_ENOMEM, "out of host memory");
+    st->obj = dln_objective_or_square(o), st->be = be;
+    int rc = st->obj->ops->state_create(st->obj, be, rows, n, dtype, count, &st->impl);
+    if (rc) free(st);
+    else *out = st;
+    return rc;
+}
+
+void dln_objective_state_destroy(dln_objective_state *st)
+{
+    if (!st) return;
+    st->obj->ops->state_destroy(st->be, st->impl);
+    free(st);
+}
+
+int dln_objective_set_target(dln_objective_state *st, const double *Y)
+{
+    return st->obj->ops->set_target(st->impl, st->be, Y);
+}
+
+double dln_objective_value_scale(const dln_objective *o) { return ops_of(o)->value_scale; }
+
+int dln_objective_gradient(dln_objective_state *st, dln_backend *be, dln_mat *Z, size_t stride, int lo, int count,
+                           dln_mat *out, int index)
+{
+    return st->obj->ops->gradient(st->impl, be, Z, stride, lo, count, out, index);
+}
+
+int dln_objective_hessian(dln_objective_state *st, dln_backend *be, const dln_mat *Z, size_t stride_z, dln_mat *D,
+                          size_t stride_d, int lo, int count)
+{
+    const dln_objective_ops *ops = st->obj->ops;
+    return ops->hessian ? ops->hessian(st->impl, be, Z, stride_z, D, stride_d, lo, count) : DLN_OK;
 }

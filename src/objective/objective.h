@@ -1,5 +1,5 @@
-/* objective.h: the interface every objective implements (internal to the library; the
- * public face is dln/objective.h). An objective is one file in this folder defining one
+/* objective.h: the interface every objective implements (internal to src/objective/; the
+ * public face, the objectives and their states on a backend, is dln/objective.h). An objective is one file in this folder defining one
  * dln_objective_ops, listed once in registry.c. Its backend work runs on a state it makes
  * per network: the target uploaded, and any scratch, for `count` members whose predictions
  * Z_b (rows, n) lie `stride` elements apart in one allocation (member b of an operand is
@@ -57,15 +57,5 @@ double dln_objective_half_sumsq(const double *Y, int rows, int n, const double *
 /* o, or the square loss where o is NULL. */
 const dln_objective *dln_objective_or_square(const dln_objective *o);
 
-/* A network's objective: the objective and its state on the backend. */
-typedef struct {
-    const dln_objective *obj;
-    void *state;
-} dln_objective_bound;
-
-/* obj's state for count members of (rows, n) predictions; on failure b->state is NULL. */
-int dln_objective_bind(const dln_objective *obj, dln_backend *be, int rows, int n, dln_dtype dtype, int count,
-                       dln_objective_bound *b);
-void dln_objective_unbind(dln_backend *be, dln_objective_bound *b);
 
 #endif

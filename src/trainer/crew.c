@@ -3,7 +3,6 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "backends/threads.h"
 #include "trainer/crew.h"
 
 int dln_crew_create(dln_backend *be, const dln_shape *s, int n, int workers, dln_dtype dtype,

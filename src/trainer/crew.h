@@ -12,7 +12,7 @@
 
 #include <stdatomic.h>
 
-#include "core/pool.h"
+#include "dln/pool.h"
 #include "dln/network.h"
 
 typedef struct {

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/threads.h"
 #include "dln/clock.h"
 #include "trainer/crew.h"
 #include "trainer/trainer_internal.h"

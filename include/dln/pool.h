@@ -1,4 +1,5 @@
-/* pool.h: a fork-join pool of host threads (internal to the library). dln_pool_for
+/* dln/pool.h: a fork-join pool of host threads (the backend's threads for a batch's
+ * members, dln_backend_set_threads; a program may make its own). dln_pool_for
  * runs fn on every index of [0, n) once, spread over the pool's threads and the caller,
  * and returns when all are done. Which thread runs an index is not fixed (indices are
  * taken in order from a shared counter), so fn must give the same result whichever
@@ -6,8 +7,8 @@
  * members of a batch). A call made while the pool is running another job (from inside fn,
  * or from another host thread) runs its indices on the calling thread, in order, with
  * worker -1: the caller's own scratch (its worker 0) may be used there, no other. */
-#ifndef DLN_CORE_POOL_H
-#define DLN_CORE_POOL_H
+#ifndef DLN_POOL_H
+#define DLN_POOL_H
 
 typedef struct dln_pool dln_pool;
 
