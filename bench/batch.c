@@ -188,7 +188,7 @@ static void usage(void)
 {
     fputs("usage: batch [options]\n\n"
           "Member-steps per second of B runs on the same data and shape: one process per member,\n"
-          "a loop of dln_train in one process, and dln_train_batch; every member checked equal to\n"
+          "a loop of dln_train in one process, and one dln_train of all of them; every member checked equal to\n"
           "its single run first.\n\n"
           "  --dx N --dy N --m N           synthetic problem (default 32, 32, 256: dln train's)\n"
           "  --teacher-rank N --noise S    (default 8, 0.1)\n"
