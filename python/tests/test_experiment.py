@@ -58,12 +58,15 @@ def test_the_flow_time_is_the_sum_of_the_steps(rng):
     # a fixed step: time = step x lr, summed one update at a time (rounding only: 200 additions)
     assert np.allclose(t["time"], t["step"] * 2e-3, rtol=1e-13, atol=0)
     assert run["time"] == np.asarray(t["time"])[-1]
-    auto = dln.train(X, Y, depth=3, width=3, steps=200, tol=0, log_every=1)
-    a = auto["trace"]
-    # the rule's steps change; a row reports the lr of the update that led to it (a decision at
-    # step t shows at step t + 1), so each update adds the next row's lr, exactly
-    lr, time = np.asarray(a["lr"]), np.asarray(a["time"])
-    assert len(set(lr)) > 1 and np.array_equal(time[1:], time[:-1] + lr[1:])
+    # a changing step: a row reports the lr of the update that led to it (a decision at step t shows
+    # at step t + 1), so each update adds the next row's lr, exactly. The line search changes its step
+    # on every problem; the sharpness rule may keep its first step for 200 steps (it does on some
+    # seeds), so it is held to the sum only
+    for opts in ({"line_search": True}, {}):
+        a = dln.train(X, Y, depth=3, width=3, steps=200, tol=0, log_every=1, **opts)["trace"]
+        lr, time = np.asarray(a["lr"]), np.asarray(a["time"])
+        assert np.array_equal(time[1:], time[:-1] + lr[1:])
+        assert len(set(lr)) > 1 or not opts
 
 
 def test_a_batch_traces_the_sharpness_of_every_member(rng):
