@@ -59,6 +59,8 @@ $(BUILD)/tests/%.o:         INC := -Iinclude -Isrc/oracle -Itests
 $(BUILD)/tests/test_pool.o:   INC := -Iinclude -Isrc -Itests
 $(BUILD)/tests/test_crew.o:   INC := -Iinclude -Isrc -Isrc/oracle -Itests
 $(BUILD)/src/backends/cuda/%.o: INC := -Iinclude -Isrc -Ikernels -I$(CUDA_HOME)/include
+# the CPU backend's loss loops share the losses' arithmetic with the kernels (kernels/loss_math.h)
+$(BUILD)/src/backends/cpu/%.o:  INC := -Iinclude -Isrc -Ikernels
 ifneq ($(NVCC),)
 $(BUILD)/src/backends/registry.o: INC := -Iinclude -Isrc -DDLN_HAVE_CUDA
 endif

@@ -1,5 +1,5 @@
 /* kernels.h: C-callable launchers for the CUDA kernels of the CUDA backend (axpby.cu,
- * sumsq.cu, triu.cu in this folder: one file per kernel; each kernel computes any number of
+ * sumsq.cu, loss.cu, triu.cu in this folder: one file per kernel; each kernel computes any number of
  * members side by side, a single matrix being one member). Included by ../backend_cuda.c (gcc) and
  * by the .cu files (nvcc). Every launcher enqueues its work on `stream`, never
  * synchronises (so it can be captured into a CUDA graph), and returns the launch status
@@ -49,6 +49,26 @@ cudaError_t dln_sumsq_f64(int rows, int cols, int count, const double *x, int ld
                           double *out, int accumulate, cudaStream_t stream);
 cudaError_t dln_sumsq_f32(int rows, int cols, int count, const float *x, int ldx, long long sx, double *partials,
                           double *out, int accumulate, cudaStream_t stream);
+
+/* The losses of dln/ops.h (kind: loss_math.h's numbers, which are dln_loss_kind's), for count
+ * members, Y_b at y + b sy, Z_b at z + b sz, D_b at d + b sd, each (rows, cols) with its
+ * leading dimension (loss.cu). The gradient: Z_b := dL/dZ in place and, where out is not
+ * NULL, out[b] = L(Z_b) in fp64, with partials device scratch of count * dln_loss_blocks(kind,
+ * rows, cols) doubles (at most DLN_SUMSQ_BLOCKS per member). The Hessian: D_b := (d^2 L/dZ^2
+ * at Z_b) D_b. cudaErrorInvalidValue for an unknown kind. */
+int dln_loss_blocks(int kind, int rows, int cols);
+cudaError_t dln_loss_gradient_f64(int kind, double param, int rows, int cols, int count, const double *y, int ldy,
+                                  long long sy, double *z, int ldz, long long sz, double *partials, double *out,
+                                  cudaStream_t stream);
+cudaError_t dln_loss_gradient_f32(int kind, double param, int rows, int cols, int count, const float *y, int ldy,
+                                  long long sy, float *z, int ldz, long long sz, double *partials, double *out,
+                                  cudaStream_t stream);
+cudaError_t dln_loss_hessian_f64(int kind, double param, int rows, int cols, int count, const double *y, int ldy,
+                                 long long sy, const double *z, int ldz, long long sz, double *d, int ldd,
+                                 long long sd, cudaStream_t stream);
+cudaError_t dln_loss_hessian_f32(int kind, double param, int rows, int cols, int count, const float *y, int ldy,
+                                 long long sy, const float *z, int ldz, long long sz, float *d, int ldd,
+                                 long long sd, cudaStream_t stream);
 
 /* A (rows, cols) with leading dim lda: the entries below the diagonal (i > j) set to
  * zero; the others untouched (triu.cu). */

@@ -7,7 +7,8 @@
  * nb = clamp(ceil(n / (DLN_SUMSQ_THREADS * 8)), 1, DLN_SUMSQ_BLOCKS) depends on a member's
  * element count n only, so small matrices launch few blocks; no atomics, and the order of
  * additions depends only on the matrix shape, so repeated runs (and graph replays) give
- * bitwise identical results, and a member's result does not depend on the count. */
+ * bitwise identical results, and a member's result does not depend on the count. (The
+ * second pass, dln_partials_final_kernel, is tree_sum.h's: the loss kernels end with it too.) */
 #include "kernels.h"
 #include "launch.h"
 #include "strided_walk.h"
@@ -31,19 +32,6 @@ sumsq_partial_kernel(long long rows, long long cols, const T *x, long long ldx, 
     if (threadIdx.x == 0) partials[(long long)b * gridDim.x + blockIdx.x] = sum;
 }
 
-// Member b = blockIdx.x: its nb partials (one per thread, the rest read as 0) into out[b],
-// overwritten or accumulated into.
-__global__ void __launch_bounds__(DLN_SUMSQ_BLOCKS)
-sumsq_final_kernel(const double *partials, int nb, double *out, int accumulate, int first_member)
-{
-    __shared__ double sh[DLN_SUMSQ_BLOCKS];
-    int b = first_member + (int)blockIdx.x;
-    sh[threadIdx.x] = (int)threadIdx.x < nb ? partials[(long long)b * nb + threadIdx.x] : 0.0;
-    __syncthreads();
-    dln_tree_sum(sh);
-    if (threadIdx.x == 0) out[b] = accumulate ? out[b] + sh[0] : sh[0];
-}
-
 // X_b is (rows, cols) with leading dim ldx (an empty X gives sums of 0, still written).
 template <typename T>
 static cudaError_t sumsq_launch(int rows, int cols, int count, const T *x, int ldx, long long sx, double *partials,
@@ -58,7 +46,7 @@ static cudaError_t sumsq_launch(int rows, int cols, int count, const T *x, int l
                    sx, partials, b0);
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;
-        DLN_LAUNCH(sumsq_final_kernel, (unsigned)nm, DLN_SUMSQ_BLOCKS, 0, stream, partials, nb, out, accumulate, b0);
+        DLN_LAUNCH(dln_partials_final_kernel, (unsigned)nm, DLN_SUMSQ_BLOCKS, 0, stream, partials, nb, out, accumulate, b0);
         if ((e = cudaGetLastError()) != cudaSuccess) return e;
     }
     return cudaSuccess;

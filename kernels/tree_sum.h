@@ -1,5 +1,6 @@
-/* tree_sum.h: the fixed shared-memory tree that folds a block's partial sums, and a block's
- * partial sum of squares (sumsq.cu's two passes). Needs strided_walk.h. */
+/* tree_sum.h: the fixed shared-memory tree that folds a block's partial sums, a block's
+ * partial sum of squares (sumsq.cu's first pass), and the second pass that folds a member's
+ * partials (sumsq.cu and loss.cu). Needs strided_walk.h and kernels.h. */
 #ifndef DLN_TREE_SUM_H
 #define DLN_TREE_SUM_H
 
@@ -29,6 +30,20 @@ __device__ static inline double dln_block_sumsq(long long rows, long long cols, 
     __syncthreads();
     dln_tree_sum(sh);
     return sh[0];
+}
+
+// The second pass of a two-pass reduction: member b = blockIdx.x (plus first_member) has nb
+// partials at partials[b * nb ..] (one per thread, the rest read as 0; nb <= blockDim.x =
+// DLN_SUMSQ_BLOCKS), folded by the tree into out[b], overwritten or accumulated into.
+static __global__ void __launch_bounds__(DLN_SUMSQ_BLOCKS)
+dln_partials_final_kernel(const double *partials, int nb, double *out, int accumulate, int first_member)
+{
+    __shared__ double sh[DLN_SUMSQ_BLOCKS];
+    int b = first_member + (int)blockIdx.x;
+    sh[threadIdx.x] = (int)threadIdx.x < nb ? partials[(long long)b * nb + threadIdx.x] : 0.0;
+    __syncthreads();
+    dln_tree_sum(sh);
+    if (threadIdx.x == 0) out[b] = accumulate ? out[b] + sh[0] : sh[0];
 }
 
 #endif

@@ -15,7 +15,8 @@
  *   1e-13       Q R = A, Q^T Q = I, and Q^T C, Q C against host products with Q formed
  *               from the backend's reflectors (m <= 100 Householder steps: ~m u);
  *   exact (0)   triu (the bits move or become zero);
- *   5e-3        TF32 gemm (10-bit mantissa inputs, k = 256).
+ *   5e-3        TF32 gemm (10-bit mantissa inputs, k = 256);
+ *   the losses' tolerances are stated in ops_checks_loss.c.
  * Every failure message names the backend, dtype, operation and seed. */
 #ifndef DLN_OPS_CHECKS_H
 #define DLN_OPS_CHECKS_H
@@ -73,5 +74,6 @@ void oc_graph(oc_ctx *c);
 void oc_batched(oc_ctx *c);
 void oc_qr(oc_ctx *c);
 void oc_triu(oc_ctx *c);
+void oc_loss(oc_ctx *c);
 
 #endif

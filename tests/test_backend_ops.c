@@ -19,6 +19,7 @@ static const op_case op_table[] = {
     {"axpby", oc_axpby},         {"sumsq", oc_sumsq},              {"gesvd", oc_gesvd},
     {"graph capture", oc_graph}, {"batched gemm, axpby, sumsq", oc_batched},
     {"geqrf, ormqr", oc_qr},     {"triu", oc_triu},              {"batched gemm tf32", oc_batched_tf32},
+    {"loss gradient, hessian", oc_loss},
 };
 #define N_OPS (sizeof op_table / sizeof op_table[0])
 

@@ -67,6 +67,32 @@ int dln_axpby_batched(dln_backend *be, double alpha, const dln_mat *av, const dl
 int dln_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
                       int accumulate);
 
+/* ---- losses: the objectives' work on a prediction (dln/objective.h) ------------------
+ * A loss of a prediction Z (rows, cols) against a target Y of the same shape, summed over
+ * every entry (no 1/cols): elementwise for lp, huber and logistic, over each column for
+ * softmax (columns are samples). The forms and their stable evaluation: docs/maths.md 4.1. */
+typedef enum {
+    DLN_LOSS_LP = 1,       /* (1/p) sum |Z - Y|^p, param = p >= 2 */
+    DLN_LOSS_HUBER = 2,    /* sum h(Z - Y), h(e) = e^2 / 2 for |e| <= d, d (|e| - d / 2) beyond; param = d > 0 */
+    DLN_LOSS_LOGISTIC = 3, /* sum softplus(Z) - Y o Z, entries of Y in [0, 1] */
+    DLN_LOSS_SOFTMAX = 4,  /* sum_j logsumexp(Z_:j) - Y_:j^T Z_:j, columns of Y on the simplex */
+} dln_loss_kind;
+
+typedef struct {
+    dln_loss_kind kind;
+    double param; /* p (lp), delta (huber); unused otherwise */
+} dln_loss;
+
+/* For b = 0..count-1: Z_b := dL/dZ at Z_b in place, and where out is given (an fp64 column,
+ * 0 <= index, index + count <= its rows) out[index + b] = L(Z_b), summed in fp64. Y_b is Y
+ * moved by b * stride_y (0: one target for every member); same shape and dtype as Z. */
+int dln_loss_gradient_batched(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, dln_mat *Z,
+                              size_t stride_z, int count, dln_mat *out, int index);
+/* For b = 0..count-1: D_b := (d^2 L / dZ^2 at Z_b) D_b in place (Z_b the prediction, not
+ * the gradient); Y, Z, D of one shape and dtype. */
+int dln_loss_hessian_batched(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y,
+                             const dln_mat *Z, size_t stride_z, dln_mat *D, size_t stride_d, int count);
+
 /* Waits until all work queued on the backend has finished. */
 int dln_synchronize(dln_backend *be);
 

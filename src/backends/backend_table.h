@@ -39,6 +39,12 @@ typedef struct dln_backend_ops {
                  int accumulate);
     /* A (m, n), m >= n, fp64; U (m, n), VT (n, n) fp64 or NULL */
     int (*gesvd)(dln_backend *be, dln_mat *A, double *s, dln_mat *U, dln_mat *VT);
+    /* dln/ops.h's loss operations for count members: Y, Z (and D) of one shape and dtype,
+     * Z and D disjoint from Y, out NULL or an fp64 column with room; arguments checked */
+    int (*loss_gradient)(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, dln_mat *Z,
+                         size_t stride_z, int count, dln_mat *out, int index);
+    int (*loss_hessian)(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, const dln_mat *Z,
+                        size_t stride_z, dln_mat *D, size_t stride_d, int count);
     /* A (m, n) fp64, tau fp64 (>= min(m, n), 1), disjoint */
     int (*geqrf)(dln_backend *be, dln_mat *A, dln_mat *tau);
     /* A (m, na) and tau from geqrf, k = min(m, na); C (m, n) fp64, disjoint from both */

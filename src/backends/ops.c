@@ -1,6 +1,7 @@
 /* ops.c: the public matrix operations (dln/ops.h) and backend queries (dln/backend.h).
  * Each operation checks its arguments once, here, then calls the backend's table, so
  * every backend sees only well-formed calls and refuses nothing the others accept. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +168,27 @@ static int check_factors(dln_backend *be, const char *op, const dln_mat *v, int 
     return DLN_OK;
 }
 
+/* A loss the backends know, with a parameter in its range. */
+static int check_loss(dln_backend *be, const char *op, const dln_loss *l)
+{
+    if (!l) return dln_fail(be->err, DLN_ERUNTIME, "%s: no loss", op);
+    int ok = l->kind == DLN_LOSS_LOGISTIC || l->kind == DLN_LOSS_SOFTMAX ||
+             (l->kind == DLN_LOSS_LP && l->param >= 2 && isfinite(l->param)) ||
+             (l->kind == DLN_LOSS_HUBER && l->param > 0 && isfinite(l->param));
+    return ok ? DLN_OK : dln_fail(be->err, DLN_ERUNTIME, "%s: loss %d with parameter %g", op, (int)l->kind, l->param);
+}
+
+/* out is an fp64 column holding results index .. index + count - 1 (or NULL). */
+static int check_results(dln_backend *be, const char *op, const dln_mat *out, int index, int count)
+{
+    if (!out) return DLN_OK;
+    DLN_TRY(dln_check_mat(be->err, op, "the result column", out));
+    if (out->dtype != DLN_F64 || out->cols != 1 || index < 0 || index + count > out->rows)
+        return dln_fail(be->err, DLN_ERUNTIME, "%s: results %d..%d of an %s %d x %d result column", op, index,
+                        index + count - 1, dln_dtype_name(out->dtype), out->rows, out->cols);
+    return DLN_OK;
+}
+
 int dln_gemm_batched(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, size_t stride_a,
                      const dln_mat *B, size_t stride_b, double beta, dln_mat *C, size_t stride_c, int count)
 {
@@ -193,11 +215,35 @@ int dln_sumsq_batched(dln_backend *be, const dln_mat *X, size_t stride_x, int co
 {
     if (count < 1) return dln_fail(be->err, DLN_ERUNTIME, "sumsq_batched: count %d < 1", count);
     DLN_TRY(dln_check_mat(be->err, "sumsq_batched", "X", X));
-    DLN_TRY(dln_check_mat(be->err, "sumsq_batched", "the result column", out));
-    if (out->dtype != DLN_F64 || out->cols != 1 || index < 0 || index + count > out->rows)
-        return dln_fail(be->err, DLN_ERUNTIME, "sumsq_batched: results %d..%d of an %s %d x %d result column",
-                        index, index + count - 1, dln_dtype_name(out->dtype), out->rows, out->cols);
+    DLN_TRY(check_results(be, "sumsq_batched", out, index, count));
     return be->ops->sumsq(be, X, stride_x, count, out, index, accumulate != 0);
+}
+
+int dln_loss_gradient_batched(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, dln_mat *Z,
+                              size_t stride_z, int count, dln_mat *out, int index)
+{
+    const char *op = "loss_gradient_batched";
+    if (count < 1) return dln_fail(be->err, DLN_ERUNTIME, "%s: count %d < 1", op, count);
+    DLN_TRY(check_loss(be, op, loss));
+    DLN_TRY(dln_check_same(be->err, op, Y, Z));
+    DLN_TRY(dln_check_disjoint(be->err, op, Z, Y));
+    DLN_TRY(check_output_stride(be, op, Z, stride_z, count));
+    DLN_TRY(check_results(be, op, out, index, count));
+    return be->ops->loss_gradient(be, loss, Y, stride_y, Z, stride_z, count, out, index);
+}
+
+int dln_loss_hessian_batched(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y,
+                             const dln_mat *Z, size_t stride_z, dln_mat *D, size_t stride_d, int count)
+{
+    const char *op = "loss_hessian_batched";
+    if (count < 1) return dln_fail(be->err, DLN_ERUNTIME, "%s: count %d < 1", op, count);
+    DLN_TRY(check_loss(be, op, loss));
+    DLN_TRY(dln_check_same(be->err, op, Y, Z));
+    DLN_TRY(dln_check_same(be->err, op, Z, D));
+    DLN_TRY(dln_check_disjoint(be->err, op, D, Y));
+    DLN_TRY(dln_check_disjoint(be->err, op, D, Z));
+    DLN_TRY(check_output_stride(be, op, D, stride_d, count));
+    return be->ops->loss_hessian(be, loss, Y, stride_y, Z, stride_z, D, stride_d, count);
 }
 
 double dln_gesvd_work_bytes(int rows, int cols)

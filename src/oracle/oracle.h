@@ -36,6 +36,13 @@ void ref_gemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const
 /* sum of squares of A (rows, cols), in long double. */
 double ref_sumsq(int rows, int cols, const double *A, int lda);
 
+/* The loss l of Z (rows, cols) against Y, in long double (host_loss.c), its gradient into G;
+ * and its Hessian at Z applied to D, into HD. */
+double ref_loss_gradient(const dln_loss *l, int rows, int cols, const double *Z, int ldz, const double *Y, int ldy,
+                         double *G, int ldg);
+void ref_loss_hessian(const dln_loss *l, int rows, int cols, const double *Z, int ldz, const double *Y, int ldy,
+                      const double *D, int ldd, double *HD, int ldh);
+
 /* ---- the shallow optimum by an independent route --------------------------------------- */
 
 /* Least squares by LAPACKE_dgelsd (R_ls and sigma(X), rank with rcond max(dx, m) eps), the

@@ -2,7 +2,8 @@
  * on the emulated device without Criterion, so that ThreadSanitizer can watch them: built with
  * -fsanitize=thread by `make test-cuda-emu-tsan`, it runs every block's threads as pthreads
  * meeting at a barrier (CUDAEMU_THREADS=threads), and a missing __syncthreads in a shared-
- * memory reduction shows as a data race. Each result is also compared with a host loop.
+ * memory reduction shows as a data race. Each result is also compared with a host loop
+ * (sums of squares, axpby, and the losses' values and gradients).
  * Exit status: 0 when every check passed, 1 otherwise (ThreadSanitizer exits 66 on a race). */
 #include <cuda_runtime.h>
 
@@ -103,6 +104,60 @@ static void run(int rows, int cols, int count, cudaStream_t s, double *partials,
     CUDA_OK(cudaFree(y));
 }
 
+/* The loss kernels (loss.cu) on count members (ld = rows + 3) against one shared target: each
+ * member's value (the two-pass reduction: its races are what this run is for) and gradient
+ * against the definitions in double, lp p = 4, huber delta = 0.5, logistic and softmax. */
+template <typename T>
+static void run_loss(int kind, double param, int rows, int cols, int count, cudaStream_t s, double *partials,
+                     double *slots)
+{
+    int ld = rows + 3;
+    long long stride = (long long)ld * cols;
+    std::vector<double> hz((size_t)rows * cols * count), hy((size_t)rows * cols);
+    for (double &v : hz)
+        v = (double)(T)(4.0 * drand48() - 2.0);
+    for (int j = 0; j < cols; j++) { /* labels in [0, 1]; softmax: one-hot columns */
+        for (int i = 0; i < rows; i++)
+            hy[i + (size_t)j * rows] = kind == 4 ? (i == j % rows) : kind == 3 ? (double)(T)drand48()
+                                                                               : (double)(T)(4.0 * drand48() - 2.0);
+    }
+    T *z = upload<T>(hz, rows, cols * count, ld), *y = upload<T>(hy, rows, cols, ld);
+    cudaError_t e;
+    if constexpr (sizeof(T) == 8)
+        e = dln_loss_gradient_f64(kind, param, rows, cols, count, y, ld, 0, z, ld, stride, partials, slots, s);
+    else
+        e = dln_loss_gradient_f32(kind, param, rows, cols, count, y, ld, 0, z, ld, stride, partials, slots, s);
+    CUDA_OK(e);
+    CUDA_OK(cudaStreamSynchronize(s));
+    std::vector<double> got(count);
+    std::vector<T> g((size_t)ld * cols * count);
+    CUDA_OK(cudaMemcpy(got.data(), slots, sizeof(double) * count, cudaMemcpyDeviceToHost));
+    CUDA_OK(cudaMemcpy(g.data(), z, sizeof(T) * g.size(), cudaMemcpyDeviceToHost));
+    double gtol = sizeof(T) == 8 ? 1e-13 : 1e-6;
+    for (int b = 0; b < count; b++) {
+        double ref = 0, gerr = 0;
+        for (int j = 0; j < cols; j++) {
+            const double *zc = &hz[(size_t)b * rows * cols + (size_t)j * rows], *yc = &hy[(size_t)j * rows];
+            double lse = 0, mx = zc[0];
+            for (int i = 1; i < rows; i++) mx = std::fmax(mx, zc[i]);
+            for (int i = 0; i < rows; i++) lse += std::exp(zc[i] - mx);
+            lse = mx + std::log(lse);
+            for (int i = 0; i < rows; i++) {
+                double e2 = zc[i] - yc[i], a = std::fabs(e2), gw;
+                if (kind == 1) ref += a * a * a * a / 4, gw = e2 * e2 * e2;
+                else if (kind == 2) ref += a <= param ? e2 * e2 / 2 : param * (a - param / 2), gw = a <= param ? e2 : (e2 > 0 ? param : -param);
+                else if (kind == 3) ref += std::log1p(std::exp(zc[i])) - yc[i] * zc[i], gw = 1 / (1 + std::exp(-zc[i])) - yc[i];
+                else ref += yc[i] * (lse - zc[i]), gw = std::exp(zc[i] - lse) - yc[i];
+                gerr = std::fmax(gerr, std::fabs((double)g[i + (size_t)(j + b * cols) * ld] - gw) / (1 + std::fabs(gw)));
+            }
+        }
+        check(std::fabs(got[b] - ref) <= 1e-12 * ref, "loss value of a member", got[b], ref);
+        check(gerr <= gtol, "loss gradient of a member (largest error)", gerr, 0.0);
+    }
+    CUDA_OK(cudaFree(z));
+    CUDA_OK(cudaFree(y));
+}
+
 int main()
 {
     srand48(12345);
@@ -118,6 +173,11 @@ int main()
         for (int count = 1; count <= max_count; count += 2) {
             run<double>(sh[0], sh[1], count, s, partials, slots, factors);
             run<float>(sh[0], sh[1], count, s, partials, slots, factors);
+            for (int kind = 1; kind <= 4; kind++) {
+                double param = kind == 1 ? 4.0 : 0.5;
+                run_loss<double>(kind, param, sh[0], sh[1], count, s, partials, slots);
+                run_loss<float>(kind, param, sh[0], sh[1], count, s, partials, slots);
+            }
         }
     CUDA_OK(cudaFree(partials));
     CUDA_OK(cudaFree(slots));

@@ -10,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/backend_table.h"
-
-#define IDX(m, i, j) ((size_t)(i) + (size_t)(j) * (size_t)(m)->ld)
+#include "backends/cpu/cpu_internal.h"
 
 static int cpu_alloc(dln_backend *be, dln_mat *m, int rows, int cols, dln_dtype dtype)
 {
@@ -199,14 +197,6 @@ static int sumsq_one(dln_backend *be, const dln_mat *X, dln_mat *out, int index,
     return DLN_OK;
 }
 
-/* Member b of a batched operand: the descriptor moved by b * stride elements. */
-static dln_mat member(const dln_mat *m, size_t stride, int b)
-{
-    dln_mat v = *m;
-    v.data = (char *)m->data + (size_t)b * stride * dln_dtype_size(m->dtype);
-    return v;
-}
-
 /* The operations on count members are loops of the operation on each member, so a member's
  * result is bit for bit what it gives alone. (A network spreads its members over the
  * backend's threads above this level: src/model/step.c issues each chunk of members'
@@ -216,7 +206,7 @@ static int cpu_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, con
                             size_t stride_c, int count)
 {
     for (int b = 0; b < count; b++) {
-        dln_mat a = member(A, stride_a, b), bb = member(B, stride_b, b), c = member(C, stride_c, b);
+        dln_mat a = dln_cpu_member(A, stride_a, b), bb = dln_cpu_member(B, stride_b, b), c = dln_cpu_member(C, stride_c, b);
         DLN_TRY(gemm_one(be, trans_a, trans_b, alpha, &a, &bb, beta, &c));
     }
     return DLN_OK;
@@ -229,7 +219,7 @@ static int cpu_axpby(dln_backend *be, double alpha, const dln_mat *av, const dln
     for (int b = 0; b < count; b++) {
         double a = alpha * (av ? ((const double *)av->data)[b] : 1.0);
         double c = beta * (cv ? ((const double *)cv->data)[b] : 1.0);
-        dln_mat x = member(X, stride_x, b), y = member(Y, stride_y, b);
+        dln_mat x = dln_cpu_member(X, stride_x, b), y = dln_cpu_member(Y, stride_y, b);
         if (a == 0.0 && c == 1.0) continue;
         if (a == 0.0) x = y; /* Y = c Y: X is not read */
         DLN_TRY(axpby_one(be, a, &x, c, &y));
@@ -241,7 +231,7 @@ static int cpu_sumsq(dln_backend *be, const dln_mat *X, size_t stride_x, int cou
                              int accumulate)
 {
     for (int b = 0; b < count; b++) {
-        dln_mat x = member(X, stride_x, b);
+        dln_mat x = dln_cpu_member(X, stride_x, b);
         DLN_TRY(sumsq_one(be, &x, out, index + b, accumulate));
     }
     return DLN_OK;
@@ -389,6 +379,8 @@ static const dln_backend_ops cpu_ops = {
     .gemm = cpu_gemm,
     .axpby = cpu_axpby,
     .sumsq = cpu_sumsq,
+    .loss_gradient = dln_cpu_loss_gradient,
+    .loss_hessian = dln_cpu_loss_hessian,
     .synchronize = cpu_synchronize,
     .gesvd = cpu_gesvd,
     .geqrf = cpu_geqrf,

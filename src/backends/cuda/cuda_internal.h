@@ -116,6 +116,10 @@ int dln_cuda_axpby(dln_backend *be, double alpha, const dln_mat *av, const dln_m
                    const dln_mat *cv, dln_mat *Y, size_t stride_y, int count);
 int dln_cuda_sumsq(dln_backend *be, const dln_mat *X, size_t stride_x, int count, dln_mat *out, int index,
                    int accumulate);
+int dln_cuda_loss_gradient(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, dln_mat *Z,
+                           size_t stride_z, int count, dln_mat *out, int index);
+int dln_cuda_loss_hessian(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, const dln_mat *Z,
+                          size_t stride_z, dln_mat *D, size_t stride_d, int count);
 
 /* Householder QR and its application (geqrf, ormqr: cuSOLVER, waiting for devInfo) and
  * the triangle kernel (qr.c). */

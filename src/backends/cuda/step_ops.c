@@ -1,12 +1,13 @@
 /* step_ops.c: the CUDA backend's operations of a training step, for count members at once
  * (a single matrix is one member): GEMMs as one cuBLAS call, cublas{D,S}gemm
  * (cublasGemmEx with TF32) for one member and cublas{D,S}gemmStridedBatched
- * (cublasGemmStridedBatchedEx) for more; axpby and sums of squares as the kernels of
- * kernels/axpby.cu and kernels/sumsq.cu. They only enqueue work, so a step can be captured
+ * (cublasGemmStridedBatchedEx) for more; axpby, sums of squares and the losses as the
+ * kernels of kernels/axpby.cu, kernels/sumsq.cu and kernels/loss.cu. They only enqueue work, so a step can be captured
  * into a graph; the reduction's scratch for several members grows outside captures only
  * (one member uses the backend's fixed scratch). */
 #include "backends/cuda/cuda_internal.h"
-#include "kernels.h" /* kernels/: the CUDA kernels' C launchers */
+#include "kernels.h"   /* kernels/: the CUDA kernels' C launchers */
+#include "loss_math.h" /* kernels/: the loss numbers */
 
 /* The reduction's scratch for several members holds at least n doubles (never grown while
  * capturing). */
@@ -14,7 +15,7 @@ static int ensure_batch_partials(dln_backend *be, size_t n)
 {
     cuda_impl *c = be->impl;
     if (n <= c->batch_partials_cap) return DLN_OK;
-    DLN_TRY(no_capture(be, "sumsq_batched (its scratch must grow: run the operation once before capturing it)"));
+    DLN_TRY(no_capture(be, "a batched reduction (its scratch must grow: run the operation once before capturing it)"));
     return dln_cuda_grow(be, &c->batch_partials, &c->batch_partials_cap, n, "the batched reduction scratch");
 }
 
@@ -99,5 +100,43 @@ int dln_cuda_sumsq(dln_backend *be, const dln_mat *X, size_t stride_x, int count
         CUDA_CHECK(dln_sumsq_f64(X->rows, X->cols, count, X->data, X->ld, sx, partials, r, accumulate, c->stream));
     else
         CUDA_CHECK(dln_sumsq_f32(X->rows, X->cols, count, X->data, X->ld, sx, partials, r, accumulate, c->stream));
+    return DLN_OK;
+}
+
+_Static_assert(DLN_LOSS_LP == DLN_LOSS_MATH_LP && DLN_LOSS_HUBER == DLN_LOSS_MATH_HUBER &&
+                   DLN_LOSS_LOGISTIC == DLN_LOSS_MATH_LOGISTIC && DLN_LOSS_SOFTMAX == DLN_LOSS_MATH_SOFTMAX,
+               "dln_loss_kind and loss_math.h number the losses alike");
+
+int dln_cuda_loss_gradient(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, dln_mat *Z,
+                           size_t stride_z, int count, dln_mat *out, int index)
+{
+    // Z_b (rows, cols) := dL/dZ at Z_b; out[index + b] = L(Z_b) (kernels/loss.cu)
+    cuda_impl *c = be->impl;
+    int nb = dln_loss_blocks((int)loss->kind, Z->rows, Z->cols);
+    if (out && count > 1) DLN_TRY(ensure_batch_partials(be, (size_t)count * (size_t)nb));
+    double *partials = count > 1 ? c->batch_partials : c->partials; /* one member: DLN_SUMSQ_BLOCKS, always enough */
+    double *r = out ? (double *)out->data + index : NULL;
+    long long sy = (long long)stride_y, sz = (long long)stride_z;
+    if (Z->dtype == DLN_F64)
+        CUDA_CHECK(dln_loss_gradient_f64((int)loss->kind, loss->param, Z->rows, Z->cols, count, Y->data, Y->ld, sy,
+                                         Z->data, Z->ld, sz, partials, r, c->stream));
+    else
+        CUDA_CHECK(dln_loss_gradient_f32((int)loss->kind, loss->param, Z->rows, Z->cols, count, Y->data, Y->ld, sy,
+                                         Z->data, Z->ld, sz, partials, r, c->stream));
+    return DLN_OK;
+}
+
+int dln_cuda_loss_hessian(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, const dln_mat *Z,
+                          size_t stride_z, dln_mat *D, size_t stride_d, int count)
+{
+    // D_b (rows, cols) := (d^2 L / dZ^2 at Z_b) D_b (kernels/loss.cu)
+    cuda_impl *c = be->impl;
+    long long sy = (long long)stride_y, sz = (long long)stride_z, sd = (long long)stride_d;
+    if (Z->dtype == DLN_F64)
+        CUDA_CHECK(dln_loss_hessian_f64((int)loss->kind, loss->param, Z->rows, Z->cols, count, Y->data, Y->ld, sy,
+                                        Z->data, Z->ld, sz, D->data, D->ld, sd, c->stream));
+    else
+        CUDA_CHECK(dln_loss_hessian_f32((int)loss->kind, loss->param, Z->rows, Z->cols, count, Y->data, Y->ld, sy,
+                                        Z->data, Z->ld, sz, D->data, D->ld, sd, c->stream));
     return DLN_OK;
 }

@@ -1,0 +1,102 @@
+/* loss_cpu.c: the CPU backend's loss operations (dln/ops.h: dln_loss_gradient_batched,
+ * dln_loss_hessian_batched): plain loops over each member's columns with the arithmetic of
+ * kernels/loss_math.h, the one place the losses' formulas are written (the CUDA kernels use
+ * it too). A member's value is summed column by column, each column's sum then added in
+ * column order, in fp64 whatever the storage: the order is fixed by the shape, so a member's
+ * result is the same alone, in a batch, or on any worker thread. */
+#include "backends/cpu/cpu_internal.h"
+#include "loss_math.h"
+
+_Static_assert(DLN_LOSS_LP == DLN_LOSS_MATH_LP && DLN_LOSS_HUBER == DLN_LOSS_MATH_HUBER &&
+                   DLN_LOSS_LOGISTIC == DLN_LOSS_MATH_LOGISTIC && DLN_LOSS_SOFTMAX == DLN_LOSS_MATH_SOFTMAX,
+               "dln_loss_kind and loss_math.h number the losses alike");
+
+/* One column of an elementwise loss of constant kind K (inlined per kind), its gradient in
+ * place; its value returned. */
+#define ELEM_COLUMN(NAME, T)                                                                      \
+    static inline double NAME(int K, double param, int rows, T *z, const T *y)                   \
+    {                                                                                             \
+        double v = 0.0, g;                                                                        \
+        for (int i = 0; i < rows; i++) {                                                          \
+            v += dln_loss_elem(K, param, (double)z[i], (double)y[i], &g);                         \
+            z[i] = (T)g;                                                                          \
+        }                                                                                         \
+        return v;                                                                                 \
+    }
+ELEM_COLUMN(elem_column_f64, double)
+ELEM_COLUMN(elem_column_f32, float)
+
+#define ELEM_HESSIAN_COLUMN(NAME, T)                                                              \
+    static inline void NAME(int K, double param, int rows, const T *z, const T *y, T *d)         \
+    {                                                                                             \
+        for (int i = 0; i < rows; i++) d[i] = (T)(dln_loss_elem_h(K, param, (double)z[i], (double)y[i]) * (double)d[i]); \
+    }
+ELEM_HESSIAN_COLUMN(elem_hessian_column_f64, double)
+ELEM_HESSIAN_COLUMN(elem_hessian_column_f32, float)
+
+/* Member Z (rows, cols) against Y: Z := dL/dZ, the value returned. */
+#define GRADIENT_MEMBER(NAME, T, ELEM, SOFTMAX)                                                   \
+    static double NAME(const dln_loss *l, const dln_mat *Y, dln_mat *Z)                           \
+    {                                                                                             \
+        double total = 0.0, p = l->param;                                                         \
+        for (int j = 0; j < Z->cols; j++) {                                                       \
+            T *z = (T *)Z->data + IDX(Z, 0, j);                                                   \
+            const T *y = (const T *)Y->data + IDX(Y, 0, j);                                       \
+            switch (l->kind) {                                                                    \
+            case DLN_LOSS_LP: total += ELEM(DLN_LOSS_MATH_LP, p, Z->rows, z, y); break;           \
+            case DLN_LOSS_HUBER: total += ELEM(DLN_LOSS_MATH_HUBER, p, Z->rows, z, y); break;     \
+            case DLN_LOSS_LOGISTIC: total += ELEM(DLN_LOSS_MATH_LOGISTIC, p, Z->rows, z, y); break; \
+            case DLN_LOSS_SOFTMAX: total += SOFTMAX(Z->rows, z, y); break;                        \
+            }                                                                                     \
+        }                                                                                         \
+        return total;                                                                             \
+    }
+GRADIENT_MEMBER(gradient_member_f64, double, elem_column_f64, dln_softmax_column_f64)
+GRADIENT_MEMBER(gradient_member_f32, float, elem_column_f32, dln_softmax_column_f32)
+
+/* Member D := H(Z) D. */
+#define HESSIAN_MEMBER(NAME, T, ELEM, SOFTMAX)                                                    \
+    static void NAME(const dln_loss *l, const dln_mat *Y, const dln_mat *Z, dln_mat *D)          \
+    {                                                                                             \
+        double p = l->param;                                                                      \
+        for (int j = 0; j < Z->cols; j++) {                                                       \
+            const T *z = (const T *)Z->data + IDX(Z, 0, j);                                       \
+            const T *y = (const T *)Y->data + IDX(Y, 0, j);                                       \
+            T *d = (T *)D->data + IDX(D, 0, j);                                                   \
+            switch (l->kind) {                                                                    \
+            case DLN_LOSS_LP: ELEM(DLN_LOSS_MATH_LP, p, Z->rows, z, y, d); break;                 \
+            case DLN_LOSS_HUBER: ELEM(DLN_LOSS_MATH_HUBER, p, Z->rows, z, y, d); break;           \
+            case DLN_LOSS_LOGISTIC: ELEM(DLN_LOSS_MATH_LOGISTIC, p, Z->rows, z, y, d); break;     \
+            case DLN_LOSS_SOFTMAX: SOFTMAX(Z->rows, z, d); break;                                 \
+            }                                                                                     \
+        }                                                                                         \
+    }
+HESSIAN_MEMBER(hessian_member_f64, double, elem_hessian_column_f64, dln_softmax_hessian_column_f64)
+HESSIAN_MEMBER(hessian_member_f32, float, elem_hessian_column_f32, dln_softmax_hessian_column_f32)
+
+int dln_cpu_loss_gradient(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, dln_mat *Z,
+                          size_t stride_z, int count, dln_mat *out, int index)
+{
+    // Z_b (rows, cols) := dL/dZ at Z_b; out[index + b] = L(Z_b)
+    (void)be;
+    for (int b = 0; b < count; b++) {
+        dln_mat y = dln_cpu_member(Y, stride_y, b), z = dln_cpu_member(Z, stride_z, b);
+        double v = Z->dtype == DLN_F64 ? gradient_member_f64(loss, &y, &z) : gradient_member_f32(loss, &y, &z);
+        if (out) ((double *)out->data)[index + b] = v;
+    }
+    return DLN_OK;
+}
+
+int dln_cpu_loss_hessian(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, const dln_mat *Z,
+                         size_t stride_z, dln_mat *D, size_t stride_d, int count)
+{
+    // D_b (rows, cols) := (d^2 L / dZ^2 at Z_b) D_b
+    (void)be;
+    for (int b = 0; b < count; b++) {
+        dln_mat y = dln_cpu_member(Y, stride_y, b), z = dln_cpu_member(Z, stride_z, b),
+                d = dln_cpu_member(D, stride_d, b);
+        if (Z->dtype == DLN_F64) hessian_member_f64(loss, &y, &z, &d);
+        else hessian_member_f32(loss, &y, &z, &d);
+    }
+    return DLN_OK;
+}
