@@ -254,7 +254,7 @@ int main(int argc, char **argv)
     int exact = !strcmp(dln_backend_name(be), "cpu");
     dln_json j;
     bench_json_begin(&j, "batch", be, &o, argc, argv);
-    dln_synth_opts so = {pc.dx, pc.dy, pc.m, pc.tr, pc.noise, o.seed};
+    dln_synth_opts so = {pc.dx, pc.dy, pc.m, pc.tr, pc.noise, o.seed, DLN_LABELS_VALUES};
     dln_data d = {0, 0, 0, NULL, NULL};
     rc = dln_synth_make(&so, &d, &err);
     if (rc) fprintf(stderr, "batch: data: %s\n", err.msg);

@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     if (rc) return rc;
     dln_json j;
     bench_json_begin(&j, "converge", be, &o, argc, argv);
-    dln_synth_opts so = {dx, dy, m, tr, noise, o.seed};
+    dln_synth_opts so = {dx, dy, m, tr, noise, o.seed, DLN_LABELS_VALUES};
     dln_data d = {0, 0, 0, NULL, NULL};
     dln_shape s = {0, NULL};
     dln_shallow sh;

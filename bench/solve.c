@@ -215,7 +215,7 @@ static int run_point(dln_backend *be, const bench_opts *o, int dx, int dy, int m
 {
     memset(pt, 0, sizeof *pt);
     pt->dx = dx, pt->dy = dy, pt->m = m, pt->data_bytes = 8.0 * (dx + dy) * (double)m;
-    dln_synth_opts so = {dx, dy, m, trank, 0.1, o->seed};
+    dln_synth_opts so = {dx, dy, m, trank, 0.1, o->seed, DLN_LABELS_VALUES};
     dln_data d = {0, 0, 0, NULL, NULL};
     dln_shallow sh[2];
     memset(sh, 0, sizeof sh);

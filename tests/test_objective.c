@@ -39,10 +39,10 @@ static void case_make(obj_case *c, dln_backend_kind kind, int depth, const int *
     dln_rng_seed(&c->g, c->seed, 61);
     ts_shape(&c->s, depth, dims);
     int dx = dims[0], dy = dims[depth];
-    dln_synth_opts so = {dx, dy, m, dy < dx ? dy : dx, 0.1, c->seed};
+    dln_synth_opts so = {dx, dy, m, dy < dx ? dy : dx, 0.1, c->seed, DLN_LABELS_VALUES};
     OK(c, dln_synth_make(&so, &c->d, &c->err));
     for (int i = 0; i < dy; i++) c->w[i] = 0.25 + 3.0 * dln_rng_uniform(&c->g); /* weights in (0.25, 3.25) */
-    dln_objective_params p = {c->w, dy};
+    dln_objective_params p = {c->w, dy, 0, 0};
     OK(c, dln_objective_create("weighted_square", &p, &c->obj, &c->err));
 }
 
@@ -246,7 +246,7 @@ Test(objective, bad_weights_and_names_are_refused)
     dln_error_clear(&err);
     dln_objective *o = NULL;
     double w[] = {1.0, -2.0};
-    cr_expect_eq(dln_objective_create("weighted_square", &(dln_objective_params){w, 2}, &o, &err), DLN_EINPUT);
+    cr_expect_eq(dln_objective_create("weighted_square", &(dln_objective_params){w, 2, 0, 0}, &o, &err), DLN_EINPUT);
     cr_expect(ts_says(err.msg, "positive"), "%s", err.msg);
     dln_error_clear(&err);
     cr_expect_eq(dln_objective_create("weighted_square", NULL, &o, &err), DLN_EINPUT);
@@ -254,8 +254,9 @@ Test(objective, bad_weights_and_names_are_refused)
     cr_expect_eq(dln_objective_create("hinge", NULL, &o, &err), DLN_EINPUT);
     cr_expect(ts_says(err.msg, "square") && ts_says(err.msg, "weighted_square"), "the known names: %s", err.msg);
     dln_error_clear(&err);
-    cr_expect_eq(dln_objective_create("square", &(dln_objective_params){w, 2}, &o, &err), DLN_EINPUT);
+    cr_expect_eq(dln_objective_create("square", &(dln_objective_params){w, 2, 0, 0}, &o, &err), DLN_EINPUT);
     cr_expect(o == NULL);
     cr_expect_str_eq(dln_objective_name(NULL), "square");
-    cr_expect_eq(dln_objective_flags(NULL), (unsigned)(DLN_OBJECTIVE_INPUT | DLN_OBJECTIVE_COMPRESSIBLE));
+    cr_expect_eq(dln_objective_flags(NULL),
+                 (unsigned)(DLN_OBJECTIVE_INPUT | DLN_OBJECTIVE_COMPRESSIBLE | DLN_OBJECTIVE_UNIT_CURVATURE));
 }

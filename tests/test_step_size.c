@@ -421,7 +421,7 @@ TestOnBackends(step_size, the_rule_decides_as_documented)
         int dims[] = {3, 2, 2, 3};
         tr_case_make(&c, TS_KIND, 3, dims, 40, 3, 0.05, 0);
         dln_data_free(&c.d); /* data of their own in each run (one set may keep every run at the edge) */
-        dln_synth_opts so = {3, 3, 40, 3, 0.05, c.seed + 7919 * (uint64_t)run};
+        dln_synth_opts so = {3, 3, 40, 3, 0.05, c.seed + 7919 * (uint64_t)run, DLN_LABELS_VALUES};
         cr_assert_eq(dln_synth_make(&so, &c.d, &c.err), DLN_OK, "%s", c.err.msg);
         /* X's rows scaled by 1, 10, 100 (and Y's by 100, 10, 1): modes of very different
          * strengths, learnt one after another, each raising the sharpness */

@@ -14,7 +14,7 @@ void tr_case_make(tr_case *c, dln_backend_kind kind, int depth, const int *dims,
     c->be = ts_backend(kind, &c->err);
     c->seed = ts_seed();
     int dx = dims[0], dy = dims[depth];
-    dln_synth_opts o = {dx, dy, m, teacher_rank, noise, c->seed};
+    dln_synth_opts o = {dx, dy, m, teacher_rank, noise, c->seed, DLN_LABELS_VALUES};
     cr_assert_eq(dln_synth_make(&o, &c->d, &c->err), DLN_OK, "%s", c->err.msg);
     if (rx > 0) { /* replace X by a rank-rx product and Y by a fresh teacher on it */
         dln_rng g;

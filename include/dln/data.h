@@ -15,15 +15,25 @@ typedef struct {
     double *X, *Y; /* host, owned */
 } dln_data;
 
+/* What the synthetic targets are: the teacher's values, or labels made from them for the
+ * classification losses. */
+typedef enum {
+    DLN_LABELS_VALUES = 0, /* Y = T X + noise */
+    DLN_LABELS_BINARY = 1, /* Y_ij = 1 where (T X + noise)_ij > 0, else 0 (logistic) */
+    DLN_LABELS_CLASSES = 2 /* column j one-hot at the row of the largest (T X + noise)_ij (softmax) */
+} dln_labels;
+
 typedef struct {
     int dx, dy, m;    /* sizes */
     int teacher_rank; /* rank r of the teacher T (dy, dx); clipped to min(dx, dy) */
     double noise;     /* std of the additive Gaussian noise on Y */
     uint64_t seed;
+    dln_labels labels;
 } dln_synth_opts;
 
 /* X ~ N(0,1); Y = T X + noise N(0,1) with T = A B / sqrt(r dx), A (dy, r) and B (r, dx)
- * ~ N(0,1), so that the entries of T X have unit variance. */
+ * ~ N(0,1), so that the entries of T X have unit variance; then labels made of Y as asked
+ * (the same X and teacher whatever the labels). */
 int dln_synth_make(const dln_synth_opts *o, dln_data *out, dln_error *err);
 /* Bytes dln_synth_make allocates besides X and Y (the teacher and its factors). */
 double dln_synth_scratch_bytes(int dx, int dy, int teacher_rank);

@@ -38,6 +38,8 @@ typedef enum {
     DLN_PART_DATA_OUT,      /* data_dir: X and Y */
     DLN_PART_PERTURB_DIR,   /* perturb_dir: the perturbation's direction */
     DLN_PART_HESSIAN_ITERS, /* hessian_iters: the Lanczos basis */
+    DLN_PART_LOSS,          /* loss and loss_params */
+    DLN_PART_TARGET,        /* the target Y, which the loss does not take */
 } dln_experiment_part;
 
 /* The trace: every checked step of every member (member: its index in the experiment), on
@@ -51,7 +53,12 @@ typedef struct {
     const char *x_path, *y_path;
     const double *X, *Y;
     int dx, dy, m;
-    dln_synth_opts synth;
+    dln_synth_opts synth;     /* (its labels: the loss's, whatever is set here) */
+    /* what is fitted: the loss by name (NULL or "square": the square loss, whose shallow
+     * optimum is known in closed form; the others have no reference value: a run stops on
+     * grad_tol, or where that is 0 on the gradient norm falling to train.tol of its start) */
+    const char *loss;
+    dln_objective_params loss_params;
     /* the network: depth and hidden widths (widths NULL: every hidden layer `width`); the
      * weights in load_dir instead (depth and widths from the files); or given starting
      * weights (host, W[i] (d_{i+1}, d_i), shaped by depth and widths) */

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "dln/data.h"
 #include "dln/error.h"
 #include "dln/ops.h"
 
@@ -20,6 +21,8 @@ typedef struct dln_objective dln_objective;
 enum {
     DLN_OBJECTIVE_INPUT = 1,        /* the prediction is W_H...W_1 X (else it is the product itself) */
     DLN_OBJECTIVE_COMPRESSIBLE = 2, /* the loss on (C, M) is the loss on (X, Y) less a constant */
+    DLN_OBJECTIVE_UNIT_CURVATURE = 4, /* 0 <= d^2L/dZ^2 <= I everywhere: the curvature bound of the
+                                         automatic step (DLN_LR_ARORA) holds */
 };
 
 /* What an objective may be given besides its name (each objective says which it reads;
@@ -27,15 +30,22 @@ enum {
 typedef struct {
     const double *weights; /* weighted_square: the row weights w_i > 0, one per output row */
     int n_weights;
+    double p;              /* lp: the exponent, p >= 2 (below 2 the Hessian is unbounded at a zero residual) */
+    double delta;          /* huber: the threshold between the quadratic and the linear part, > 0 */
 } dln_objective_params;
 
-/* The objective called name ("square", "weighted_square"; dln_objectives() lists them) with
- * its parameters, checked (p may be NULL: none). DLN_EINPUT for an unknown name or bad
- * parameters. */
+/* The objective called name with its parameters, checked (p may be NULL: none). The losses
+ * (docs/maths.md 4.1): "square" 1/2 ||Z - Y||^2 (the default), "lp" (1/p) sum |Z - Y|^p,
+ * "huber" sum h_delta(Z - Y), "logistic" sum softplus(Z) - Y o Z (Y in [0, 1]), "softmax"
+ * sum_j logsumexp(Z_:j) - Y_:j^T Z_:j (columns of Y on the simplex), and the row-weighted
+ * "weighted_square"; dln_objectives() lists them. DLN_EINPUT for an unknown name, a
+ * parameter out of range or one the objective does not take. */
 int dln_objective_create(const char *name, const dln_objective_params *p, dln_objective **out, dln_error *err);
 void dln_objective_destroy(dln_objective *o);
 /* Comma-separated names of the built-in objectives into buf (cut to n bytes). */
 void dln_objectives(char *buf, size_t n);
+/* Its parameters as made (weights, p, delta). */
+const dln_objective_params *dln_objective_params_of(const dln_objective *o);
 /* Its name; NULL is the square loss. */
 const char *dln_objective_name(const dln_objective *o);
 /* An OR of DLN_OBJECTIVE_* flags. */
@@ -43,6 +53,13 @@ unsigned dln_objective_flags(const dln_objective *o);
 /* The loss of the zero prediction Z = 0 on the target Y (rows, n), host fp64 with ld = rows:
  * the scale of a run (rel_gap's denominator where no solver gives one). */
 double dln_objective_zero_loss(const dln_objective *o, const double *Y, int rows, int n);
+/* The synthetic targets the objective fits: the teacher's values, or binary (logistic) or
+ * one-hot (softmax) labels made from them. */
+dln_labels dln_objective_labels(const dln_objective *o);
+/* Whether Y (rows, n), host fp64 with ld = rows, is a target of the objective: finite, and
+ * for logistic every entry in [0, 1], for softmax every column nonnegative with a sum within
+ * rows x FLT_EPSILON of 1 (what labels normalised in fp32 keep). DLN_EINPUT saying where not. */
+int dln_objective_check_target(const dln_objective *o, const double *Y, int rows, int n, dln_error *err);
 
 /* ---- an objective on a backend: what a network computes its loss with --------------------
  * A state holds the target uploaded and the objective's scratch for `count` members whose

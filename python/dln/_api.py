@@ -55,6 +55,42 @@ def _path(name, v):
     return os.fsencode(v)
 
 
+LOSSES = ("square", "lp", "huber", "logistic", "softmax")
+LABELS = {"values": 0, "binary": 1, "classes": 2}  # dln_labels
+
+
+def _loss_params(loss, p, delta):
+    """The loss by name (bytes) and its parameters as the library takes them, checked as
+    `dln train --loss/--p/--delta` checks them: p is lp's exponent (default 4), delta
+    huber's threshold (default 1), each only with its loss."""
+    if loss not in LOSSES:
+        fail("loss: expected one of %s, got %r" % (", ".join(LOSSES), loss))
+    if p is not None and loss != "lp":
+        fail("p: the lp loss's exponent: give loss='lp' (the loss is %s)" % loss)
+    if delta is not None and loss != "huber":
+        fail("delta: the huber loss's threshold: give loss='huber' (the loss is %s)" % loss)
+    params = _lib.ObjectiveParams()
+    if loss == "lp":
+        params.p = _num("p", 4.0 if p is None else p, 2, 64)
+    if loss == "huber":
+        params.delta = _num("delta", 1.0 if delta is None else delta, 0, 1e300)
+        if params.delta <= 0:
+            fail("delta: must be > 0 (got %r)" % params.delta)
+    return loss.encode(), params
+
+
+class _Objective(Handle):
+    """The library's objective for a loss, for the duration of one call."""
+
+    def __init__(self, loss, p, delta):
+        name, params = _loss_params(loss, p, delta)
+        self.err, self.ptr = _lib.Error(), C.c_void_p()
+        raise_for(L.dln_objective_create(name, C.byref(params), C.byref(self.ptr), C.byref(self.err)), self.err)
+
+    def _free(self, ptr):
+        L.dln_objective_destroy(ptr)
+
+
 class _Backend(Handle):
     """A dln backend for the duration of one call (its error record outlives it)."""
 
@@ -85,13 +121,16 @@ def backends():
             "devices": buf.value.decode(), "library": _lib.path}
 
 
-def synthetic(dx=32, dy=32, samples=256, teacher_rank=8, noise=0.1, seed=1):
+def synthetic(dx=32, dy=32, samples=256, teacher_rank=8, noise=0.1, seed=1, labels="values"):
     """The CLI's synthetic problem (defaults as `dln train`): X ~ N(0,1) (dx, samples),
-    Y = T X + noise N(0,1) with a teacher T of rank teacher_rank. Returns (X, Y), float64,
-    Fortran order (so they are handed to the library without a copy)."""
+    Y = T X + noise N(0,1) with a teacher T of rank teacher_rank; labels="binary" makes
+    Y = 1 where that is positive, else 0 (what `dln train --loss logistic` fits), "classes"
+    one-hot columns at each column's largest entry (--loss softmax's). Returns (X, Y),
+    float64, Fortran order (so they are handed to the library without a copy)."""
     o = _lib.SynthOpts(_int("dx", dx, 1, MAX_DIM), _int("dy", dy, 1, MAX_DIM),
                        _int("samples", samples, 1, MAX_DIM), _int("teacher_rank", teacher_rank, 1, MAX_DIM),
-                       _num("noise", noise, 0, 1e150), _int("seed", seed, 0, 2 ** 64 - 1))
+                       _num("noise", noise, 0, 1e150), _int("seed", seed, 0, 2 ** 64 - 1),
+                       _choice("labels", labels, LABELS))
     d, err = _lib.Data(), _lib.Error()
     raise_for(L.dln_synth_make(C.byref(o), C.byref(d), C.byref(err)), err)
     try:

@@ -24,7 +24,11 @@ class Data(C.Structure):  # dln_data: X (dx, m), Y (dy, m), column-major
 
 class SynthOpts(C.Structure):  # dln_synth_opts
     _fields_ = [("dx", C.c_int), ("dy", C.c_int), ("m", C.c_int), ("teacher_rank", C.c_int),
-                ("noise", C.c_double), ("seed", C.c_uint64)]
+                ("noise", C.c_double), ("seed", C.c_uint64), ("labels", C.c_int)]
+
+
+class ObjectiveParams(C.Structure):  # dln_objective_params
+    _fields_ = [("weights", C.POINTER(C.c_double)), ("n_weights", C.c_int), ("p", C.c_double), ("delta", C.c_double)]
 
 
 class Shape(C.Structure):  # dln_shape
@@ -63,7 +67,8 @@ DPP = P(DP)
 
 class ExperimentOpts(C.Structure):  # dln_experiment_opts
     _fields_ = [("command", C.c_int), ("x_path", C.c_char_p), ("y_path", C.c_char_p), ("X", DP), ("Y", DP),
-                ("dx", C.c_int), ("dy", C.c_int), ("m", C.c_int), ("synth", SynthOpts), ("depth", C.c_int),
+                ("dx", C.c_int), ("dy", C.c_int), ("m", C.c_int), ("synth", SynthOpts), ("loss", C.c_char_p),
+                ("loss_params", ObjectiveParams), ("depth", C.c_int),
                 ("width", C.c_int), ("widths", P(C.c_int)), ("load_dir", C.c_char_p), ("weights", DPP),
                 ("init", C.c_int), ("init_scale", C.c_double), ("seed", C.c_uint64), ("inits", P(C.c_int)),
                 ("n_inits", C.c_int), ("scales", DP), ("n_scales", C.c_int), ("lrs", DP), ("lr_rules", P(C.c_int)),
@@ -78,7 +83,8 @@ class ExperimentOpts(C.Structure):  # dln_experiment_opts
 
 
 # the structs and the C names the layout test compares them with
-STRUCTS = {"dln_error": Error, "dln_data": Data, "dln_synth_opts": SynthOpts, "dln_shape": Shape,
+STRUCTS = {"dln_error": Error, "dln_data": Data, "dln_synth_opts": SynthOpts, "dln_objective_params": ObjectiveParams,
+           "dln_shape": Shape,
            "dln_observation": Observation, "dln_train_opts": TrainOpts, "dln_experiment_opts": ExperimentOpts}
 
 # enum values (include/dln/*.h)
@@ -95,7 +101,7 @@ TRAIN_NOTE_MAX = 512  # DLN_TRAIN_NOTE_MAX: dln_train_describe's note with its N
 COMMANDS = {"train": 0, "solve": 1, "hessian": 2}
 SUMMARY_SPECTRA, SUMMARY_MEMBER, SUMMARY_LITERALS = 1, 2, 4
 PARTS = {1: "backend", 2: "precision", 3: "load", 4: "save", 5: "save_direction", 6: "save_solution",
-         7: "save_data", 8: "perturb_dir", 9: "hessian_iters"}  # dln_experiment_part: the arguments named
+         7: "save_data", 8: "perturb_dir", 9: "hessian_iters", 10: "loss", 11: "Y"}  # dln_experiment_part
 
 _PROTOTYPES = {  # name: (restype, argtypes)
     "dln_error_clear": (None, [P(Error)]),
@@ -135,6 +141,9 @@ _PROTOTYPES = {  # name: (restype, argtypes)
     "dln_trace_text": (C.c_long, [C.c_long, P(Observation), C.c_uint, C.c_char_p, C.c_size_t]),
     "dln_trace_due": (C.c_int, [P(Observation), C.c_int, C.c_long]),
     "dln_loss_at": (C.c_int, [C.c_void_p, C.c_void_p, P(Shape), DP, DP, C.c_int, DPP, P(C.c_double), DPP, P(Error)]),
+    "dln_objective_create": (C.c_int, [C.c_char_p, P(ObjectiveParams), P(C.c_void_p), P(Error)]),
+    "dln_objective_destroy": (None, [C.c_void_p]),
+    "dln_objective_check_target": (C.c_int, [C.c_void_p, DP, C.c_int, C.c_int, P(Error)]),
     "dln_hvp_at": (C.c_int, [C.c_void_p, C.c_void_p, P(Shape), DP, DP, C.c_int, DPP, DPP, DPP, P(Error)]),
 }
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from . import _lib
-from ._api import _choice, _copy_matrix, _experiment_opts, _int, _num, _path
+from ._api import _choice, _copy_matrix, _experiment_opts, _int, _loss_params, _num, _path
 from ._errors import MAX_DIM, as_matrix, data_of, fail, raise_for
 from ._experiment import Experiment, _Trace
 
@@ -98,11 +98,18 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
           data="auto", solver="auto", rank_tol=None, backend="auto", precision="fp64", log_every=100,
           on_step=None, threads=0, batch_size=None, hessian=False, hessian_iters=None, observe=False,
           sharpness_every=None, perturb=None, perturb_dir=None, save=None, save_direction=None,
-          save_solution=None, save_data=None):
+          save_solution=None, save_data=None, loss="square", p=None, delta=None, grad_tol=None, loss_tol=None):
     """Gradient descent on min 1/2 ||W_H...W_1 X - Y||^2 from the CLI's defaults (depth 4,
     width 4, orthogonal init of scale 1, seed 1, the sharpness rule for lr, 10000 steps, tol
     1e-6), timed against the shallow optimum for the narrowest layer: `dln train`'s experiment,
     run by the same library code.
+
+    loss= fits another loss of Z = W_H...W_1 X (`dln train --loss`): "lp" (1/p) sum |Z - Y|^p
+    (p=, default 4), "huber" (delta=, default 1), "logistic" (entries of Y in [0, 1]),
+    "softmax" (columns of Y on the simplex). These have no reference value yet: gap and
+    rel_gap are None, they train on the full data, and tol applies to the gradient norm
+    relative to its start unless grad_tol is given. grad_tol=T stops at ||G|| <= T ||G_0||,
+    loss_tol=T when the loss changed by at most T |L| between checks (--grad-tol, --loss-tol).
 
     One run: a dict with every field of `dln train`'s summary (memory estimate included),
     `trace` (step, loss, gap, rel_gap, grad_norm, lr, time, lambda_max, lr_lambda, seconds
@@ -128,6 +135,8 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     log_every = _int("log_every", log_every, 1, 1 << 30)
     arrays, batch = _members(init, init_scale, lr, momentum, seed, seeds, weights)
     o = _experiment_opts("train", d, backend, precision, solver, rank_tol)
+    o.loss, o.loss_params = _loss_params(loss, p, delta)
+    keep.append(o.loss)
     _shape(o, d.dx, d.dy, depth, width, widths, weights, keep)
     for name, arr in arrays.items():
         setattr(o, name, arr)
@@ -139,6 +148,8 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     o.train.line_search = bool(line_search)
     o.train.steps = _int("steps", steps, 0, 10 ** 12)
     o.train.tol = _num("tol", tol, 0, 1e300)
+    o.train.grad_tol = 0.0 if grad_tol is None else _num("grad_tol", grad_tol, 0, 1e300)
+    o.train.loss_tol = 0.0 if loss_tol is None else _num("loss_tol", loss_tol, 0, 1e300)
     o.train.check_every = 0 if check_every is None else _int("check_every", check_every, 1, 1 << 30)
     o.train.data_mode = _choice("data", data, _lib.DATA_MODES)
     o.train.sharpness_every = 0 if sharpness_every is None else _int("sharpness_every", sharpness_every, 1, 1 << 30)

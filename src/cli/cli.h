@@ -68,6 +68,10 @@ typedef struct {
     const char *precision;
     /* landscape: Hessian, saved data and solution, perturbation, observables (dynopts.c) */
     cli_dyn dyn;
+    /* the loss and its parameters (lossopts.c) */
+    const char *loss;
+    double loss_p, loss_delta;
+    int loss_p_set, loss_delta_set;
 } cli_opts;
 
 /* Parses argv for `command` ("train" or "solve"); prints help and returns -1 on --help. */
@@ -80,6 +84,24 @@ void cli_print_help(const char *command);
 int cli_run(const char *command, cli_opts *o, dln_error *err);
 /* Members of the batch the lists describe (1: a single run). */
 long cli_members(const cli_opts *o);
+
+/* A number of option `opt` (without its dashes) in [lo, hi], decimal only (options.c). */
+int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out, dln_error *err);
+
+/* ---- the loss options (lossopts.c) ------------------------------------------------------ */
+
+/* Option codes from CLI_LOSS_FIRST on belong to lossopts.c. */
+enum { CLI_LOSS_FIRST = 640 };
+#define CLI_LOSS_OPTIONS                                                                        \
+    {"loss", 1, 0, CLI_LOSS_FIRST}, {"p", 1, 0, CLI_LOSS_FIRST + 1}, {"delta", 1, 0, CLI_LOSS_FIRST + 2}, \
+        {"grad-tol", 1, 0, CLI_LOSS_FIRST + 3}, {"loss-tol", 1, 0, CLI_LOSS_FIRST + 4}
+extern const char *const cli_loss_help;
+void cli_loss_defaults(cli_opts *o);
+int cli_loss_option(int c, const char *a, cli_opts *o, dln_error *err);
+/* --p and --delta only with their loss. */
+int cli_loss_check(cli_opts *o, dln_error *err);
+/* The experiment's loss name and parameters (the defaults of --p and --delta applied). */
+void cli_loss_params(const cli_opts *o, const char **name, dln_objective_params *p);
 
 /* ---- output files that never harm a user's file (outfile.c) ---------------------------- */
 

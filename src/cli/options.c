@@ -27,7 +27,7 @@ static const struct option train_opts[] = {
     {"full-data", 0, 0, O_FULL}, {"compressed", 0, 0, O_COMPRESSED}, {"quiet", 0, 0, O_QUIET},
     {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"solver", 1, 0, O_SOLVER},
     {"seeds", 1, 0, O_SEEDS}, {"batch-size", 1, 0, O_BSIZE}, {"threads", 1, 0, O_THREADS},
-    {"help", 0, 0, O_HELP}, CLI_DYN_TRAIN_OPTIONS, {0, 0, 0, 0}};
+    {"help", 0, 0, O_HELP}, CLI_DYN_TRAIN_OPTIONS, CLI_LOSS_OPTIONS, {0, 0, 0, 0}};
 
 static const struct option solve_opts[] = {
     {"x", 1, 0, O_X}, {"y", 1, 0, O_Y}, {"dx", 1, 0, O_DX}, {"dy", 1, 0, O_DY},
@@ -44,7 +44,7 @@ static const struct option hessian_opts[] = {
     {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"load", 1, 0, O_LOAD}, {"rank-tol", 1, 0, O_RTOL},
     {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP},
     {"hessian-iters", 1, 0, CLI_DYN_FIRST + 1}, {"save-direction", 1, 0, CLI_DYN_FIRST + 2},
-    {"save-data", 1, 0, CLI_DYN_FIRST + 4}, {0, 0, 0, 0}};
+    {"save-data", 1, 0, CLI_DYN_FIRST + 4}, CLI_LOSS_OPTIONS, {0, 0, 0, 0}};
 
 static const char *problem_help =
     "Problem (synthetic unless --x and --y are given):\n"
@@ -129,8 +129,8 @@ void cli_print_help(const char *command)
            "  --batch-size N      train at most N members at once; the rest follow in later\n"
            "                      batches (default: as many as memory allows)\n"
            "  --threads N         CPU backend: spread the members over N threads (0, the\n"
-           "                      default: one per CPU; results do not depend on N)\n\n%s%s",
-           problem_help, cli_dyn_train_help, exec_help);
+           "                      default: one per CPU; results do not depend on N)\n\n%s%s%s",
+           problem_help, cli_loss_help, cli_dyn_train_help, exec_help);
 }
 
 /* 1 when s is a decimal number: [+-] digits [. digits] [(e|E) [+-] digits], with at least
@@ -189,7 +189,7 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out, d
     return DLN_OK;
 }
 
-static int parse_double(const char *opt, const char *s, double lo, double hi, double *out, dln_error *err)
+int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out, dln_error *err)
 {
     char *end = NULL;
     errno = 0;
@@ -277,6 +277,7 @@ static void defaults(cli_opts *o)
     o->precision = "fp64";
     dln_train_opts_default(&o->train);
     cli_dyn_defaults(&o->dyn);
+    cli_loss_defaults(o);
     o->log_every = 100;
 }
 
@@ -290,7 +291,7 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
     case O_DY: o->synth_set = 1; return parse_int("dy", a, 1, DLN_MAX_DIM, &o->dy, err);
     case O_SAMPLES: o->synth_set = 1; return parse_int("samples", a, 1, DLN_MAX_DIM, &o->samples, err);
     case O_TRANK: o->synth_set = 1; return parse_int("teacher-rank", a, 1, DLN_MAX_DIM, &o->teacher_rank, err);
-    case O_NOISE: o->synth_set = 1; return parse_double("noise", a, 0, 1e150, &o->noise, err);
+    case O_NOISE: o->synth_set = 1; return cli_parse_double("noise", a, 0, 1e150, &o->noise, err);
     case O_SEED:
         o->seed_set = 1;
         DLN_TRY(parse_long("seed", a, 0, __LONG_MAX__, &v, err));
@@ -313,9 +314,9 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
         if (dln_init_parse(a, &o->init))
             return dln_fail(err, DLN_EINPUT, "--init: expected gaussian, orthogonal, identity or balanced, got '%s'", a);
         return DLN_OK;
-    case O_ISCALE: o->init_scale_set = 1; return parse_double("init-scale", a, 0, 1e100, &o->init_scale, err);
+    case O_ISCALE: o->init_scale_set = 1; return cli_parse_double("init-scale", a, 0, 1e100, &o->init_scale, err);
     case O_RANK: return parse_int("rank", a, 1, DLN_MAX_DIM, &o->rank, err);
-    case O_RTOL: return parse_double("rank-tol", a, 1e-300, 1, &o->rank_tol, err);
+    case O_RTOL: return cli_parse_double("rank-tol", a, 1e-300, 1, &o->rank_tol, err);
     case O_SOLVER:
         if (dln_solver_route_parse(a, &o->solver))
             return dln_fail(err, DLN_EINPUT, "--solver: expected qr, svd or auto, got '%s'", a);
@@ -326,16 +327,16 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
             o->train.lr_rule = !strcmp(a, "arora") ? DLN_LR_ARORA : DLN_LR_SHARPNESS;
             return DLN_OK;
         }
-        DLN_TRY(parse_double("lr", a, 0, 1e300, &o->train.lr, err));
+        DLN_TRY(cli_parse_double("lr", a, 0, 1e300, &o->train.lr, err));
         if (o->train.lr <= 0) return dln_fail(err, DLN_EINPUT, "--lr: expected a positive number, auto or arora, got '%s'", a);
         return DLN_OK;
     case O_MOM:
-        DLN_TRY(parse_double("momentum", a, 0, 1, &o->train.momentum, err));
+        DLN_TRY(cli_parse_double("momentum", a, 0, 1, &o->train.momentum, err));
         if (o->train.momentum >= 1) return dln_fail(err, DLN_EINPUT, "--momentum: must be < 1, got '%s'", a);
         return DLN_OK;
     case O_LS: o->train.line_search = 1; return DLN_OK;
     case O_STEPS: return parse_long("steps", a, 0, 1000000000000L, &o->train.steps, err);
-    case O_TOL: return parse_double("tol", a, 0, 1e300, &o->train.tol, err);
+    case O_TOL: return cli_parse_double("tol", a, 0, 1e300, &o->train.tol, err);
     case O_LOG: o->log_path = a; return DLN_OK;
     case O_LOGE: return parse_int("log-every", a, 1, 1 << 30, &o->log_every, err);
     case O_CHECKE: return parse_int("check-every", a, 1, 1 << 30, &o->train.check_every, err);
@@ -356,6 +357,7 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
         else return dln_fail(err, DLN_EINPUT, "--precision: expected fp64, fp32 or tf32, got '%s'", a);
         return DLN_OK;
     default:
+        if (c >= CLI_LOSS_FIRST) return cli_loss_option(c, a, o, err);
         if (c >= CLI_DYN_FIRST) return cli_dyn_option(c, a, o, err);
         return dln_fail(err, DLN_EINPUT, "internal: unknown option code %d", c);
     }
@@ -449,6 +451,7 @@ static int check_combinations(const char *command, cli_opts *o, dln_error *err)
         return dln_fail(err, DLN_EINPUT, "--rank and --depth/--width/--widths both set the rank bound: give one");
     if (strcmp(command, "solve")) DLN_TRY(check_batch(o, err));
     if (!o->data_seed_set) o->data_seed = o->seed;
+    DLN_TRY(cli_loss_check(o, err));
     return cli_dyn_check(command, o, err);
 }
 

@@ -31,7 +31,7 @@ static void experiment_opts(const char *command, const cli_opts *o, dln_experime
                  : !strcmp(command, "hessian") ? DLN_EXPERIMENT_HESSIAN
                                                : DLN_EXPERIMENT_TRAIN;
     x->x_path = o->x_path, x->y_path = o->y_path;
-    x->synth = (dln_synth_opts){o->dx, o->dy, o->samples, o->teacher_rank, o->noise, o->data_seed};
+    x->synth = (dln_synth_opts){o->dx, o->dy, o->samples, o->teacher_rank, o->noise, o->data_seed, DLN_LABELS_VALUES};
     x->depth = o->depth, x->width = o->width, x->widths = o->widths_set ? o->widths : NULL;
     x->load_dir = o->load_dir;
     x->init = o->init, x->init_scale = o->init_scale, x->seed = o->seed;
@@ -48,6 +48,7 @@ static void experiment_opts(const char *command, const cli_opts *o, dln_experime
     x->perturb_set = o->dyn.perturb_set, x->perturb = o->dyn.perturb, x->perturb_dir = o->dyn.perturb_dir;
     x->save_dir = o->save_dir, x->direction_dir = o->dyn.direction_dir, x->solution_dir = o->dyn.solution_dir;
     x->data_dir = o->dyn.data_dir;
+    cli_loss_params(o, &x->loss, &x->loss_params);
 }
 
 /* The last component of path, trailing slashes aside, in b. */
@@ -99,17 +100,22 @@ static int check_log(const cli_opts *o, dln_error *err)
 }
 
 /* The flag of the input or output a library failure concerns, put in front of its message. */
-static int name_part(dln_experiment *e, int rc, dln_error *err)
+static int name_part(const cli_opts *o, dln_experiment *e, int rc, dln_error *err)
 {
     static const char *const flags[] = {
         [DLN_PART_BACKEND] = "--backend ",          [DLN_PART_PRECISION] = "--precision: ",
         [DLN_PART_LOAD] = "--load ",                [DLN_PART_SAVE] = "--save ",
         [DLN_PART_DIRECTION] = "--save-direction ", [DLN_PART_SOLUTION] = "--save-solution ",
         [DLN_PART_DATA_OUT] = "--save-data ",       [DLN_PART_PERTURB_DIR] = "--perturb-dir ",
-        [DLN_PART_HESSIAN_ITERS] = "--hessian-iters: ",
+        [DLN_PART_HESSIAN_ITERS] = "--hessian-iters: ", [DLN_PART_LOSS] = "--loss: ",
     };
     dln_experiment_part p = dln_experiment_failed_part(e);
-    if (rc && p > DLN_PART_NONE && p <= DLN_PART_HESSIAN_ITERS) dln_error_prefix(err, flags[p]);
+    char target[4200];
+    if (rc && p == DLN_PART_TARGET && o->y_path) { /* synthetic data: the labels are the loss's, never refused */
+        snprintf(target, sizeof target, "--y %s: ", o->y_path);
+        dln_error_prefix(err, target);
+    }
+    if (rc && p > DLN_PART_NONE && p <= DLN_PART_LOSS) dln_error_prefix(err, flags[p]);
     return rc;
 }
 
@@ -163,13 +169,13 @@ int cli_run(const char *command, cli_opts *o, dln_error *err)
     dln_experiment *e = NULL;
     int rc = check_log(o, err);
     if (!rc) rc = dln_experiment_create(&x, err, &e);
-    if (!rc) rc = name_part(e, dln_experiment_prepare(e), err);
+    if (!rc) rc = name_part(o, e, dln_experiment_prepare(e), err);
     if (!rc && o->log_path) rc = cli_outfile_open(&log, o->log_path, "--log", err);
-    if (!rc) rc = name_part(e, dln_experiment_run(e), err);
+    if (!rc) rc = name_part(o, e, dln_experiment_run(e), err);
     for (long b = 0; !rc && b < members; b++) divergence_advice(o, e, b, members);
     if (!rc) rc = emit(o, e, members, err);
     if (!rc) rc = cli_outfile_commit(&log, "--log", err);
-    if (!rc) rc = name_part(e, dln_experiment_commit(e), err);
+    if (!rc) rc = name_part(o, e, dln_experiment_commit(e), err);
     if (rc) cli_outfile_abort(&log);
     dln_experiment_destroy(e);
     for (long b = 0; b < members; b++) cli_observer_free(&ob[b]);

@@ -118,6 +118,12 @@ int dln_synth_make(const dln_synth_opts *o, dln_data *out, dln_error *err)
     // Y (dy, m) += T (dy, dx) X (dx, m)
     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, dy, m, dx, 1.0, T, dy, out->X, dx, 1.0, out->Y,
                 dy);
+    for (int j = 0; o->labels != DLN_LABELS_VALUES && j < m; j++) {
+        double *y = out->Y + (size_t)j * dy;
+        int top = 0;
+        for (int i = 1; i < dy; i++) top = y[i] > y[top] ? i : top;
+        for (int i = 0; i < dy; i++) y[i] = o->labels == DLN_LABELS_BINARY ? (y[i] > 0) : (i == top);
+    }
     free(A);
     free(B);
     free(T);

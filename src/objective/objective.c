@@ -1,13 +1,14 @@
 /* objective.c: the public face of the objectives (dln/objective.h): making one by name from
  * the registry, its name and flags, the zero prediction's loss, and binding one to a
  * network's backend (its state). A NULL objective is the square loss. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "objective/objective.h"
 
-static const dln_objective square = {&dln_objective_square, {NULL, 0}};
+static const dln_objective square = {&dln_objective_square, {NULL, 0, 0, 0}, {0, 0}};
 
 static const dln_objective_ops *find(const char *name)
 {
@@ -40,14 +41,16 @@ int dln_objective_create(const char *name, const dln_objective_params *p, dln_ob
         dln_objectives(known, sizeof known);
         return dln_fail(err, DLN_EINPUT, "unknown objective '%s' (known: %s)", name ? name : "", known);
     }
-    dln_objective_params none = {NULL, 0};
+    dln_objective_params none = {NULL, 0, 0, 0};
     if (!p) p = &none;
-    if (ops->check) DLN_TRY(ops->check(p, err));
-    else if (p->weights || p->n_weights)
-        return dln_fail(err, DLN_EINPUT, "the %s objective takes no weights", ops->name);
+    double param = 0.0;
+    if (ops->check) DLN_TRY(ops->check(p, &param, err));
+    else DLN_TRY(dln_objective_no_param(ops->name, p, "", err));
     dln_objective *o = calloc(1, sizeof *o);
     if (!o) return dln_fail(err, DLN_ENOMEM, "out of host memory");
     o->ops = ops;
+    o->loss = (dln_loss){ops->loss, param};
+    o->p.p = p->p, o->p.delta = p->delta;
     if (p->weights && p->n_weights > 0) {
         o->p.weights = malloc(sizeof(double) * (size_t)p->n_weights);
         if (!o->p.weights) {
@@ -58,6 +61,17 @@ int dln_objective_create(const char *name, const dln_objective_params *p, dln_ob
         o->p.n_weights = p->n_weights;
     }
     *out = o;
+    return DLN_OK;
+}
+
+int dln_objective_no_param(const char *objective, const dln_objective_params *p, const char *takes, dln_error *err)
+{
+    if ((p->weights || p->n_weights) && strcmp(takes, "weights"))
+        return dln_fail(err, DLN_EINPUT, "the %s loss takes no row weights", objective);
+    if (p->p != 0 && strcmp(takes, "p"))
+        return dln_fail(err, DLN_EINPUT, "the %s loss takes no exponent p (lp's parameter)", objective);
+    if (p->delta != 0 && strcmp(takes, "delta"))
+        return dln_fail(err, DLN_EINPUT, "the %s loss takes no delta (huber's parameter)", objective);
     return DLN_OK;
 }
 
@@ -78,12 +92,26 @@ double dln_objective_half_sumsq(const double *Y, int rows, int n, const double *
 
 const char *dln_objective_name(const dln_objective *o) { return ops_of(o)->name; }
 
+const dln_objective_params *dln_objective_params_of(const dln_objective *o) { return &dln_objective_or_square(o)->p; }
+
 unsigned dln_objective_flags(const dln_objective *o) { return ops_of(o)->flags; }
+
+dln_labels dln_objective_labels(const dln_objective *o) { return ops_of(o)->labels; }
 
 double dln_objective_zero_loss(const dln_objective *o, const double *Y, int rows, int n)
 {
     const dln_objective *obj = dln_objective_or_square(o);
     return ops_of(obj)->zero_loss(obj, Y, rows, n);
+}
+
+int dln_objective_check_target(const dln_objective *o, const double *Y, int rows, int n, dln_error *err)
+{
+    for (size_t e = 0; e < (size_t)rows * (size_t)n; e++)
+        if (!isfinite(Y[e]))
+            return dln_fail(err, DLN_EINPUT, "the target has a non-finite entry %g at (%zu, %zu)", Y[e],
+                            e % (size_t)rows, e / (size_t)rows);
+    const dln_objective_ops *ops = ops_of(o);
+    return ops->check_target ? ops->check_target(Y, rows, n, err) : DLN_OK;
 }
 
 struct dln_objective_state {

@@ -18,8 +18,13 @@ typedef struct {
     const char *name;
     unsigned flags;     /* DLN_OBJECTIVE_* */
     double value_scale; /* the loss is value_scale times the value `gradient` reduces (1/2 for a sum of squares) */
-    /* p checked when the objective is made (NULL: no parameters read) */
-    int (*check)(const dln_objective_params *p, dln_error *err);
+    dln_loss_kind loss; /* the dln_loss operations it runs on (loss_state.c), 0 for none */
+    dln_labels labels;  /* the synthetic targets it fits */
+    /* p checked when the objective is made (NULL: no parameters read); the loss operations'
+     * parameter (p, delta) into *param */
+    int (*check)(const dln_objective_params *p, double *param, dln_error *err);
+    /* Y (rows, n) a target of this objective, beyond being finite (NULL: any) */
+    int (*check_target)(const double *Y, int rows, int n, dln_error *err);
     /* Backend bytes of a state for count members of (rows, n) predictions in dtype. */
     double (*state_bytes)(const dln_objective *o, int rows, int n, dln_dtype dtype, int count);
     /* The state on backend be (failures recorded in be's record); *out NULL on failure. */
@@ -44,6 +49,7 @@ typedef struct {
 struct dln_objective {
     const dln_objective_ops *ops;
     dln_objective_params p; /* copied: weights owned */
+    dln_loss loss;          /* ops->loss with its parameter */
 };
 
 /* The built-in objectives (registry.c), NULL-terminated; the square loss (square.c) is the default. */
@@ -53,6 +59,22 @@ extern const dln_objective_ops dln_objective_square;
 /* 1/2 sum_ij w_i Y_ij^2 of a host (rows, n) matrix, w NULL: every w_i = 1 (the zero
  * prediction's loss of the square losses). */
 double dln_objective_half_sumsq(const double *Y, int rows, int n, const double *w);
+
+/* The losses run by the dln_loss operations (lp.c, huber.c, logistic.c, softmax.c) share their
+ * state and backend work (loss_state.c): the target uploaded, the gradient and its value in
+ * one dln_loss_gradient_batched, the Hessian's action in one dln_loss_hessian_batched. */
+double dln_loss_state_bytes(const dln_objective *o, int rows, int n, dln_dtype dtype, int count);
+int dln_loss_state_create(const dln_objective *o, dln_backend *be, int rows, int n, dln_dtype dtype, int count,
+                          void **out);
+void dln_loss_state_destroy(dln_backend *be, void *state);
+int dln_loss_state_set_target(void *state, dln_backend *be, const double *Y);
+int dln_loss_state_gradient(void *state, dln_backend *be, dln_mat *Z, size_t stride, int lo, int count, dln_mat *out,
+                            int index);
+int dln_loss_state_hessian(void *state, dln_backend *be, const dln_mat *Z, size_t stride_z, dln_mat *D,
+                           size_t stride_d, int lo, int count);
+/* A parameter the objective does not take, refused by name (what: "weights", "p", "delta"). */
+int dln_objective_no_param(const char *objective, const dln_objective_params *p, const char *takes,
+                           dln_error *err);
 
 /* o, or the square loss where o is NULL. */
 const dln_objective *dln_objective_or_square(const dln_objective *o);

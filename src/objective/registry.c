@@ -5,6 +5,10 @@
 
 #define OBJECTIVES(X)   \
     X(square)           \
+    X(lp)               \
+    X(huber)            \
+    X(logistic)         \
+    X(softmax)          \
     X(weighted_square)  \
     /* (end of list) */
 

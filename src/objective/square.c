@@ -61,7 +61,7 @@ static double square_zero_loss(const dln_objective *o, const double *Y, int rows
 
 const dln_objective_ops dln_objective_square = {
     .name = "square",
-    .flags = DLN_OBJECTIVE_INPUT | DLN_OBJECTIVE_COMPRESSIBLE,
+    .flags = DLN_OBJECTIVE_INPUT | DLN_OBJECTIVE_UNIT_CURVATURE | DLN_OBJECTIVE_COMPRESSIBLE,
     .value_scale = 0.5,
     .state_bytes = square_bytes,
     .state_create = square_create,

@@ -19,8 +19,10 @@ typedef struct {
     size_t stride;
 } weighted_state;
 
-static int weighted_check(const dln_objective_params *p, dln_error *err)
+static int weighted_check(const dln_objective_params *p, double *param, dln_error *err)
 {
+    (void)param;
+    DLN_TRY(dln_objective_no_param("weighted_square", p, "weights", err));
     if (!p->weights || p->n_weights < 1) return dln_fail(err, DLN_EINPUT, "the weighted square loss needs its row weights");
     for (int i = 0; i < p->n_weights; i++)
         if (!(p->weights[i] > 0) || !isfinite(p->weights[i]))

@@ -7,10 +7,12 @@
 
 #include "dln/dln.h"
 
-/* A network of one member of shape s on (X, Y) (m columns) at the weights W. */
+/* A network of one member of shape s on (X, Y) (m columns) at the weights W; Y checked to be
+ * a target of the objective. */
 static int at_weights(dln_backend *be, const dln_objective *obj, const dln_shape *s, const double *X, const double *Y,
-                      int m, double *const *W, dln_network **net)
+                      int m, double *const *W, dln_network **net, dln_error *err)
 {
+    DLN_TRY(dln_objective_check_target(obj, Y, s->dims[s->depth], m, err));
     dln_network_config c = {.n = m, .count = 1, .dtype = DLN_F64, .objective = obj};
     DLN_TRY(dln_network_create(be, s, &c, net));
     DLN_TRY(dln_network_set_data(*net, X, Y));
@@ -31,7 +33,7 @@ int dln_loss_at(dln_backend *be, const dln_objective *obj, const dln_shape *s, c
 {
     dln_network *net = NULL;
     dln_network_stats st;
-    int rc = at_weights(be, obj, s, X, Y, m, W, &net);
+    int rc = at_weights(be, obj, s, X, Y, m, W, &net, err);
     if (!rc) rc = dln_network_evaluate(net);
     if (!rc) rc = dln_network_read(net, &st);
     if (!rc && G) rc = dln_network_get_gradients(net, 0, G);
@@ -44,7 +46,7 @@ int dln_hvp_at(dln_backend *be, const dln_objective *obj, const dln_shape *s, co
                double *const *W, double *const *V, double **HV, dln_error *err)
 {
     dln_network *net = NULL;
-    int rc = at_weights(be, obj, s, X, Y, m, W, &net);
+    int rc = at_weights(be, obj, s, X, Y, m, W, &net, err);
     if (!rc) rc = dln_network_hvp(net, 0, V, HV);
     dln_network_destroy(net);
     return reported(be, rc, err);

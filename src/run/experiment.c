@@ -17,7 +17,7 @@ void dln_experiment_opts_default(dln_experiment_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->command = DLN_EXPERIMENT_TRAIN;
-    o->synth = (dln_synth_opts){32, 32, 256, 8, 0.1, 1};
+    o->synth = (dln_synth_opts){32, 32, 256, 8, 0.1, 1, DLN_LABELS_VALUES};
     o->depth = 4, o->width = 4;
     o->init = DLN_INIT_ORTHOGONAL, o->init_scale = 1.0, o->seed = 1;
     dln_train_opts_default(&o->train);
@@ -58,6 +58,7 @@ void dln_experiment_destroy(dln_experiment *e)
     if (!e) return;
     dln_exp_abort_outputs(e);
     dln_exp_hessian_free(e);
+    dln_objective_destroy(e->obj);
     for (long b = 0; e->W && b < e->members; b++) dln_weights_free(e->s.depth, e->W[b]);
     free(e->W), free(e->staged), free(e->spec), free(e->res), free(e->bal0), free(e->bal);
     dln_weights_free(e->s.depth, e->start);
@@ -102,10 +103,40 @@ static int make_members(dln_experiment *e)
     return DLN_OK;
 }
 
+/* The loss: made and checked before any work (the square loss stays NULL: the library's
+ * default, the same arithmetic). */
+static int make_objective(dln_experiment *e)
+{
+    const dln_experiment_opts *o = &e->o;
+    DLN_TRY(dln_exp_at(e, DLN_PART_LOSS, dln_objective_create(o->loss ? o->loss : "square", &o->loss_params, &e->obj,
+                                                             e->err)));
+    if (!strcmp(dln_objective_name(e->obj), "square")) {
+        dln_objective_destroy(e->obj);
+        e->obj = NULL;
+        return DLN_OK;
+    }
+    if (o->command == DLN_EXPERIMENT_SOLVE)
+        return dln_exp_at(e, DLN_PART_LOSS, dln_fail(e->err, DLN_EINPUT, "the shallow solver is the square loss's "
+                                                     "closed form; the %s loss has none", dln_objective_name(e->obj)));
+    for (long b = 0; !(dln_objective_flags(e->obj) & DLN_OBJECTIVE_UNIT_CURVATURE) && b < e->members; b++) {
+        dln_member_spec m = dln_exp_member(e, b);
+        if (m.lr <= 0 && m.lr_rule == DLN_LR_ARORA)
+            return dln_exp_at(e, DLN_PART_LOSS, dln_fail(e->err, DLN_EINPUT, "the curvature bound (lr arora) assumes a "
+                                                         "loss whose Hessian is at most the identity; the %s loss's "
+                                                         "grows with the residual", dln_objective_name(e->obj)));
+    }
+    if (o->solution_dir)
+        return dln_exp_at(e, DLN_PART_SOLUTION, dln_fail(e->err, DLN_EINPUT, "the shallow solution R* is the square "
+                                                         "loss's; the %s loss has none to save",
+                                                         dln_objective_name(e->obj)));
+    return DLN_OK;
+}
+
 int dln_experiment_prepare(dln_experiment *e)
 {
     const dln_experiment_opts *o = &e->o;
     int train = o->command != DLN_EXPERIMENT_SOLVE;
+    DLN_TRY(make_objective(e));
     if (o->command != DLN_EXPERIMENT_SOLVE) DLN_TRY(dln_exp_check_outputs(e));
     DLN_TRY(make_backend(e));
     int dx, dy, m;
@@ -115,6 +146,7 @@ int dln_experiment_prepare(dln_experiment *e)
         DLN_TRY(dln_exp_check_memory(e, dx, dy, m));
     }
     DLN_TRY(dln_exp_get_data(e));
+    DLN_TRY(dln_exp_at(e, DLN_PART_TARGET, dln_objective_check_target(e->obj, e->d.Y, e->d.dy, e->d.m, e->err)));
     if (!m) { /* read from a pipe: checked now */
         if (train) DLN_TRY(dln_exp_make_shape(e, e->d.dx, e->d.dy));
         DLN_TRY(dln_exp_check_memory(e, e->d.dx, e->d.dy, e->d.m));
@@ -144,9 +176,21 @@ static int rank_bound(const dln_experiment *e)
     return k;
 }
 
+/* A loss without a shallow solver: the data as they are, no reference value; sigma_1(X) for
+ * the curvature bound (the automatic step's stand-in where lambda_max is not positive). */
+static int no_reference(dln_experiment *e)
+{
+    const dln_data *d = &e->d;
+    e->fit = (dln_fit){.objective = e->obj, .dx = d->dx, .dy = d->dy, .m = d->m, .X = d->X, .Y = d->Y};
+    dln_reference_none(&e->ref, dln_objective_zero_loss(e->obj, d->Y, d->dy, d->m));
+    e->ref.input_norm = dln_spectral_norm(d->dx, d->m, d->X, 0, NULL, DLN_NORM_ITERS);
+    return DLN_OK;
+}
+
 static int solve(dln_experiment *e)
 {
     const dln_experiment_opts *o = &e->o;
+    if (e->obj) return no_reference(e);
     double t0 = dln_clock_seconds();
     int keep = o->command != DLN_EXPERIMENT_SOLVE || o->solution_dir;
     dln_shallow_opts so = {rank_bound(e), o->rank_tol, keep, o->route, 0};

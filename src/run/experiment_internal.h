@@ -45,6 +45,7 @@ struct dln_experiment {
     uint64_t *seeds;
     long members;
     dln_backend *be;
+    dln_objective *obj;          /* the loss (NULL: the square loss) */
     const char *backend_note;    /* what `auto` chose (static text), or NULL: the last note */
     dln_data d;                  /* X, Y owned unless they are the caller's arrays */
     int data_borrowed;

@@ -20,7 +20,9 @@ int dln_exp_get_data(dln_experiment *e)
         return dln_data_validate(&e->d, e->err);
     }
     if (o->x_path) return dln_data_load(o->x_path, o->y_path, &e->d, e->err);
-    DLN_TRY(dln_synth_make(&o->synth, &e->d, e->err));
+    dln_synth_opts synth = o->synth;
+    synth.labels = dln_objective_labels(e->obj); /* the targets the loss fits */
+    DLN_TRY(dln_synth_make(&synth, &e->d, e->err));
     return dln_data_validate(&e->d, e->err);
 }
 

@@ -33,6 +33,10 @@ static void put_problem(dln_json *j, const dln_experiment *e)
     dln_json_int(j, "dx", e->d.dx);
     dln_json_int(j, "dy", e->d.dy);
     dln_json_int(j, "samples", e->d.m);
+    dln_json_str(j, "objective", dln_objective_name(e->obj));
+    if (e->obj && dln_objective_params_of(e->obj)->p != 0) dln_json_num(j, "p", dln_objective_params_of(e->obj)->p);
+    if (e->obj && dln_objective_params_of(e->obj)->delta != 0)
+        dln_json_num(j, "delta", dln_objective_params_of(e->obj)->delta);
     if (!o->x_path && !o->X) {
         dln_json_int(j, "teacher_rank", o->synth.teacher_rank);
         dln_json_num(j, "noise", o->synth.noise);
@@ -124,9 +128,17 @@ static void put_hessian(dln_json *j, const dln_hessian_report *h, int verdict)
         dln_json_str(j, "saddle", negative_curvature(&h->r) ? "strict" : "degenerate");
 }
 
+/* What the loss is measured against: the shallow solution (the square loss), or no reference
+ * value (optimum null) with the zero prediction's loss. */
 static void put_shallow(dln_json *j, const dln_experiment *e, unsigned flags)
 {
     const dln_shallow *sh = &e->sh;
+    if (!e->solved) {
+        dln_json_num(j, "optimum", NAN);
+        dln_json_num(j, "zero_loss", e->ref.zero_loss);
+        dln_json_str(j, "reference", dln_reference_kind_name(e->ref.kind));
+        return;
+    }
     dln_json_str(j, "solver", dln_solver_route_name(sh->route));
     dln_json_int(j, "rank", sh->k);
     dln_json_num(j, "optimum", sh->optimum);
@@ -190,8 +202,8 @@ int dln_experiment_summary(const dln_experiment *e, long member, unsigned flags,
         put_problem(j, e);
         put_shape(j, &e->s);
         dln_json_num(j, "loss", e->h.loss);
-        dln_json_num(j, "gap", e->h.loss - e->sh.optimum);
-        dln_json_num(j, "rel_gap", (e->h.loss - e->sh.optimum) / e->sh.y_half);
+        dln_json_num(j, "gap", e->solved ? e->h.loss - e->sh.optimum : NAN);
+        dln_json_num(j, "rel_gap", e->solved ? (e->h.loss - e->sh.optimum) / e->sh.y_half : NAN);
         dln_json_num(j, "grad_norm", e->h.grad_norm);
         put_hessian(j, &e->h, -1);
         put_shallow(j, e, flags);

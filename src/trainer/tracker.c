@@ -18,8 +18,9 @@
  * while lr lambda > EDGE = 2 (lambda the last estimate), every step in between (a watch step).
  * A rise is the gap L - L* more than doubled (DLN_RISE, plus 1e-12 |L| for rounding) since the
  * previous decision step (run.c); a watch step without a rise changes nothing, one with a
- * rise re-estimates at once. At a re-estimate: lr lambda > DLN_LR_UNSTABLE = 4:
- * lr = c / lambda; a rise: at least halved; otherwise lr lambda < c: grown towards c / lambda, at most doubled
+ * rise re-estimates at once. At a re-estimate: lr lambda > DLN_LR_UNSTABLE = 4 (with heavy
+ * ball, which has neither watch nor rise, beyond its edge of stability 2 (1 + mu)):
+ * lr = c (1 - mu) / lambda; a rise: at least halved; otherwise lr lambda < c: grown towards c / lambda, at most doubled
  * (the sharpness falls on a plateau's exit and may rise again). Between c and 4 the step is
  * kept: a step held fixed while the sharpness rises to 2 / lr is what a good fixed step does
  * (gradient descent then stays where the sharpness is about 2 / lr, the edge of stability,
@@ -86,6 +87,8 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, int member, const dln_sh
     memset(k, 0, sizeof *k);
     k->enabled = enabled, k->every = every > 0 ? every : 0, k->guard = momentum == 0.0, k->s = s, k->lambda = NAN;
     k->factor = DLN_LR_FACTOR * (1.0 - momentum);
+    /* heavy ball has neither the watch nor the guard: its step is lowered beyond its own edge */
+    k->unstable = k->guard ? DLN_LR_UNSTABLE : EDGE * (1.0 + momentum);
     k->floor = 0.0;
     DLN_TRY(dln_weights_alloc(s, &k->v, err));
     dln_hessian_vectors hv = {NULL, NULL, k->v};
@@ -141,7 +144,7 @@ int dln_tracker_step(dln_tracker *k, dln_network *net, int member, long t, int r
      * curvature at all (a flat saddle, no floor): no growth, only the halving after a rise */
     double lam = assumed_lambda(k);
     double next = *lr;
-    if (lam > 0 && *lr * lam > DLN_LR_UNSTABLE) next = k->factor / lam;
+    if (lam > 0 && *lr * lam > k->unstable) next = k->factor / lam;
     if (rose) next = fmin(next, 0.5 * *lr);
     else if (lam > 0 && *lr * lam < k->factor) next = fmin(*lr * MAX_GROWTH, k->factor / lam);
     if (next != *lr) k->changes++;

@@ -64,6 +64,8 @@ typedef struct {
     long next_estimate; /* the next re-estimate step */
     int guard;        /* a rise of the gap re-estimates at once and halves (not with momentum) */
     double factor;    /* c (1 - mu): the step is factor / max(lambda_max, floor) */
+    double unstable;  /* lr lambda above this is lowered to factor / lambda: DLN_LR_UNSTABLE for plain
+                         gradient descent, the heavy-ball edge 2 (1 + mu) with momentum */
     double floor;     /* lambda_max at the balanced factorisation of the first mode (0: unknown) */
     const dln_shape *s;
     double **v;       /* warm start: the last top eigenvector, shaped as the weights */
