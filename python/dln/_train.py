@@ -107,7 +107,7 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     loss= fits another loss of Z = W_H...W_1 X (`dln train --loss`): "lp" (1/p) sum |Z - Y|^p
     (p=, default 4), "huber" (delta=, default 1), "logistic" (entries of Y in [0, 1]),
     "softmax" (columns of Y on the simplex). These have no reference value yet: gap and
-    rel_gap are None, they train on the full data, and tol applies to the gradient norm
+    rel_gap are NaN, they train on the full data, and tol applies to the gradient norm
     relative to its start unless grad_tol is given. grad_tol=T stops at ||G|| <= T ||G_0||,
     loss_tol=T when the loss changed by at most T |L| between checks (--grad-tol, --loss-tol).
 

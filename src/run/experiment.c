@@ -121,13 +121,14 @@ static int make_objective(dln_experiment *e)
     for (long b = 0; !(dln_objective_flags(e->obj) & DLN_OBJECTIVE_UNIT_CURVATURE) && b < e->members; b++) {
         dln_member_spec m = dln_exp_member(e, b);
         if (m.lr <= 0 && m.lr_rule == DLN_LR_ARORA)
-            return dln_exp_at(e, DLN_PART_LOSS, dln_fail(e->err, DLN_EINPUT, "the curvature bound (lr arora) assumes a "
-                                                         "loss whose Hessian is at most the identity; the %s loss's "
-                                                         "grows with the residual", dln_objective_name(e->obj)));
+            return dln_exp_at(e, DLN_PART_LOSS, dln_fail(e->err, DLN_EINPUT, "the %s loss's Hessian grows with the "
+                                                         "residual, beyond what the curvature bound (lr arora) assumes: "
+                                                         "use the sharpness rule or a given step",
+                                                         dln_objective_name(e->obj)));
     }
     if (o->solution_dir)
-        return dln_exp_at(e, DLN_PART_SOLUTION, dln_fail(e->err, DLN_EINPUT, "the shallow solution R* is the square "
-                                                         "loss's; the %s loss has none to save",
+        return dln_exp_at(e, DLN_PART_SOLUTION, dln_fail(e->err, DLN_EINPUT, "%s: the shallow solution R* is the "
+                                                         "square loss's; the %s loss has none to save", o->solution_dir,
                                                          dln_objective_name(e->obj)));
     return DLN_OK;
 }

@@ -14,6 +14,8 @@
 #   EMU_CFLAGS      C flags of the library, CLI and tests (the CUDA backend's -D and -I included)
 #   EMU_HEADERS     headers every C object depends on
 #   EMU_LDLIBS      libraries to link (BLAS, LAPACKE, libm)
+#   EMU_PYTEST      a command running Python tests of the emulated dln (DLN_BIN, DLN_TEST_BACKEND=cuda
+#                   set), or empty
 #   BUILD, CUDA_HOME
 # Targets: test-cuda-emu (the emulator's self-test selftest.cpp, then the whole suite with the
 # device, the no-device tests without it, check-skips, the scripts' smoke test),
@@ -117,6 +119,7 @@ test-cuda-emu: cuda-emu-build
 	$(EMU_RUN) CUDAEMU_NO_DEVICE=1 $(EMU_BUILD)/dln_tests --filter='$(EMU_NODEV_FILTER)' --tap=$(EMU_BUILD)/nodevice.tap
 	$(CUDAEMU_DIR)/check-skips $(EMU_BUILD)/device.tap $(EMU_BUILD)/nodevice.tap
 	$(EMU_RUN) tests/scripts_smoke.sh
+	$(if $(EMU_PYTEST),$(EMU_RUN) DLN_TEST_BACKEND=cuda $(EMU_PYTEST))
 	$(EMU_RUN) $(CUDAEMU_DIR)/bench_smoke.sh $(EMU_BUILD)
 else
 test-cuda-emu:
