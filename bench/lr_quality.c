@@ -18,7 +18,15 @@
  * argmax(G V^T) of a Gaussian G (classes, dx), or a rank-3 teacher B V^T plus 0.1 N(0,1)
  * noise. Checked: on the CPU the best step run alone takes exactly the steps its batch
  * member took (the batch equals single runs bit for bit), and a problem on which auto
- * diverges fails the benchmark. */
+ * diverges fails the benchmark.
+ *
+ * --loss NAME measures another loss (lp, huber, logistic, softmax) on the same problems (the
+ * classifiers' labels: 0/1 where the low-rank teacher is positive, one-hot at its largest
+ * entry; the one-hot targets as they are). These have no known optimum: the gap is then
+ * measured against the lowest loss L_b any grid step reaches within the step limit, as
+ * (L - L_b) / L(0) (the zero prediction's loss), and g* is 1e-6 on that scale (where the best
+ * grid step is still decreasing at the limit, reaching it means reaching that step's last
+ * loss). Arora's bound is skipped for lp (its curvature is unbounded). */
 #include <lapacke.h>
 
 #include "bench_common.h"
@@ -28,17 +36,23 @@
 
 static const double targets[NT] = {1e-4, 1e-6};
 
-/* The running minimum of rel_gap at every step of one run (observer; checks every step). */
+/* The running minimum of rel_gap at every step of one run (observer; checks every step);
+ * without a reference value, of (loss - base) / scale (base: the best grid loss, known once
+ * the grid has run: the grid's curves hold the loss itself, base 0 and scale 1). stop_at:
+ * the run stops once that is at or below it (0: never). */
 typedef struct {
     double *min_gap; /* (limit + 1), NaN where not observed */
     long limit, last;
     double running;
+    int no_reference;
+    double base, scale, stop_at;
 } curve;
 
-static int curve_init(curve *c, long limit)
+static int curve_init(curve *c, long limit, int no_reference, double base, double scale, double stop_at)
 {
     c->min_gap = malloc(sizeof(double) * (size_t)(limit + 1));
     c->limit = limit, c->last = -1, c->running = INFINITY;
+    c->no_reference = no_reference, c->base = base, c->scale = scale, c->stop_at = stop_at;
     return c->min_gap == NULL;
 }
 
@@ -46,10 +60,11 @@ static int observe(void *ctx, const dln_observation *o)
 {
     curve *c = ctx;
     if (o->step > c->limit) return 0;
-    if (o->rel_gap < c->running) c->running = o->rel_gap;
+    double g = c->no_reference ? (o->loss - c->base) / c->scale : o->rel_gap;
+    if (g < c->running) c->running = g;
     c->min_gap[o->step] = c->running;
     c->last = o->step;
-    return 0;
+    return c->stop_at > 0 && c->running <= c->stop_at;
 }
 
 /* The first step at which rel_gap <= g (-1: never). */
@@ -75,8 +90,8 @@ static double *orthonormal(dln_rng *g, int rows, int cols)
 }
 
 /* The problem: X = U diag(s) V^T, targets of kind 0 (one-hot, dy classes) or 1 (rank-3
- * teacher on V^T plus noise). */
-static int make_problem(dln_data *d, int dx, int dy, int m, double cond, int kind, uint64_t seed)
+ * teacher on V^T plus noise), made labels of `labels` (the loss's). */
+static int make_problem(dln_data *d, int dx, int dy, int m, double cond, int kind, dln_labels labels, uint64_t seed)
 {
     dln_rng g;
     dln_rng_seed(&g, seed, 71);
@@ -103,11 +118,16 @@ static int make_problem(dln_data *d, int dx, int dy, int m, double cond, int kin
             for (int c = 1; c < dy; c++) best = z[c] > z[best] ? c : best;
             d->Y[best + (size_t)j * dy] = 1.0;
         } else {
+            double *y = d->Y + (size_t)j * dy;
+            int top = 0;
             for (int a = 0; a < dy; a++) {
-                double y = 0.0;
-                for (int c = 0; c < r; c++) y += (double)((a * 7 + c * 3) % 5 - 2) / 2.0 * z[c];
-                d->Y[a + (size_t)j * dy] = y / sqrt((double)dx) + 0.1 * dln_rng_normal(&g);
+                double v = 0.0;
+                for (int c = 0; c < r; c++) v += (double)((a * 7 + c * 3) % 5 - 2) / 2.0 * z[c];
+                y[a] = v / sqrt((double)dx) + 0.1 * dln_rng_normal(&g);
+                top = y[a] > y[top] ? a : top;
             }
+            for (int a = 0; a < dy && labels != DLN_LABELS_VALUES; a++)
+                y[a] = labels == DLN_LABELS_BINARY ? y[a] > 0 : a == top;
         }
     }
     free(U), free(V), free(G);
@@ -123,6 +143,7 @@ typedef struct {
     long auto_at[NT], best_at[NT], arora_at[NT];     /* to 1e-4, 1e-6 */
     double auto_s, best_s, arora_s;                  /* seconds of the runs alone, to g* */
     double best_lr, auto_lr, grid_cost, quality;
+    double base; /* without a reference value: the lowest loss of the grid, which the gaps are measured from */
     int auto_diverged, arora_diverged;
     long auto_limit;
 } problem_result;
@@ -138,23 +159,31 @@ static void usage(void)
           "  --depths LIST              (default 2,3,6,10)\n"
           "  --conds LIST               condition numbers of X (default 1,1e2,1e4,1e6)\n"
           "  --steps N                  step limit of the grid and arora runs; auto gets 5x (default 20000)\n"
-          "  --grid-lo X --grid-hi X    the fixed-lr grid, factors of 2 (default 1e-6, 4)\n\n",
+          "  --grid-lo X --grid-hi X    the fixed-lr grid, factors of 2 (default 1e-6, 4)\n"
+          "  --inits N                  the first N of gaussian, orthogonal, identity, balanced (default 4)\n"
+          "  --loss NAME                square, lp, huber, logistic or softmax (default square); --p P (lp,\n"
+          "                             default 4), --delta D (huber, default 1)\n\n",
           stdout);
     bench_common_help(stdout);
 }
 
-/* One run alone from the init, recording its curve; stops at rel_gap <= tol. */
+/* Whether the problem has no reference value (a loss other than the square). */
+static int no_reference(const bench_problem *pb) { return pb->ref.kind == DLN_REFERENCE_NONE; }
+
+/* One run alone from the init, recording its curve; stops at rel_gap <= tol (without a
+ * reference, at (loss - base) / L(0) <= tol). */
 static int run_alone(dln_backend *be, const bench_problem *pb, const dln_shape *s,
-                     dln_init_kind init, uint64_t seed, double lr, dln_lr_rule rule, double tol, long limit,
-                     curve *c, dln_train_result *res, dln_error *err)
+                     dln_init_kind init, uint64_t seed, double lr, dln_lr_rule rule, double tol, double base,
+                     long limit, curve *c, dln_train_result *res, dln_error *err)
 {
     double **W = NULL;
     dln_train_opts o;
     dln_train_opts_default(&o);
-    o.steps = limit, o.tol = tol, o.check_every = 1, o.lr = lr, o.lr_rule = rule;
+    int noref = no_reference(pb);
+    o.steps = limit, o.tol = noref ? 0.0 : tol, o.check_every = 1, o.lr = lr, o.lr_rule = rule;
     o.observer = observe, o.observer_ctx = c;
-    int rc = curve_init(c, limit) || dln_init_weights(s, init, 1.0, seed, &W, err) ||
-             dln_train(be, &pb->fit, &pb->ref, s, 1, &W, &o, res, err);
+    int rc = curve_init(c, limit, noref, base, pb->ref.zero_loss, noref ? tol : 0.0) ||
+             dln_init_weights(s, init, 1.0, seed, &W, err) || dln_train(be, &pb->fit, &pb->ref, s, 1, &W, &o, res, err);
     if (W) dln_weights_free(s->depth, W);
     return rc;
 }
@@ -170,14 +199,25 @@ static int run_problem(dln_backend *be, const bench_problem *pb, const dln_shape
     dln_train_result *res = calloc((size_t)ngrid, sizeof(dln_train_result));
     curve *cv = calloc((size_t)ngrid, sizeof(curve));
     if (!W || !o || !res || !cv) return 1;
+    int noref = no_reference(pb);
     for (int b = 0; b < ngrid && !rc; b++) {
-        rc = curve_init(&cv[b], steps) || dln_init_weights(s, init, 1.0, seed, &W[b], err);
+        rc = curve_init(&cv[b], steps, noref, 0.0, 1.0, 0.0) || dln_init_weights(s, init, 1.0, seed, &W[b], err);
         dln_train_opts_default(&o[b]);
-        o[b].steps = steps, o[b].tol = targets[NT - 1], o[b].check_every = 1, o[b].lr = grid[b];
+        o[b].steps = steps, o[b].tol = noref ? 0.0 : targets[NT - 1], o[b].check_every = 1, o[b].lr = grid[b];
         o[b].observer = observe, o[b].observer_ctx = &cv[b];
     }
     if (!rc) rc = dln_train(be, &pb->fit, &pb->ref, s, ngrid, W, o, res, err);
     int best = -1;
+    pr->base = 0.0;
+    if (!rc && noref) { /* the grid's curves hold losses: measured against the lowest, on L(0)'s scale */
+        pr->base = INFINITY;
+        for (int b = 0; b < ngrid; b++)
+            if (!res[b].diverged && cv[b].running < pr->base) pr->base = cv[b].running;
+        for (int b = 0; b < ngrid; b++) {
+            for (long t = 0; t <= cv[b].last; t++) cv[b].min_gap[t] = (cv[b].min_gap[t] - pr->base) / pb->ref.zero_loss;
+            cv[b].running = (cv[b].running - pr->base) / pb->ref.zero_loss;
+        }
+    }
     if (!rc) {
         pr->target = NAN;
         for (int k = NT - 1; k >= 0 && isnan(pr->target); k--)
@@ -212,13 +252,18 @@ static int run_problem(dln_backend *be, const bench_problem *pb, const dln_shape
     curve ca = {0}, cr = {0}, cb = {0};
     dln_train_result ra, rr, rb;
     pr->auto_limit = 5 * steps;
-    rc = run_alone(be, pb, s, init, seed, 0.0, DLN_LR_SHARPNESS, pr->target, pr->auto_limit, &ca, &ra, err) ||
-         run_alone(be, pb, s, init, seed, 0.0, DLN_LR_ARORA, pr->target, steps, &cr, &rr, err) ||
-         run_alone(be, pb, s, init, seed, pr->best_lr, DLN_LR_SHARPNESS, pr->target, steps, &cb, &rb, err);
+    /* the curvature bound assumes d^2L/dZ^2 <= I: not for lp (its arora run is skipped) */
+    int arora = dln_objective_flags(pb->fit.objective) & DLN_OBJECTIVE_UNIT_CURVATURE;
+    memset(&rr, 0, sizeof rr);
+    rr.seconds = NAN;
+    rc = run_alone(be, pb, s, init, seed, 0.0, DLN_LR_SHARPNESS, pr->target, pr->base, pr->auto_limit, &ca, &ra,
+                   err) ||
+         (arora && run_alone(be, pb, s, init, seed, 0.0, DLN_LR_ARORA, pr->target, pr->base, steps, &cr, &rr, err)) ||
+         run_alone(be, pb, s, init, seed, pr->best_lr, DLN_LR_SHARPNESS, pr->target, pr->base, steps, &cb, &rb, err);
     if (!rc) {
-        pr->auto_steps = curve_first(&ca, pr->target), pr->arora_steps = curve_first(&cr, pr->target);
+        pr->auto_steps = curve_first(&ca, pr->target), pr->arora_steps = arora ? curve_first(&cr, pr->target) : -1;
         for (int k = 0; k < NT; k++)
-            pr->auto_at[k] = curve_first(&ca, targets[k]), pr->arora_at[k] = curve_first(&cr, targets[k]);
+            pr->auto_at[k] = curve_first(&ca, targets[k]), pr->arora_at[k] = arora ? curve_first(&cr, targets[k]) : -1;
         pr->auto_s = ra.seconds, pr->arora_s = rr.seconds, pr->best_s = rb.seconds;
         pr->auto_lr = ra.lr_init, pr->auto_diverged = ra.diverged, pr->arora_diverged = rr.diverged;
         long alone = curve_first(&cb, pr->target);
@@ -239,8 +284,10 @@ int main(int argc, char **argv)
     bench_opts o;
     bench_opts_default(&o);
     int dx = 32, dy = 10, m = 2000, width = 16, depths[8] = {2, 3, 6, 10}, nd = 4, nc = 4;
-    double conds[8] = {1, 1e2, 1e4, 1e6}, glo = 1e-6, ghi = 4.0;
+    double conds[8] = {1, 1e2, 1e4, 1e6}, glo = 1e-6, ghi = 4.0, lp_p = 4.0, delta = 1.0;
     long steps = 20000;
+    int n_inits = 4;
+    const char *loss = "square";
     const bench_flag_spec specs[] = {
         {"--dx", BF_INT, &dx, 1, 64, 0, NULL},
         {"--classes", BF_INT, &dy, 2, 64, 0, NULL},
@@ -251,6 +298,10 @@ int main(int argc, char **argv)
         {"--steps", BF_LONG, &steps, 1, 1e9, 0, NULL},
         {"--grid-lo", BF_DOUBLE, &glo, 1e-12, 1e3, 0, NULL},
         {"--grid-hi", BF_DOUBLE, &ghi, 1e-12, 1e3, 0, NULL},
+        {"--inits", BF_INT, &n_inits, 1, 4, 0, NULL},
+        {"--loss", BF_STRING, &loss, 0, 0, 0, NULL},
+        {"--p", BF_DOUBLE, &lp_p, 2, 64, 0, NULL},
+        {"--delta", BF_DOUBLE, &delta, 1e-300, 1e300, 0, NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL},
     };
     int parsed = bench_parse_args(argc, argv, specs, &o, usage);
@@ -260,10 +311,21 @@ int main(int argc, char **argv)
     for (double lr = glo; lr <= ghi * (1 + 1e-12) && ngrid < MAXGRID; lr *= 2) grid[ngrid++] = lr;
     dln_error err;
     dln_backend *be = NULL;
+    dln_objective *obj = NULL;
+    dln_objective_params op = {NULL, 0, !strcmp(loss, "lp") ? lp_p : 0, !strcmp(loss, "huber") ? delta : 0};
+    dln_error_clear(&err);
+    if (dln_objective_create(loss, &op, &obj, &err)) {
+        fprintf(stderr, "lr_quality: --loss: %s\n", err.msg);
+        return 2;
+    }
+    int square = !strcmp(loss, "square");
     int rc = bench_backend("lr_quality", &o, &err, &be);
     if (rc) return rc;
     dln_json j;
     bench_json_begin(&j, "lr_quality", be, &o, argc, argv);
+    dln_json_str(&j, "loss", loss);
+    if (!strcmp(loss, "lp")) dln_json_num(&j, "p", lp_p);
+    if (!strcmp(loss, "huber")) dln_json_num(&j, "delta", delta);
     dln_json_array(&j, "problems");
     static const dln_init_kind inits[4] = {DLN_INIT_GAUSSIAN, DLN_INIT_ORTHOGONAL, DLN_INIT_IDENTITY, DLN_INIT_BALANCED};
     int total = 0, within2 = 0, worse5 = 0, auto_div = 0, arora_div = 0, arora_reached = 0, at_grid_min = 0;
@@ -274,7 +336,7 @@ int main(int argc, char **argv)
     for (int ci = 0; ci < nc && !rc; ci++)
         for (int kind = 0; kind < 2 && !rc; kind++)
             for (int di = 0; di < nd && !rc; di++)
-                for (int ii = 0; ii < 4 && !rc; ii++) {
+                for (int ii = 0; ii < n_inits && !rc; ii++) {
                     uint64_t seed = o.seed + 1000 * (uint64_t)ci + 100 * (uint64_t)kind + (uint64_t)di;
                     dln_data d = {0, 0, 0, NULL, NULL};
                     dln_shallow sh;
@@ -286,11 +348,18 @@ int main(int argc, char **argv)
                     problem_result pr;
                     memset(&pr, 0, sizeof pr);
                     pr.cond = conds[ci], pr.kind = kind, pr.depth = depths[di], pr.init = inits[ii];
-                    rc = make_problem(&d, dx, dy, m, conds[ci], kind, seed) ||
-                         dln_shape_make(depths[di], dx, dy, hidden, depths[di] - 1, &s, &err) ||
-                         dln_shallow_solve(be, &d, dln_shape_narrowest(&s), 0, 1, &sh, &err) ||
-                         bench_problem_make(&sh, &d, &pb, &err) ||
-                         run_problem(be, &pb, &s, inits[ii], seed, grid, ngrid, steps, &pr, &err);
+                    sh.optimum = NAN;
+                    rc = make_problem(&d, dx, dy, m, conds[ci], kind, dln_objective_labels(obj), seed) ||
+                         dln_shape_make(depths[di], dx, dy, hidden, depths[di] - 1, &s, &err);
+                    if (!rc && square)
+                        rc = dln_shallow_solve(be, &d, dln_shape_narrowest(&s), 0, 1, &sh, &err) ||
+                             bench_problem_make(&sh, &d, &pb, &err);
+                    if (!rc && !square) { /* the data as they are, no reference value */
+                        pb.fit = (dln_fit){obj, d.dx, d.dy, d.m, d.X, d.Y, 0, NULL, NULL, 0.0};
+                        dln_reference_none(&pb.ref, dln_objective_zero_loss(obj, d.Y, d.dy, d.m));
+                        pb.ref.input_norm = dln_spectral_norm(d.dx, d.m, d.X, 0, NULL, DLN_NORM_ITERS);
+                    }
+                    if (!rc) rc = run_problem(be, &pb, &s, inits[ii], seed, grid, ngrid, steps, &pr, &err);
                     if (rc) {
                         fprintf(stderr, "lr_quality: %s\n", err.msg[0] ? err.msg : "set-up failed");
                         break;
@@ -311,6 +380,7 @@ int main(int argc, char **argv)
                     dln_json_int(&j, "depth", pr.depth);
                     dln_json_str(&j, "init", dln_init_name(pr.init));
                     dln_json_num(&j, "optimum", sh.optimum);
+                    dln_json_num(&j, "best_grid_loss", square ? NAN : pr.base);
                     dln_json_num(&j, "target_rel_gap", pr.target);
                     dln_json_num(&j, "auto_lr_init", pr.auto_lr);
                     dln_json_int(&j, "auto_steps", pr.auto_steps);
@@ -333,7 +403,7 @@ int main(int argc, char **argv)
                     dln_json_num(&j, "auto_over_best", q);
                     dln_json_end_object(&j);
                     bench_problem_free(&pb);
-                    dln_shallow_free(&sh);
+                    if (square) dln_shallow_free(&sh);
                     dln_shape_free(&s);
                     dln_data_free(&d);
                 }
@@ -356,5 +426,6 @@ int main(int argc, char **argv)
     int ok = !rc && auto_div == 0;
     if (bench_json_end(&j, &o, ok) && ok) ok = 0;
     dln_backend_destroy(be);
+    dln_objective_destroy(obj);
     return ok ? 0 : 1;
 }
