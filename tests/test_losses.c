@@ -102,7 +102,6 @@ static int by_low(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double **moved(const dln_shape *s, double *const *W, double a, double *const *V);
 
 /* Huber's Hessian jumps where |e| = delta: delta moved into the widest gap, among the middle
  * half of the residuals, between the ranges [min, max] of every |e_ij| over the stencil
@@ -114,7 +113,7 @@ static void huber_delta_clear_of(loss_case *c, double *const *W, double *const *
     double *R = malloc(sizeof(double) * 2 * (size_t)n);
     for (int e = 0; e < n; e++) R[2 * e] = INFINITY, R[2 * e + 1] = 0.0;
     for (int k = -2; k <= 2; k++) {
-        double **Wk = moved(&c->s, W, k * h, V), *Z = host_prediction(c, Wk);
+        double **Wk = ts_moved_weights(&c->s, W, k * h, V), *Z = host_prediction(c, Wk);
         for (int e = 0; e < n; e++) {
             double a = fabs(Z[e] - c->d.Y[e]);
             R[2 * e] = fmin(R[2 * e], a), R[2 * e + 1] = fmax(R[2 * e + 1], a);
@@ -140,37 +139,15 @@ static void huber_delta_clear_of(loss_case *c, double *const *W, double *const *
     OK(c, dln_objective_create("huber", &c->spec.p, &c->obj, &c->err));
 }
 
-static double **zeros_like(const dln_shape *s)
-{
-    double **W = NULL;
-    dln_error err;
-    dln_error_clear(&err);
-    cr_assert_eq(dln_weights_alloc(s, &W, &err), DLN_OK);
-    return W;
-}
 
-static double **moved(const dln_shape *s, double *const *W, double a, double *const *V)
-{
-    double **out = ts_copy_weights(s, W);
-    for (int i = 0; i < s->depth; i++)
-        for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) out[i][e] += a * V[i][e];
-    return out;
-}
 
-static double dot_weights(const dln_shape *s, double *const *A, double *const *B)
-{
-    double d = 0.0;
-    for (int i = 0; i < s->depth; i++)
-        for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) d += A[i][e] * B[i][e];
-    return d;
-}
 
 /* The library's loss, gradient and H V at W against the host (tolerances in the comments). */
 static void check_at(loss_case *c, double **W, const char *where)
 {
     const dln_shape *s = &c->s;
     int depth = s->depth, m = c->d.m;
-    double **V = ts_rand_weights(&c->g, s, 1.0), **G = zeros_like(s), **HV = zeros_like(s), loss;
+    double **V = ts_rand_weights(&c->g, s, 1.0), **G = ts_zero_weights(s), **HV = ts_zero_weights(s), loss;
     if (c->spec.l.kind == DLN_LOSS_HUBER) huber_delta_clear_of(c, W, V, 1e-3);
     OK(c, dln_loss_at(c->be, c->obj, s, c->d.X, c->d.Y, m, W, &loss, G, &c->err));
     OK(c, dln_hvp_at(c->be, c->obj, s, c->d.X, c->d.Y, m, W, V, HV, &c->err));
@@ -206,19 +183,19 @@ static void check_at(loss_case *c, double **W, const char *where)
     double h = 1e-3, f[5] = {0};
     int smooth = !(c->spec.l.kind == DLN_LOSS_LP && c->spec.l.param != 4.0);
     for (int k = -2; smooth && k <= 2; k++) {
-        double **Wk = moved(s, W, k * h, V);
+        double **Wk = ts_moved_weights(s, W, k * h, V);
         f[k + 2] = host_loss(c, Wk);
         dln_weights_free(depth, Wk);
     }
-    double second = (-f[0] + 16 * f[1] - 30 * f[2] + 16 * f[3] - f[4]) / (12 * h * h), vhv = dot_weights(s, V, HV);
-    double scale = sqrt(dot_weights(s, HV, HV) * dot_weights(s, V, V)); /* >= |v^T H v|: H may be indefinite */
+    double second = (-f[0] + 16 * f[1] - 30 * f[2] + 16 * f[3] - f[4]) / (12 * h * h), vhv = ts_dot_weights(s, V, HV);
+    double scale = sqrt(ts_dot_weights(s, HV, HV) * ts_dot_weights(s, V, V)); /* >= |v^T H v|: H may be indefinite */
     cr_expect(!smooth || fabs(vhv - second) < 1e-5 * scale,
                  "%s %s: v^T H v %.17g vs second difference %.17g (seed %llu)", c->label, where, vhv, second,
                  (unsigned long long)c->seed);
     /* H V against central differences of the library's gradient (checked above) at h = 1e-5:
      * truncation h^2 |G'''| / 6 ~ 1e-10, rounding eps |G| / h ~ 1e-11: 1e-6 */
-    double **Gp = zeros_like(s), **Gm = zeros_like(s), lp, lm, hh = 1e-5;
-    double **Wp = moved(s, W, hh, V), **Wm = moved(s, W, -hh, V);
+    double **Gp = ts_zero_weights(s), **Gm = ts_zero_weights(s), lp, lm, hh = 1e-5;
+    double **Wp = ts_moved_weights(s, W, hh, V), **Wm = ts_moved_weights(s, W, -hh, V);
     OK(c, dln_loss_at(c->be, c->obj, s, c->d.X, c->d.Y, m, Wp, &lp, Gp, &c->err));
     OK(c, dln_loss_at(c->be, c->obj, s, c->d.X, c->d.Y, m, Wm, &lm, Gm, &c->err));
     for (int i = 0; i < depth; i++) {

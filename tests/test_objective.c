@@ -75,38 +75,16 @@ static double host_loss(const obj_case *c, double *const *W)
     return (double)(0.5L * sum);
 }
 
-static double **zeros_like(const dln_shape *s)
-{
-    double **W = NULL;
-    dln_error err;
-    dln_error_clear(&err);
-    cr_assert_eq(dln_weights_alloc(s, &W, &err), DLN_OK);
-    return W;
-}
 
 /* W + a V, fresh. */
-static double **moved(const dln_shape *s, double *const *W, double a, double *const *V)
-{
-    double **out = ts_copy_weights(s, W);
-    for (int i = 0; i < s->depth; i++)
-        for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) out[i][e] += a * V[i][e];
-    return out;
-}
 
-static double dot_weights(const dln_shape *s, double *const *A, double *const *B)
-{
-    double d = 0.0;
-    for (int i = 0; i < s->depth; i++)
-        for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) d += A[i][e] * B[i][e];
-    return d;
-}
 
 static void check_derivatives(dln_backend_kind kind, int depth, const int *dims, int m)
 {
     obj_case c;
     case_make(&c, kind, depth, dims, m);
     double **W = ts_rand_weights(&c.g, &c.s, 1.0), **V = ts_rand_weights(&c.g, &c.s, 1.0);
-    double **G = zeros_like(&c.s), **HV = zeros_like(&c.s), loss;
+    double **G = ts_zero_weights(&c.s), **HV = ts_zero_weights(&c.s), loss;
     OK(&c, dln_loss_at(c.be, c.obj, &c.s, c.d.X, c.d.Y, m, W, &loss, G, &c.err));
     OK(&c, dln_hvp_at(c.be, c.obj, &c.s, c.d.X, c.d.Y, m, W, V, HV, &c.err));
     /* the loss: the same sums in another order and precision, a few ulps: 1e-12 */
@@ -135,15 +113,15 @@ static void check_derivatives(dln_backend_kind kind, int depth, const int *dims,
     /* v^T H v against the host loss's second difference along V (independent of the chains):
      * L(W + tV) is a polynomial of degree 2H in t, so the truncation error is O(h^2 L'''') ~
      * 1e-6 relative at h = 1e-3, above the rounding eps L / h^2 ~ 1e-10: 1e-4 */
-    double h = 1e-3, **Wp = moved(&c.s, W, h, V), **Wm = moved(&c.s, W, -h, V);
-    double second = (host_loss(&c, Wp) - 2 * L + host_loss(&c, Wm)) / (h * h), vhv = dot_weights(&c.s, V, HV);
+    double h = 1e-3, **Wp = ts_moved_weights(&c.s, W, h, V), **Wm = ts_moved_weights(&c.s, W, -h, V);
+    double second = (host_loss(&c, Wp) - 2 * L + host_loss(&c, Wm)) / (h * h), vhv = ts_dot_weights(&c.s, V, HV);
     cr_expect_lt(ts_rel(vhv, second), 1e-4, "%s H=%d: v^T H v %.17g vs second difference %.17g (seed %llu)",
                  ts_backend_label(kind), depth, vhv, second, (unsigned long long)c.seed);
     /* H V against central differences of the (finite-difference-checked) gradient: O(h^2)
      * truncation, 1e-6 relative at h = 1e-4, rounding eps |G| / h ~ 1e-12: 1e-5 */
-    double **Gp = zeros_like(&c.s), **Gm = zeros_like(&c.s), lp, lm;
+    double **Gp = ts_zero_weights(&c.s), **Gm = ts_zero_weights(&c.s), lp, lm;
     dln_weights_free(depth, Wp), dln_weights_free(depth, Wm);
-    Wp = moved(&c.s, W, 1e-4, V), Wm = moved(&c.s, W, -1e-4, V);
+    Wp = ts_moved_weights(&c.s, W, 1e-4, V), Wm = ts_moved_weights(&c.s, W, -1e-4, V);
     OK(&c, dln_loss_at(c.be, c.obj, &c.s, c.d.X, c.d.Y, m, Wp, &lp, Gp, &c.err));
     OK(&c, dln_loss_at(c.be, c.obj, &c.s, c.d.X, c.d.Y, m, Wm, &lm, Gm, &c.err));
     for (int i = 0; i < depth; i++) {
@@ -193,9 +171,9 @@ TestOnBackends(objective, weighted_square_trains_single_and_batched_without_a_re
         OK(&c, dln_init_weights(&c.s, DLN_INIT_ORTHOGONAL, 1.0, c.seed + (uint64_t)b, &Wb[b], &c.err));
         Ws[b] = ts_copy_weights(&c.s, Wb[b]);
         o[b] = opts_no_reference();
-        double **G = zeros_like(&c.s), l0;
+        double **G = ts_zero_weights(&c.s), l0;
         OK(&c, dln_loss_at(c.be, c.obj, &c.s, c.d.X, c.d.Y, 40, Wb[b], &l0, G, &c.err));
-        g0[b] = sqrt(dot_weights(&c.s, G, G));
+        g0[b] = sqrt(ts_dot_weights(&c.s, G, G));
         dln_weights_free(3, G);
     }
     OK(&c, dln_train(c.be, &fit, &ref, &c.s, B, Wb, o, rb, &c.err));

@@ -178,6 +178,31 @@ double **ts_copy_weights(const dln_shape *s, double *const *W)
     return C;
 }
 
+double **ts_zero_weights(const dln_shape *s)
+{
+    double **W = NULL;
+    dln_error err;
+    dln_error_clear(&err);
+    cr_assert_eq(dln_weights_alloc(s, &W, &err), DLN_OK, "%s", err.msg);
+    return W;
+}
+
+double **ts_moved_weights(const dln_shape *s, double *const *W, double a, double *const *V)
+{
+    double **out = ts_copy_weights(s, W);
+    for (int i = 0; i < s->depth; i++)
+        for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) out[i][e] += a * V[i][e];
+    return out;
+}
+
+double ts_dot_weights(const dln_shape *s, double *const *A, double *const *B)
+{
+    double d = 0.0;
+    for (int i = 0; i < s->depth; i++)
+        for (size_t e = 0; e < (size_t)s->dims[i + 1] * s->dims[i]; e++) d += A[i][e] * B[i][e];
+    return d;
+}
+
 double ts_rel_weights(const dln_shape *s, double *const *A, double *const *B)
 {
     double worst = 0.0;

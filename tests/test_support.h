@@ -77,6 +77,10 @@ void ts_shape(dln_shape *s, int depth, const int *dims);
 /* W[i] (dims[i+1], dims[i]) with N(0, scale^2 / dims[i]) entries. */
 double **ts_rand_weights(dln_rng *g, const dln_shape *s, double scale);
 double **ts_copy_weights(const dln_shape *s, double *const *W);
+/* Zeros shaped as the weights (dln_weights_alloc); W + a V, fresh; sum_i <A_i, B_i>. */
+double **ts_zero_weights(const dln_shape *s);
+double **ts_moved_weights(const dln_shape *s, double *const *W, double a, double *const *V);
+double ts_dot_weights(const dln_shape *s, double *const *A, double *const *B);
 /* max over layers of ||A_i - B_i||_F / ||B_i||_F. */
 double ts_rel_weights(const dln_shape *s, double *const *A, double *const *B);
 

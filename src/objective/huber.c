@@ -32,11 +32,6 @@ const dln_objective_ops dln_objective_huber = {
     .value_scale = 1.0,
     .loss = DLN_LOSS_HUBER,
     .check = huber_check,
-    .state_bytes = dln_loss_state_bytes,
-    .state_create = dln_loss_state_create,
-    .state_destroy = dln_loss_state_destroy,
-    .set_target = dln_loss_state_set_target,
-    .gradient = dln_loss_state_gradient,
-    .hessian = dln_loss_state_hessian,
+    DLN_LOSS_STATE_OPS,
     .zero_loss = huber_zero_loss,
 };

@@ -36,11 +36,6 @@ const dln_objective_ops dln_objective_logistic = {
     .loss = DLN_LOSS_LOGISTIC,
     .check = logistic_check,
     .check_target = logistic_target,
-    .state_bytes = dln_loss_state_bytes,
-    .state_create = dln_loss_state_create,
-    .state_destroy = dln_loss_state_destroy,
-    .set_target = dln_loss_state_set_target,
-    .gradient = dln_loss_state_gradient,
-    .hessian = dln_loss_state_hessian,
+    DLN_LOSS_STATE_OPS,
     .zero_loss = logistic_zero_loss,
 };

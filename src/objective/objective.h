@@ -72,6 +72,11 @@ int dln_loss_state_gradient(void *state, dln_backend *be, dln_mat *Z, size_t str
                             int index);
 int dln_loss_state_hessian(void *state, dln_backend *be, const dln_mat *Z, size_t stride_z, dln_mat *D,
                            size_t stride_d, int lo, int count);
+/* Those six entries of a dln_objective_ops, for the losses that run on them. */
+#define DLN_LOSS_STATE_OPS                                                                                   \
+    .state_bytes = dln_loss_state_bytes, .state_create = dln_loss_state_create,                              \
+    .state_destroy = dln_loss_state_destroy, .set_target = dln_loss_state_set_target,                        \
+    .gradient = dln_loss_state_gradient, .hessian = dln_loss_state_hessian
 /* A parameter the objective does not take, refused by name (what: "weights", "p", "delta"). */
 int dln_objective_no_param(const char *objective, const dln_objective_params *p, const char *takes,
                            dln_error *err);

@@ -48,11 +48,6 @@ const dln_objective_ops dln_objective_softmax = {
     .loss = DLN_LOSS_SOFTMAX,
     .check = softmax_check,
     .check_target = softmax_target,
-    .state_bytes = dln_loss_state_bytes,
-    .state_create = dln_loss_state_create,
-    .state_destroy = dln_loss_state_destroy,
-    .set_target = dln_loss_state_set_target,
-    .gradient = dln_loss_state_gradient,
-    .hessian = dln_loss_state_hessian,
+    DLN_LOSS_STATE_OPS,
     .zero_loss = softmax_zero_loss,
 };
