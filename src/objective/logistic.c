@@ -7,12 +7,6 @@
 
 #include "objective/objective.h"
 
-static int logistic_check(const dln_objective_params *p, double *param, dln_error *err)
-{
-    *param = 0.0;
-    return dln_objective_no_param("logistic", p, "", err);
-}
-
 static int logistic_target(const double *Y, int rows, int n, dln_error *err)
 {
     for (size_t e = 0; e < (size_t)rows * (size_t)n; e++)
@@ -34,7 +28,6 @@ const dln_objective_ops dln_objective_logistic = {
     .value_scale = 1.0,
     .labels = DLN_LABELS_BINARY,
     .loss = DLN_LOSS_LOGISTIC,
-    .check = logistic_check,
     .check_target = logistic_target,
     DLN_LOSS_STATE_OPS,
     .zero_loss = logistic_zero_loss,

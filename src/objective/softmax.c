@@ -8,12 +8,6 @@
 
 #include "objective/objective.h"
 
-static int softmax_check(const dln_objective_params *p, double *param, dln_error *err)
-{
-    *param = 0.0;
-    return dln_objective_no_param("softmax", p, "", err);
-}
-
 /* Nonnegative columns summing to 1 within rows x FLT_EPSILON: labels normalised in fp32 keep
  * each entry to half an ulp and their sum to about rows ulps of 1. */
 static int softmax_target(const double *Y, int rows, int n, dln_error *err)
@@ -46,7 +40,6 @@ const dln_objective_ops dln_objective_softmax = {
     .value_scale = 1.0,
     .labels = DLN_LABELS_CLASSES,
     .loss = DLN_LOSS_SOFTMAX,
-    .check = softmax_check,
     .check_target = softmax_target,
     DLN_LOSS_STATE_OPS,
     .zero_loss = softmax_zero_loss,
