@@ -61,6 +61,13 @@ $(BUILD)/tests/test_crew.o:   INC := -Iinclude -Isrc -Isrc/oracle -Itests
 $(BUILD)/src/backends/cuda/%.o: INC := -Iinclude -Isrc -Ikernels -I$(CUDA_HOME)/include
 # the CPU backend's loss loops share the losses' arithmetic with the kernels (kernels/loss_math.h)
 $(BUILD)/src/backends/cpu/%.o:  INC := -Iinclude -Isrc -Ikernels
+# the loss loops' vector math (glibc libmvec's exp and log1p; loss_cpu.c's header says why)
+ifeq ($(shell $(CC) -dumpmachine 2>/dev/null | grep -c '^x86_64.*linux-gnu'),1)
+ifeq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),)
+$(BUILD)/src/backends/cpu/loss_cpu.o: INC += -fopenmp-simd -fno-math-errno -DDLN_CPU_LOSS_SIMD
+LDLIBS += -lmvec
+endif
+endif
 ifneq ($(NVCC),)
 $(BUILD)/src/backends/registry.o: INC := -Iinclude -Isrc -DDLN_HAVE_CUDA
 endif

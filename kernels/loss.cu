@@ -18,13 +18,13 @@
 #define HESSIAN_THREADS 256
 
 // loss_math.h's softmax columns by storage type.
-__device__ static inline double softmax_column(int rows, double *z, const double *y)
+__device__ static inline void softmax_column(int rows, double *z, const double *y, double *value)
 {
-    return dln_softmax_column_f64(rows, z, y);
+    dln_softmax_column_f64(rows, z, y, value);
 }
-__device__ static inline double softmax_column(int rows, float *z, const float *y)
+__device__ static inline void softmax_column(int rows, float *z, const float *y, double *value)
 {
-    return dln_softmax_column_f32(rows, z, y);
+    dln_softmax_column_f32(rows, z, y, value);
 }
 __device__ static inline void softmax_hessian_column(int rows, const double *z, double *d)
 {
@@ -50,7 +50,16 @@ loss_gradient_kernel(long long rows, long long cols, double param, const T *y, l
     long long stride = (long long)gridDim.x * blockDim.x;
     double acc = 0.0;
     if (K == DLN_LOSS_MATH_SOFTMAX) {
-        for (long long j = first; j < cols; j += stride) acc += softmax_column((int)rows, zb + j * ldz, yb + j * ldy);
+        for (long long j = first; j < cols; j += stride) {
+            double v = 0.0;
+            softmax_column((int)rows, zb + j * ldz, yb + j * ldy, partials ? &v : NULL);
+            acc += v;
+        }
+    } else if (!partials) { /* the derivative alone: no value asked */
+        for (dln_walk w = dln_walk_start(rows, cols, first, stride); w.e < w.n; dln_walk_next(&w)) {
+            T *zp = zb + w.i + w.j * ldz;
+            *zp = (T)dln_loss_elem_grad(K, param, (double)*zp, (double)yb[w.i + w.j * ldy]);
+        }
     } else {
         for (dln_walk w = dln_walk_start(rows, cols, first, stride); w.e < w.n; dln_walk_next(&w)) {
             T *zp = zb + w.i + w.j * ldz;

@@ -12,15 +12,13 @@ import time
 
 import numpy as np
 
-from peer_numpy import functional_step
+from peer_numpy import functional_step, loss as _loss_np, make_dloss, opts_loss
 
 # JAX takes 75% of the GPU's memory at start unless told otherwise; PyTorch's peers run
 # in the same process
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
-def _step(Ws, X, Y, lr):
-    return tuple(functional_step(Ws, X, Y, lr))
 
 
 def variants(opts):
@@ -47,17 +45,17 @@ def variants(opts):
     def to_dev(a):
         return jax.device_put(jnp.asarray(np.asarray(a), dtype=dtype), dev)
 
+    dloss = make_dloss(*opts_loss(opts), tanh=jnp.tanh, clip=jnp.clip, exp=jnp.exp, sign=jnp.sign, absf=jnp.abs,
+                       colmax=lambda Z: Z.max(axis=0, keepdims=True), colsum=lambda Z: Z.sum(axis=0, keepdims=True))
+
+    def _step(Ws, X, Y, lr):
+        return tuple(functional_step(Ws, X, Y, lr, dloss))
+
     step = jax.jit(_step)
 
-    def loss_of(X, Y, Ws):
-        A = X
-        for W in Ws:
-            A = W @ A
-        E = (A - Y).astype(jnp.float64)
-        return 0.5 * float(jnp.sum(E * E))
-
     def finish(X, Y, Ws, sec):
-        return [np.asarray(W, dtype=np.float64) for W in Ws], loss_of(X, Y, Ws), sec
+        Wn = [np.asarray(W, dtype=np.float64) for W in Ws]
+        return Wn, _loss_np(np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64), Wn, *opts_loss(opts)), sec
 
     def python_loop(X, Y, Ws, lr, steps):
         X, Y, Ws = to_dev(X), to_dev(Y), tuple(to_dev(W) for W in Ws)

@@ -2,37 +2,94 @@
 full-batch gradient descent, written plainly in numpy (CPU).
 
 Same mathematics and the same order of operations as dln's trainer (src/trainer/,
-src/model/): forward A_i = W_i A_{i-1}, residual E = A_H - Y, backward
-G_i = B_i A_{i-1}^T, B_{i-1} = W_i^T B_i (with the W_i of this step), and the update
-W_i <- W_i - lr G_i. Every peer module exposes
+src/model/): forward A_i = W_i A_{i-1}, B_H = dL/dZ at Z = A_H (the loss's derivative,
+dloss below: Z - Y for the square loss), backward G_i = B_i A_{i-1}^T,
+B_{i-1} = W_i^T B_i (with the W_i of this step), and the update W_i <- W_i - lr G_i.
+Every peer module exposes
 
     variants(opts) -> list of (name, runner or None, note)
 
 where runner(X, Y, Ws, lr, steps) returns (final weights as float64 numpy arrays,
-final loss, seconds of the training loop).
+final loss, seconds of the training loop); opts.loss, opts.p and opts.delta name the loss.
 """
 import time
 
 import numpy as np
 
 
-def loss(X, Y, Ws):
-    """1/2 ||W_H ... W_1 X - Y||^2 in the arrays' own precision, returned as a float."""
+def loss_value(Z, Y, name="square", p=4.0, delta=1.0):
+    """The loss of docs/maths.md section 4.1 at the prediction Z, in fp64 on the host, with
+    the stable forms (softplus(z) = max(z, 0) + log1p(exp(-|z|)), logsumexp shifted by the
+    column's largest entry)."""
+    Z, Y = np.asarray(Z, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    E = Z - Y
+    if name == "square":
+        return 0.5 * float(np.sum(E * E))
+    if name == "lp":
+        return float(np.sum(np.abs(E) ** p) / p)
+    if name == "huber":
+        a = np.abs(E)
+        return float(np.sum(np.where(a <= delta, 0.5 * E * E, delta * (a - 0.5 * delta))))
+    if name == "logistic":
+        return float(np.sum(np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z))) - Y * Z))
+    if name == "softmax":
+        c = Z.max(axis=0, keepdims=True)
+        return float(np.sum(c + np.log(np.sum(np.exp(Z - c), axis=0, keepdims=True))) - np.sum(Y * Z))
+    raise ValueError("unknown loss %r" % name)
+
+
+def loss(X, Y, Ws, name="square", p=4.0, delta=1.0):
+    """The loss of W_H ... W_1 X against Y (the product in the arrays' own precision, the
+    loss in fp64), returned as a float."""
     A = X
     for W in Ws:
         A = W @ A
-    E = A - Y
-    return 0.5 * float(np.sum(E.astype(np.float64) ** 2))
+    return loss_value(A, Y, name, p, delta)
 
 
-def functional_step(Ws, X, Y, lr):
-    """One plain GD update, returning new weights; only `@`, `.T` and `-` on the arrays, so
-    the same code serves numpy, PyTorch (torch.compile) and JAX (jit)."""
+def make_dloss(name, p=4.0, delta=1.0, *, tanh, clip, colmax, colsum, exp, sign, absf):
+    """dL/dZ (Z, Y) for the loss `name`, written with the given framework's functions so
+    that numpy, PyTorch and JAX run the same formulas: square Z - Y; lp
+    sign(E) |E|^(p-1); huber clip(E, -delta, delta); logistic sigmoid(Z) - Y with
+    sigmoid(z) = (1 + tanh(z/2)) / 2 (no overflow); softmax softmax(Z) - Y per column,
+    shifted by the column's largest entry."""
+    if name == "square":
+        return lambda Z, Y: Z - Y
+    if name == "lp":
+        return lambda Z, Y: sign(Z - Y) * absf(Z - Y) ** (p - 1)
+    if name == "huber":
+        return lambda Z, Y: clip(Z - Y, -delta, delta)
+    if name == "logistic":
+        return lambda Z, Y: 0.5 * (1 + tanh(0.5 * Z)) - Y
+
+    def softmax(Z, Y):
+        e = exp(Z - colmax(Z))
+        return e / colsum(e) - Y
+
+    if name == "softmax":
+        return softmax
+    raise ValueError("unknown loss %r" % name)
+
+
+def numpy_dloss(opts):
+    return make_dloss(getattr(opts, "loss", "square"), getattr(opts, "p", 4.0), getattr(opts, "delta", 1.0),
+                      tanh=np.tanh, clip=np.clip, exp=np.exp, sign=np.sign, absf=np.abs,
+                      colmax=lambda Z: Z.max(axis=0, keepdims=True), colsum=lambda Z: Z.sum(axis=0, keepdims=True))
+
+
+def opts_loss(opts):
+    """(name, p, delta) of the run's loss, for loss()."""
+    return getattr(opts, "loss", "square"), getattr(opts, "p", 4.0), getattr(opts, "delta", 1.0)
+
+
+def functional_step(Ws, X, Y, lr, dloss=lambda Z, Y: Z - Y):
+    """One plain GD update, returning new weights; only `@`, `.T` and `-` on the arrays (and
+    dloss's functions), so the same code serves numpy, PyTorch (torch.compile) and JAX (jit)."""
     H = len(Ws)
     A = [X]
     for W in Ws:
         A.append(W @ A[-1])
-    B = A[H] - Y
+    B = dloss(A[H], Y)
     new = [None] * H
     for i in range(H - 1, -1, -1):
         G = B @ A[i].T
@@ -42,7 +99,7 @@ def functional_step(Ws, X, Y, lr):
     return new
 
 
-def gd(X, Y, Ws, lr, steps):
+def gd(X, Y, Ws, lr, steps, dloss):
     """`steps` plain GD updates of Ws in place (arrays of one dtype)."""
     H = len(Ws)
     lr = Ws[0].dtype.type(lr)
@@ -50,7 +107,7 @@ def gd(X, Y, Ws, lr, steps):
         A = [X]
         for W in Ws:
             A.append(W @ A[-1])
-        B = A[H] - Y
+        B = dloss(A[H], Y)
         for i in range(H - 1, -1, -1):
             G = B @ A[i].T
             if i > 0:
@@ -59,19 +116,21 @@ def gd(X, Y, Ws, lr, steps):
     return Ws
 
 
-def runner(dtype):
+def runner(dtype, opts):
+    dloss = numpy_dloss(opts)
+
     def run(X, Y, Ws, lr, steps):
         X = np.asarray(X, dtype=dtype)
         Y = np.asarray(Y, dtype=dtype)
         Ws = [np.array(W, dtype=dtype, order="C") for W in Ws]
         t0 = time.perf_counter()
-        gd(X, Y, Ws, lr, steps)
+        gd(X, Y, Ws, lr, steps, dloss)
         sec = time.perf_counter() - t0
-        return [W.astype(np.float64) for W in Ws], loss(X, Y, Ws), sec
+        return [W.astype(np.float64) for W in Ws], loss(X, Y, Ws, *opts_loss(opts)), sec
 
     return run
 
 
 def variants(opts):
     dtype = np.float64 if opts.precision == "fp64" else np.float32
-    return [("numpy", runner(dtype), "cpu, numpy %s" % np.__version__)]
+    return [("numpy", runner(dtype, opts), "cpu, numpy %s" % np.__version__)]

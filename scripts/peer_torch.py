@@ -14,15 +14,15 @@ import time
 
 import numpy as np
 
-from peer_numpy import functional_step as _step_functional
+from peer_numpy import functional_step as _step_functional, loss as _loss_np, make_dloss, opts_loss
 
 
-def _step_inplace(Ws, X, Y, lr):
+def _step_inplace(Ws, X, Y, lr, dloss):
     H = len(Ws)
     A = [X]
     for W in Ws:
         A.append(W @ A[-1])
-    B = A[H] - Y
+    B = dloss(A[H], Y)
     for i in range(H - 1, -1, -1):
         G = B @ A[i].T
         if i > 0:
@@ -48,6 +48,13 @@ def variants(opts):
     torch.backends.cudnn.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
 
+    dloss = make_dloss(*opts_loss(opts), tanh=torch.tanh, clip=torch.clamp, exp=torch.exp, sign=torch.sign,
+                       absf=torch.abs, colmax=lambda Z: Z.amax(dim=0, keepdim=True),
+                       colsum=lambda Z: Z.sum(dim=0, keepdim=True))
+
+    def step_functional(Ws, X, Y, lr):
+        return _step_functional(Ws, X, Y, lr, dloss)
+
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize()
@@ -56,12 +63,8 @@ def variants(opts):
         return torch.tensor(np.ascontiguousarray(a), dtype=dtype, device=dev)
 
     def finish(X, Y, Ws, sec):
-        with torch.no_grad():
-            A = X
-            for W in Ws:
-                A = W @ A
-            L = 0.5 * float(torch.sum((A - Y).double() ** 2).item())
-        return [W.detach().double().cpu().numpy() for W in Ws], L, sec
+        Wn = [W.detach().double().cpu().numpy() for W in Ws]
+        return Wn, _loss_np(X.double().cpu().numpy(), Y.double().cpu().numpy(), Wn, *opts_loss(opts)), sec
 
     def eager(X, Y, Ws, lr, steps):
         X, Y, Ws = to_dev(X), to_dev(Y), [to_dev(W) for W in Ws]
@@ -69,7 +72,7 @@ def variants(opts):
             sync()
             t0 = time.perf_counter()
             for _ in range(steps):
-                _step_inplace(Ws, X, Y, lr)
+                _step_inplace(Ws, X, Y, lr, dloss)
             sync()
             sec = time.perf_counter() - t0
         return finish(X, Y, Ws, sec)
@@ -82,11 +85,11 @@ def variants(opts):
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):  # warm-up before capture, as PyTorch asks
                 for _ in range(3):
-                    _step_inplace(Ws, X, Y, lr)
+                    _step_inplace(Ws, X, Y, lr, dloss)
             torch.cuda.current_stream().wait_stream(side)
             g = torch.cuda.CUDAGraph()
             with torch.cuda.graph(g):  # records, does not run
-                _step_inplace(Ws, X, Y, lr)
+                _step_inplace(Ws, X, Y, lr, dloss)
             for W, w0 in zip(Ws, W0):  # undo the warm-up steps
                 W.copy_(w0)
             sync()
@@ -106,7 +109,7 @@ def variants(opts):
                 kw = {"fullgraph": True, "dynamic": False}
                 if mode:
                     kw["mode"] = mode
-                compiled[key] = torch.compile(_step_functional, **kw)
+                compiled[key] = torch.compile(step_functional, **kw)
             fn = compiled[key]
             X, Y, Ws = to_dev(X), to_dev(Y), [to_dev(W) for W in Ws]
             mark = getattr(getattr(torch, "compiler", None), "cudagraph_mark_step_begin", None)

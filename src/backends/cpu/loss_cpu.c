@@ -5,26 +5,52 @@
  * column order, in fp64 whatever the storage: the order is fixed by the shape, so a member's
  * result is the same alone, in a batch, or on any worker thread. */
 #include "backends/cpu/cpu_internal.h"
+#include <math.h>
+
+/* Vector loops. With GCC on x86-64 glibc (the Makefile then compiles this file with
+ * -fopenmp-simd -fno-math-errno -DDLN_CPU_LOSS_SIMD and links -lmvec), exp is declared with
+ * its SIMD variants (glibc's libmvec, _ZGVdN4v_exp and the like: at most 4 ulp from the
+ * scalar exp, the same value for the same input on every call), the loops over a column
+ * carry `omp simd`, and each column function gets an AVX2 clone, chosen at load time, beside
+ * the baseline (SSE2) one. A loop's lanes and its sum's order are fixed by the shape, so a
+ * member's result still does not depend on the batch or the thread. Measured on the
+ * 64 x 4096 logistic gradient without the value (dev VM, AMD EPYC, 2026-12-07): the whole
+ * step 3.97 -> 0.99 ms. The value's loop (log1p) stays scalar. Elsewhere: the plain loops. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && defined(DLN_CPU_LOSS_SIMD)
+__attribute__((simd("notinbranch"))) double exp(double);
+#define SIMD_LOOP _Pragma("omp simd")
+#define CLONES __attribute__((target_clones("avx2", "default")))
+#define DLN_LOSS_SIMD_LOOP SIMD_LOOP
+#else
+#define SIMD_LOOP
+#define CLONES
+#endif
 #include "loss_math.h"
 
 _Static_assert(DLN_LOSS_LP == DLN_LOSS_MATH_LP && DLN_LOSS_HUBER == DLN_LOSS_MATH_HUBER &&
                    DLN_LOSS_LOGISTIC == DLN_LOSS_MATH_LOGISTIC && DLN_LOSS_SOFTMAX == DLN_LOSS_MATH_SOFTMAX,
                "dln_loss_kind and loss_math.h number the losses alike");
 
-/* One column of an elementwise loss of constant kind K (inlined per kind), its gradient in
- * place; its value returned. */
-#define ELEM_COLUMN(NAME, T)                                                                      \
-    static inline double NAME(int K, double param, int rows, T *z, const T *y)                   \
+/* One column of an elementwise loss of the constant kind K (a function per kind and type,
+ * so that the kind's branches fold away and the loop vectorizes), its gradient in place;
+ * its value returned when want_value (else 0), from a pass of its own before the gradient's
+ * (so that the gradient's bits do not depend on whether the value was asked). */
+#define ELEM_COLUMN(NAME, T, K)                                                                   \
+    CLONES static double NAME(double param, int rows, T *z, const T *y, int want_value)           \
     {                                                                                             \
-        double v = 0.0, g;                                                                        \
-        for (int i = 0; i < rows; i++) {                                                          \
-            v += dln_loss_elem(K, param, (double)z[i], (double)y[i], &g);                         \
-            z[i] = (T)g;                                                                          \
-        }                                                                                         \
+        double v = 0.0;                                                                           \
+        if (want_value)                                                                           \
+            for (int i = 0; i < rows; i++) v += dln_loss_elem_value(K, param, (double)z[i], (double)y[i]); \
+        SIMD_LOOP                                                                                 \
+        for (int i = 0; i < rows; i++) z[i] = (T)dln_loss_elem_grad(K, param, (double)z[i], (double)y[i]); \
         return v;                                                                                 \
     }
-ELEM_COLUMN(elem_column_f64, double)
-ELEM_COLUMN(elem_column_f32, float)
+ELEM_COLUMN(lp_column_f64, double, DLN_LOSS_MATH_LP)
+ELEM_COLUMN(lp_column_f32, float, DLN_LOSS_MATH_LP)
+ELEM_COLUMN(huber_column_f64, double, DLN_LOSS_MATH_HUBER)
+ELEM_COLUMN(huber_column_f32, float, DLN_LOSS_MATH_HUBER)
+ELEM_COLUMN(logistic_column_f64, double, DLN_LOSS_MATH_LOGISTIC)
+ELEM_COLUMN(logistic_column_f32, float, DLN_LOSS_MATH_LOGISTIC)
 
 #define ELEM_HESSIAN_COLUMN(NAME, T)                                                              \
     static inline void NAME(int K, double param, int rows, const T *z, const T *y, T *d)         \
@@ -34,25 +60,28 @@ ELEM_COLUMN(elem_column_f32, float)
 ELEM_HESSIAN_COLUMN(elem_hessian_column_f64, double)
 ELEM_HESSIAN_COLUMN(elem_hessian_column_f32, float)
 
-/* Member Z (rows, cols) against Y: Z := dL/dZ, the value returned. */
-#define GRADIENT_MEMBER(NAME, T, ELEM, SOFTMAX)                                                   \
-    static double NAME(const dln_loss *l, const dln_mat *Y, dln_mat *Z)                           \
+/* Member Z (rows, cols) against Y: Z := dL/dZ, the value returned when want_value. */
+#define GRADIENT_MEMBER(NAME, T, SUFFIX)                                                          \
+    CLONES static double NAME(const dln_loss *l, const dln_mat *Y, dln_mat *Z, int want_value)    \
     {                                                                                             \
-        double total = 0.0, p = l->param;                                                         \
+        double total = 0.0, p = l->param, col;                                                    \
         for (int j = 0; j < Z->cols; j++) {                                                       \
             T *z = (T *)Z->data + IDX(Z, 0, j);                                                   \
             const T *y = (const T *)Y->data + IDX(Y, 0, j);                                       \
             switch (l->kind) {                                                                    \
-            case DLN_LOSS_LP: total += ELEM(DLN_LOSS_MATH_LP, p, Z->rows, z, y); break;           \
-            case DLN_LOSS_HUBER: total += ELEM(DLN_LOSS_MATH_HUBER, p, Z->rows, z, y); break;     \
-            case DLN_LOSS_LOGISTIC: total += ELEM(DLN_LOSS_MATH_LOGISTIC, p, Z->rows, z, y); break; \
-            case DLN_LOSS_SOFTMAX: total += SOFTMAX(Z->rows, z, y); break;                        \
+            case DLN_LOSS_LP: total += lp_column_##SUFFIX(p, Z->rows, z, y, want_value); break;   \
+            case DLN_LOSS_HUBER: total += huber_column_##SUFFIX(p, Z->rows, z, y, want_value); break; \
+            case DLN_LOSS_LOGISTIC: total += logistic_column_##SUFFIX(p, Z->rows, z, y, want_value); break; \
+            case DLN_LOSS_SOFTMAX:                                                                \
+                dln_softmax_column_##SUFFIX(Z->rows, z, y, want_value ? &col : NULL);             \
+                if (want_value) total += col;                                                     \
+                break;                                                                            \
             }                                                                                     \
         }                                                                                         \
         return total;                                                                             \
     }
-GRADIENT_MEMBER(gradient_member_f64, double, elem_column_f64, dln_softmax_column_f64)
-GRADIENT_MEMBER(gradient_member_f32, float, elem_column_f32, dln_softmax_column_f32)
+GRADIENT_MEMBER(gradient_member_f64, double, f64)
+GRADIENT_MEMBER(gradient_member_f32, float, f32)
 
 /* Member D := H(Z) D. */
 #define HESSIAN_MEMBER(NAME, T, ELEM, SOFTMAX)                                                    \
@@ -81,7 +110,8 @@ int dln_cpu_loss_gradient(dln_backend *be, const dln_loss *loss, const dln_mat *
     (void)be;
     for (int b = 0; b < count; b++) {
         dln_mat y = dln_cpu_member(Y, stride_y, b), z = dln_cpu_member(Z, stride_z, b);
-        double v = Z->dtype == DLN_F64 ? gradient_member_f64(loss, &y, &z) : gradient_member_f32(loss, &y, &z);
+        double v = Z->dtype == DLN_F64 ? gradient_member_f64(loss, &y, &z, out != NULL)
+                                       : gradient_member_f32(loss, &y, &z, out != NULL);
         if (out) ((double *)out->data)[index + b] = v;
     }
     return DLN_OK;
