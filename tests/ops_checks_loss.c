@@ -160,6 +160,7 @@ void oc_loss(oc_ctx *c)
         const char *name;
     } losses[] = {
         {{DLN_LOSS_LP, 4}, "lp p=4"},       {{DLN_LOSS_LP, 2.5}, "lp p=2.5"}, {{DLN_LOSS_LP, 2}, "lp p=2"},
+        {{DLN_LOSS_LP, 3}, "lp p=3"},       {{DLN_LOSS_LP, 8}, "lp p=8"},     {{DLN_LOSS_LP, 9}, "lp p=9"},
         {{DLN_LOSS_HUBER, 0.7}, "huber"}, {{DLN_LOSS_LOGISTIC, 0}, "logistic"}, {{DLN_LOSS_SOFTMAX, 0}, "softmax"},
     };
     for (size_t k = 0; k < sizeof losses / sizeof losses[0]; k++) one_loss(c, &losses[k].l, losses[k].name);

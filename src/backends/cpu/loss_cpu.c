@@ -45,8 +45,45 @@ _Static_assert(DLN_LOSS_LP == DLN_LOSS_MATH_LP && DLN_LOSS_HUBER == DLN_LOSS_MAT
         for (int i = 0; i < rows; i++) z[i] = (T)dln_loss_elem_grad(K, param, (double)z[i], (double)y[i]); \
         return v;                                                                                 \
     }
-ELEM_COLUMN(lp_column_f64, double, DLN_LOSS_MATH_LP)
-ELEM_COLUMN(lp_column_f32, float, DLN_LOSS_MATH_LP)
+ELEM_COLUMN(lp_column_any_f64, double, DLN_LOSS_MATH_LP)
+ELEM_COLUMN(lp_column_any_f32, float, DLN_LOSS_MATH_LP)
+
+/* lp with an integral p from 2 to 8 (p = 4 is Arora et al.'s): the same arithmetic with the
+ * exponent a constant, so that the power's squaring loop unrolls and the column vectorizes;
+ * the same bits as lp_column_any's (the same products in the same order). */
+#define LP_INT_COLUMN(NAME, T, P)                                                                 \
+    CLONES static double NAME(int rows, T *z, const T *y, int want_value)                         \
+    {                                                                                             \
+        double v = 0.0;                                                                           \
+        if (want_value)                                                                           \
+            for (int i = 0; i < rows; i++) v += dln_loss_elem_value(DLN_LOSS_MATH_LP, P, (double)z[i], (double)y[i]); \
+        SIMD_LOOP                                                                                 \
+        for (int i = 0; i < rows; i++) z[i] = (T)dln_loss_elem_grad(DLN_LOSS_MATH_LP, P, (double)z[i], (double)y[i]); \
+        return v;                                                                                 \
+    }
+#define LP_COLUMNS(T, SUFFIX)                                                                     \
+    LP_INT_COLUMN(lp2_##SUFFIX, T, 2.0)                                                           \
+    LP_INT_COLUMN(lp3_##SUFFIX, T, 3.0)                                                           \
+    LP_INT_COLUMN(lp4_##SUFFIX, T, 4.0)                                                           \
+    LP_INT_COLUMN(lp5_##SUFFIX, T, 5.0)                                                           \
+    LP_INT_COLUMN(lp6_##SUFFIX, T, 6.0)                                                           \
+    LP_INT_COLUMN(lp7_##SUFFIX, T, 7.0)                                                           \
+    LP_INT_COLUMN(lp8_##SUFFIX, T, 8.0)                                                           \
+    CLONES static double lp_column_##SUFFIX(double p, int rows, T *z, const T *y, int want_value) \
+    {                                                                                             \
+        switch (p == floor(p) && p >= 2 && p <= 8 ? (int)p : 0) {                                 \
+        case 2: return lp2_##SUFFIX(rows, z, y, want_value);                                     \
+        case 3: return lp3_##SUFFIX(rows, z, y, want_value);                                     \
+        case 4: return lp4_##SUFFIX(rows, z, y, want_value);                                     \
+        case 5: return lp5_##SUFFIX(rows, z, y, want_value);                                     \
+        case 6: return lp6_##SUFFIX(rows, z, y, want_value);                                     \
+        case 7: return lp7_##SUFFIX(rows, z, y, want_value);                                     \
+        case 8: return lp8_##SUFFIX(rows, z, y, want_value);                                     \
+        default: return lp_column_any_##SUFFIX(p, rows, z, y, want_value);                       \
+        }                                                                                         \
+    }
+LP_COLUMNS(double, f64)
+LP_COLUMNS(float, f32)
 ELEM_COLUMN(huber_column_f64, double, DLN_LOSS_MATH_HUBER)
 ELEM_COLUMN(huber_column_f32, float, DLN_LOSS_MATH_HUBER)
 ELEM_COLUMN(logistic_column_f64, double, DLN_LOSS_MATH_LOGISTIC)
