@@ -85,12 +85,13 @@ static int run_bare(void *p)
 
 typedef struct {
     dln_network *net;
+    int measure;
 } step_ctx;
 
 static int run_step(void *p)
 {
     step_ctx *c = p;
-    return dln_network_step(c->net, 1);
+    return dln_network_step(c->net, c->measure);
 }
 
 static double step_flops(const dln_shape *s, int n)
@@ -212,11 +213,13 @@ typedef struct {
     char skip[128];
 } point;
 
-/* One grid point: square layers of width w, depth H, n = m columns. */
-static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, double check_limit, int use_graph,
-                     int do_bare, point *pt, dln_error *err)
+/* One grid point: hidden layers of width w, depth H, n = m columns, input and output widths
+ * dx, dy (0: w). */
+static int run_point(dln_backend *be, const bench_opts *o, int w, int dx, int dy, int H, int m, double check_limit,
+                     int use_graph, int do_bare, int measure, point *pt, dln_error *err)
 {
     memset(pt, 0, sizeof *pt);
+    dx = dx ? dx : w, dy = dy ? dy : w;
     pt->width = w, pt->depth = H, pt->m = m;
     int *hidden = malloc(sizeof(int) * (size_t)(H > 1 ? H - 1 : 1)), rc = 1;
     for (int i = 0; i < H - 1; i++) hidden[i] = w;
@@ -225,13 +228,13 @@ static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, 
     dln_network *net = NULL;
     bare_gemms bare;
     memset(&bare, 0, sizeof bare);
-    dln_data d = {w, w, m, NULL, NULL};
-    if (dln_shape_make(H, w, w, hidden, H - 1, &s, err)) goto out;
+    dln_data d = {dx, dy, m, NULL, NULL};
+    if (dln_shape_make(H, dx, dy, hidden, H - 1, &s, err)) goto out;
     pt->flops = step_flops(&s, m);
     pt->bytes = step_bytes(&s, m, dln_dtype_size(o->dtype));
     size_t need = dln_network_bytes(&s, &(dln_network_config){.n = m, .dtype = o->dtype}) * (do_bare ? 2 : 1);
     size_t fb = 0, tb = 0;
-    double host = 8.0 * (3.0 * w * m + (double)H * w * w);
+    double host = 8.0 * ((double)(dx + 2 * dy) * m + (double)H * w * w);
     double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
     if (dln_backend_mem_info(be, &fb, &tb)) goto out;
     if ((tb && need > fb / 10 * 9) || (phys > 0 && host + (tb ? 0 : (double)need) > 0.7 * phys)) {
@@ -239,10 +242,11 @@ static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, 
         rc = 0;
         goto out;
     }
-    d.X = bench_normals((size_t)w * m, o->seed, 21);
-    d.Y = bench_normals((size_t)w * m, o->seed, 22);
+    d.X = bench_normals((size_t)dx * m, o->seed, 21);
+    d.Y = bench_normals((size_t)dy * m, o->seed, 22);
     if (!d.X || !d.Y) goto out;
-    for (size_t e = 0; e < (size_t)w * m; e++) d.Y[e] = 0.5 * d.X[e] + 0.1 * d.Y[e];
+    for (size_t j = 0; j < (size_t)m; j++) /* Y = X's first rows (cycled) / 2 + noise */
+        for (int i = 0; i < dy; i++) d.Y[i + j * dy] = 0.5 * d.X[i % dx + j * dx] + 0.1 * d.Y[i + j * dy];
     dln_network_stats st;
     if (dln_init_weights(&s, DLN_INIT_ORTHOGONAL, 1.0, o->seed, &W, err) ||
         dln_network_create(be, &s, &(dln_network_config){.n = m, .dtype = o->dtype}, &net) ||
@@ -264,10 +268,10 @@ static int run_point(dln_backend *be, const bench_opts *o, int w, int H, int m, 
             goto out;
         }
     }
-    /* a step size well inside stability for orthogonal layers: sigma_1(X)^2 <= (sqrt(w) + sqrt(m))^2 */
-    double sx = sqrt((double)w) + sqrt((double)m);
+    /* a step size well inside stability for orthogonal layers: sigma_1(X)^2 <= (sqrt(dx) + sqrt(m))^2 */
+    double sx = sqrt((double)dx) + sqrt((double)m);
     double lr = 0.25 / (H * sx * sx);
-    step_ctx c = {net};
+    step_ctx c = {net, measure};
     pt->graph = use_graph && dln_backend_supports(be, DLN_CAP_GRAPHS);
     if (dln_network_set_rates(net, &lr, NULL) || bench_time2(be, run_step, &c, do_bare ? run_bare : NULL, &bare, o, &pt->step, &pt->bare) ||
         dln_network_read(net, &st)) {
@@ -299,6 +303,9 @@ static void usage(void)
           "against the same 3H-1 GEMMs issued bare; checked against host references first.\n\n"
           "Grid:\n"
           "  --widths LIST       layer widths dx = d_i = dy (default 64,256)\n"
+          "  --dx N, --dy N      input and output widths instead (0: the width; default 0)\n"
+          "  --unmeasured        steps without the loss and gradient-norm reductions (the\n"
+          "                      trainer's steps between checks)\n"
           "  --depths LIST       numbers of weight matrices H (default 2,8)\n"
           "  --m N               columns of the data; 0 means m = width (default 0)\n"
           "  --check-limit F     check each point's initial loss on the host when its forward\n"
@@ -314,6 +321,7 @@ int main(int argc, char **argv)
     bench_opts o;
     bench_opts_default(&o);
     int widths[MAXGRID] = {64, 256}, nw = 2, depths[MAXGRID] = {2, 8}, nd = 2, m_fixed = 0, use_graph = 1, do_bare = 1;
+    int dx = 0, dy = 0, measure = 1;
     double check_limit = 2e10;
     const bench_flag_spec specs[] = {
         {"--widths", BF_INTS, widths, 1, DLN_MAX_DIM, MAXGRID, &nw},
@@ -322,6 +330,9 @@ int main(int argc, char **argv)
         {"--check-limit", BF_DOUBLE, &check_limit, 0, 1e300, 0, NULL},
         {"--no-graph", BF_SWITCH, &use_graph, 0, -1, 0, NULL},
         {"--no-bare", BF_SWITCH, &do_bare, 0, -1, 0, NULL},
+        {"--dx", BF_INT, &dx, 0, DLN_MAX_DIM, 0, NULL},
+        {"--dy", BF_INT, &dy, 0, DLN_MAX_DIM, 0, NULL},
+        {"--unmeasured", BF_SWITCH, &measure, 0, -1, 0, NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL},
     };
     int parsed = bench_parse_args(argc, argv, specs, &o, usage);
@@ -353,7 +364,7 @@ int main(int argc, char **argv)
             point pt;
             int m = m_fixed ? m_fixed : widths[b];
             dln_error_clear(&err);
-            rc = run_point(be, &o, widths[b], depths[a], m, check_limit, use_graph, do_bare, &pt, &err);
+            rc = run_point(be, &o, widths[b], dx, dy, depths[a], m, check_limit, use_graph, do_bare, measure, &pt, &err);
             if (rc) break;
             char sc[64] = "", bc[64] = "-";
             double gs = pt.flops / pt.step.s.median / 1e9, gb = do_bare ? pt.flops / pt.bare.s.median / 1e9 : NAN;
@@ -371,6 +382,9 @@ int main(int argc, char **argv)
             fflush(stdout);
             dln_json_object(&j, NULL);
             dln_json_int(&j, "width", pt.width);
+            dln_json_int(&j, "dx", dx ? dx : pt.width);
+            dln_json_int(&j, "dy", dy ? dy : pt.width);
+            dln_json_bool(&j, "measured", measure);
             dln_json_int(&j, "depth", pt.depth);
             dln_json_int(&j, "m", pt.m);
             dln_json_int(&j, "gemms_per_step", 3L * pt.depth - 1);
