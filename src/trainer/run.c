@@ -120,17 +120,24 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
         r->grad0 = obs->grad_norm;
         r->blowup = BLOWUP * (obs->loss > r->ref->zero_loss ? obs->loss : r->ref->zero_loss);
     }
-    if (t == 0) r->decided_loss = obs->loss, r->decided_gsq = st->grad_sumsq, r->decided_at = 0;
+    if (t == 0) r->decided_loss = r->stall_loss = obs->loss, r->stall_at = 0;
     if (dln_tracker_due(&r->tracker, t)) { /* between two decision steps (not between checks: the check
                                               schedule must not change the trajectory) */
-        if (isnan(r->optimum)) { /* no gap: too little decrease since the last decision stands for a rise */
-            double expected = (double)(t - r->decided_at) * lr * r->decided_gsq;
-            r->rose = r->decided_loss - obs->loss < DLN_MIN_DECREASE * expected;
+        if (isnan(r->optimum)) {
+            /* no gap: the loss's gap to 0 (a lower bound of every loss without a reference)
+             * more than doubled, or, at a re-estimate at least DLN_STALL_WINDOW steps after
+             * the last stall check, no decrease since it (a bounce that does not decay, or a
+             * stall) */
+            r->rose = obs->loss > DLN_RISE * r->decided_loss + 1e-12 * fabs(obs->loss);
+            if (t >= r->tracker.next_estimate && t - r->stall_at >= DLN_STALL_WINDOW) {
+                r->rose |= r->stall_loss - obs->loss <= 1e-12 * fabs(obs->loss);
+                r->stall_loss = obs->loss, r->stall_at = t;
+            }
         } else { /* the gap more than doubled */
             r->rose = obs->gap > DLN_RISE * r->tracker.gap_at_decision + 1e-12 * fabs(obs->loss);
         }
         r->tracker.gap_at_decision = obs->gap;
-        r->decided_loss = obs->loss, r->decided_gsq = st->grad_sumsq, r->decided_at = t;
+        r->decided_loss = obs->loss;
     } else {
         r->rose = 0;
     }

@@ -54,7 +54,7 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
  * (lr lambda near 2, the loss not falling over the bounce) is one; a descent at the rule's
  * lr lambda = 1.8 keeps about 1 - 1.8 / 2 = 0.1 of it along that direction and all of it
  * along flatter ones. */
-#define DLN_MIN_DECREASE 0.05
+#define DLN_STALL_WINDOW 100 /* without a reference value: steps between stall checks (run.c) */
 
 typedef struct {
     int enabled;      /* the sharpness rule sets lr */
@@ -114,8 +114,9 @@ typedef struct {
     long checks;               /* checks seen (the window holds the last DLN_WINDOW) */
     double blowup;
     double grad0;              /* ||G|| at the start (the gradient tolerance's scale) */
-    double decided_loss, decided_gsq; /* the loss and ||G||^2 at the last decision step (or the start) */
-    long decided_at;
+    double decided_loss; /* the loss at the last decision step (or the start) */
+    double stall_loss;   /* without a reference value: the loss at the last stall check (or the start) */
+    long stall_at;
     int stopped;
     int rose;                  /* the loss rose at the last check (above the check before) */
     dln_tracker tracker;
