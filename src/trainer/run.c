@@ -120,18 +120,20 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
         r->grad0 = obs->grad_norm;
         r->blowup = BLOWUP * (obs->loss > r->ref->zero_loss ? obs->loss : r->ref->zero_loss);
     }
-    if (t == 0) r->decided_loss = r->stall_loss = obs->loss, r->stall_at = 0;
+    if (t == 0) r->decided_loss = r->stall_loss = obs->loss, r->stall_gsq = st->grad_sumsq, r->stall_at = 0;
     if (dln_tracker_due(&r->tracker, t)) { /* between two decision steps (not between checks: the check
                                               schedule must not change the trajectory) */
         if (isnan(r->optimum)) {
             /* no gap: the loss's gap to 0 (a lower bound of every loss without a reference)
              * more than doubled, or, at a re-estimate at least DLN_STALL_WINDOW steps after
-             * the last stall check, no decrease since it (a bounce that does not decay, or a
-             * stall) */
+             * the last stall check, no decrease since it while ||G|| has not halved (a bounce
+             * that does not decay; at a minimum the loss stops falling too, but the gradient
+             * keeps shrinking) */
             r->rose = obs->loss > DLN_RISE * r->decided_loss + 1e-12 * fabs(obs->loss);
             if (t >= r->tracker.next_estimate && t - r->stall_at >= DLN_STALL_WINDOW) {
-                r->rose |= r->stall_loss - obs->loss <= 1e-12 * fabs(obs->loss);
-                r->stall_loss = obs->loss, r->stall_at = t;
+                double expected = (double)(t - r->stall_at) * lr * r->stall_gsq; /* first order */
+                r->rose |= r->stall_loss - obs->loss < DLN_MIN_DECREASE * expected && st->grad_sumsq > 0.25 * r->stall_gsq;
+                r->stall_loss = obs->loss, r->stall_gsq = st->grad_sumsq, r->stall_at = t;
             }
         } else { /* the gap more than doubled */
             r->rose = obs->gap > DLN_RISE * r->tracker.gap_at_decision + 1e-12 * fabs(obs->loss);

@@ -55,6 +55,7 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
  * lr lambda = 1.8 keeps about 1 - 1.8 / 2 = 0.1 of it along that direction and all of it
  * along flatter ones. */
 #define DLN_STALL_WINDOW 100 /* without a reference value: steps between stall checks (run.c) */
+#define DLN_MIN_DECREASE 0.05 /* a stall: less than this share of the first-order decrease (run.c) */
 
 typedef struct {
     int enabled;      /* the sharpness rule sets lr */
@@ -115,7 +116,7 @@ typedef struct {
     double blowup;
     double grad0;              /* ||G|| at the start (the gradient tolerance's scale) */
     double decided_loss; /* the loss at the last decision step (or the start) */
-    double stall_loss;   /* without a reference value: the loss at the last stall check (or the start) */
+    double stall_loss, stall_gsq; /* without a reference value: the loss and ||G||^2 at the last stall check */
     long stall_at;
     int stopped;
     int rose;                  /* the loss rose at the last check (above the check before) */
