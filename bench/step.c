@@ -306,6 +306,8 @@ static void usage(void)
           "  --dx N, --dy N      input and output widths instead (0: the width; default 0)\n"
           "  --unmeasured        steps without the loss and gradient-norm reductions (the\n"
           "                      trainer's steps between checks)\n"
+          "  --threads N         the CPU backend's threads for the pieces of long products\n"
+          "                      (0: one per CPU; default 1)\n"
           "  --depths LIST       numbers of weight matrices H (default 2,8)\n"
           "  --m N               columns of the data; 0 means m = width (default 0)\n"
           "  --check-limit F     check each point's initial loss on the host when its forward\n"
@@ -321,7 +323,7 @@ int main(int argc, char **argv)
     bench_opts o;
     bench_opts_default(&o);
     int widths[MAXGRID] = {64, 256}, nw = 2, depths[MAXGRID] = {2, 8}, nd = 2, m_fixed = 0, use_graph = 1, do_bare = 1;
-    int dx = 0, dy = 0, measure = 1;
+    int dx = 0, dy = 0, measure = 1, threads = 1;
     double check_limit = 2e10;
     const bench_flag_spec specs[] = {
         {"--widths", BF_INTS, widths, 1, DLN_MAX_DIM, MAXGRID, &nw},
@@ -333,6 +335,7 @@ int main(int argc, char **argv)
         {"--dx", BF_INT, &dx, 0, DLN_MAX_DIM, 0, NULL},
         {"--dy", BF_INT, &dy, 0, DLN_MAX_DIM, 0, NULL},
         {"--unmeasured", BF_SWITCH, &measure, 0, -1, 0, NULL},
+        {"--threads", BF_INT, &threads, 0, 1024, 0, NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL},
     };
     int parsed = bench_parse_args(argc, argv, specs, &o, usage);
@@ -340,6 +343,7 @@ int main(int argc, char **argv)
     dln_error err;
     dln_backend *be = NULL;
     int rc = bench_backend("step", &o, &err, &be);
+    if (!rc && threads != 1 && dln_backend_set_threads(be, threads)) rc = fail("--threads", &err);
     if (rc) return rc;
     dln_json j;
     bench_json_begin(&j, "step", be, &o, argc, argv);

@@ -182,3 +182,36 @@ Test(batch_threads, the_steps_themselves_are_spread)
     }
     tr_case_free(&c);
 }
+
+/* A single network on full data with many columns: its long products are cut into pieces
+ * on the backend's threads (src/backends/cpu/gemm_cpu.c: columns for the forward and input
+ * gradients, fixed chunks of the reduction for the weight gradients). On 1, 2 and 3 threads
+ * the run must be the same bits (steps, loss, final weights), with the sharpness rule's
+ * Hessian-vector products in it, and the started threads must have computed pieces. */
+Test(batch_threads, a_single_runs_long_products_are_spread)
+{
+    tr_case c;
+    int dims[] = {40, 8, 8, 6}; /* 8 x 40 x 3000 multiply-adds: more than one piece */
+    tr_case_make(&c, DLN_BACKEND_CPU, 3, dims, 3000, 4, 0.1, 0);
+    double **W[3];
+    dln_train_result r[3];
+    long work[3];
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(dln_backend_set_threads(c.be, k + 1), DLN_OK, "%s", c.err.msg);
+        long before = dln_backend_thread_work(c.be);
+        W[k] = tr_init(&c, DLN_INIT_GAUSSIAN);
+        dln_train_opts o = opts(0.0, 300, 0.0, DLN_DATA_FULL);
+        r[k] = train(&c, W[k], &o);
+        work[k] = dln_backend_thread_work(c.be) - before;
+    }
+    cr_expect_eq(work[0], 0);
+    cr_expect_gt(work[1], 0, "2 threads: the started thread computed no piece");
+    cr_expect_gt(work[2], 0, "3 threads: the started threads computed no piece");
+    for (int k = 1; k < 3; k++) {
+        cr_expect(r[k].steps == r[0].steps && r[k].loss == r[0].loss, "%d threads: %ld steps loss %.17g, on one %ld "
+                  "%.17g (seed %llu)", k + 1, r[k].steps, r[k].loss, r[0].steps, r[0].loss, SEED(&c));
+        cr_expect(ts_rel_weights(&c.s, W[k], W[0]) == 0.0, "%d threads: final weights (seed %llu)", k + 1, SEED(&c));
+    }
+    for (int k = 0; k < 3; k++) dln_weights_free(3, W[k]);
+    tr_case_free(&c);
+}

@@ -39,11 +39,13 @@ dln_error *dln_backend_error(dln_backend *be);
 int dln_backend_supports(const dln_backend *be, unsigned caps);
 /* TF32 needs DLN_CAP_TF32 (DLN_EINPUT otherwise). */
 int dln_backend_set_math(dln_backend *be, dln_math_mode mode);
-/* Host threads over which a batch's members are computed (dln/batch.h, dln_train_batch):
- * 0 = one per CPU this process may run on, 1 = none started (the default). Backends
- * without DLN_CAP_THREADS keep 1 (a device computes the members). Each member is computed
- * by one thread with the same operations in the same order, so results do not depend on
- * the count. DLN_EINPUT below 0 or above 1024, DLN_ERUNTIME when threads cannot start. */
+/* Host threads over which a batch's members are computed (dln/batch.h, dln_train_batch),
+ * and the pieces of a member's long products (the CPU backend's skinny GEMMs on full data:
+ * src/backends/cpu/gemm_cpu.c): 0 = one per CPU this process may run on, 1 = none started
+ * (the default). Backends without DLN_CAP_THREADS keep 1 (a device computes the members).
+ * Each member, and each piece, is computed by one thread with the same operations in the
+ * same order, so results do not depend on the count. DLN_EINPUT below 0 or above 1024,
+ * DLN_ERUNTIME when threads cannot start. */
 int dln_backend_set_threads(dln_backend *be, int threads);
 /* The largest member operation (GEMM multiply-adds) spread over those threads. OpenBLAS runs
  * a GEMM that small on the calling thread (its GEMM_MULTITHREAD_THRESHOLD 4 x

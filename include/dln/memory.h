@@ -23,8 +23,10 @@ typedef struct {
     const dln_train_opts *train; /* momentum, line search, data mode, dtype (NULL: defaults) */
     int solver_route;       /* a dln_solver_route (0: AUTO, as the solver chooses) */
     int batch;              /* members trained at once by dln_train_batch (0: one run, dln_train) */
-    int batch_threads;      /* the backend's threads for a batch (dln_backend_threads; 0: 1): each
-                               holds a network for the sharpness rule's Hessian-vector products */
+    int batch_threads;      /* the backend's threads for a training run (dln_backend_threads; 0:
+                               1): each maps a stack and an OpenBLAS buffer (it computes pieces
+                               of long products) and, where a batch's members are spread over
+                               them, a network for the sharpness rule's products */
 } dln_run_plan;
 
 typedef struct {
@@ -39,7 +41,7 @@ typedef struct {
  * pages the CUDA libraries touch when the process exits: about 75 MB measured on Debian
  * 12 with CUDA 13). */
 #define DLN_MEM_SLACK (96.0 * 1048576.0)
-/* What each thread a batch starts maps beside the estimate: its 8 MiB stack and OpenBLAS's
+/* What each thread a training run starts maps beside the estimate: its 8 MiB stack and OpenBLAS's
  * per-thread GEMM buffer (a 135,266,304-byte mapping with this machine's OpenBLAS 0.3.21). */
 #define DLN_MEM_THREAD_BYTES (137.0 * 1048576.0)
 

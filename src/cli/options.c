@@ -128,8 +128,9 @@ void cli_print_help(const char *command)
            "                      saves member b's weights as DIR/<b>/W*.npy; no --line-search\n"
            "  --batch-size N      train at most N members at once; the rest follow in later\n"
            "                      batches (default: as many as memory allows)\n"
-           "  --threads N         CPU backend: spread the members over N threads (0, the\n"
-           "                      default: one per CPU; results do not depend on N)\n\n%s%s%s",
+           "  --threads N         CPU backend: spread the members, and the pieces of a run's\n"
+           "                      long products (full data), over N threads (0, the default:\n"
+           "                      one per CPU; results do not depend on N)\n\n%s%s%s",
            problem_help, cli_loss_help, cli_dyn_train_help, exec_help);
 }
 

@@ -71,7 +71,8 @@ void dln_experiment_destroy(dln_experiment *e)
     free(e);
 }
 
-/* The backend asked for, its math mode and (a batch) its threads. */
+/* The backend asked for, its math mode and (training) its threads: a batch's members, and a
+ * run's long products (src/backends/cpu/gemm_cpu.c), over them. */
 static int make_backend(dln_experiment *e)
 {
     const char *note = NULL;
@@ -80,9 +81,9 @@ static int make_backend(dln_experiment *e)
         return dln_exp_at(e, DLN_PART_PRECISION, dln_fail(e->err, DLN_EINPUT, "tf32 needs the cuda backend (this run "
                                                           "is on the %s backend)", dln_backend_name(e->be)));
     DLN_TRY(dln_backend_set_math(e->be, e->o.math));
-    if (e->o.command == DLN_EXPERIMENT_TRAIN && e->members > 1 && dln_backend_set_threads(e->be, e->o.threads)) {
+    if (e->o.command == DLN_EXPERIMENT_TRAIN && dln_backend_set_threads(e->be, e->o.threads)) {
         if (e->err->code != DLN_ERUNTIME) return e->err->code; /* threads that cannot start: one */
-        dln_exp_note(e, "%s; the members run on one thread", e->err->msg);
+        dln_exp_note(e, "%s; the %s on one thread", e->err->msg, e->members > 1 ? "members run" : "run runs");
         dln_error_clear(e->err);
     }
     e->backend_note = note; /* the last note: what `auto` chose */

@@ -60,7 +60,7 @@ static dln_run_plan plan_of(const dln_experiment *e, int dx, int dy, int m, int 
     }
     int init = o->load_dir || o->weights ? -1 : (int)o->init;
     dln_run_plan p = {dx, dy, m, !o->x_path && !o->X, o->synth.teacher_rank, o->x_path != NULL,
-                      train ? &e->s : NULL, init, t, (int)o->route, batch, batch ? dln_backend_threads(e->be) : 0};
+                      train ? &e->s : NULL, init, t, (int)o->route, batch, train ? dln_backend_threads(e->be) : 0};
     return p;
 }
 
@@ -71,7 +71,13 @@ int dln_exp_check_memory(dln_experiment *e, int dx, int dy, int m)
     if (o->command != DLN_EXPERIMENT_TRAIN || e->members == 1) {
         dln_run_plan p = plan_of(e, dx, dy, m, 0, &t);
         e->batch = 1;
-        return dln_memory_check(&p, e->be, &e->est, e->err);
+        int rc = dln_memory_check(&p, e->be, &e->est, e->err);
+        if (rc == DLN_EINPUT && p.batch_threads > 1) { /* not beside the threads' buffers: no threads */
+            dln_error_clear(e->err);
+            DLN_TRY(dln_backend_set_threads(e->be, 1));
+            return dln_exp_check_memory(e, dx, dy, m);
+        }
+        return rc;
     }
     long hi = o->batch_size > 0 && o->batch_size < e->members ? o->batch_size : e->members, lo = 0;
     dln_run_plan p = plan_of(e, dx, dy, m, (int)hi, &t);

@@ -98,50 +98,6 @@ static int cpu_transpose(dln_backend *be, dln_mat *dst, const dln_mat *src)
     return DLN_OK;
 }
 
-/* OpenBLAS (0.3.21) computes a product Aᵀ B with a small inner dimension k through its
- * general path, which takes a process-wide lock for its packing buffer on every call:
- * measured here, two threads calling it (4 x 32 x 4) got 1.08x one thread's throughput,
- * against 1.9x for the small-matrix path that a plain A B takes. So a small Aᵀ B is
- * computed as A' B with A' a transposed copy of A on the stack (TN_COPY_MAX elements):
- * the same products summed in the same order, without the lock. */
-#define TN_COPY_MAX 4096
-
-static int gemm_one(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A,
-                    const dln_mat *B, double beta, dln_mat *C)
-{
-    // C is (m, n), op(A) is (m, k), op(B) is (k, n)
-    (void)be;
-    int m = C->rows, n = C->cols, k = trans_a ? A->rows : A->cols;
-    if (m == 0 || n == 0) return DLN_OK;
-    if (trans_a && !trans_b && k > 0 && (size_t)m * (size_t)k <= TN_COPY_MAX) {
-        enum CBLAS_TRANSPOSE nt = CblasNoTrans;
-        if (C->dtype == DLN_F64) { /* A is (k, m): At (m, k) */
-            double At[TN_COPY_MAX];
-            const double *a = A->data;
-            for (int j = 0; j < k; j++)
-                for (int i = 0; i < m; i++) At[i + (size_t)j * m] = a[j + (size_t)i * A->ld];
-            cblas_dgemm(CblasColMajor, nt, nt, m, n, k, alpha, At, m, B->data, B->ld, beta, C->data, C->ld);
-        } else {
-            float At[TN_COPY_MAX];
-            const float *a = A->data;
-            for (int j = 0; j < k; j++)
-                for (int i = 0; i < m; i++) At[i + (size_t)j * m] = a[j + (size_t)i * A->ld];
-            cblas_sgemm(CblasColMajor, nt, nt, m, n, k, (float)alpha, At, m, B->data, B->ld, (float)beta, C->data,
-                        C->ld);
-        }
-        return DLN_OK;
-    }
-    enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
-    if (C->dtype == DLN_F64)
-        cblas_dgemm(CblasColMajor, ta, tb, m, n, k, alpha, A->data, A->ld, B->data, B->ld, beta,
-                    C->data, C->ld);
-    else
-        cblas_sgemm(CblasColMajor, ta, tb, m, n, k, (float)alpha, A->data, A->ld, B->data, B->ld,
-                    (float)beta, C->data, C->ld);
-    return DLN_OK;
-}
-
 static int axpby_one(dln_backend *be, double alpha, const dln_mat *X, double beta, dln_mat *Y)
 {
     // X and Y are (rows, cols): Y = alpha X + beta Y
@@ -207,7 +163,7 @@ static int cpu_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, con
 {
     for (int b = 0; b < count; b++) {
         dln_mat a = dln_cpu_member(A, stride_a, b), bb = dln_cpu_member(B, stride_b, b), c = dln_cpu_member(C, stride_c, b);
-        DLN_TRY(gemm_one(be, trans_a, trans_b, alpha, &a, &bb, beta, &c));
+        DLN_TRY(dln_cpu_gemm_one(be, trans_a, trans_b, alpha, &a, &bb, beta, &c));
     }
     return DLN_OK;
 }
