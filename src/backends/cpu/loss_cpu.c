@@ -19,7 +19,11 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && defined(DLN_CPU_LOSS_SIMD)
 __attribute__((simd("notinbranch"))) double exp(double);
 #define SIMD_LOOP _Pragma("omp simd")
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CLONES /* a clone's resolver runs before the sanitizer's runtime is up, and crashes */
+#else
 #define CLONES __attribute__((target_clones("avx2", "default")))
+#endif
 #define DLN_LOSS_SIMD_LOOP SIMD_LOOP
 #else
 #define SIMD_LOOP
