@@ -103,3 +103,38 @@ Test(cli, every_loss_trains_on_its_synthetic_labels)
         free(Y);
     }
 }
+
+/* Every loss on enough samples that its products and its loss evaluation are cut into
+ * pieces (src/backends/cpu/gemm_cpu.c, loss_cpu.c): the same summary numbers and the same
+ * saved weights, bit for bit, on 1 and 2 threads. */
+Test(cli, every_loss_is_the_same_bits_on_one_and_two_threads)
+{
+    const char *losses[] = {"square", "lp", "huber", "logistic", "softmax"};
+    for (int k = 0; k < 5; k++) {
+        char dir[2][64];
+        run_t r[2];
+        for (int t = 0; t < 2; t++) {
+            snprintf(dir[t], sizeof dir[t], "%s-%d", losses[k], t + 1);
+            r[t] = expect_ok(DLN("train", "--dx", "32", "--dy", "10", "--samples", "8000", "--depth", "3", "--width", "8",
+                                 "--full-data", "--loss", (char *)losses[k], "--steps", "60", "--quiet", "--threads",
+                                 t ? "2" : "1", "--save", P(dir[t])));
+        }
+        cr_expect_eq(jnum(r[0].out, "loss"), jnum(r[1].out, "loss"), "%s: loss on 1 and 2 threads", losses[k]);
+        cr_expect_eq(jnum(r[0].out, "grad_norm"), jnum(r[1].out, "grad_norm"), "%s: |G|", losses[k]);
+        for (int i = 1; i <= 3; i++) {
+            char a[4200], b[4200];
+            snprintf(a, sizeof a, "%s/W%d.npy", P(dir[0]), i);
+            snprintf(b, sizeof b, "%s/W%d.npy", P(dir[1]), i);
+            int ra, ca, rb, cb;
+            double *Wa, *Wb;
+            dln_error err;
+            dln_error_clear(&err);
+            cr_assert_eq(dln_npy_read(a, &ra, &ca, &Wa, &err), DLN_OK, "%s", err.msg);
+            cr_assert_eq(dln_npy_read(b, &rb, &cb, &Wb, &err), DLN_OK, "%s", err.msg);
+            cr_expect(ra == rb && ca == cb && memcmp(Wa, Wb, sizeof(double) * (size_t)ra * ca) == 0,
+                      "%s: W%d differs between 1 and 2 threads", losses[k], i);
+            free(Wa), free(Wb);
+        }
+        run_free(&r[0]), run_free(&r[1]);
+    }
+}

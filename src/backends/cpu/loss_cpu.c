@@ -5,6 +5,7 @@
  * column order, in fp64 whatever the storage: the order is fixed by the shape, so a member's
  * result is the same alone, in a batch, or on any worker thread. */
 #include "backends/cpu/cpu_internal.h"
+#include "dln/pool.h"
 #include <math.h>
 
 /* Vector loops. With GCC on x86-64 glibc (the Makefile then compiles this file with
@@ -144,15 +145,48 @@ GRADIENT_MEMBER(gradient_member_f32, float, f32)
 HESSIAN_MEMBER(hessian_member_f64, double, elem_hessian_column_f64, dln_softmax_hessian_column_f64)
 HESSIAN_MEMBER(hessian_member_f32, float, elem_hessian_column_f32, dln_softmax_hessian_column_f32)
 
+/* A member with many entries is cut into pieces of columns (by its shape alone: at least
+ * LOSS_PIECE_COLS columns, at most LOSS_PIECES_MAX pieces, where it has at least
+ * LOSS_SPLIT_MIN entries) that run on the backend's threads when it has them; the value is
+ * each piece's column-order sum, added in piece order, so the bits do not depend on the
+ * threads. A smaller member is one piece: its columns in order. */
+#define LOSS_SPLIT_MIN 65536
+#define LOSS_PIECE_COLS 128
+#define LOSS_PIECES_MAX 64
+
+typedef struct {
+    const dln_loss *loss;
+    dln_mat y, z;
+    int want_value, piece;
+    double *partial;
+} loss_job;
+
+static void loss_piece(void *ctx, int p, int worker)
+{
+    loss_job *j = ctx;
+    (void)worker;
+    int c0 = p * j->piece, n = j->z.cols - c0 < j->piece ? j->z.cols - c0 : j->piece;
+    dln_mat y = dln_mat_view(&j->y, 0, c0, j->y.rows, n), z = dln_mat_view(&j->z, 0, c0, j->z.rows, n);
+    j->partial[p] = z.dtype == DLN_F64 ? gradient_member_f64(j->loss, &y, &z, j->want_value)
+                                       : gradient_member_f32(j->loss, &y, &z, j->want_value);
+}
+
 int dln_cpu_loss_gradient(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, dln_mat *Z,
                           size_t stride_z, int count, dln_mat *out, int index)
 {
     // Z_b (rows, cols) := dL/dZ at Z_b; out[index + b] = L(Z_b)
-    (void)be;
+    double partial[LOSS_PIECES_MAX];
     for (int b = 0; b < count; b++) {
-        dln_mat y = dln_cpu_member(Y, stride_y, b), z = dln_cpu_member(Z, stride_z, b);
-        double v = Z->dtype == DLN_F64 ? gradient_member_f64(loss, &y, &z, out != NULL)
-                                       : gradient_member_f32(loss, &y, &z, out != NULL);
+        loss_job j = {loss, dln_cpu_member(Y, stride_y, b), dln_cpu_member(Z, stride_z, b), out != NULL, Z->cols,
+                      partial};
+        if ((double)Z->rows * (double)Z->cols >= LOSS_SPLIT_MIN && Z->cols >= 2 * LOSS_PIECE_COLS) {
+            int per = (Z->cols + LOSS_PIECES_MAX - 1) / LOSS_PIECES_MAX;
+            j.piece = per > LOSS_PIECE_COLS ? per : LOSS_PIECE_COLS;
+        }
+        int pieces = (Z->cols + j.piece - 1) / j.piece;
+        dln_pool_for(dln_backend_pool(be), pieces, loss_piece, &j);
+        double v = 0.0;
+        for (int p = 0; p < pieces; p++) v += partial[p];
         if (out) ((double *)out->data)[index + b] = v;
     }
     return DLN_OK;
