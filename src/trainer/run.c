@@ -126,9 +126,9 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
         if (isnan(r->optimum)) {
             /* no gap: the loss's gap to 0 (a lower bound of every loss without a reference)
              * more than doubled, or, at a re-estimate at least DLN_STALL_WINDOW steps after
-             * the last stall check, no decrease since it while ||G|| has not halved (a bounce
-             * that does not decay; at a minimum the loss stops falling too, but the gradient
-             * keeps shrinking) */
+             * the last stall check, a decrease since it below DLN_MIN_DECREASE of the
+             * first-order one while ||G|| has not halved (a bounce that does not decay; at a
+             * minimum the loss stops falling too, but the gradient keeps shrinking) */
             r->rose = obs->loss > DLN_RISE * r->decided_loss + 1e-12 * fabs(obs->loss);
             if (t >= r->tracker.next_estimate && t - r->stall_at >= DLN_STALL_WINDOW) {
                 double expected = (double)(t - r->stall_at) * lr * r->stall_gsq; /* first order */
