@@ -128,8 +128,8 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     --save-solution and --save-data write them. on_step(row) is called with each trace row (a
     dict; `final` set on the last); a true return value stops the run; an exception raised in
     it stops the run and is re-raised here (on_step is called on the calling thread). threads:
-    on the CPU backend a batch's members are spread over this many threads (0: one per CPU;
-    the results do not depend on it)."""
+    on the CPU backend a batch's members, and the pieces of a run's long products on full
+    data, are spread over this many threads (0: one per CPU; the results do not depend on it)."""
     d, keep = data_of(X, Y)
     keep = list(keep)
     log_every = _int("log_every", log_every, 1, 1 << 30)
