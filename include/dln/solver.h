@@ -137,4 +137,29 @@ void dln_shallow_plan(int dx, int dy, int m, int r, dln_svd_call plan[DLN_SOLVER
 int dln_shallow_plan_route(dln_solver_route route, int dx, int dy, int m, int r,
                            dln_svd_call plan[DLN_SOLVER_MAX_CALLS]);
 
+
+/* ---- the shallow problem for any convex loss, without a rank bound ----------------------
+ * min over R (dy, dx) of L(R X) for the objective obj (NULL: the square loss), by Newton's
+ * method with conjugate gradients on exact Hessian-vector products and an Armijo line search
+ * (src/solver/convex.c), the m-sized work on the backend in fp64. R (host, dy x dx, ld dy)
+ * is the start on entry (zeros: R = 0) and the last iterate on return. It stops when
+ * ||dL/dR|| <= tol ||dL/dR at R = 0||, after max_iter Newton steps, where no step lowers
+ * the loss any more, or, for logistic and softmax, where the loss fell below 1e-10 of its
+ * value at R = 0 (separable data: the infimum 0 is not attained). Failures are recorded in
+ * err, the backend's record. */
+typedef struct {
+    double value;         /* L at the returned R */
+    double zero_value;    /* L at R = 0 */
+    double grad_norm;     /* ||dL/dR||_F at the returned R */
+    double grad_norm0;    /* at the start */
+    int iterations;       /* Newton steps taken */
+    long hessian_products;
+    int converged;        /* grad_norm <= tol grad_norm0 */
+    int unattainable;     /* the loss's infimum may be unattained (logistic, softmax) */
+    int unattained;       /* it stopped there: the loss fell below 1e-10 of zero_value */
+} dln_convex_result;
+
+int dln_shallow_convex(dln_backend *be, const struct dln_objective *obj, const dln_data *d, double tol, int max_iter,
+                       double *R, dln_convex_result *res, dln_error *err);
+
 #endif
