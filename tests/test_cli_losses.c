@@ -3,8 +3,8 @@
  * nothing on stdout, one "dln: " line naming the culprit) and leaves the directory as it was
  * (no --save directory, no --log file): labels outside [0, 1] for logistic, columns off the
  * simplex for softmax, p < 2, delta <= 0, a parameter without its loss, an unknown loss, and
- * what a loss without a shallow solver cannot do (dln solve, --save-solution, lr arora for
- * lp). And a run of each loss on the synthetic problem: its labels the loss's, the summary
+ * what a loss without a closed-form solver cannot do (dln solve with an active rank bound,
+ * --save-solution, lr arora for lp). And a run of each loss on the synthetic problem: its labels the loss's, the summary
  * saying what was fitted and that there is no reference value. */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -64,7 +64,14 @@ Test(cli, loss_parameters_out_of_range_or_without_their_loss)
     BAD_TRAIN("--grad-tol", SMALL, "--loss", "lp", "--grad-tol", "-1");
     BAD_TRAIN("arora", SMALL, "--loss", "lp", "--lr", "arora");
     BAD_TRAIN("--save-solution", SMALL, "--loss", "logistic", "--save-solution", P("sol"));
-    expect_bad(DLN("solve", SMALL, "--loss", "lp"), "--loss");
+    /* dln solve with another loss: the convex problem without a rank bound only */
+    expect_bad(DLN("solve", SMALL, "--loss", "lp", "--rank", "2"), "rank bound");
+    expect_bad(DLN("solve", SMALL, "--loss", "lp", "--depth", "3", "--width", "2"), "rank bound");
+    expect_bad(DLN("solve", SMALL, "--loss", "hinge"), "--loss");
+    run_t r = expect_ok(DLN("solve", SMALL, "--loss", "huber", "--quiet"));
+    jstr_is(r.out, "optimum_kind", "convex");
+    jstr_is(r.out, "objective", "huber");
+    run_free(&r);
 }
 
 Test(cli, every_loss_trains_on_its_synthetic_labels)

@@ -159,6 +159,8 @@ typedef struct {
     int unattained;       /* it stopped there: the loss fell below 1e-10 of zero_value */
 } dln_convex_result;
 
+#define DLN_CONVEX_TOL 1e-12   /* the relative gradient norm `dln solve --loss` asks for */
+#define DLN_CONVEX_MAX_ITER 200 /* and the Newton steps it allows */
 int dln_shallow_convex(dln_backend *be, const struct dln_objective *obj, const dln_data *d, double tol, int max_iter,
                        double *R, dln_convex_result *res, dln_error *err);
 

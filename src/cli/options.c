@@ -35,7 +35,7 @@ static const struct option solve_opts[] = {
     {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"rank", 1, 0, O_RANK}, {"depth", 1, 0, O_DEPTH},
     {"width", 1, 0, O_WIDTH}, {"widths", 1, 0, O_WIDTHS}, {"rank-tol", 1, 0, O_RTOL},
     {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC},
-    {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP}, CLI_DYN_SOLVE_OPTIONS, {0, 0, 0, 0}};
+    {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP}, CLI_DYN_SOLVE_OPTIONS, CLI_LOSS_OPTIONS, {0, 0, 0, 0}};
 
 /* `dln hessian` (dynopts.c handles its own options) */
 static const struct option hessian_opts[] = {
@@ -77,13 +77,17 @@ void cli_print_help(const char *command)
     if (!strcmp(command, "solve")) {
         printf("usage: dln solve [options]\n\n"
                "Global optimum L* of min 1/2 ||R X - Y||^2 subject to rank(R) <= k, in closed form,\n"
-               "with the unconstrained least-squares value, ranks, and the theorem's hypotheses.\n\n%s"
+               "with the unconstrained least-squares value, ranks, and the theorem's hypotheses.\n"
+               "With --loss (not square): min L(R X) without a rank bound, a convex problem, by\n"
+               "Newton's method to a relative gradient norm of 1e-12 (optimum_kind \"convex\"; for\n"
+               "logistic or softmax on separable data \"unattained\": the infimum 0 is not reached).\n\n%s"
                "Rank bound:\n"
                "  --rank K            rank bound k; larger than min(dx, dy) means no constraint\n"
+               "                      (with another loss an active bound is refused: not solved yet)\n"
                "  --depth H, --width W, --widths d1,..: take k = the narrowest layer of that network\n"
                "                      (default: no constraint, k = min(dx, dy))\n"
-               "  --quiet             no note on stderr about the backend chosen\n\n%s%s",
-               problem_help, cli_dyn_solve_help, exec_help);
+               "  --quiet             no note on stderr about the backend chosen\n\n%s%s%s",
+               problem_help, cli_loss_help, cli_dyn_solve_help, exec_help);
         return;
     }
     printf("usage: dln train [options]\n\n"

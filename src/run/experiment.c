@@ -116,9 +116,6 @@ static int make_objective(dln_experiment *e)
         e->obj = NULL;
         return DLN_OK;
     }
-    if (o->command == DLN_EXPERIMENT_SOLVE)
-        return dln_exp_at(e, DLN_PART_LOSS, dln_fail(e->err, DLN_EINPUT, "the shallow solver is the square loss's "
-                                                     "closed form; the %s loss has none", dln_objective_name(e->obj)));
     for (long b = 0; !(dln_objective_flags(e->obj) & DLN_OBJECTIVE_UNIT_CURVATURE) && b < e->members; b++) {
         dln_member_spec m = dln_exp_member(e, b);
         if (m.lr <= 0 && m.lr_rule == DLN_LR_ARORA)
@@ -189,10 +186,34 @@ static int no_reference(dln_experiment *e)
     return DLN_OK;
 }
 
+/* `dln solve` with another loss: the convex shallow problem (no rank bound) by Newton-CG
+ * (dln_shallow_convex), from R = 0. An active rank bound has no solver yet: refused. */
+static int solve_convex(dln_experiment *e)
+{
+    const dln_data *d = &e->d;
+    int k = rank_bound(e), full = d->dx < d->dy ? d->dx : d->dy;
+    if (k > 0 && k < full)
+        return dln_exp_at(e, DLN_PART_LOSS, dln_fail(e->err, DLN_EINPUT, "the %s loss with an active rank bound "
+                                                     "(rank %d < min(dx, dy) = %d): only the problem without one is "
+                                                     "solved (leave out --rank and the shape)",
+                                                     dln_objective_name(e->obj), k, full));
+    double t0 = dln_clock_seconds(), *R = calloc((size_t)d->dy * (size_t)d->dx, sizeof(double));
+    if (!R) return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
+    int rc = dln_shallow_convex(e->be, e->obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, R, &e->cx, e->err);
+    free(R);
+    DLN_TRY(rc);
+    e->convex_solved = 1;
+    e->solve_seconds = dln_clock_seconds() - t0;
+    if (!e->cx.converged && !e->cx.unattained)
+        dln_exp_note(e, "the convex solve stopped at a relative gradient norm %.3g (tolerance %g) after %d Newton "
+                     "steps", e->cx.grad_norm / e->cx.grad_norm0, DLN_CONVEX_TOL, e->cx.iterations);
+    return DLN_OK;
+}
+
 static int solve(dln_experiment *e)
 {
     const dln_experiment_opts *o = &e->o;
-    if (e->obj) return no_reference(e);
+    if (e->obj) return o->command == DLN_EXPERIMENT_SOLVE ? solve_convex(e) : no_reference(e);
     double t0 = dln_clock_seconds();
     int keep = o->command != DLN_EXPERIMENT_SOLVE || o->solution_dir;
     dln_shallow_opts so = {rank_bound(e), o->rank_tol, keep, o->route, 0};

@@ -55,6 +55,8 @@ struct dln_experiment {
     double **start;              /* the shared starting weights (loaded, given, or a single run's), or NULL */
     dln_shallow sh;
     int solved;
+    dln_convex_result cx;        /* `dln solve` with another loss: the convex problem's solve */
+    int convex_solved;
     double solve_seconds, seconds; /* the solve; the whole solve command */
     dln_fit fit;
     dln_reference ref;

@@ -133,6 +133,21 @@ static void put_hessian(dln_json *j, const dln_hessian_report *h, int verdict)
 static void put_shallow(dln_json *j, const dln_experiment *e, unsigned flags)
 {
     const dln_shallow *sh = &e->sh;
+    if (e->convex_solved) { /* another loss: the convex problem without a rank bound */
+        const dln_convex_result *cx = &e->cx;
+        dln_json_str(j, "solver", "newton-cg");
+        dln_json_num(j, "optimum", cx->unattained ? 0.0 : cx->value);
+        dln_json_str(j, "optimum_kind", cx->unattained ? "unattained" : "convex");
+        dln_json_num(j, "solver_value", cx->value);
+        dln_json_num(j, "zero_loss", cx->zero_value);
+        dln_json_num(j, "solver_grad_norm", cx->grad_norm);
+        dln_json_num(j, "solver_rel_grad_norm", cx->grad_norm0 > 0 ? cx->grad_norm / cx->grad_norm0 : 0.0);
+        dln_json_int(j, "solver_iterations", cx->iterations);
+        dln_json_int(j, "solver_hessian_products", cx->hessian_products);
+        dln_json_bool(j, "solver_converged", cx->converged);
+        dln_json_str(j, "reference", "convex");
+        return;
+    }
     if (!e->solved) {
         dln_json_num(j, "optimum", NAN);
         dln_json_num(j, "zero_loss", e->ref.zero_loss);
