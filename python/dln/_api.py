@@ -165,15 +165,23 @@ def _experiment_opts(command, d, backend, precision, solver, rank_tol):
     return o
 
 
-def solve(X, Y, rank=None, rank_tol=None, solver="auto", backend="auto", save_solution=None):
+def solve(X, Y, rank=None, rank_tol=None, solver="auto", backend="auto", save_solution=None, loss="square", p=None,
+          delta=None):
     """The shallow optimum L* of min 1/2 ||R X - Y||^2 with rank(R) <= rank (None: no
     constraint), in closed form: every field of `dln solve`'s summary (the memory estimate
     included), with optimum_by_rank the rank path L*_j, plus the singular values of X and of
-    the compressed target M. save_solution=DIR writes R* as DIR/R.npy (as --save-solution)."""
+    the compressed target M. save_solution=DIR writes R* as DIR/R.npy (as --save-solution).
+    loss="lp" (p=), "huber" (delta=), "logistic" or "softmax": min L(R X) without a rank bound
+    (rank must stay None), a convex problem solved by Newton's method, as `dln solve --loss`:
+    optimum, optimum_kind ("convex", or "unattained" on separable classification data) and the
+    solver's iterations and gradient norm."""
     d, keep = data_of(X, Y)
+    keep = list(keep)
     o = _experiment_opts("solve", d, backend, "fp64", solver, rank_tol)
     o.rank = 0 if rank is None else _int("rank", rank, 1, MAX_DIM)
     o.solution_dir = _path("save_solution", save_solution)
+    o.loss, o.loss_params = _loss_params(loss, p, delta)
+    keep.append(o.loss)
     with Experiment(o, keep) as e:
         e.run()
         out = e.summary(0, _lib.SUMMARY_SPECTRA)

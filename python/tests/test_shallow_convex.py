@@ -124,3 +124,15 @@ def test_an_active_rank_bound_is_refused(tmp_path):
     r = subprocess.run([DLN, "solve", "--x", str(tmp_path / "X.npy"), "--y", str(tmp_path / "Y.npy"), "--loss", "lp",
                         "--rank", "2", "--quiet", "--backend", "cpu"], capture_output=True, text=True)
     assert r.returncode == 2 and r.stdout == "" and r.stderr.startswith("dln: ") and "rank bound" in r.stderr
+
+
+def test_the_package_solves_the_same(tmp_path):
+    import dln
+    rng = np.random.default_rng(int.from_bytes(os.urandom(4), "little"))
+    X = rng.standard_normal((4, 200))
+    Y = rng.standard_normal((3, 4)) @ X + 0.2 * rng.standard_normal((3, 200))
+    got = dln.solve(X, Y, loss="lp", p=4, backend="cpu")
+    cli = run_solve(tmp_path, X, Y, "--loss", "lp", "--p", "4")
+    assert got["optimum_kind"] == "convex" and got["optimum"] == cli["optimum"]
+    with pytest.raises(dln.InputError):
+        dln.solve(X, Y, loss="lp", rank=2, backend="cpu")
