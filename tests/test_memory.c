@@ -208,9 +208,15 @@ Test(memory, estimate_counts_the_batch)
     dln_memory_estimate(&p, 1, &one);
     p.batch_threads = 3;
     dln_memory_estimate(&p, 1, &many);
-    /* members too large to spread run in turn, but the threads compute the pieces of their
-     * long products: each adds its stack and OpenBLAS buffer, and no network */
-    cr_assert(fabs(many.host - one.host - 2 * DLN_MEM_THREAD_BYTES) < 1.0, "3 threads with members in turn add %.6g",
+    cr_assert_eq(many.host, one.host, "threads that compute nothing count nothing (a batch of large members "
+                 "runs in turn, its pieces too)");
+    /* a single run: the threads compute the pieces of its long products, each with its stack
+     * and OpenBLAS buffer */
+    p.batch = 0, p.batch_threads = 0;
+    dln_memory_estimate(&p, 1, &one);
+    p.batch_threads = 3;
+    dln_memory_estimate(&p, 1, &many);
+    cr_assert(fabs(many.host - one.host - 2 * DLN_MEM_THREAD_BYTES) < 1.0, "a single run on 3 threads adds %.6g",
               many.host - one.host);
     dln_shape_free(&big);
     dln_shape_free(&s);

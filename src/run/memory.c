@@ -52,14 +52,12 @@ void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_est
             double one_net = (double)dln_network_bytes(s, &one);
             weights *= (double)p->batch * (tracking ? 2 : 1);
             net = (double)dln_network_bytes(s, &all) + (tracking ? one_net : 0);
-            /* the threads' own (with members too large to spread, the threads still compute
-             * the pieces of the long products: their stacks and OpenBLAS buffers) */
-            thread_bytes = (p->batch_threads > 1 ? p->batch_threads - 1 : 0) * DLN_MEM_THREAD_BYTES +
-                           (threads - 1) * (tracking ? 3.0 * one_net + 24.0 * 8.0 * (double)dln_shape_params(s) : 0);
+            thread_bytes = (threads - 1) * (DLN_MEM_THREAD_BYTES +
+                                            (tracking ? 3.0 * one_net + 24.0 * 8.0 * (double)dln_shape_params(s) : 0));
         } else {
             dln_network_config c = {.n = n, .count = 1, .dtype = t->dtype, .buffers = buffers};
             net = (double)dln_network_bytes(s, &c);
-            /* the threads that compute the pieces of the long products (gemm_cpu.c) */
+            /* the threads that compute the pieces of a single run's long products (gemm_cpu.c) */
             thread_bytes = (p->batch_threads > 1 ? p->batch_threads - 1 : 0) * DLN_MEM_THREAD_BYTES;
         }
         double maxd = 0;

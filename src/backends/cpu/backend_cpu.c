@@ -163,7 +163,7 @@ static int cpu_gemm(dln_backend *be, int trans_a, int trans_b, double alpha, con
 {
     for (int b = 0; b < count; b++) {
         dln_mat a = dln_cpu_member(A, stride_a, b), bb = dln_cpu_member(B, stride_b, b), c = dln_cpu_member(C, stride_c, b);
-        DLN_TRY(dln_cpu_gemm_one(be, trans_a, trans_b, alpha, &a, &bb, beta, &c));
+        DLN_TRY(dln_cpu_gemm_one(be, trans_a, trans_b, alpha, &a, &bb, beta, &c, count == 1));
     }
     return DLN_OK;
 }

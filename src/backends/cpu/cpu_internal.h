@@ -16,10 +16,10 @@ static inline dln_mat dln_cpu_member(const dln_mat *m, size_t stride, int b)
     return v;
 }
 
-/* C = alpha op(A) op(B) + beta C for one member (gemm_cpu.c: one CBLAS call, or pieces on
- * the backend's threads for a long product). */
+/* C = alpha op(A) op(B) + beta C for one member (gemm_cpu.c: one CBLAS call, or pieces of a
+ * long product, on the backend's threads where spread). */
 int dln_cpu_gemm_one(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, const dln_mat *B,
-                     double beta, dln_mat *C);
+                     double beta, dln_mat *C, int spread);
 int dln_cpu_loss_gradient(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, dln_mat *Z,
                           size_t stride_z, int count, dln_mat *out, int index);
 int dln_cpu_loss_hessian(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, const dln_mat *Z,

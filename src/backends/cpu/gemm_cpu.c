@@ -13,8 +13,11 @@
  *     such a call on the calling thread, and a column's value depends on where the pieces
  *     start: OpenBLAS's kernels treat a call's last few columns apart).
  * The pieces are the same whatever the threads, so the result is the same bits with or
- * without them; with the backend's threads (dln_backend_set_threads) the pieces run on
- * them. A worker handle (a batch's chunk of members) has no threads: its pieces run in turn. */
+ * without them; with the backend's threads (dln_backend_set_threads) the pieces of a network
+ * of one member run on them (spread). A batch's members, spread over the threads or too
+ * large to be (dln_network_threads_used), compute their pieces in turn: each concurrent
+ * OpenBLAS call maps a buffer of its own, and the memory check counts those only for the
+ * threads a single run spreads over. */
 #include <cblas.h>
 
 #include "backends/cpu/cpu_internal.h"
@@ -131,12 +134,12 @@ static void n_piece(void *ctx, int p, int worker)
     } while (0)
 
 int dln_cpu_gemm_one(dln_backend *be, int trans_a, int trans_b, double alpha, const dln_mat *A, const dln_mat *B,
-                     double beta, dln_mat *C)
+                     double beta, dln_mat *C, int spread)
 {
     // C is (m, n), op(A) is (m, k), op(B) is (k, n)
     int m = C->rows, n = C->cols, k = trans_a ? A->rows : A->cols;
     if (m == 0 || n == 0) return DLN_OK;
-    dln_pool *pool = dln_backend_pool(be);
+    dln_pool *pool = spread ? dln_backend_pool(be) : NULL;
     split_job j = {trans_a, trans_b, k, 0, 0, alpha, beta, A, B, C, NULL};
     if (k >= 2 * K_CHUNK_MIN && (size_t)m * (size_t)n <= K_SPLIT_OUT) {
         int chunks = k / K_CHUNK_MIN < K_CHUNKS_MAX ? k / K_CHUNK_MIN : K_CHUNKS_MAX;

@@ -147,7 +147,7 @@ HESSIAN_MEMBER(hessian_member_f32, float, elem_hessian_column_f32, dln_softmax_h
 
 /* A member with many entries is cut into pieces of columns (by its shape alone: at least
  * LOSS_PIECE_COLS columns, at most LOSS_PIECES_MAX pieces, where it has at least
- * LOSS_SPLIT_MIN entries) that run on the backend's threads when it has them; the value is
+ * LOSS_SPLIT_MIN entries) that run on the backend's threads for a network of one member; the value is
  * each piece's column-order sum, added in piece order, so the bits do not depend on the
  * threads. A smaller member is one piece: its columns in order. */
 #define LOSS_SPLIT_MIN 65536
@@ -184,7 +184,7 @@ int dln_cpu_loss_gradient(dln_backend *be, const dln_loss *loss, const dln_mat *
             j.piece = per > LOSS_PIECE_COLS ? per : LOSS_PIECE_COLS;
         }
         int pieces = (Z->cols + j.piece - 1) / j.piece;
-        dln_pool_for(dln_backend_pool(be), pieces, loss_piece, &j);
+        dln_pool_for(count == 1 ? dln_backend_pool(be) : NULL, pieces, loss_piece, &j); /* as gemm_cpu.c */
         double v = 0.0;
         for (int p = 0; p < pieces; p++) v += partial[p];
         if (out) ((double *)out->data)[index + b] = v;
