@@ -44,6 +44,9 @@ typedef struct {
 /* What each thread a training run starts maps beside the estimate: its 8 MiB stack and OpenBLAS's
  * per-thread GEMM buffer (a 135,266,304-byte mapping with this machine's OpenBLAS 0.3.21). */
 #define DLN_MEM_THREAD_BYTES (137.0 * 1048576.0)
+/* And where a thread of a single run computes pieces of its products (its OpenBLAS calls
+ * malloc), glibc's arena for that thread: 64 MiB of address space reserved. */
+#define DLN_MEM_ARENA_BYTES (64.0 * 1048576.0)
 
 /* backend_is_host: the backend has no device memory (DLN_CAP_DEVICE_MEMORY unset). */
 void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_estimate *out);

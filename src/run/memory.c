@@ -58,7 +58,7 @@ void dln_memory_estimate(const dln_run_plan *p, int backend_is_host, dln_mem_est
             dln_network_config c = {.n = n, .count = 1, .dtype = t->dtype, .buffers = buffers};
             net = (double)dln_network_bytes(s, &c);
             /* the threads that compute the pieces of a single run's long products (gemm_cpu.c) */
-            thread_bytes = (p->batch_threads > 1 ? p->batch_threads - 1 : 0) * DLN_MEM_THREAD_BYTES;
+            thread_bytes = (p->batch_threads > 1 ? p->batch_threads - 1 : 0) * (DLN_MEM_THREAD_BYTES + DLN_MEM_ARENA_BYTES);
         }
         double maxd = 0;
         for (int j = 0; j <= s->depth; j++) maxd = fmax(maxd, s->dims[j]);
