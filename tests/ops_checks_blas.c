@@ -129,6 +129,19 @@ void oc_gemm(oc_ctx *c)
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) gemm_case(c, ta, tb, 13, 7, 29, -1.25);
     gemm_case(c, 0, 1, 6, 5, 4, 0.0);
+    /* long skinny products, which the CPU backend computes in pieces (src/backends/cpu/
+     * gemm_cpu.c): a reduction over k = 1000 into an 8 x 6 output (three chunks of 336), and
+     * 1700 columns of an 8 x 40 op(A) (three pieces of 816); every transpose pair, alone and
+     * on two threads (the pieces on the threads) */
+    for (int threads = 1; threads <= 2; threads++) {
+        OC_OK(c, dln_backend_set_threads(c->be, threads));
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                gemm_case(c, ta, tb, 8, 6, 1000, -0.5);
+                gemm_case(c, ta, tb, 8, 1700, 40, 0.0);
+            }
+    }
+    OC_OK(c, dln_backend_set_threads(c->be, 1));
     // shapes that do not chain, and an output overlapping an input, are refused
     oc_mat A = oc_rand(c, 4, 5), B = oc_rand(c, 6, 3), C = oc_rand(c, 4, 3), S = oc_rand(c, 4, 4);
     oc_expect_refused(c, dln_gemm(c->be, 0, 0, 1.0, &A.m, &B.m, 0.0, &C.m), "gemm", "inner dimensions 5 vs 6");

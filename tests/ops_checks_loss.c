@@ -153,6 +153,40 @@ static void extremes(oc_ctx *c)
     dln_mat_free(c->be, &Z), dln_mat_free(c->be, &Y), dln_mat_free(c->be, &out);
 }
 
+/* One member long enough that the CPU backend evaluates it in pieces of columns (5 x 20000
+ * entries: 64 pieces of 313 columns, src/backends/cpu/loss_cpu.c), alone and with the pieces
+ * on two threads: the gradient against the oracle (the one_loss tolerance), the value to
+ * 1e-11 (fp64 sums of 1e5 nonnegative terms in another order than the oracle's: n u = 1e-11
+ * at worst), and the same bits on one and two threads. */
+static void long_member(oc_ctx *c, const dln_loss *l, const char *name)
+{
+    const int rows = 5, cols = 20000;
+    oc_mat Z = oc_rand(c, rows, cols), T = oc_rand(c, rows + 1, cols);
+    make_target(c, l, &T, rows, cols);
+    dln_mat y = dln_mat_view(&T.m, 1, 0, rows, cols), out;
+    OC_OK(c, dln_mat_alloc(c->be, &out, 1, 1, DLN_F64));
+    double *want = malloc(sizeof(double) * (size_t)rows * cols), v[2], *got[2];
+    double ref = ref_loss_gradient(l, rows, cols, Z.h, rows, T.h + 1, rows + 1, want, rows);
+    if (c->dtype == DLN_F32)
+        for (size_t e = 0; e < (size_t)rows * cols; e++) want[e] = (float)want[e];
+    for (int t = 0; t < 2; t++) {
+        OC_OK(c, dln_backend_set_threads(c->be, t + 1));
+        OC_OK(c, dln_upload(c->be, &Z.m, Z.h, rows));
+        OC_OK(c, dln_loss_gradient_batched(c->be, l, &y, 0, &Z.m, 0, 1, &out, 0));
+        OC_OK(c, dln_download(c->be, &out, &v[t], 1));
+        got[t] = oc_get(c, &Z.m);
+        cr_expect(ts_rel(v[t], ref) <= 1e-11, "%s: %s, %d thread(s): value %.17g, reference %.17g (seed %llu)",
+                  c->label, name, t + 1, v[t], ref, (unsigned long long)c->seed);
+    }
+    OC_OK(c, dln_backend_set_threads(c->be, 1));
+    cr_expect(v[0] == v[1] && memcmp(got[0], got[1], sizeof(double) * (size_t)rows * cols) == 0,
+              "%s: %s: one and two threads differ", c->label, name);
+    oc_expect(c, &Z, want, 0, 0, rows, cols, oc_tol(c, 1e-13, 4e-7), name); /* Z holds the two-thread gradient */
+    free(want), free(got[0]), free(got[1]);
+    dln_mat_free(c->be, &out);
+    oc_free(c, &Z), oc_free(c, &T);
+}
+
 void oc_loss(oc_ctx *c)
 {
     const struct {
@@ -164,6 +198,8 @@ void oc_loss(oc_ctx *c)
         {{DLN_LOSS_HUBER, 0.7}, "huber"}, {{DLN_LOSS_LOGISTIC, 0}, "logistic"}, {{DLN_LOSS_SOFTMAX, 0}, "softmax"},
     };
     for (size_t k = 0; k < sizeof losses / sizeof losses[0]; k++) one_loss(c, &losses[k].l, losses[k].name);
+    const int long_ones[] = {0, 6, 7, 8}; /* lp p=4, huber, logistic, softmax */
+    for (int k = 0; k < 4; k++) long_member(c, &losses[long_ones[k]].l, losses[long_ones[k]].name);
     if (c->dtype == DLN_F64) extremes(c);
     /* refusals: a parameter out of range, an unknown loss, shapes that differ, a short result column */
     oc_mat A = oc_rand(c, 4, 5), B = oc_rand(c, 4, 6);

@@ -97,8 +97,11 @@ static int solve(convex_ctx *c, double tol, int max_iter, double *R, dln_convex_
            *zero = w + 7 * n;
     memset(zero, 0, sizeof(double) * n);
     double f, f0;
-    int rc = evaluate(c, zero, &f0, g);
+    int start_at_zero = 1, rc = DLN_OK;
+    for (size_t i = 0; i < n && start_at_zero; i++) start_at_zero = R[i] == 0.0;
+    if (!start_at_zero) rc = evaluate(c, zero, &f0, g); /* L(0) (the evaluation at R last: its prediction stays) */
     if (!rc) rc = evaluate(c, R, &f, g);
+    if (start_at_zero) f0 = f;
     res->zero_value = f0;
     res->grad_norm0 = sqrt(dot(g, g, n));
     double gn = res->grad_norm0;

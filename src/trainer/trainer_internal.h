@@ -48,14 +48,15 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
 
 #define DLN_LR_UNSTABLE 4.0 /* lr lambda above this: the sharpness rule lowers lr to c / lambda */
 #define DLN_RISE 2.0 /* the gap above this factor times the last decision step's: a rise */
-/* Without a reference value there is no gap: a decision step whose loss fell by less than
- * this fraction of the first-order decrease lr ||G||^2 per step since the last decision (with
- * that step's gradient) counts as a rise. A period-2 bounce across the sharpest direction
- * (lr lambda near 2, the loss not falling over the bounce) is one; a descent at the rule's
- * lr lambda = 1.8 keeps about 1 - 1.8 / 2 = 0.1 of it along that direction and all of it
- * along flatter ones. */
-#define DLN_STALL_WINDOW 100 /* without a reference value: steps between stall checks (run.c) */
-#define DLN_MIN_DECREASE 0.05 /* a stall: less than this share of the first-order decrease (run.c) */
+/* Without a reference value there is no gap (run.c): a rise is the loss more than doubled
+ * (0 bounds these losses below), or a stall, checked at a re-estimate at least
+ * DLN_STALL_WINDOW steps after the last check: the loss fell by less than DLN_MIN_DECREASE of
+ * the first-order decrease (t - s) lr ||G_s||^2 while ||G|| has not halved. A period-2 bounce
+ * across the sharpest direction that does not decay is one; a descent at the rule's
+ * lr lambda = 1.8 keeps about 1 - 1.8 / 2 = 0.1 of the first-order decrease along that
+ * direction and all of it along flatter ones. */
+#define DLN_STALL_WINDOW 100
+#define DLN_MIN_DECREASE 0.05
 
 typedef struct {
     int enabled;      /* the sharpness rule sets lr */

@@ -71,14 +71,14 @@ static void gemm_plain(int trans_a, int trans_b, double alpha, const dln_mat *A,
 #define K_SPLIT_OUT 1024 /* outputs m n this small: the temporaries, K_CHUNKS_MAX m n, on the stack */
 #define N_SPLIT_MK 4096  /* op(A) this small (m k): pieces of at least 56 columns */
 
-/* op(A)'s columns (or op(B)'s rows) k0 .. of a product: the operand moved to its k0-th. */
-static dln_mat at_k(const dln_mat *M, int trans, int k0, int rows_of_op)
+/* len rows (along_rows) or columns from the i0-th of M: a view, pointer arithmetic only. */
+static dln_mat slice(const dln_mat *M, int along_rows, int i0, int len)
 {
     dln_mat v = *M;
-    size_t off = trans == rows_of_op ? (size_t)k0 : (size_t)k0 * (size_t)M->ld;
+    size_t off = along_rows ? (size_t)i0 : (size_t)i0 * (size_t)M->ld;
     v.data = (char *)M->data + off * dln_dtype_size(M->dtype);
-    if (trans == rows_of_op) v.rows -= k0;
-    else v.cols -= k0;
+    if (along_rows) v.rows = len;
+    else v.cols = len;
     return v;
 }
 
@@ -89,17 +89,13 @@ typedef struct {
     void *tmp; /* k chunks: chunk p's product at p m n elements */
 } split_job;
 
-/* Chunk p of the reduction: its product into the temporaries. */
+/* Chunk p of the reduction (op(A)'s columns, op(B)'s rows): its product into the temporaries. */
 static void k_chunk(void *ctx, int p, int worker)
 {
     split_job *j = ctx;
     (void)worker;
     int m = j->C->rows, n = j->C->cols, k0 = p * j->chunk, len = j->k - k0 < j->chunk ? j->k - k0 : j->chunk;
-    dln_mat a = at_k(j->A, j->trans_a, k0, 1), b = at_k(j->B, j->trans_b, k0, 0);
-    if (j->trans_a) a.rows = len;
-    else a.cols = len;
-    if (j->trans_b) b.cols = len;
-    else b.rows = len;
+    dln_mat a = slice(j->A, j->trans_a, k0, len), b = slice(j->B, !j->trans_b, k0, len);
     dln_mat t = {m, n, m, j->C->dtype, (char *)j->tmp + (size_t)p * m * n * dln_dtype_size(j->C->dtype)};
     gemm_plain(j->trans_a, j->trans_b, 1.0, &a, &b, 0.0, &t);
 }
@@ -110,12 +106,7 @@ static void n_piece(void *ctx, int p, int worker)
     split_job *j = ctx;
     (void)worker;
     int n0 = p * j->piece, len = j->C->cols - n0 < j->piece ? j->C->cols - n0 : j->piece;
-    dln_mat b = *j->B, c = *j->C;
-    size_t es = dln_dtype_size(c.dtype), off_b = j->trans_b ? (size_t)n0 : (size_t)n0 * b.ld;
-    b.data = (char *)b.data + off_b * es;
-    if (j->trans_b) b.rows = len;
-    else b.cols = len;
-    c.data = (char *)c.data + (size_t)n0 * c.ld * es, c.cols = len;
+    dln_mat b = slice(j->B, j->trans_b, n0, len), c = slice(j->C, 0, n0, len);
     gemm_plain(j->trans_a, j->trans_b, j->alpha, j->A, &b, j->beta, &c);
 }
 
@@ -123,7 +114,7 @@ static void n_piece(void *ctx, int p, int worker)
  * C is not read). */
 #define SUM_CHUNKS(T)                                                                               \
     do {                                                                                            \
-        const T *t = (const T *)tmp;                                                                     \
+        const T *t = (const T *)tmp;                                                                \
         for (int c = 0; c < n; c++)                                                                 \
             for (int r = 0; r < m; r++) {                                                           \
                 double s = 0.0;                                                                     \

@@ -1,9 +1,10 @@
 /* loss_cpu.c: the CPU backend's loss operations (dln/ops.h: dln_loss_gradient_batched,
  * dln_loss_hessian_batched): plain loops over each member's columns with the arithmetic of
  * kernels/loss_math.h, the one place the losses' formulas are written (the CUDA kernels use
- * it too). A member's value is summed column by column, each column's sum then added in
- * column order, in fp64 whatever the storage: the order is fixed by the shape, so a member's
- * result is the same alone, in a batch, or on any worker thread. */
+ * it too). A member's value is summed in fp64 whatever the storage, column by column, the
+ * columns' sums added in order within each piece of columns and the pieces' in order: the
+ * order is fixed by the shape, so a member's result is the same alone, in a batch, or on any
+ * number of threads. */
 #include "backends/cpu/cpu_internal.h"
 #include "dln/pool.h"
 #include <math.h>
@@ -36,36 +37,29 @@ _Static_assert(DLN_LOSS_LP == DLN_LOSS_MATH_LP && DLN_LOSS_HUBER == DLN_LOSS_MAT
                    DLN_LOSS_LOGISTIC == DLN_LOSS_MATH_LOGISTIC && DLN_LOSS_SOFTMAX == DLN_LOSS_MATH_SOFTMAX,
                "dln_loss_kind and loss_math.h number the losses alike");
 
-/* One column of an elementwise loss of the constant kind K (a function per kind and type,
- * so that the kind's branches fold away and the loop vectorizes), its gradient in place;
- * its value returned when want_value (else 0), from a pass of its own before the gradient's
- * (so that the gradient's bits do not depend on whether the value was asked). */
-#define ELEM_COLUMN(NAME, T, K)                                                                   \
+/* One column of an elementwise loss of the constant kind K with parameter P (a function per
+ * kind and type, so that the kind's branches fold away and the loop vectorizes), its gradient
+ * in place; its value returned when want_value (else 0), from a pass of its own before the
+ * gradient's (so that the gradient's bits do not depend on whether the value was asked). P is
+ * the argument param, or a constant: lp with an integral p from 2 to 8 (p = 4 is Arora et
+ * al.'s) has the exponent fixed, so that the power's squaring loop unrolls and the column
+ * vectorizes, with the same products in the same order (the same bits) as the general one. */
+#define ELEM_COLUMN_P(NAME, T, K, P)                                                              \
     CLONES static double NAME(double param, int rows, T *z, const T *y, int want_value)           \
     {                                                                                             \
         double v = 0.0;                                                                           \
+        (void)param;                                                                              \
         if (want_value)                                                                           \
-            for (int i = 0; i < rows; i++) v += dln_loss_elem_value(K, param, (double)z[i], (double)y[i]); \
+            for (int i = 0; i < rows; i++) v += dln_loss_elem_value(K, P, (double)z[i], (double)y[i]); \
         SIMD_LOOP                                                                                 \
-        for (int i = 0; i < rows; i++) z[i] = (T)dln_loss_elem_grad(K, param, (double)z[i], (double)y[i]); \
+        for (int i = 0; i < rows; i++) z[i] = (T)dln_loss_elem_grad(K, P, (double)z[i], (double)y[i]); \
         return v;                                                                                 \
     }
+#define ELEM_COLUMN(NAME, T, K) ELEM_COLUMN_P(NAME, T, K, param)
+#define LP_INT_COLUMN(NAME, T, P) ELEM_COLUMN_P(NAME, T, DLN_LOSS_MATH_LP, P)
 ELEM_COLUMN(lp_column_any_f64, double, DLN_LOSS_MATH_LP)
 ELEM_COLUMN(lp_column_any_f32, float, DLN_LOSS_MATH_LP)
 
-/* lp with an integral p from 2 to 8 (p = 4 is Arora et al.'s): the same arithmetic with the
- * exponent a constant, so that the power's squaring loop unrolls and the column vectorizes;
- * the same bits as lp_column_any's (the same products in the same order). */
-#define LP_INT_COLUMN(NAME, T, P)                                                                 \
-    CLONES static double NAME(int rows, T *z, const T *y, int want_value)                         \
-    {                                                                                             \
-        double v = 0.0;                                                                           \
-        if (want_value)                                                                           \
-            for (int i = 0; i < rows; i++) v += dln_loss_elem_value(DLN_LOSS_MATH_LP, P, (double)z[i], (double)y[i]); \
-        SIMD_LOOP                                                                                 \
-        for (int i = 0; i < rows; i++) z[i] = (T)dln_loss_elem_grad(DLN_LOSS_MATH_LP, P, (double)z[i], (double)y[i]); \
-        return v;                                                                                 \
-    }
 #define LP_COLUMNS(T, SUFFIX)                                                                     \
     LP_INT_COLUMN(lp2_##SUFFIX, T, 2.0)                                                           \
     LP_INT_COLUMN(lp3_##SUFFIX, T, 3.0)                                                           \
@@ -77,13 +71,13 @@ ELEM_COLUMN(lp_column_any_f32, float, DLN_LOSS_MATH_LP)
     CLONES static double lp_column_##SUFFIX(double p, int rows, T *z, const T *y, int want_value) \
     {                                                                                             \
         switch (p == floor(p) && p >= 2 && p <= 8 ? (int)p : 0) {                                 \
-        case 2: return lp2_##SUFFIX(rows, z, y, want_value);                                     \
-        case 3: return lp3_##SUFFIX(rows, z, y, want_value);                                     \
-        case 4: return lp4_##SUFFIX(rows, z, y, want_value);                                     \
-        case 5: return lp5_##SUFFIX(rows, z, y, want_value);                                     \
-        case 6: return lp6_##SUFFIX(rows, z, y, want_value);                                     \
-        case 7: return lp7_##SUFFIX(rows, z, y, want_value);                                     \
-        case 8: return lp8_##SUFFIX(rows, z, y, want_value);                                     \
+        case 2: return lp2_##SUFFIX(p, rows, z, y, want_value);                                  \
+        case 3: return lp3_##SUFFIX(p, rows, z, y, want_value);                                  \
+        case 4: return lp4_##SUFFIX(p, rows, z, y, want_value);                                  \
+        case 5: return lp5_##SUFFIX(p, rows, z, y, want_value);                                  \
+        case 6: return lp6_##SUFFIX(p, rows, z, y, want_value);                                  \
+        case 7: return lp7_##SUFFIX(p, rows, z, y, want_value);                                  \
+        case 8: return lp8_##SUFFIX(p, rows, z, y, want_value);                                  \
         default: return lp_column_any_##SUFFIX(p, rows, z, y, want_value);                       \
         }                                                                                         \
     }
