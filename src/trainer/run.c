@@ -120,7 +120,7 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
         r->grad0 = obs->grad_norm;
         r->blowup = BLOWUP * (obs->loss > r->ref->zero_loss ? obs->loss : r->ref->zero_loss);
     }
-    if (t == 0) r->decided_loss = r->stall_loss = obs->loss, r->stall_gsq = st->grad_sumsq, r->stall_at = 0;
+    if (t == 0) r->decided_loss = r->stall_loss = obs->loss, r->stall_gsq = st->grad_sumsq, r->stall_at = 0, r->rise_from = NAN;
     if (dln_tracker_due(&r->tracker, t)) { /* between two decision steps (not between checks: the check
                                               schedule must not change the trajectory) */
         if (isnan(r->optimum)) {
@@ -135,6 +135,12 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
                 r->rose |= r->stall_loss - obs->loss < DLN_MIN_DECREASE * expected && st->grad_sumsq > 0.25 * r->stall_gsq;
                 r->stall_loss = obs->loss, r->stall_gsq = st->grad_sumsq, r->stall_at = t;
             }
+            /* after a rise the step may not grow again until the loss is below where the rise
+             * started: where the Hessian vanishes (a saturated logistic), lr = c / lambda is
+             * huge, and growing back after each halving ran away (tests/test_losses.c) */
+            if (r->rose && isnan(r->rise_from)) r->rise_from = r->decided_loss;
+            else if (obs->loss < r->rise_from) r->rise_from = NAN;
+            r->tracker.hold = !isnan(r->rise_from);
         } else { /* the gap more than doubled */
             r->rose = obs->gap > DLN_RISE * r->tracker.gap_at_decision + 1e-12 * fabs(obs->loss);
         }

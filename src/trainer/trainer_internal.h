@@ -69,6 +69,8 @@ typedef struct {
     double unstable;  /* lr lambda above this is lowered to factor / lambda: DLN_LR_UNSTABLE for plain
                          gradient descent, the heavy-ball edge 2 (1 + mu) with momentum */
     double floor;     /* lambda_max at the balanced factorisation of the first mode (0: unknown) */
+    double watch;     /* lr lambda above this: every step a decision step (plain gradient descent) */
+    int hold;         /* set by run.c: the step may not grow at this decision */
     const dln_shape *s;
     double **v;       /* warm start: the last top eigenvector, shaped as the weights */
     double lambda;    /* the last lambda_max (NaN: none) */
@@ -118,6 +120,7 @@ typedef struct {
     double grad0;              /* ||G|| at the start (the gradient tolerance's scale) */
     double decided_loss; /* the loss at the last decision step (or the start) */
     double stall_loss, stall_gsq; /* without a reference value: the loss and ||G||^2 at the last stall check */
+    double rise_from;             /* and the loss where the last rise started, until the loss is below it (NaN) */
     long stall_at;
     int stopped;
     int rose;                  /* the loss rose at the last check (above the check before) */
