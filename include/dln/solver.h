@@ -10,6 +10,8 @@
 #include "dln/data.h"
 #include "dln/problem.h"
 
+#include <stdint.h>
+
 /* How the solver factorises (docs/maths.md section 2). AUTO: QR when m >= dx (X^T tall
  * or square), else SVD. QR needs m >= dx; SVD works for every shape. */
 typedef enum { DLN_SOLVER_AUTO = 0, DLN_SOLVER_SVD = 1, DLN_SOLVER_QR = 2 } dln_solver_route;
@@ -163,5 +165,76 @@ typedef struct {
 #define DLN_CONVEX_MAX_ITER 200 /* and the Newton steps it allows */
 int dln_shallow_convex(dln_backend *be, const struct dln_objective *obj, const dln_data *d, double tol, int max_iter,
                        double *R, dln_convex_result *res, dln_error *err);
+/* Whether the loss's infimum may be unattained (logistic and softmax on separable data). */
+int dln_shallow_infimum_unattainable(const struct dln_objective *obj);
+
+/* ---- is a point a local minimum of the shallow problem with rank bound k? ---------------
+ * dln_shallow_certify_at (src/solver/certify.c, docs/maths.md section 2.2): with r the
+ * numerical rank of R (singular values above DLN_CERTIFY_RANK_TOL sigma_1), where k >=
+ * min(dx, dy) or r < k the problem is convex near R and R is a local minimum exactly when
+ * its Euclidean gradient vanishes; where r = k < min(dx, dy) R lies on the rank-k manifold
+ * and is one when the Riemannian gradient vanishes and the Riemannian Hessian on the
+ * tangent space (Lanczos, hess_iters products) has no eigenvalue below -DLN_CERTIFY_CURV_TOL
+ * times its largest in magnitude. Gradients are relative to ||dL/dR at R = 0||. */
+#define DLN_CERTIFY_RANK_TOL 1.4901161193847656e-08 /* sqrt(eps): below, a singular value of R is 0 */
+#define DLN_CERTIFY_GRAD_TOL 1e-8   /* relative gradient norm of a critical point (the solvers reach 1e-10) */
+#define DLN_CERTIFY_CURV_TOL 1e-8   /* relative curvature below which an eigenvalue is negative */
+#define DLN_CERTIFY_HESS_ITERS 400  /* Lanczos products: exact for tangent spaces up to this dimension */
+typedef struct {
+    int rank_bound;            /* k, clipped to min(dx, dy) */
+    int product_rank;          /* r */
+    int on_manifold;           /* r = k < min(dx, dy): the Riemannian test ran */
+    double value;              /* f(R) */
+    double sigma_k;            /* sigma_k(R) */
+    double grad_scale;         /* ||dL/dR at R = 0||: what the gradients are relative to */
+    double euclidean_grad_rel; /* ||G|| / grad_scale */
+    double grad_rel;           /* the gradient the test reads: Riemannian on the manifold, else Euclidean */
+    double hess_min, hess_max, hess_residual; /* the Riemannian Hessian's extremes (NaN off the manifold) */
+    int hess_iterations, tangent_dim;
+    int local_min;             /* the test's answer */
+} dln_certificate;
+int dln_shallow_certify_at(dln_backend *be, const struct dln_objective *obj, const dln_data *d, const double *R, int k,
+                           int hess_iters, uint64_t seed, dln_certificate *c, dln_error *err);
+
+/* ---- the shallow problem with an active rank bound -------------------------------------
+ * min f(R) subject to rank R <= k < min(dx, dy), no closed form for a loss other than the
+ * square: local solves on the factors R = U V^T (U dy x k, V dx x k) from `restarts` random
+ * starts (src/solver/rank_k.c): alternating exact minimisation over U and V (each a convex
+ * problem, solved by Newton-CG) until it slows, then Newton-CG on (U, V) together to a
+ * relative gradient of DLN_RANK_K_TOL; each end point certified (dln_shallow_certify_at).
+ * The certified values grouped within DLN_MINIMA_GROUP_TOL of the zero predictor's loss are
+ * the distinct local minima found; the lowest is the best known value. */
+#define DLN_RANK_K_TOL 1e-11
+#define DLN_MINIMA_GROUP_TOL 1e-9
+#define DLN_SHALLOW_RESTARTS 20
+typedef struct {
+    double value;
+    int count;
+} dln_shallow_minimum;
+typedef struct {
+    int k, restarts;
+    double zero_loss;            /* f(0) */
+    double lower_bound;          /* the convex problem's optimum (no rank bound), <= every value */
+    int lower_bound_unattained;  /* that problem's infimum is not attained (separable data) */
+    double best;                 /* the lowest certified value (NaN: none certified) */
+    double best_any;             /* the lowest value any restart reached */
+    double *R;                   /* (dy, dx): the product at best (or best_any), owned */
+    int certified;               /* restarts ending at a certified local minimum */
+    int saddles;                 /* at a critical point with negative curvature */
+    int unconverged;             /* neither */
+    int unattained;              /* restarts that drove the loss to its infimum 0 (separable) */
+    dln_shallow_minimum *minima; /* the distinct certified values, ascending, owned */
+    int n_minima;
+    long evaluations, hessian_products;
+} dln_rank_k_result;
+int dln_shallow_rank_k(dln_backend *be, const struct dln_objective *obj, const dln_data *d, int k, int restarts,
+                       uint64_t seed, dln_rank_k_result *out, dln_error *err);
+void dln_rank_k_free(dln_rank_k_result *r);
+
+/* From R (dy, dx; updated in place) to the nearest local minimum the rank-k local solve
+ * reaches (the convex solve where the bound is inactive or R's rank is below k): what a deep
+ * run's product is checked with. *moved = f(R on entry) - f(R on return) (>= 0). */
+int dln_shallow_polish(dln_backend *be, const struct dln_objective *obj, const dln_data *d, int k, double *R,
+                       double *moved, dln_error *err);
 
 #endif

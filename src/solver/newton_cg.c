@@ -1,0 +1,108 @@
+/* newton_cg.c: truncated Newton's method with conjugate gradients (solver/shallow_eval.h,
+ * dln_newton_cg), for the shallow solvers. Each step solves H p = -g by CG on the
+ * function's Hessian-vector products, truncated at a relative residual
+ * eta = min(1/2, sqrt(||g|| / ||g_0||)) (superlinear near a minimum), then backtracks from
+ * the full step until the Armijo condition holds. CG stops at a direction of non-positive
+ * curvature: the iterate so far, or -g when it is met at the first product (Nocedal &
+ * Wright 2006, Alg. 7.1). Near a minimum a decrease of f can fall below its rounding: a step
+ * whose value changed by less than 1e-14 |f| is accepted when it lowers ||g|| (the test that
+ * still means something there). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "solver/shallow_eval.h"
+
+#define ARMIJO 1e-4
+#define MAX_HALVINGS 60
+
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* x ~ -H^{-1} g by CG to ||H x + g|| <= eta ||g|| (at most 2 n products). */
+static int direction(const dln_newton_fn *fn, const double *g, double eta, double *x, double *r, double *p, double *hp,
+                     long *products)
+{
+    size_t n = fn->n;
+    memset(x, 0, sizeof(double) * n);
+    for (size_t i = 0; i < n; i++) r[i] = -g[i], p[i] = r[i];
+    double rs = dot(r, r, n), target = eta * eta * rs;
+    for (size_t k = 0; k < 2 * n && rs > target; k++) {
+        DLN_TRY(fn->hvp(fn->ctx, p, hp));
+        (*products)++;
+        double php = dot(p, hp, n);
+        if (!(php > 0.0)) {
+            if (k == 0)
+                for (size_t i = 0; i < n; i++) x[i] = -g[i];
+            break;
+        }
+        double a = rs / php;
+        for (size_t i = 0; i < n; i++) x[i] += a * p[i], r[i] -= a * hp[i];
+        double rs1 = dot(r, r, n);
+        for (size_t i = 0; i < n; i++) p[i] = r[i] + (rs1 / rs) * p[i];
+        rs = rs1;
+    }
+    return DLN_OK;
+}
+
+int dln_newton_cg(const dln_newton_fn *fn, double *x, double grad_target, double floor, int max_iter,
+                  dln_newton_result *res, dln_error *err)
+{
+    size_t n = fn->n;
+    memset(res, 0, sizeof *res);
+    double *w = malloc(sizeof(double) * 7 * (n ? n : 1));
+    if (!w) return dln_fail(err, DLN_ENOMEM, "out of host memory");
+    double *g = w, *d = w + n, *r = w + 2 * n, *p = w + 3 * n, *hp = w + 4 * n, *trial = w + 5 * n, *gt = w + 6 * n;
+    double f;
+    int rc = fn->eval(fn->ctx, x, &f, g);
+    double gn = rc ? NAN : sqrt(dot(g, g, n));
+    res->grad_norm0 = gn;
+    while (!rc) {
+        res->value = f, res->grad_norm = gn;
+        if (!isfinite(f) || !isfinite(gn)) {
+            rc = dln_fail(err, DLN_ERUNTIME, "a shallow solve met a non-finite loss or gradient");
+            break;
+        }
+        if (gn <= grad_target) {
+            res->converged = 1;
+            break;
+        }
+        if (f <= floor) {
+            res->below = 1;
+            break;
+        }
+        if (res->iterations >= max_iter) break;
+        double eta = fmin(0.5, sqrt(gn / res->grad_norm0));
+        rc = direction(fn, g, eta, d, r, p, hp, &res->products);
+        double slope = dot(g, d, n), t = 1.0, ft = f;
+        if (!rc && !(slope < 0)) /* CG's iterate is a descent direction unless rounding broke it */
+            for (size_t i = 0; i < n; i++) d[i] = -g[i];
+        slope = dot(g, d, n);
+        int accepted = 0;
+        for (int h = 0; !rc && h < MAX_HALVINGS && !accepted; h++, t *= 0.5) {
+            for (size_t i = 0; i < n; i++) trial[i] = x[i] + t * d[i];
+            rc = fn->eval(fn->ctx, trial, &ft, gt);
+            double gtn = rc ? INFINITY : sqrt(dot(gt, gt, n));
+            accepted = !rc && isfinite(ft) &&
+                       (ft <= f + ARMIJO * t * slope || (fabs(ft - f) <= 1e-14 * fabs(f) && gtn < gn));
+            if (accepted) {
+                memcpy(x, trial, sizeof(double) * n), memcpy(g, gt, sizeof(double) * n);
+                f = ft, gn = gtn;
+            }
+        }
+        if (rc) break;
+        res->iterations++;
+        if (!accepted) { /* as far as fp64 goes; the last evaluation was a trial: back to x */
+            rc = fn->eval(fn->ctx, x, &f, g);
+            res->value = f, res->grad_norm = sqrt(dot(g, g, n));
+            res->stuck = 1;
+            break;
+        }
+    }
+    free(w);
+    return rc;
+}
