@@ -113,6 +113,11 @@ typedef struct {
     dln_experiment_observer_fn observer;
     void *observer_ctx;
     int observe_every;          /* also check every this many steps (0: none) */
+    /* the shallow reference and the certificate (docs/maths.md 2.1, 2.2) */
+    int shallow_restarts;       /* a loss other than the square with an active rank bound: the rank-k
+                                   solver's restarts (0: none, no best-known value); default 20 */
+    int certify;                /* train: each member's product certified as a shallow local minimum or
+                                   not (1), not (0), or where cheap (-1, the default) */
 } dln_experiment_opts;
 
 /* The defaults of `dln train` (the default experiment: a synthetic 32 x 32 problem of 256

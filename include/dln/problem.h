@@ -29,6 +29,7 @@ typedef enum {
     DLN_REFERENCE_CLOSED_FORM = 1, /* the global optimum in closed form (the square loss) */
     DLN_REFERENCE_CONVEX = 2,      /* the optimum of a convex shallow problem, to a solver's tolerance */
     DLN_REFERENCE_BEST_KNOWN = 3,  /* the best value found, not proven optimal */
+    DLN_REFERENCE_UNATTAINED = 4,  /* the infimum 0 is not attained (logistic, softmax on separable data): no gap */
 } dln_reference_kind;
 
 /* What a run's loss is measured against, and what is known about the target. Pointers are
@@ -61,5 +62,7 @@ void dln_reference_none(dln_reference *ref, double zero_loss);
 /* Frees what the reference owns (first_mode and the modes); safe on a zeroed one. */
 void dln_reference_free(dln_reference *ref);
 const char *dln_reference_kind_name(dln_reference_kind k);
+/* Whether the reference has a value a run's gap is measured from (closed form, convex, best known). */
+int dln_reference_has_value(const dln_reference *ref);
 
 #endif

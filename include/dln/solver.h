@@ -175,7 +175,8 @@ int dln_shallow_infimum_unattainable(const struct dln_objective *obj);
  * its Euclidean gradient vanishes; where r = k < min(dx, dy) R lies on the rank-k manifold
  * and is one when the Riemannian gradient vanishes and the Riemannian Hessian on the
  * tangent space (Lanczos, hess_iters products) has no eigenvalue below -DLN_CERTIFY_CURV_TOL
- * times its largest in magnitude. Gradients are relative to ||dL/dR at R = 0||. */
+ * times its largest in magnitude (hess_iters < 0: the gradient alone, local_min 0; 0: the
+ * default). Gradients are relative to ||dL/dR at R = 0||. */
 #define DLN_CERTIFY_RANK_TOL 1.4901161193847656e-08 /* sqrt(eps): below, a singular value of R is 0 */
 #define DLN_CERTIFY_GRAD_TOL 1e-8   /* relative gradient norm of a critical point (the solvers reach 1e-10) */
 #define DLN_CERTIFY_CURV_TOL 1e-8   /* relative curvature below which an eigenvalue is negative */

@@ -103,6 +103,7 @@ typedef enum {
     DLN_VERDICT_DIVERGED = 5,
     DLN_VERDICT_STOPPED = 6,     /* the observer stopped the run */
     DLN_VERDICT_TOLERANCE = 7,   /* no reference value: the gradient or loss-change tolerance was met */
+    DLN_VERDICT_SEPARABLE = 8,   /* the loss's infimum 0 is not attained (separable data): it decreases forever */
 } dln_verdict;
 
 const char *dln_verdict_name(dln_verdict v);

@@ -166,21 +166,28 @@ def _experiment_opts(command, d, backend, precision, solver, rank_tol):
 
 
 def solve(X, Y, rank=None, rank_tol=None, solver="auto", backend="auto", save_solution=None, loss="square", p=None,
-          delta=None):
+          delta=None, shallow_restarts=None):
     """The shallow optimum L* of min 1/2 ||R X - Y||^2 with rank(R) <= rank (None: no
     constraint), in closed form: every field of `dln solve`'s summary (the memory estimate
     included), with optimum_by_rank the rank path L*_j, plus the singular values of X and of
     the compressed target M. save_solution=DIR writes R* as DIR/R.npy (as --save-solution).
-    loss="lp" (p=), "huber" (delta=), "logistic" or "softmax": min L(R X) without a rank bound
-    (rank must stay None), a convex problem solved by Newton's method, as `dln solve --loss`:
-    optimum, optimum_kind ("convex", or "unattained" on separable classification data) and the
-    solver's iterations and gradient norm."""
+    loss="lp" (p=), "huber" (delta=), "logistic" or "softmax": min L(R X), as `dln solve
+    --loss`: without an active rank bound a convex problem solved by Newton's method (optimum,
+    optimum_kind "convex", or "unattained" on separable classification data, and the solver's
+    iterations and gradient norm); with rank < min(dx, dy) the convex value as
+    optimum_lower_bound and the best value certified by shallow_restarts (default 20) rank-k
+    restarts as optimum_best_known, with the distinct local minima they reached
+    (shallow_local_minima: value and count)."""
     d, keep = data_of(X, Y)
     keep = list(keep)
     o = _experiment_opts("solve", d, backend, "fp64", solver, rank_tol)
     o.rank = 0 if rank is None else _int("rank", rank, 1, MAX_DIM)
     o.solution_dir = _path("save_solution", save_solution)
     o.loss, o.loss_params = _loss_params(loss, p, delta)
+    if shallow_restarts is not None:
+        if loss == "square":
+            fail("shallow_restarts: for the losses without a closed-form optimum (the square loss's is exact)")
+        o.shallow_restarts = _int("shallow_restarts", shallow_restarts, 0, 100000)
     keep.append(o.loss)
     with Experiment(o, keep) as e:
         e.run()

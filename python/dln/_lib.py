@@ -79,7 +79,8 @@ class ExperimentOpts(C.Structure):  # dln_experiment_opts
                 ("observe", C.c_int), ("perturb_set", C.c_int), ("perturb", C.c_double),
                 ("perturb_dir", C.c_char_p), ("save_dir", C.c_char_p), ("direction_dir", C.c_char_p),
                 ("solution_dir", C.c_char_p), ("data_dir", C.c_char_p), ("keep_weights", C.c_int),
-                ("observer", EXPERIMENT_OBSERVER), ("observer_ctx", C.c_void_p), ("observe_every", C.c_int)]
+                ("observer", EXPERIMENT_OBSERVER), ("observer_ctx", C.c_void_p), ("observe_every", C.c_int),
+                ("shallow_restarts", C.c_int), ("certify", C.c_int)]
 
 
 # the structs and the C names the layout test compares them with

@@ -98,7 +98,8 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
           data="auto", solver="auto", rank_tol=None, backend="auto", precision="fp64", log_every=100,
           on_step=None, threads=0, batch_size=None, hessian=False, hessian_iters=None, observe=False,
           sharpness_every=None, perturb=None, perturb_dir=None, save=None, save_direction=None,
-          save_solution=None, save_data=None, loss="square", p=None, delta=None, grad_tol=None, loss_tol=None):
+          save_solution=None, save_data=None, loss="square", p=None, delta=None, grad_tol=None, loss_tol=None,
+          shallow_restarts=None, certify=None):
     """Gradient descent on min 1/2 ||W_H...W_1 X - Y||^2 from the CLI's defaults (depth 4,
     width 4, orthogonal init of scale 1, seed 1, the sharpness rule for lr, 10000 steps, tol
     1e-6), timed against the shallow optimum for the narrowest layer: `dln train`'s experiment,
@@ -106,10 +107,15 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
 
     loss= fits another loss of Z = W_H...W_1 X (`dln train --loss`): "lp" (1/p) sum |Z - Y|^p
     (p=, default 4), "huber" (delta=, default 1), "logistic" (entries of Y in [0, 1]),
-    "softmax" (columns of Y on the simplex). These have no reference value yet: gap and
-    rel_gap are NaN, they train on the full data, and tol applies to the gradient norm
-    relative to its start unless grad_tol is given. grad_tol=T stops at ||G|| <= T ||G_0||,
-    loss_tol=T when the loss changed by at most T |L| between checks (--grad-tol, --loss-tol).
+    "softmax" (columns of Y on the simplex). These train on the full data against the
+    shallow problem's optimum (reference "convex": no active rank bound) or the best value
+    that shallow_restarts (default 20) rank-k restarts certified ("best known"); logistic or
+    softmax on separable data have none ("unattained": gap NaN, the verdict "still decreasing
+    (separable data)", tol on the gradient norm relative to its start). grad_tol=T stops at
+    ||G|| <= T ||G_0||, loss_tol=T when the loss changed by at most T |L| between checks
+    (--grad-tol, --loss-tol). certify=True/False: whether each member's product is tested as a
+    local minimum of the shallow problem (shallow_local_min, shallow_verdict and the
+    certify_* fields; None: where cheap, as `dln train`).
 
     One run: a dict with every field of `dln train`'s summary (memory estimate included),
     `trace` (step, loss, gap, rel_gap, grad_norm, lr, time, lambda_max, lr_lambda, seconds
@@ -150,6 +156,14 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     o.train.tol = _num("tol", tol, 0, 1e300)
     o.train.grad_tol = 0.0 if grad_tol is None else _num("grad_tol", grad_tol, 0, 1e300)
     o.train.loss_tol = 0.0 if loss_tol is None else _num("loss_tol", loss_tol, 0, 1e300)
+    if shallow_restarts is not None:
+        if loss == "square":
+            fail("shallow_restarts: for the losses without a closed-form optimum (the square loss's is exact)")
+        o.shallow_restarts = _int("shallow_restarts", shallow_restarts, 0, 100000)
+    if certify is not None:
+        if not isinstance(certify, bool):
+            fail("certify: expected True, False or None (where cheap), got %r" % (certify,))
+        o.certify = int(certify)
     o.train.check_every = 0 if check_every is None else _int("check_every", check_every, 1, 1 << 30)
     o.train.data_mode = _choice("data", data, _lib.DATA_MODES)
     o.train.sharpness_every = 0 if sharpness_every is None else _int("sharpness_every", sharpness_every, 1, 1 << 30)

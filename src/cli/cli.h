@@ -72,6 +72,8 @@ typedef struct {
     const char *loss;
     double loss_p, loss_delta;
     int loss_p_set, loss_delta_set;
+    int shallow_restarts, shallow_restarts_set; /* --shallow-restarts */
+    int certify;                                /* --certify 1, --no-certify 0, else -1 */
 } cli_opts;
 
 /* Parses argv for `command` ("train" or "solve"); prints help and returns -1 on --help. */
@@ -95,6 +97,9 @@ enum { CLI_LOSS_FIRST = 640 };
 #define CLI_LOSS_OPTIONS                                                                        \
     {"loss", 1, 0, CLI_LOSS_FIRST}, {"p", 1, 0, CLI_LOSS_FIRST + 1}, {"delta", 1, 0, CLI_LOSS_FIRST + 2}, \
         {"grad-tol", 1, 0, CLI_LOSS_FIRST + 3}, {"loss-tol", 1, 0, CLI_LOSS_FIRST + 4}
+/* the shallow reference's restarts (train, solve) and the certificate (train) */
+#define CLI_SHALLOW_OPTIONS {"shallow-restarts", 1, 0, CLI_LOSS_FIRST + 5}
+#define CLI_CERTIFY_OPTIONS {"certify", 0, 0, CLI_LOSS_FIRST + 6}, {"no-certify", 0, 0, CLI_LOSS_FIRST + 7}
 extern const char *const cli_loss_help;
 void cli_loss_defaults(cli_opts *o);
 int cli_loss_option(int c, const char *a, cli_opts *o, dln_error *err);

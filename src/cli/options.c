@@ -27,7 +27,8 @@ static const struct option train_opts[] = {
     {"full-data", 0, 0, O_FULL}, {"compressed", 0, 0, O_COMPRESSED}, {"quiet", 0, 0, O_QUIET},
     {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"solver", 1, 0, O_SOLVER},
     {"seeds", 1, 0, O_SEEDS}, {"batch-size", 1, 0, O_BSIZE}, {"threads", 1, 0, O_THREADS},
-    {"help", 0, 0, O_HELP}, CLI_DYN_TRAIN_OPTIONS, CLI_LOSS_OPTIONS, {0, 0, 0, 0}};
+    {"help", 0, 0, O_HELP}, CLI_DYN_TRAIN_OPTIONS, CLI_LOSS_OPTIONS, CLI_SHALLOW_OPTIONS, CLI_CERTIFY_OPTIONS,
+    {0, 0, 0, 0}};
 
 static const struct option solve_opts[] = {
     {"x", 1, 0, O_X}, {"y", 1, 0, O_Y}, {"dx", 1, 0, O_DX}, {"dy", 1, 0, O_DY},
@@ -35,7 +36,8 @@ static const struct option solve_opts[] = {
     {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"rank", 1, 0, O_RANK}, {"depth", 1, 0, O_DEPTH},
     {"width", 1, 0, O_WIDTH}, {"widths", 1, 0, O_WIDTHS}, {"rank-tol", 1, 0, O_RTOL},
     {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC},
-    {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP}, CLI_DYN_SOLVE_OPTIONS, CLI_LOSS_OPTIONS, {0, 0, 0, 0}};
+    {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP}, CLI_DYN_SOLVE_OPTIONS, CLI_LOSS_OPTIONS, CLI_SHALLOW_OPTIONS,
+    {0, 0, 0, 0}};
 
 /* `dln hessian` (dynopts.c handles its own options) */
 static const struct option hessian_opts[] = {

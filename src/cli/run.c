@@ -49,6 +49,7 @@ static void experiment_opts(const char *command, const cli_opts *o, dln_experime
     x->save_dir = o->save_dir, x->direction_dir = o->dyn.direction_dir, x->solution_dir = o->dyn.solution_dir;
     x->data_dir = o->dyn.data_dir;
     cli_loss_params(o, &x->loss, &x->loss_params);
+    x->shallow_restarts = o->shallow_restarts, x->certify = o->certify;
 }
 
 /* The last component of path, trailing slashes aside, in b. */

@@ -24,6 +24,12 @@ void dln_reference_free(dln_reference *ref)
 
 const char *dln_reference_kind_name(dln_reference_kind k)
 {
-    static const char *const names[] = {"none", "closed form", "convex", "best known"};
+    static const char *const names[] = {"none", "closed form", "convex", "best known", "unattained"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
+}
+
+int dln_reference_has_value(const dln_reference *ref)
+{
+    return ref->kind == DLN_REFERENCE_CLOSED_FORM || ref->kind == DLN_REFERENCE_CONVEX ||
+           ref->kind == DLN_REFERENCE_BEST_KNOWN;
 }

@@ -23,6 +23,8 @@ void dln_experiment_opts_default(dln_experiment_opts *o)
     dln_train_opts_default(&o->train);
     o->backend = DLN_BACKEND_AUTO;
     o->math = DLN_MATH_DEFAULT;
+    o->shallow_restarts = DLN_SHALLOW_RESTARTS;
+    o->certify = -1;
 }
 
 int dln_experiment_create(const dln_experiment_opts *o, dln_error *err, dln_experiment **out)
@@ -43,6 +45,8 @@ int dln_experiment_create(const dln_experiment_opts *o, dln_error *err, dln_expe
         rc = dln_fail(err, DLN_EINPUT, "the direction of lambda_min is measured with the Hessian: ask for both");
     if (!rc && o->perturb_set && !o->load_dir && !o->weights)
         rc = dln_fail(err, DLN_EINPUT, "the perturbation moves starting weights that are given or loaded");
+    if (!rc && (o->shallow_restarts < 0 || o->shallow_restarts > 100000))
+        rc = dln_fail(err, DLN_EINPUT, "the shallow restarts must be in 0 .. 100000 (got %d)", o->shallow_restarts);
     if (!rc && o->data_dir && o->x_path)
         rc = dln_fail(err, DLN_EINPUT, "saving the data writes them as .npy files; these data are files already");
     if (rc) {
@@ -64,6 +68,8 @@ void dln_experiment_destroy(dln_experiment *e)
     dln_weights_free(e->s.depth, e->start);
     dln_reference_free(&e->ref);
     if (e->solved) dln_shallow_free(&e->sh);
+    dln_rank_k_free(&e->rk);
+    free(e->cert);
     dln_backend_destroy(e->be);
     dln_shape_free(&e->s);
     if (!e->data_borrowed) dln_data_free(&e->d);
@@ -175,45 +181,10 @@ static int rank_bound(const dln_experiment *e)
     return k;
 }
 
-/* A loss without a shallow solver: the data as they are, no reference value; sigma_1(X) for
- * the curvature bound (the automatic step's stand-in where lambda_max is not positive). */
-static int no_reference(dln_experiment *e)
-{
-    const dln_data *d = &e->d;
-    e->fit = (dln_fit){.objective = e->obj, .dx = d->dx, .dy = d->dy, .m = d->m, .X = d->X, .Y = d->Y};
-    dln_reference_none(&e->ref, dln_objective_zero_loss(e->obj, d->Y, d->dy, d->m));
-    e->ref.input_norm = dln_spectral_norm(d->dx, d->m, d->X, 0, NULL, DLN_NORM_ITERS);
-    return DLN_OK;
-}
-
-/* `dln solve` with another loss: the convex shallow problem (no rank bound) by Newton-CG
- * (dln_shallow_convex), from R = 0. An active rank bound has no solver yet: refused. */
-static int solve_convex(dln_experiment *e)
-{
-    const dln_data *d = &e->d;
-    int k = rank_bound(e), full = d->dx < d->dy ? d->dx : d->dy;
-    if (k > 0 && k < full)
-        return dln_exp_at(e, DLN_PART_LOSS, dln_fail(e->err, DLN_EINPUT, "the %s loss with an active rank bound "
-                                                     "(rank %d < min(dx, dy) = %d): only the problem without one is "
-                                                     "solved (leave out --rank and the shape)",
-                                                     dln_objective_name(e->obj), k, full));
-    double t0 = dln_clock_seconds(), *R = calloc((size_t)d->dy * (size_t)d->dx, sizeof(double));
-    if (!R) return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
-    int rc = dln_shallow_convex(e->be, e->obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, R, &e->cx, e->err);
-    free(R);
-    DLN_TRY(rc);
-    e->convex_solved = 1;
-    e->solve_seconds = dln_clock_seconds() - t0;
-    if (!e->cx.converged && !e->cx.unattained)
-        dln_exp_note(e, "the convex solve stopped at a relative gradient norm %.3g (tolerance %g) after %d Newton "
-                     "steps", e->cx.grad_norm / e->cx.grad_norm0, DLN_CONVEX_TOL, e->cx.iterations);
-    return DLN_OK;
-}
-
 static int solve(dln_experiment *e)
 {
     const dln_experiment_opts *o = &e->o;
-    if (e->obj) return o->command == DLN_EXPERIMENT_SOLVE ? solve_convex(e) : no_reference(e);
+    if (e->obj) return dln_exp_other_reference(e, rank_bound(e));
     double t0 = dln_clock_seconds();
     int keep = o->command != DLN_EXPERIMENT_SOLVE || o->solution_dir;
     dln_shallow_opts so = {rank_bound(e), o->rank_tol, keep, o->route, 0};
@@ -275,6 +246,8 @@ static int train_batch(dln_experiment *e, long first, int count)
         to[b].observer_ctx = &ob[b];
     }
     if (!rc) rc = dln_train(e->be, &e->fit, &e->ref, &e->s, count, W, to, e->res + first, e->err);
+    for (int b = 0; !rc && e->cert && b < count; b++)
+        if (!e->res[first + b].diverged) rc = dln_exp_certify_member(e, first + b, W[b]);
     for (int b = 0; !rc && b < count; b++) rc = finish_member(e, first + b, &W[b]);
     for (int b = 0; W && b < count; b++) dln_weights_free(e->s.depth, W[b]);
     free(W), free(to), free(ob);
@@ -296,6 +269,8 @@ static int run_train(dln_experiment *e)
 {
     if (e->o.save_dir && e->members > 1) DLN_TRY(dln_exp_make_save_dir(e));
     int want_end = e->o.hessian && e->members == 1; /* the Hessian needs the final weights: kept */
+    if (dln_exp_certify_wanted(e) && !(e->cert = calloc((size_t)e->members, sizeof *e->cert)))
+        return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
     if (want_end && !e->W && !(e->W = calloc(1, sizeof *e->W)))
         return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
     for (long first = 0; first < e->members; first += e->batch)

@@ -24,6 +24,16 @@ typedef struct {
     double momentum;
 } dln_member_spec;
 
+/* A member's product checked against the shallow problem (reference.c). */
+typedef struct {
+    int done;
+    dln_certificate at;  /* at the product R itself: its rank and gradient */
+    dln_certificate end; /* at the local minimum the shallow local solve reached from R */
+    double moved;        /* f(R) - f(end) */
+    int local_min;       /* end certified, and moved within the run's match tolerance */
+    const char *verdict; /* global / shallow local minimum above the best known / not a shallow local minimum */
+} dln_member_certificate;
+
 /* The Hessian's extremes at a set of weights, and the loss and gradient norm there. */
 typedef struct {
     dln_lanczos_result r;
@@ -55,8 +65,11 @@ struct dln_experiment {
     double **start;              /* the shared starting weights (loaded, given, or a single run's), or NULL */
     dln_shallow sh;
     int solved;
-    dln_convex_result cx;        /* `dln solve` with another loss: the convex problem's solve */
+    dln_convex_result cx;        /* another loss: the convex problem's solve (no rank bound) */
     int convex_solved;
+    dln_rank_k_result rk;        /* another loss with an active rank bound: the restarts */
+    int rank_k_solved;
+    dln_member_certificate *cert; /* [member], where certified */
     double solve_seconds, seconds; /* the solve; the whole solve command */
     dln_fit fit;
     dln_reference ref;
@@ -121,6 +134,17 @@ int dln_exp_check_hessian(dln_experiment *e);
 /* The Hessian's extremes at W on the fit (the compression where kept), e->h filled. */
 int dln_exp_hessian_at(dln_experiment *e, double *const *W, int want_vmin);
 void dln_exp_hessian_free(dln_experiment *e);
+
+/* ---- reference.c ----------------------------------------------------------------------- */
+/* k < min(dx, dy): the rank bound constrains the shallow problem. */
+int dln_exp_rank_bound_active(const dln_experiment *e, int k);
+/* A loss other than the square: the convex optimum, with an active bound k the rank-k
+ * restarts; for train, the fit and the reference from them. */
+int dln_exp_other_reference(dln_experiment *e, int k);
+/* Whether members are certified (asked, or cheap). */
+int dln_exp_certify_wanted(const dln_experiment *e);
+/* Member b's product (W, host) certified into e->cert[b]. */
+int dln_exp_certify_member(dln_experiment *e, long b, double *const *W);
 
 /* ---- summary.c ------------------------------------------------------------------------- */
 /* Why member b stopped (the library's note, and the Hessian's saddle kind with it). */

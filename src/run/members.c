@@ -72,7 +72,7 @@ dln_train_opts dln_exp_member_opts(const dln_experiment *e, const dln_member_spe
     if (!t.sharpness_iters && e->o.hessian_iters > 0) t.sharpness_iters = e->o.hessian_iters;
     /* no reference value, no rel_gap: tol applies to the gradient norm relative to its start
      * unless a gradient tolerance was given */
-    if (e->ref.kind == DLN_REFERENCE_NONE && t.grad_tol == 0) t.grad_tol = t.tol;
+    if (!dln_reference_has_value(&e->ref) && t.grad_tol == 0) t.grad_tol = t.tol;
     return t;
 }
 

@@ -128,24 +128,78 @@ static void put_hessian(dln_json *j, const dln_hessian_report *h, int verdict)
         dln_json_str(j, "saddle", negative_curvature(&h->r) ? "strict" : "degenerate");
 }
 
+/* Another loss: the convex problem's solve (no rank bound), and with an active bound the
+ * rank-k restarts: the convex value the lower bound, the best certified value the optimum. */
+static void put_other_reference(dln_json *j, const dln_experiment *e)
+{
+    const dln_convex_result *cx = &e->cx;
+    const dln_rank_k_result *rk = &e->rk;
+    int k = e->o.command == DLN_EXPERIMENT_SOLVE ? e->o.rank : dln_shape_narrowest(&e->s);
+    int active = dln_exp_rank_bound_active(e, k);
+    dln_json_str(j, "solver", active ? "rank-k restarts" : "newton-cg");
+    if (active) dln_json_int(j, "rank", k);
+    if (!active) {
+        dln_json_num(j, "optimum", cx->unattained ? 0.0 : cx->value);
+        dln_json_str(j, "optimum_kind", cx->unattained ? "unattained" : "convex");
+    } else {
+        int known = e->rank_k_solved && rk->certified > 0;
+        dln_json_num(j, "optimum", known ? rk->best : NAN);
+        dln_json_str(j, "optimum_kind", known ? "best_known" : "none");
+        dln_json_num(j, "optimum_lower_bound", cx->unattained ? 0.0 : cx->value);
+        dln_json_num(j, "optimum_best_known", known ? rk->best : NAN);
+        dln_json_int(j, "shallow_restarts", e->o.shallow_restarts);
+        if (e->rank_k_solved) {
+            dln_json_array(j, "shallow_local_minima");
+            for (int i = 0; i < rk->n_minima; i++) {
+                dln_json_object(j, NULL);
+                dln_json_num(j, "value", rk->minima[i].value);
+                dln_json_int(j, "count", rk->minima[i].count);
+                dln_json_end_object(j);
+            }
+            dln_json_end_array(j);
+            dln_json_num(j, "shallow_minima_group_tol", DLN_MINIMA_GROUP_TOL);
+            dln_json_int(j, "shallow_certified", rk->certified);
+            dln_json_int(j, "shallow_saddles", rk->saddles);
+            dln_json_int(j, "shallow_unconverged", rk->unconverged);
+            dln_json_int(j, "shallow_unattained", rk->unattained);
+        }
+    }
+    dln_json_num(j, "solver_value", cx->value);
+    dln_json_num(j, "zero_loss", cx->zero_value);
+    dln_json_num(j, "solver_grad_norm", cx->grad_norm);
+    dln_json_num(j, "solver_rel_grad_norm", cx->grad_norm0 > 0 ? cx->grad_norm / cx->grad_norm0 : 0.0);
+    dln_json_int(j, "solver_iterations", cx->iterations);
+    dln_json_int(j, "solver_hessian_products", cx->hessian_products);
+    dln_json_bool(j, "solver_converged", cx->converged);
+    dln_json_str(j, "reference", !active ? (cx->unattained ? "unattained" : "convex")
+                                         : e->rank_k_solved && rk->certified > 0 ? "best known" : "none");
+}
+
+/* A member's certificate (reference.c): its product's rank and gradient, the local minimum
+ * the shallow local solve reached from it, and the answer. */
+static void put_certificate(dln_json *j, const dln_member_certificate *c)
+{
+    if (!c || !c->done) return; /* not asked, not cheap, or diverged */
+    dln_json_bool(j, "shallow_local_min", c->local_min);
+    dln_json_str(j, "shallow_verdict", c->verdict);
+    dln_json_int(j, "product_rank", c->at.product_rank);
+    dln_json_num(j, "product_grad_rel", c->at.grad_rel);
+    dln_json_num(j, "certify_moved", c->moved);
+    dln_json_num(j, "certify_value", c->end.value);
+    dln_json_num(j, "certify_grad_rel", c->end.grad_rel);
+    dln_json_bool(j, "certify_on_manifold", c->end.on_manifold);
+    dln_json_num(j, "certify_hess_min", c->end.hess_min);
+    dln_json_num(j, "certify_hess_max", c->end.hess_max);
+    dln_json_int(j, "certify_tangent_dim", c->end.tangent_dim);
+}
+
 /* What the loss is measured against: the shallow solution (the square loss), or no reference
  * value (optimum null) with the zero prediction's loss. */
 static void put_shallow(dln_json *j, const dln_experiment *e, unsigned flags)
 {
     const dln_shallow *sh = &e->sh;
-    if (e->convex_solved) { /* another loss: the convex problem without a rank bound */
-        const dln_convex_result *cx = &e->cx;
-        dln_json_str(j, "solver", "newton-cg");
-        dln_json_num(j, "optimum", cx->unattained ? 0.0 : cx->value);
-        dln_json_str(j, "optimum_kind", cx->unattained ? "unattained" : "convex");
-        dln_json_num(j, "solver_value", cx->value);
-        dln_json_num(j, "zero_loss", cx->zero_value);
-        dln_json_num(j, "solver_grad_norm", cx->grad_norm);
-        dln_json_num(j, "solver_rel_grad_norm", cx->grad_norm0 > 0 ? cx->grad_norm / cx->grad_norm0 : 0.0);
-        dln_json_int(j, "solver_iterations", cx->iterations);
-        dln_json_int(j, "solver_hessian_products", cx->hessian_products);
-        dln_json_bool(j, "solver_converged", cx->converged);
-        dln_json_str(j, "reference", "convex");
+    if (e->convex_solved) {
+        put_other_reference(j, e);
         return;
     }
     if (!e->solved) {
@@ -235,6 +289,7 @@ int dln_experiment_summary(const dln_experiment *e, long member, unsigned flags,
         dln_json_num(j, "balancedness_init", e->bal0[member]);
         dln_json_num(j, "balancedness", r->diverged ? NAN : e->bal[member]);
         put_shallow(j, e, flags);
+        put_certificate(j, e->cert ? &e->cert[member] : NULL);
         put_memory(j, &e->est);
         dln_exp_member_note(e, member, note, sizeof note);
         dln_json_str(j, "note", note);

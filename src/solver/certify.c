@@ -131,6 +131,7 @@ int dln_shallow_certify_with(dln_shallow_eval *ev, const dln_data *d, const doub
         for (int i = j < k ? 0 : k; i < (j < k ? dy : k); i++) gt += Gh[i + (size_t)j * dy] * Gh[i + (size_t)j * dy];
     c->grad_rel = g0 > 0 ? sqrt(gt / g0) : 0.0;
     int dim = k * (dy + dx - k);
+    if (hess_iters < 0) goto done; /* the gradient alone asked for */
     dln_lanczos_result lz = {0};
     rc = dln_lanczos(dim, tangent_hvp, &op, hess_iters > 0 ? hess_iters : DLN_CERTIFY_HESS_ITERS, seed, NULL, &lz, err);
     if (rc) goto done;

@@ -24,8 +24,9 @@
 #include "solver/shallow_eval.h"
 
 #define ALT_SWEEPS 60
-#define ALT_SLOW 1e-8
-#define INNER_ITERS 30
+#define ALT_SLOW 1e-6
+#define INNER_ITERS 5
+#define INNER_TOL 1e-8
 #define JOINT_ITERS 200
 #define UNATTAINED 1e-10 /* as convex.c: the loss below this multiple of f(0) is its infimum 0 */
 
@@ -130,13 +131,13 @@ static int local_solve(factor_ctx *c, double f0, double g0, double *x, double *s
         c->block = BLOCK_U;
         memcpy(x, c->U, sizeof(double) * (size_t)dy * k);
         dln_newton_fn fu = {(size_t)dy * k, eval_factors, hvp_factors, c};
-        DLN_TRY(dln_newton_cg(&fu, x, 1e-3 * DLN_RANK_K_TOL * g0, floor, INNER_ITERS, &nr, err));
+        DLN_TRY(dln_newton_cg(&fu, x, INNER_TOL * g0, floor, INNER_ITERS, &nr, err));
         memcpy(c->U, x, sizeof(double) * (size_t)dy * k);
         DLN_TRY(orthonormalise(dy, dx, k, c->U, c->V, tau, T, err));
         c->block = BLOCK_V;
         memcpy(x, c->V, sizeof(double) * (size_t)dx * k);
         dln_newton_fn fv = {(size_t)dx * k, eval_factors, hvp_factors, c};
-        DLN_TRY(dln_newton_cg(&fv, x, 1e-3 * DLN_RANK_K_TOL * g0, floor, INNER_ITERS, &nr, err));
+        DLN_TRY(dln_newton_cg(&fv, x, INNER_TOL * g0, floor, INNER_ITERS, &nr, err));
         memcpy(c->V, x, sizeof(double) * (size_t)dx * k);
         f = nr.value;
         if (nr.below) {

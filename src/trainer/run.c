@@ -45,7 +45,7 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_fit *fit, const dln_ref
 {
     memset(r, 0, sizeof *r);
     memset(res, 0, sizeof *res);
-    res->optimum = ref->kind == DLN_REFERENCE_NONE ? NAN : ref->optimum;
+    res->optimum = dln_reference_has_value(ref) ? ref->optimum : NAN;
     res->loss = res->gap = res->rel_gap = res->grad_norm = res->loss_init = NAN;
     r->o = o, r->ref = ref, r->s = s, r->res = res;
     r->obs.loss = r->obs.gap = r->obs.rel_gap = r->obs.grad_norm = NAN;
@@ -55,7 +55,7 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_fit *fit, const dln_ref
     r->compressed = res->compressed = compressed(fit, o);
     r->offset = r->compressed ? fit->offset : 0.0;
     r->optimum = res->optimum;
-    if (r->compressed) r->optimum = ref->kind == DLN_REFERENCE_NONE ? NAN : ref->optimum_compressed;
+    if (r->compressed) r->optimum = dln_reference_has_value(ref) ? ref->optimum_compressed : NAN;
     res->sharpness = res->sharpness_init = NAN;
     if (o->lr > 0 || o->lr_rule == DLN_LR_ARORA) { /* else the sharpness rule, at dln_run_start */
         res->lr = o->lr > 0 ? o->lr : dln_auto_lr(s, W, ref);
@@ -123,8 +123,9 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
     if (t == 0) r->decided_loss = r->stall_loss = obs->loss, r->stall_gsq = st->grad_sumsq, r->stall_at = 0, r->rise_from = NAN;
     if (dln_tracker_due(&r->tracker, t)) { /* between two decision steps (not between checks: the check
                                               schedule must not change the trajectory) */
-        if (isnan(r->optimum)) {
-            /* no gap: the loss's gap to 0 (a lower bound of every loss without a reference)
+        if (r->ref->kind != DLN_REFERENCE_CLOSED_FORM) {
+            /* no closed-form gap (none, or a solver's value, which a best-known one may be
+             * above): the loss's gap to 0 (a lower bound of every loss without a reference)
              * more than doubled, or, at a re-estimate at least DLN_STALL_WINDOW steps after
              * the last stall check, a decrease since it below DLN_MIN_DECREASE of the
              * first-order one while ||G|| has not halved (a bounce that does not decay; at a

@@ -15,7 +15,7 @@
  * steps while the weights leave the initial saddle and the strong modes are learnt, and
  * then hold for thousands of steps.
  * Decision steps (checked steps) are the re-estimate steps and, with plain gradient descent
- * while lr lambda > EDGE = 2 (1 without a reference value; lambda the last estimate), every
+ * while lr lambda > EDGE = 2 (1 without a closed-form reference value; lambda the last estimate), every
  * step in between (a watch step).
  * A rise is the gap L - L* more than doubled (DLN_RISE, plus 1e-12 |L| for rounding) since the
  * previous decision step (run.c); a watch step without a rise changes nothing, one with a
@@ -91,11 +91,11 @@ int dln_tracker_start(dln_tracker *k, dln_network *net, int member, const dln_sh
     k->factor = DLN_LR_FACTOR * (1.0 - momentum);
     /* heavy ball has neither the watch nor the guard: its step is lowered beyond its own edge */
     k->unstable = k->guard ? DLN_LR_UNSTABLE : EDGE * (1.0 + momentum);
-    /* without a reference value the watch starts at lr lambda = 1: between re-estimates the
+    /* without a closed-form reference value the watch starts at lr lambda = 1: between re-estimates the
      * sharpness can rise past 2 / lr (tests/test_losses.c, a logistic run at lr lambda 1.14
      * after a halving, 7% of seeds: a runaway of 1.99 -> 3e9 in the interval, unseen) and
      * only a watch step sees the loss double */
-    k->watch = isnan(ref->optimum) ? EDGE_NO_REFERENCE : EDGE;
+    k->watch = ref->kind != DLN_REFERENCE_CLOSED_FORM ? EDGE_NO_REFERENCE : EDGE;
     k->floor = 0.0;
     DLN_TRY(dln_weights_alloc(s, &k->v, err));
     dln_hessian_vectors hv = {NULL, NULL, k->v};

@@ -32,7 +32,8 @@
 const char *dln_verdict_name(dln_verdict v)
 {
     static const char *const names[] = {"global",   "critical", "stationary, not a minimum", "still decreasing",
-                                        "oscillating", "diverged", "stopped", "tolerance met, no reference"};
+                                        "oscillating", "diverged", "stopped", "tolerance met, no reference",
+                                        "still decreasing (separable data)"};
     return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "unknown";
 }
 
@@ -115,7 +116,11 @@ void dln_judge(dln_train_result *res, const dln_check_record *window, int n, con
         res->verdict = DLN_VERDICT_STOPPED;
         return;
     }
-    int referenced = ref->kind != DLN_REFERENCE_NONE;
+    if (ref->kind == DLN_REFERENCE_UNATTAINED) { /* no minimum to reach: the margins grow forever */
+        res->verdict = DLN_VERDICT_SEPARABLE;
+        return;
+    }
+    int referenced = dln_reference_has_value(ref);
     if (!referenced && (res->stop == DLN_STOP_GRAD_TOL || res->stop == DLN_STOP_LOSS_TOL ||
                         res->stop == DLN_STOP_NO_DECREASE)) {
         res->verdict = DLN_VERDICT_TOLERANCE;
