@@ -116,16 +116,6 @@ def test_separable_logistic_is_unattained(tmp_path):
     assert got["solver_value"] <= 1e-10 * got["zero_loss"]
 
 
-def test_an_active_rank_bound_is_refused(tmp_path):
-    rng = np.random.default_rng(4)
-    X = rng.standard_normal((4, 30))
-    np.save(tmp_path / "X.npy", X)
-    np.save(tmp_path / "Y.npy", X[:3] * 2)
-    r = subprocess.run([DLN, "solve", "--x", str(tmp_path / "X.npy"), "--y", str(tmp_path / "Y.npy"), "--loss", "lp",
-                        "--rank", "2", "--quiet", "--backend", "cpu"], capture_output=True, text=True)
-    assert r.returncode == 2 and r.stdout == "" and r.stderr.startswith("dln: ") and "rank bound" in r.stderr
-
-
 def test_the_package_solves_the_same(tmp_path):
     import dln
     rng = np.random.default_rng(int.from_bytes(os.urandom(4), "little"))
@@ -135,4 +125,4 @@ def test_the_package_solves_the_same(tmp_path):
     cli = run_solve(tmp_path, X, Y, "--loss", "lp", "--p", "4")
     assert got["optimum_kind"] == "convex" and got["optimum"] == cli["optimum"]
     with pytest.raises(dln.InputError):
-        dln.solve(X, Y, loss="lp", rank=2, backend="cpu")
+        dln.solve(X, Y, loss="square", shallow_restarts=3, backend="cpu")

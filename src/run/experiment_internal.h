@@ -69,6 +69,7 @@ struct dln_experiment {
     int convex_solved;
     dln_rank_k_result rk;        /* another loss with an active rank bound: the restarts */
     int rank_k_solved;
+    int other_rank;              /* the rank bound the other loss's reference was made for */
     dln_member_certificate *cert; /* [member], where certified */
     double solve_seconds, seconds; /* the solve; the whole solve command */
     dln_fit fit;

@@ -36,6 +36,7 @@ int dln_exp_rank_bound_active(const dln_experiment *e, int k)
 int dln_exp_other_reference(dln_experiment *e, int k)
 {
     const dln_data *d = &e->d;
+    e->other_rank = k;
     double t0 = dln_clock_seconds(), *R = calloc((size_t)d->dy * (size_t)d->dx, sizeof(double));
     if (!R) return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
     int rc = dln_shallow_convex(e->be, e->obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, R, &e->cx, e->err);
@@ -116,9 +117,10 @@ int dln_exp_certify_member(dln_experiment *e, long b, double *const *W)
     double *R = malloc(sizeof(double) * n);
     if (!R) return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
     int rc = host_product(&e->s, W, R, e->err);
-    if (!rc) rc = dln_shallow_certify_at(e->be, e->obj, d, R, k, -1, e->o.seed, &c->at, e->err);
+    if (!rc) rc = dln_shallow_certify_at(e->be, e->obj, d, R, k, -1, e->spec[b].seed, &c->at, e->err);
     if (!rc) rc = dln_shallow_polish(e->be, e->obj, d, k, R, &c->moved, e->err);
-    if (!rc) rc = dln_shallow_certify_at(e->be, e->obj, d, R, k, 0, e->o.seed, &c->end, e->err);
+    if (!rc) rc = dln_shallow_certify_at(e->be, e->obj, d, R, k, 0, e->spec[b].seed, &c->end, e->err); /* the member's
+                                                                                                   seed: a batch's member is its single run */
     free(R);
     DLN_TRY(rc);
     double match = fmax(e->o.train.tol, MATCH) * e->ref.zero_loss;

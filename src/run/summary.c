@@ -134,8 +134,7 @@ static void put_other_reference(dln_json *j, const dln_experiment *e)
 {
     const dln_convex_result *cx = &e->cx;
     const dln_rank_k_result *rk = &e->rk;
-    int k = e->o.command == DLN_EXPERIMENT_SOLVE ? e->o.rank : dln_shape_narrowest(&e->s);
-    int active = dln_exp_rank_bound_active(e, k);
+    int k = e->other_rank, active = dln_exp_rank_bound_active(e, k);
     dln_json_str(j, "solver", active ? "rank-k restarts" : "newton-cg");
     if (active) dln_json_int(j, "rank", k);
     if (!active) {
