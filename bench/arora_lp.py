@@ -9,13 +9,14 @@ balanced start (`--init balanced --init-scale S`), by gradient descent with a fi
 each loss and depth one batch over a grid of steps (`--lr a,b,...`), the best step the one
 that reaches rel_gap 1e-6 in the fewest steps (then: ends lowest; diverged runs excluded). Their finding: depth accelerates l4 and not
 l2 (the end-to-end update of a deep linear network is a preconditioned one whose
-preconditioner grows with the product's norm, like an adaptive step). Writes traces.jsonl
+preconditioner grows with the product's norm, like an adaptive step). Writes traces.jsonl.gz
 (every member's trace), best.json (the best step per loss and depth, its final rel_gap and the
 steps it needed to reach rel_gap 1e-2, 1e-4, 1e-6, 1e-8), figure.png (rel_gap against steps for the
 best step of each depth, one panel per loss, as their Figure) into --out; prints best.json.
 
 usage: bench/arora_lp.py --out DIR [--steps 3000] [--init-scale 0.01] [--log-every 10]"""
 import argparse
+import gzip
 import json
 import os
 import subprocess
@@ -47,7 +48,7 @@ def main():
     np.save(xp, np.asfortranarray(X.T))
     np.save(yp, np.asfortranarray(y[None, :]))
     best, traces = {}, {}
-    out = open(os.path.join(a.out, "traces.jsonl"), "w")
+    out = gzip.open(os.path.join(a.out, "traces.jsonl.gz"), "wt")
     for loss, largs in LOSSES.items():
         for depth in [int(d) for d in a.depths.split(",")]:
             log = os.path.join(a.out, "log-%s-%d.jsonl" % (loss, depth))
