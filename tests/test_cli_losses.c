@@ -69,7 +69,7 @@ Test(cli, loss_parameters_out_of_range_or_without_their_loss)
     BAD_TRAIN("--shallow-restarts", SMALL, "--shallow-restarts", "3");
     BAD_TRAIN("--shallow-restarts", SMALL, "--loss", "lp", "--shallow-restarts", "-1");
     BAD_TRAIN("--shallow-restarts", SMALL, "--loss", "lp", "--shallow-restarts", "2.5");
-    expect_bad(DLN("hessian", SMALL, "--loss", "lp", "--certify"), "certify");
+    expect_bad(DLN("solve", SMALL, "--loss", "lp", "--certify"), "certify");
     expect_bad(DLN("solve", SMALL, "--loss", "hinge"), "--loss");
     run_t r = expect_ok(DLN("solve", SMALL, "--loss", "huber", "--quiet"));
     jstr_is(r.out, "optimum_kind", "convex");

@@ -70,11 +70,15 @@ def test_converged_runs_are_certified_and_a_planted_saddle_is_not(tmp_path):
     X = np.eye(dx)  # f(R) = 1/2 ||R - Y||^2: the rank-2 critical points are sums of two SVD terms of Y
     Y = rng.standard_normal((dy, dx))
     runs = run(tmp_path, "train", X, Y, "--depth", "3", "--width", str(k), "--seeds", "1,2,3", "--certify",
-               "--steps", "50000")
+               "--steps", "50000", "--save", str(tmp_path / "w"))
     for r in runs:
         if r["verdict"] == "global":
             assert r["shallow_local_min"] and r["shallow_verdict"] == "global", (seed, r)
     assert any(r["verdict"] == "global" for r in runs), (seed, [r["verdict"] for r in runs])
+    b = [r["verdict"] for r in runs].index("global")  # `dln hessian` certifies the saved weights the same
+    h = run(tmp_path, "hessian", X, Y, "--load", str(tmp_path / "w" / str(b)), "--certify")[0]
+    assert h["shallow_local_min"] and h["shallow_verdict"] == "global", (seed, h)
+    assert h["certify_value"] == runs[b]["certify_value"] and h["product_rank"] == runs[b]["product_rank"], (seed, h)
     U, s, VT = np.linalg.svd(Y)
     # modes 1 and 3: a critical point of the shallow problem with negative curvature
     W1 = np.vstack([VT[0], VT[2]]) * np.sqrt(s[[0, 2]])[:, None]

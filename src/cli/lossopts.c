@@ -33,8 +33,9 @@ const char *const cli_loss_help =
     "  --shallow-restarts N  another loss with an active rank bound (the narrowest layer, or\n"
     "                      solve's --rank, below min(dx, dy)): restarts of the rank-k shallow\n"
     "                      solver; its best certified value is the reference (0: none)  (default 20)\n"
-    "  --certify, --no-certify  train: test whether each member's product is a local minimum of\n"
-    "                      the shallow problem (docs/maths.md 2.2)  (default: where cheap)\n\n";
+    "  --certify, --no-certify  train, hessian: test whether each member's (the loaded) product\n"
+    "                      is a local minimum of the shallow problem (docs/maths.md 2.2)\n"
+    "                      (default: where cheap)\n\n";
 
 void cli_loss_defaults(cli_opts *o)
 {

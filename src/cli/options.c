@@ -46,7 +46,7 @@ static const struct option hessian_opts[] = {
     {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"load", 1, 0, O_LOAD}, {"rank-tol", 1, 0, O_RTOL},
     {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP},
     {"hessian-iters", 1, 0, CLI_DYN_FIRST + 1}, {"save-direction", 1, 0, CLI_DYN_FIRST + 2},
-    {"save-data", 1, 0, CLI_DYN_FIRST + 4}, CLI_LOSS_OPTIONS, {0, 0, 0, 0}};
+    {"save-data", 1, 0, CLI_DYN_FIRST + 4}, CLI_LOSS_OPTIONS, CLI_SHALLOW_OPTIONS, CLI_CERTIFY_OPTIONS, {0, 0, 0, 0}};
 
 static const char *problem_help =
     "Problem (synthetic unless --x and --y are given):\n"

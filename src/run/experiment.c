@@ -286,6 +286,10 @@ int dln_experiment_run(dln_experiment *e)
     DLN_TRY(solve(e));
     if (e->o.command == DLN_EXPERIMENT_TRAIN) DLN_TRY(run_train(e));
     if (e->o.command == DLN_EXPERIMENT_HESSIAN) {
+        if (dln_exp_certify_wanted(e)) { /* the loaded weights' product against the shallow problem */
+            if (!(e->cert = calloc(1, sizeof *e->cert))) return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
+            DLN_TRY(dln_exp_certify_member(e, 0, e->start));
+        }
         DLN_TRY(dln_exp_hessian_at(e, e->start, e->o.direction_dir != NULL));
         e->have_h = 1;
         if (e->o.direction_dir)

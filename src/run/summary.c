@@ -270,11 +270,13 @@ int dln_experiment_summary(const dln_experiment *e, long member, unsigned flags,
         put_problem(j, e);
         put_shape(j, &e->s);
         dln_json_num(j, "loss", e->h.loss);
-        dln_json_num(j, "gap", e->solved ? e->h.loss - e->sh.optimum : NAN);
-        dln_json_num(j, "rel_gap", e->solved ? (e->h.loss - e->sh.optimum) / e->sh.y_half : NAN);
+        double gap = dln_reference_has_value(&e->ref) ? e->h.loss - e->ref.optimum : NAN;
+        dln_json_num(j, "gap", gap);
+        dln_json_num(j, "rel_gap", gap / e->ref.zero_loss);
         dln_json_num(j, "grad_norm", e->h.grad_norm);
         put_hessian(j, &e->h, -1);
         put_shallow(j, e, flags);
+        put_certificate(j, e->cert);
         put_memory(j, &e->est);
     } else {
         char note[DLN_TRAIN_NOTE_MAX + 512];
