@@ -118,6 +118,23 @@ typedef struct {
     dln_newton_result joint;
 } local_end;
 
+/* One block of the alternation: the other factor orthonormalised (the product kept), then
+ * Newton-CG on this one (U for BLOCK_U, V for BLOCK_V) with the other fixed. */
+static int block_step(factor_ctx *c, int block, double target, double floor, double *x, double *tau, double *T,
+                      dln_newton_result *nr, dln_error *err)
+{
+    int u = block == BLOCK_U, rows = u ? c->dy : c->dx, other_rows = u ? c->dx : c->dy;
+    double *mine = u ? c->U : c->V, *other = u ? c->V : c->U;
+    DLN_TRY(orthonormalise(other_rows, rows, c->k, other, mine, tau, T, err));
+    c->block = block;
+    size_t n = (size_t)rows * c->k;
+    memcpy(x, mine, sizeof(double) * n);
+    dln_newton_fn fn = {n, eval_factors, hvp_factors, c};
+    DLN_TRY(dln_newton_cg(&fn, x, target, floor, INNER_ITERS, nr, err));
+    memcpy(mine, x, sizeof(double) * n);
+    return DLN_OK;
+}
+
 /* One local solve from (c->U, c->V); the factors and c->R at its end. */
 static int local_solve(factor_ctx *c, double f0, double g0, double *x, double *scratch, local_end *end, dln_error *err)
 {
@@ -127,18 +144,8 @@ static int local_solve(factor_ctx *c, double f0, double g0, double *x, double *s
     dln_newton_result nr;
     for (int sweep = 0; sweep < ALT_SWEEPS; sweep++) {
         double before = f;
-        DLN_TRY(orthonormalise(dx, dy, k, c->V, c->U, tau, T, err));
-        c->block = BLOCK_U;
-        memcpy(x, c->U, sizeof(double) * (size_t)dy * k);
-        dln_newton_fn fu = {(size_t)dy * k, eval_factors, hvp_factors, c};
-        DLN_TRY(dln_newton_cg(&fu, x, INNER_TOL * g0, floor, INNER_ITERS, &nr, err));
-        memcpy(c->U, x, sizeof(double) * (size_t)dy * k);
-        DLN_TRY(orthonormalise(dy, dx, k, c->U, c->V, tau, T, err));
-        c->block = BLOCK_V;
-        memcpy(x, c->V, sizeof(double) * (size_t)dx * k);
-        dln_newton_fn fv = {(size_t)dx * k, eval_factors, hvp_factors, c};
-        DLN_TRY(dln_newton_cg(&fv, x, INNER_TOL * g0, floor, INNER_ITERS, &nr, err));
-        memcpy(c->V, x, sizeof(double) * (size_t)dx * k);
+        DLN_TRY(block_step(c, BLOCK_U, INNER_TOL * g0, floor, x, tau, T, &nr, err));
+        DLN_TRY(block_step(c, BLOCK_V, INNER_TOL * g0, floor, x, tau, T, &nr, err));
         f = nr.value;
         if (nr.below) {
             end->value = f, end->unattained = 1;
