@@ -215,7 +215,8 @@ typedef struct {
 typedef struct {
     int k, restarts;
     double zero_loss;            /* f(0) */
-    double lower_bound;          /* the convex problem's optimum (no rank bound), <= every value */
+    dln_convex_result convex;    /* the convex problem's solve (no rank bound) */
+    double lower_bound;          /* its optimum, <= every value */
     int lower_bound_unattained;  /* that problem's infimum is not attained (separable data) */
     double best;                 /* the lowest certified value (NaN: none certified) */
     double best_any;             /* the lowest value any restart reached */

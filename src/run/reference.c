@@ -5,7 +5,8 @@
  *    for logistic and softmax on separable data its unattained infimum 0 (kind unattained:
  *    no gap, the verdict "still decreasing (separable data)").
  *  - An active bound: the convex optimum as a lower bound and the best value certified by
- *    the rank-k solver's restarts (kind best known), with the distinct minima they reached.
+ *    the rank-k solver's restarts (kind best known), with the distinct minima they reached;
+ *    with no restarts asked, nothing (kind none, as a loss without a solver).
  *  - The certificate of a member's product R: from R to the local minimum the shallow local
  *    solve reaches (dln_shallow_polish), certified there (dln_shallow_certify_at); R is a
  *    shallow local minimum when the end is certified and f fell by at most the run's match
@@ -36,20 +37,16 @@ int dln_exp_rank_bound_active(const dln_experiment *e, int k)
 int dln_exp_other_reference(dln_experiment *e, int k)
 {
     const dln_data *d = &e->d;
-    e->other_rank = k;
-    double t0 = dln_clock_seconds(), *R = calloc((size_t)d->dy * (size_t)d->dx, sizeof(double));
-    if (!R) return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
-    int rc = dln_shallow_convex(e->be, e->obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, R, &e->cx, e->err);
-    free(R);
-    DLN_TRY(rc);
-    e->convex_solved = 1;
-    if (!e->cx.converged && !e->cx.unattained)
-        dln_exp_note(e, "the convex solve stopped at a relative gradient norm %.3g (tolerance %g) after %d Newton "
-                     "steps", e->cx.grad_norm / e->cx.grad_norm0, DLN_CONVEX_TOL, e->cx.iterations);
     int active = dln_exp_rank_bound_active(e, k);
-    if (active && e->o.shallow_restarts > 0) {
+    double t0 = dln_clock_seconds();
+    e->other_rank = k;
+    if (active && e->o.shallow_restarts == 0 && e->o.command == DLN_EXPERIMENT_SOLVE)
+        return dln_exp_at(e, DLN_PART_LOSS, dln_fail(e->err, DLN_EINPUT, "a rank bound of %d with no restarts: nothing "
+                                                     "to solve (--shallow-restarts N >= 1)", k));
+    if (active && e->o.shallow_restarts > 0) { /* the restarts, with the convex solve as the lower bound */
         DLN_TRY(dln_shallow_rank_k(e->be, e->obj, d, k, e->o.shallow_restarts, e->o.seed, &e->rk, e->err));
-        e->rank_k_solved = 1;
+        e->rank_k_solved = e->convex_solved = 1;
+        e->cx = e->rk.convex;
         if (e->rk.certified == 0)
             dln_exp_note(e, "none of the %d rank-%d restarts ended at a certified local minimum (%d saddles, %d "
                          "unconverged, %d unattained): no best-known value", e->rk.restarts, k, e->rk.saddles,
@@ -58,13 +55,23 @@ int dln_exp_other_reference(dln_experiment *e, int k)
             dln_exp_note(e, "the rank-%d shallow problem has %d distinct local minima among %d certified restarts: it "
                          "has non-global local minima of its own for this loss and data", k, e->rk.n_minima,
                          e->rk.certified);
-    }
+    } else if (!active) { /* the convex problem */
+        double *R = calloc((size_t)d->dy * (size_t)d->dx, sizeof(double));
+        if (!R) return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
+        int rc = dln_shallow_convex(e->be, e->obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, R, &e->cx, e->err);
+        free(R);
+        DLN_TRY(rc);
+        e->convex_solved = 1;
+    } /* else --shallow-restarts 0 with an active bound: no reference at all */
+    if (e->convex_solved && !e->cx.converged && !e->cx.unattained)
+        dln_exp_note(e, "the convex solve stopped at a relative gradient norm %.3g (tolerance %g) after %d Newton "
+                     "steps", e->cx.grad_norm / e->cx.grad_norm0, DLN_CONVEX_TOL, e->cx.iterations);
     e->solve_seconds = dln_clock_seconds() - t0;
     if (e->o.command == DLN_EXPERIMENT_SOLVE) return DLN_OK;
     e->fit = (dln_fit){.objective = e->obj, .dx = d->dx, .dy = d->dy, .m = d->m, .X = d->X, .Y = d->Y};
-    dln_reference_none(&e->ref, e->cx.zero_value);
+    dln_reference_none(&e->ref, e->convex_solved ? e->cx.zero_value : dln_objective_zero_loss(e->obj, d->Y, d->dy, d->m));
     e->ref.input_norm = dln_spectral_norm(d->dx, d->m, d->X, 0, NULL, DLN_NORM_ITERS);
-    e->ref.grad_scale = e->cx.grad_norm0;
+    e->ref.grad_scale = e->convex_solved ? e->cx.grad_norm0 : NAN;
     e->ref.rank_bound = k;
     if (!active && e->cx.unattained) {
         e->ref.kind = DLN_REFERENCE_UNATTAINED;

@@ -237,9 +237,9 @@ static int run_restarts(dln_backend *be, const dln_objective *obj, const dln_dat
     double g0;
     int rc = at_zero(ev, dy, dx, w->c.G, w->c.R, &f0, &g0);
     out->zero_loss = f0;
-    dln_convex_result cx = {0};
-    if (!rc) rc = dln_shallow_convex(be, obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, cvx, &cx, err);
-    out->lower_bound = cx.unattained ? 0.0 : cx.value, out->lower_bound_unattained = cx.unattained;
+    dln_convex_result *cx = &out->convex;
+    if (!rc) rc = dln_shallow_convex(be, obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, cvx, cx, err);
+    out->lower_bound = cx->unattained ? 0.0 : cx->value, out->lower_bound_unattained = cx->unattained;
     out->best = out->best_any = NAN;
     int nv = 0;
     for (int i = 0; !rc && i < restarts; i++) {
