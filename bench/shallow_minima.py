@@ -9,9 +9,9 @@ best known value and the distinct local minima the restarts reached), then deep 
 each depth and width trained from `--seeds` seeds in one batch (`dln train --seeds 1..N
 --certify`, the default orthogonal init of scale 1 and the sharpness rule): per cell, how many runs converged (rel_gap <= tol against the
 reference), and how many of all runs end at a certified shallow local minimum, at the best
-known value ("global") or above it (a bad shallow minimum, inherited). Writes cells.jsonl
-(every run's summary), table.md, minima.json and figure.png into --out, and prints the
-table. The data come with scikit-learn (no download); a benchmark dependency only.
+known value ("global") or above it (a bad shallow minimum, inherited). Appends to cells.jsonl
+(every run's summary), rows.jsonl (a row per cell) and minima.json in --out, and writes
+table.md and figure.png from all rows there (so datasets and losses may run separately). The data come with scikit-learn (no download); a benchmark dependency only.
 
 usage: bench/shallow_minima.py --out DIR [--seeds 50] [--steps 10000] [--tol 1e-5] [--restarts 50]
                                [--depths 2,4,8] [--datasets digits,breast_cancer] [--losses lp,huber,softmax]"""
@@ -69,8 +69,11 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     seeds = ",".join(str(s) for s in range(1, a.seeds + 1))
-    rows, minima = [], {}
-    cells = open(os.path.join(a.out, "cells.jsonl"), "w")
+    # appended to: runs for more datasets or losses add their rows (table and figure from all)
+    rows_path, minima_path = os.path.join(a.out, "rows.jsonl"), os.path.join(a.out, "minima.json")
+    minima = json.load(open(minima_path)) if os.path.exists(minima_path) else {}
+    cells = open(os.path.join(a.out, "cells.jsonl"), "a")
+    rows_out = open(rows_path, "a")
     for name in a.datasets.split(","):
         (xp, yp), xs, ys = dataset(name, a.out)
         data = ["--x", xp, "--y", yp]
@@ -105,9 +108,13 @@ def main():
                            "median_rel_gap": float(np.median([r["rel_gap"] if r["rel_gap"] is not None else np.nan
                                                               for r in runs])),
                            "wall_s": round(wall, 1)}
-                    rows.append(row)
+                    rows_out.write(json.dumps(row) + "\n")
+                    rows_out.flush()
+                    cells.flush()
                     print(json.dumps(row), flush=True)
     cells.close()
+    rows_out.close()
+    rows = [json.loads(line) for line in open(rows_path)]
     with open(os.path.join(a.out, "minima.json"), "w") as f:
         json.dump(minima, f, indent=1)
     head = ["dataset", "loss", "depth", "width", "bound", "reference", "runs", "converged", "converged_certified",

@@ -158,7 +158,9 @@ typedef struct {
     long hessian_products;
     int converged;        /* grad_norm <= tol grad_norm0 */
     int unattainable;     /* the loss's infimum may be unattained (logistic, softmax) */
-    int unattained;       /* it stopped there: the loss fell below 1e-10 of zero_value */
+    int unattained;       /* it stopped there: the loss fell below 1e-10 of zero_value, or R escaped */
+    int escaped;          /* R grew to 1e4 times its size after the first step (partly separable data:
+                             the infimum, above 0, lies at infinity) */
 } dln_convex_result;
 
 #define DLN_CONVEX_TOL 1e-12   /* the relative gradient norm `dln solve --loss` asks for */

@@ -138,7 +138,9 @@ static void put_other_reference(dln_json *j, const dln_experiment *e)
     dln_json_str(j, "solver", active ? "rank-k restarts" : "newton-cg");
     if (active) dln_json_int(j, "rank", k);
     if (!active) {
-        dln_json_num(j, "optimum", cx->unattained ? 0.0 : cx->value);
+        /* unattained: the infimum 0 (separable), or a positive one at infinity (escaped: unknown,
+         * below solver_value) */
+        dln_json_num(j, "optimum", cx->escaped ? NAN : cx->unattained ? 0.0 : cx->value);
         dln_json_str(j, "optimum_kind", cx->unattained ? "unattained" : "convex");
     } else {
         int known = e->rank_k_solved && rk->certified > 0;
@@ -161,6 +163,8 @@ static void put_other_reference(dln_json *j, const dln_experiment *e)
             dln_json_int(j, "shallow_saddles", rk->saddles);
             dln_json_int(j, "shallow_unconverged", rk->unconverged);
             dln_json_int(j, "shallow_unattained", rk->unattained);
+            dln_json_int(j, "shallow_evaluations", rk->evaluations);
+            dln_json_int(j, "shallow_hessian_products", rk->hessian_products);
         }
     }
     dln_json_num(j, "solver_value", cx->value);

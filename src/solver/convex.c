@@ -3,7 +3,9 @@
  * objective's exact Hessian-vector products (shallow_eval.c), to ||g|| <= tol ||g(0)||. The
  * infimum of the logistic and softmax losses on separable data is 0 and not attained (the
  * margins grow without bound): a run that drives such a loss below UNATTAINED times its
- * value at R = 0 stops and says so. */
+ * value at R = 0 stops and says so; so does one whose R grows to ESCAPE times its size after
+ * the first Newton step (partly separable data: the infimum is positive but lies at
+ * infinity, some samples' margins growing without bound). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "solver/shallow_eval.h"
 
 #define UNATTAINED 1e-10
+#define ESCAPE 1e4 /* logistic, softmax: R outgrowing its size after the first Newton step this much */
 
 static int eval_R(void *ctx, const double *R, double *f, double *g)
 {
@@ -46,7 +49,7 @@ int dln_shallow_convex(dln_backend *be, const dln_objective *obj, const dln_data
     double g0 = 0.0;
     for (size_t i = 0; !rc && i < n; i++) g0 += g[i] * g[i];
     res->grad_norm0 = g0 = sqrt(g0);
-    dln_newton_fn fn = {n, eval_R, hvp_R, ev};
+    dln_newton_fn fn = {n, eval_R, hvp_R, ev, res->unattainable ? ESCAPE : 0.0};
     dln_newton_result nr;
     double floor = res->unattainable ? UNATTAINED * res->zero_value : -INFINITY;
     if (!rc) rc = dln_newton_cg(&fn, R, tol * g0, floor, max_iter, &nr, err);
@@ -54,7 +57,8 @@ int dln_shallow_convex(dln_backend *be, const dln_objective *obj, const dln_data
         res->value = nr.value, res->grad_norm = nr.grad_norm, res->iterations = nr.iterations;
         res->hessian_products = nr.products;
         res->converged = nr.converged || nr.grad_norm <= tol * g0;
-        res->unattained = nr.below && !res->converged;
+        res->unattained = (nr.below || nr.escaped) && !res->converged;
+        res->escaped = nr.escaped && !res->converged;
     }
     free(g), free(zero);
     dln_shallow_eval_destroy(ev);

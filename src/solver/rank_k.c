@@ -29,6 +29,7 @@
 #define INNER_TOL 1e-8
 #define JOINT_ITERS 200
 #define UNATTAINED 1e-10 /* as convex.c: the loss below this multiple of f(0) is its infimum 0 */
+#define ESCAPE 1e4       /* as convex.c: R outgrowing its first size this much: the infimum at infinity */
 
 enum { BLOCK_U, BLOCK_V, BLOCK_BOTH };
 
@@ -129,7 +130,7 @@ static int block_step(factor_ctx *c, int block, double target, double floor, dou
     c->block = block;
     size_t n = (size_t)rows * c->k;
     memcpy(x, mine, sizeof(double) * n);
-    dln_newton_fn fn = {n, eval_factors, hvp_factors, c};
+    dln_newton_fn fn = {n, eval_factors, hvp_factors, c, 0.0};
     DLN_TRY(dln_newton_cg(&fn, x, target, floor, INNER_ITERS, nr, err));
     memcpy(mine, x, sizeof(double) * n);
     return DLN_OK;
@@ -140,15 +141,18 @@ static int local_solve(factor_ctx *c, double f0, double g0, double *x, double *s
 {
     int dy = c->dy, dx = c->dx, k = c->k;
     double *tau = scratch, *T = scratch + k, *s = T + (size_t)k * k, *work = s + (dy < dx ? dy : dx);
-    double floor = end->unattained ? UNATTAINED * f0 : -INFINITY, f = INFINITY;
+    double floor = end->unattained ? UNATTAINED * f0 : -INFINITY, f = INFINITY, first_size = 0.0;
     dln_newton_result nr;
     for (int sweep = 0; sweep < ALT_SWEEPS; sweep++) {
         double before = f;
         DLN_TRY(block_step(c, BLOCK_U, INNER_TOL * g0, floor, x, tau, T, &nr, err));
         DLN_TRY(block_step(c, BLOCK_V, INNER_TOL * g0, floor, x, tau, T, &nr, err));
         f = nr.value;
-        if (nr.below) {
+        double size = cblas_dnrm2(dx * k, c->V, 1); /* = ||R||_F: U was orthonormalised for the V step */
+        if (sweep == 0) first_size = size;
+        if (nr.below || (end->unattained && size > ESCAPE * first_size)) { /* the infimum at infinity */
             end->value = f, end->unattained = 1;
+            product(c, c->U, c->V, c->R);
             return DLN_OK;
         }
         if (before - f <= ALT_SLOW * fabs(f)) break;
@@ -157,15 +161,15 @@ static int local_solve(factor_ctx *c, double f0, double g0, double *x, double *s
     DLN_TRY(balance(c, s, work, err));
     c->block = BLOCK_BOTH;
     memcpy(x, c->U, sizeof(double) * (size_t)dy * k), memcpy(x + (size_t)dy * k, c->V, sizeof(double) * (size_t)dx * k);
-    dln_newton_fn fj = {(size_t)(dy + dx) * k, eval_factors, hvp_factors, c};
+    dln_newton_fn fj = {(size_t)(dy + dx) * k, eval_factors, hvp_factors, c, end->unattained ? ESCAPE : 0.0};
     /* the factored gradient (G V, G^T U) at balanced factors is the Riemannian one scaled by
      * about sqrt(sigma(R)): the target follows the scale of the factors */
     double scale = sqrt(fmax(s[0], 1e-300));
-    DLN_TRY(dln_newton_cg(&fj, x, DLN_RANK_K_TOL * g0 * scale, floor, JOINT_ITERS, &end->joint, err));
+    DLN_TRY(dln_trust_region(&fj, x, DLN_RANK_K_TOL * g0 * scale, floor, JOINT_ITERS, &end->joint, err));
     memcpy(c->U, x, sizeof(double) * (size_t)dy * k), memcpy(c->V, x + (size_t)dy * k, sizeof(double) * (size_t)dx * k);
     product(c, c->U, c->V, c->R);
     end->value = end->joint.value;
-    end->unattained = end->joint.below;
+    end->unattained = end->joint.below || end->joint.escaped;
     return DLN_OK;
 }
 

@@ -34,6 +34,9 @@ typedef struct {
     int (*eval)(void *ctx, const double *x, double *f, double *g);
     int (*hvp)(void *ctx, const double *v, double *hv);
     void *ctx;
+    double max_growth; /* > 0: stop (escaped) once ||x|| exceeds this multiple of its size after the first
+                          step: a loss whose infimum is approached only at infinity (partly separable
+                          data: the margins of some samples grow without bound while others' do not) */
 } dln_newton_fn;
 
 typedef struct {
@@ -43,6 +46,7 @@ typedef struct {
     int converged; /* grad_norm <= the target */
     int below;     /* stopped because the value fell below the floor given */
     int stuck;     /* no step along the direction lowered f (as far as fp64 goes) */
+    int escaped;   /* ||x|| grew past max_growth times its size after the first step */
 } dln_newton_result;
 
 /* Newton-CG from x (updated in place) until ||g|| <= grad_target, f <= floor (pass -INFINITY
@@ -51,6 +55,10 @@ typedef struct {
  * their negative curvature is seen). Failures recorded in err. */
 int dln_newton_cg(const dln_newton_fn *fn, double *x, double grad_target, double floor, int max_iter,
                   dln_newton_result *res, dln_error *err);
+/* The same stopping rules by a trust-region Newton method (Steihaug-Toint CG): directions of
+ * negative curvature are followed to the region's boundary, for non-convex functions. */
+int dln_trust_region(const dln_newton_fn *fn, double *x, double grad_target, double floor, int max_iter,
+                     dln_newton_result *res, dln_error *err);
 
 /* ---- certify.c --------------------------------------------------------------------------- */
 /* dln_shallow_certify_at on an evaluator made already (its last point becomes R). */
