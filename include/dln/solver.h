@@ -203,8 +203,8 @@ int dln_shallow_certify_at(dln_backend *be, const struct dln_objective *obj, con
  * min f(R) subject to rank R <= k < min(dx, dy), no closed form for a loss other than the
  * square: local solves on the factors R = U V^T (U dy x k, V dx x k) from `restarts` random
  * starts (src/solver/rank_k.c): alternating exact minimisation over U and V (each a convex
- * problem, solved by Newton-CG) until it slows, then Newton-CG on (U, V) together to a
- * relative gradient of DLN_RANK_K_TOL; each end point certified (dln_shallow_certify_at).
+ * problem, solved by Newton-CG) until it slows, then a trust-region Newton method on (U, V)
+ * together to a relative gradient of DLN_RANK_K_TOL; each end point certified (dln_shallow_certify_at).
  * The certified values grouped within DLN_MINIMA_GROUP_TOL of the zero predictor's loss are
  * the distinct local minima found; the lowest is the best known value. */
 #define DLN_RANK_K_TOL 1e-11

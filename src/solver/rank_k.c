@@ -8,11 +8,15 @@
  *     block problem is then as well conditioned as the data); until a sweep lowers f by less
  *     than ALT_SLOW of its value, or ALT_SWEEPS sweeps (alternation converges linearly, and
  *     slowly where the factors' directions couple);
- *  2. Newton-CG on (U, V) together from the balanced factors (U = U_k S^1/2, V = V_k S^1/2
- *     of the SVD of R): g = (G V, G^T U), H[(dU, dV)] = (H[xi] V + G dV, H[xi]^T U + G^T dU)
- *     with xi = dU V^T + U dV^T; the Hessian is singular along the k^2 directions
- *     (U A, -V A^T) that leave R unchanged, to which the gradient is orthogonal (CG never
- *     enters them). Quadratic convergence at a non-degenerate minimum.
+ *  2. a trust-region Newton method (newton_cg.c, dln_trust_region: Steihaug-Toint CG follows
+ *     negative curvature to the region's boundary) on (U, V) together from the balanced
+ *     factors (U = U_k S^1/2, V = V_k S^1/2 of the SVD of R): g = (G V, G^T U),
+ *     H[(dU, dV)] = (H[xi] V + G dV, H[xi]^T U + G^T dU) with xi = dU V^T + U dV^T; the
+ *     Hessian is singular along the k^2 directions (U A, -V A^T) that leave R unchanged, to
+ *     which the gradient is orthogonal (CG never enters them). Quadratic convergence at a
+ *     non-degenerate minimum.
+ * Logistic and softmax restarts whose R outgrows its first size ESCAPE times stop as
+ * unattained (the infimum at infinity).
  * Every restart's end is certified (certify.c). Restarts run in turn, seeded (seed, i). */
 #include <cblas.h>
 #include <lapacke.h>
