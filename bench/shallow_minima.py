@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """shallow_minima.py: Lu & Kawaguchi beyond the square loss, on real data. For sklearn's
 digits (64 pixels, 10 classes, 1797 samples) and breast cancer (30 features, 2 classes, 569
-samples), features PCA-whitened (components above 1e-6 of the largest variance), targets
-one-hot, and the losses lp (p = 4),
+samples), features standardised, then PCA-whitened (components above 1e-6 of the largest
+variance), targets one-hot, and the losses lp (p = 4),
 huber (delta 1) and softmax: the shallow problem's reference (`dln solve --loss L [--rank k]
 --shallow-restarts R`: the convex optimum, or with an active rank bound the lower bound, the
 best known value and the distinct local minima the restarts reached), then deep networks of
@@ -38,7 +38,8 @@ def dataset(name, out):
     # PCA-whitened features (components above 1e-6 of the largest variance): gradient descent's
     # speed then depends on the loss and the network, not on the features' correlations (the
     # standardised breast-cancer features have cond(X X^T) ~ 1e6: 20000 steps left rel_gap ~3e-4)
-    X = X - X.mean(axis=0)
+    X = X[:, X.std(axis=0) > 0]
+    X = (X - X.mean(axis=0)) / X.std(axis=0)  # standardised first: the features' units differ (breast cancer)
     w, V = np.linalg.eigh(X.T @ X / len(X))
     keep = w > 1e-6 * w.max()
     X = X @ V[:, keep] / np.sqrt(w[keep])
