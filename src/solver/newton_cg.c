@@ -24,6 +24,18 @@ static double dot(const double *a, const double *b, size_t n)
     return s;
 }
 
+/* Both methods' stopping tests at (f, ||g||): the values recorded; stop on a non-finite one
+ * (*rc the failure), at the gradient target (converged) or below the floor. */
+static int done(dln_newton_result *res, double f, double gn, double grad_target, double floor, int *rc, dln_error *err)
+{
+    res->value = f, res->grad_norm = gn;
+    if (!isfinite(f) || !isfinite(gn))
+        return *rc = dln_fail(err, DLN_ERUNTIME, "a shallow solve met a non-finite loss or gradient"), 1;
+    if (gn <= grad_target) return res->converged = 1;
+    if (f <= floor) return res->below = 1;
+    return 0;
+}
+
 /* x ~ -H^{-1} g by CG to ||H x + g|| <= eta ||g|| (at most 2 n products). */
 static int direction(const dln_newton_fn *fn, const double *g, double eta, double *x, double *r, double *p, double *hp,
                      long *products)
@@ -63,19 +75,7 @@ int dln_newton_cg(const dln_newton_fn *fn, double *x, double grad_target, double
     double gn = rc ? NAN : sqrt(dot(g, g, n)), first_norm = NAN;
     res->grad_norm0 = gn;
     while (!rc) {
-        res->value = f, res->grad_norm = gn;
-        if (!isfinite(f) || !isfinite(gn)) {
-            rc = dln_fail(err, DLN_ERUNTIME, "a shallow solve met a non-finite loss or gradient");
-            break;
-        }
-        if (gn <= grad_target) {
-            res->converged = 1;
-            break;
-        }
-        if (f <= floor) {
-            res->below = 1;
-            break;
-        }
+        if (done(res, f, gn, grad_target, floor, &rc, err)) break;
         if (res->iterations >= max_iter) break;
         double eta = fmin(0.5, sqrt(gn / res->grad_norm0));
         rc = direction(fn, g, eta, d, r, p, hp, &res->products);
@@ -173,19 +173,7 @@ int dln_trust_region(const dln_newton_fn *fn, double *x, double grad_target, dou
     double gn = rc ? NAN : sqrt(dot(g, g, n)), delta = fmax(sqrt(dot(x, x, n)), 1.0), first_norm = NAN;
     res->grad_norm0 = gn;
     while (!rc) {
-        res->value = f, res->grad_norm = gn;
-        if (!isfinite(f) || !isfinite(gn)) {
-            rc = dln_fail(err, DLN_ERUNTIME, "a shallow solve met a non-finite loss or gradient");
-            break;
-        }
-        if (gn <= grad_target) {
-            res->converged = 1;
-            break;
-        }
-        if (f <= floor) {
-            res->below = 1;
-            break;
-        }
+        if (done(res, f, gn, grad_target, floor, &rc, err)) break;
         if (res->iterations >= max_iter || delta < 1e-14 * fmax(sqrt(dot(x, x, n)), 1e-300)) {
             res->stuck = res->iterations < max_iter;
             break;
