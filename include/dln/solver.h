@@ -235,10 +235,15 @@ int dln_shallow_rank_k(dln_backend *be, const struct dln_objective *obj, const d
                        uint64_t seed, dln_rank_k_result *out, dln_error *err);
 void dln_rank_k_free(dln_rank_k_result *r);
 
-/* From R (dy, dx; updated in place) to the nearest local minimum the rank-k local solve
- * reaches (the convex solve where the bound is inactive or R's rank is below k): what a deep
- * run's product is checked with. *moved = f(R on entry) - f(R on return) (>= 0). */
-int dln_shallow_polish(dln_backend *be, const struct dln_objective *obj, const dln_data *d, int k, double *R,
-                       double *moved, dln_error *err);
+/* A deep run's product R (dy, dx) checked against the shallow problem with rank bound k:
+ * its own certificate (rank and gradient, no Hessian: `at`), R carried to the local minimum
+ * the local solve reaches from it (the convex solve where the bound is inactive or R's rank is
+ * below k; moved = f(R) - f(that point) >= 0) and that point certified (`end`). */
+typedef struct {
+    dln_certificate at, end;
+    double moved;
+} dln_product_check;
+int dln_shallow_check_product(dln_backend *be, const struct dln_objective *obj, const dln_data *d, const double *R,
+                              int k, uint64_t seed, dln_product_check *out, dln_error *err);
 
 #endif

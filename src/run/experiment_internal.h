@@ -27,9 +27,7 @@ typedef struct {
 /* A member's product checked against the shallow problem (reference.c). */
 typedef struct {
     int done;
-    dln_certificate at;  /* at the product R itself: its rank and gradient */
-    dln_certificate end; /* at the local minimum the shallow local solve reached from R */
-    double moved;        /* f(R) - f(end) */
+    dln_product_check check; /* at R, the local minimum reached from it, f(R) - f(there) */
     int local_min;       /* end certified, and moved within the run's match tolerance */
     const char *verdict; /* global / shallow local minimum above the best known / not a shallow local minimum */
 } dln_member_certificate;

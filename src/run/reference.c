@@ -7,8 +7,8 @@
  *  - An active bound: the convex optimum as a lower bound and the best value certified by
  *    the rank-k solver's restarts (kind best known), with the distinct minima they reached;
  *    with no restarts asked, nothing (kind none, as a loss without a solver).
- *  - The certificate of a member's product R: from R to the local minimum the shallow local
- *    solve reaches (dln_shallow_polish), certified there (dln_shallow_certify_at); R is a
+ *  - The certificate of a member's product R (dln_shallow_check_product): from R to the local
+ *    minimum the shallow local solve reaches, certified there; R is a
  *    shallow local minimum when the end is certified and f fell by at most the run's match
  *    tolerance on the way, and it is global when its value is within that of the reference. */
 #include <cblas.h>
@@ -124,17 +124,15 @@ int dln_exp_certify_member(dln_experiment *e, long b, double *const *W)
     double *R = malloc(sizeof(double) * n);
     if (!R) return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
     int rc = host_product(&e->s, W, R, e->err);
-    if (!rc) rc = dln_shallow_certify_at(e->be, e->obj, d, R, k, -1, e->spec[b].seed, &c->at, e->err);
-    if (!rc) rc = dln_shallow_polish(e->be, e->obj, d, k, R, &c->moved, e->err);
-    if (!rc) rc = dln_shallow_certify_at(e->be, e->obj, d, R, k, 0, e->spec[b].seed, &c->end, e->err); /* the member's
-                                                                                                   seed: a batch's member is its single run */
+    /* the member's seed for the Lanczos starts: a batch's member is its single run */
+    if (!rc) rc = dln_shallow_check_product(e->be, e->obj, d, R, k, e->spec[b].seed, &c->check, e->err);
     free(R);
     DLN_TRY(rc);
     double match = fmax(e->o.train.tol, MATCH) * e->ref.zero_loss;
     c->done = 1;
-    c->local_min = c->end.local_min && c->moved <= match;
+    c->local_min = c->check.end.local_min && c->check.moved <= match;
     if (!c->local_min) c->verdict = "not a shallow local minimum";
-    else if (isfinite(e->ref.optimum) && c->at.value <= e->ref.optimum + match) c->verdict = "global";
+    else if (isfinite(e->ref.optimum) && c->check.at.value <= e->ref.optimum + match) c->verdict = "global";
     else if (isfinite(e->ref.optimum)) c->verdict = "shallow local minimum above the best known";
     else c->verdict = "shallow local minimum";
     return DLN_OK;

@@ -185,15 +185,15 @@ static void put_certificate(dln_json *j, const dln_member_certificate *c)
     if (!c || !c->done) return; /* not asked, not cheap, or diverged */
     dln_json_bool(j, "shallow_local_min", c->local_min);
     dln_json_str(j, "shallow_verdict", c->verdict);
-    dln_json_int(j, "product_rank", c->at.product_rank);
-    dln_json_num(j, "product_grad_rel", c->at.grad_rel);
-    dln_json_num(j, "certify_moved", c->moved);
-    dln_json_num(j, "certify_value", c->end.value);
-    dln_json_num(j, "certify_grad_rel", c->end.grad_rel);
-    dln_json_bool(j, "certify_on_manifold", c->end.on_manifold);
-    dln_json_num(j, "certify_hess_min", c->end.hess_min);
-    dln_json_num(j, "certify_hess_max", c->end.hess_max);
-    dln_json_int(j, "certify_tangent_dim", c->end.tangent_dim);
+    dln_json_int(j, "product_rank", c->check.at.product_rank);
+    dln_json_num(j, "product_grad_rel", c->check.at.grad_rel);
+    dln_json_num(j, "certify_moved", c->check.moved);
+    dln_json_num(j, "certify_value", c->check.end.value);
+    dln_json_num(j, "certify_grad_rel", c->check.end.grad_rel);
+    dln_json_bool(j, "certify_on_manifold", c->check.end.on_manifold);
+    dln_json_num(j, "certify_hess_min", c->check.end.hess_min);
+    dln_json_num(j, "certify_hess_max", c->check.end.hess_max);
+    dln_json_int(j, "certify_tangent_dim", c->check.end.tangent_dim);
 }
 
 /* What the loss is measured against: the shallow solution (the square loss), or no reference

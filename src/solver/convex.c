@@ -31,18 +31,14 @@ int dln_shallow_infimum_unattainable(const dln_objective *obj)
     return name && (!strcmp(name, "logistic") || !strcmp(name, "softmax"));
 }
 
-int dln_shallow_convex(dln_backend *be, const dln_objective *obj, const dln_data *d, double tol, int max_iter,
-                       double *R, dln_convex_result *res, dln_error *err)
+int dln_shallow_convex_with(dln_shallow_eval *ev, const dln_objective *obj, const dln_data *d, double tol,
+                            int max_iter, double *R, dln_convex_result *res, dln_error *err)
 {
     // R (dy, dx) host, ld dy: the start on entry (zeros for R = 0), the solution on return
     memset(res, 0, sizeof *res);
-    if (!d || !d->X || !d->Y || d->dx < 1 || d->dy < 1 || d->m < 1 || !R)
-        return dln_fail(err, DLN_EINPUT, "convex shallow solve: empty data");
     if (!(tol > 0.0) || max_iter < 1) return dln_fail(err, DLN_EINPUT, "convex shallow solve: tol must be > 0 and max_iter >= 1");
     res->unattainable = dln_shallow_infimum_unattainable(obj);
     size_t n = (size_t)d->dy * (size_t)d->dx;
-    dln_shallow_eval *ev;
-    DLN_TRY(dln_shallow_eval_create(be, obj, d, &ev));
     double *g = malloc(sizeof(double) * n), *zero = calloc(n, sizeof(double));
     int rc = !g || !zero ? dln_fail(err, DLN_ENOMEM, "out of host memory") : DLN_OK;
     if (!rc) rc = dln_shallow_eval_at(ev, zero, &res->zero_value, g); /* the scale: L(0), ||g(0)|| */
@@ -61,6 +57,18 @@ int dln_shallow_convex(dln_backend *be, const dln_objective *obj, const dln_data
         res->escaped = nr.escaped && !res->converged;
     }
     free(g), free(zero);
+    return rc;
+}
+
+int dln_shallow_convex(dln_backend *be, const dln_objective *obj, const dln_data *d, double tol, int max_iter,
+                       double *R, dln_convex_result *res, dln_error *err)
+{
+    memset(res, 0, sizeof *res);
+    if (!d || !d->X || !d->Y || d->dx < 1 || d->dy < 1 || d->m < 1 || !R)
+        return dln_fail(err, DLN_EINPUT, "convex shallow solve: empty data");
+    dln_shallow_eval *ev;
+    DLN_TRY(dln_shallow_eval_create(be, obj, d, &ev));
+    int rc = dln_shallow_convex_with(ev, obj, d, tol, max_iter, R, res, err);
     dln_shallow_eval_destroy(ev);
     return rc;
 }

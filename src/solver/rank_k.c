@@ -118,8 +118,9 @@ static int balance(factor_ctx *c, double *s, double *work, dln_error *err)
 }
 
 typedef struct {
-    double value;
-    int unattained;
+    int unattainable; /* in: the loss's infimum may lie at infinity (logistic, softmax) */
+    double value;     /* out: f at the end */
+    int unattained;   /* out: the solve ran to the infimum (below the floor, or escaping) */
     dln_newton_result joint;
 } local_end;
 
@@ -145,7 +146,7 @@ static int local_solve(factor_ctx *c, double f0, double g0, double *x, double *s
 {
     int dy = c->dy, dx = c->dx, k = c->k;
     double *tau = scratch, *T = scratch + k, *s = T + (size_t)k * k, *work = s + (dy < dx ? dy : dx);
-    double floor = end->unattained ? UNATTAINED * f0 : -INFINITY, f = INFINITY, first_size = 0.0;
+    double floor = end->unattainable ? UNATTAINED * f0 : -INFINITY, f = INFINITY, first_size = 0.0;
     dln_newton_result nr;
     for (int sweep = 0; sweep < ALT_SWEEPS; sweep++) {
         double before = f;
@@ -154,7 +155,7 @@ static int local_solve(factor_ctx *c, double f0, double g0, double *x, double *s
         f = nr.value;
         double size = cblas_dnrm2(dx * k, c->V, 1); /* = ||R||_F: U was orthonormalised for the V step */
         if (sweep == 0) first_size = size;
-        if (nr.below || (end->unattained && size > ESCAPE * first_size)) { /* the infimum at infinity */
+        if (nr.below || (end->unattainable && size > ESCAPE * first_size)) { /* the infimum at infinity */
             end->value = f, end->unattained = 1;
             product(c, c->U, c->V, c->R);
             return DLN_OK;
@@ -165,7 +166,7 @@ static int local_solve(factor_ctx *c, double f0, double g0, double *x, double *s
     DLN_TRY(balance(c, s, work, err));
     c->block = BLOCK_BOTH;
     memcpy(x, c->U, sizeof(double) * (size_t)dy * k), memcpy(x + (size_t)dy * k, c->V, sizeof(double) * (size_t)dx * k);
-    dln_newton_fn fj = {(size_t)(dy + dx) * k, eval_factors, hvp_factors, c, end->unattained ? ESCAPE : 0.0};
+    dln_newton_fn fj = {(size_t)(dy + dx) * k, eval_factors, hvp_factors, c, end->unattainable ? ESCAPE : 0.0};
     /* the factored gradient (G V, G^T U) at balanced factors is the Riemannian one scaled by
      * about sqrt(sigma(R)): the target follows the scale of the factors */
     double scale = sqrt(fmax(s[0], 1e-300));
@@ -231,8 +232,8 @@ static int group_minima(double *v, int n, double tol, dln_rank_k_result *out, dl
     return DLN_OK;
 }
 
-static int run_restarts(dln_backend *be, const dln_objective *obj, const dln_data *d, int k, int restarts,
-                        uint64_t seed, dln_shallow_eval *ev, factor_work *w, dln_rank_k_result *out, dln_error *err)
+static int run_restarts(const dln_objective *obj, const dln_data *d, int k, int restarts, uint64_t seed,
+                        dln_shallow_eval *ev, factor_work *w, dln_rank_k_result *out, dln_error *err)
 {
     int dy = d->dy, dx = d->dx;
     size_t n = (size_t)dy * dx;
@@ -246,7 +247,7 @@ static int run_restarts(dln_backend *be, const dln_objective *obj, const dln_dat
     int rc = at_zero(ev, dy, dx, w->c.G, w->c.R, &f0, &g0);
     out->zero_loss = f0;
     dln_convex_result *cx = &out->convex;
-    if (!rc) rc = dln_shallow_convex(be, obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, cvx, cx, err);
+    if (!rc) rc = dln_shallow_convex_with(ev, obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, cvx, cx, err);
     out->lower_bound = cx->unattained ? 0.0 : cx->value, out->lower_bound_unattained = cx->unattained;
     out->best = out->best_any = NAN;
     int nv = 0;
@@ -255,7 +256,7 @@ static int run_restarts(dln_backend *be, const dln_objective *obj, const dln_dat
         dln_rng_seed(&g, seed, 0x5a11 + (uint64_t)i);
         for (size_t j = 0; j < (size_t)dx * k; j++) w->c.V[j] = dln_rng_normal(&g);
         memset(w->c.U, 0, sizeof(double) * (size_t)dy * k);
-        local_end end = {.unattained = dln_shallow_infimum_unattainable(obj)};
+        local_end end = {.unattainable = dln_shallow_infimum_unattainable(obj)};
         rc = local_solve(&w->c, f0, g0, w->x, w->scratch, &end, err);
         if (rc) break;
         if (end.unattained) {
@@ -298,7 +299,7 @@ int dln_shallow_rank_k(dln_backend *be, const dln_objective *obj, const dln_data
     DLN_TRY(dln_shallow_eval_create(be, obj, d, &ev));
     factor_work w;
     int rc = work_alloc(&w, ev, d->dy, d->dx, k, err);
-    if (!rc) rc = run_restarts(be, obj, d, k, restarts, seed, ev, &w, out, err);
+    if (!rc) rc = run_restarts(obj, d, k, restarts, seed, ev, &w, out, err);
     if (!rc) out->evaluations = dln_shallow_eval_count(ev, &out->hessian_products);
     free(w.mem);
     dln_shallow_eval_destroy(ev);
@@ -312,45 +313,52 @@ void dln_rank_k_free(dln_rank_k_result *r)
     r->R = NULL, r->minima = NULL, r->n_minima = 0;
 }
 
-int dln_shallow_polish(dln_backend *be, const dln_objective *obj, const dln_data *d, int k, double *R, double *moved,
-                       dln_error *err)
+/* From R (dy, dx, rank r; updated in place) to the local minimum the local solve reaches: the
+ * convex solve where k >= min(dx, dy) or r < k, else the rank-k local solve from R's balanced
+ * factors. *moved = f(R on entry) - f(R on return). */
+static int polish(dln_shallow_eval *ev, const dln_objective *obj, const dln_data *d, int k, int r, double *R,
+                  double *moved, dln_error *err)
 {
-    // R (dy, dx) host: the start, then the local minimum reached from it
     int dy = d->dy, dx = d->dx, full = dy < dx ? dy : dx;
-    size_t n = (size_t)dy * dx;
-    double *s = malloc(sizeof(double) * (size_t)full), *a = malloc(sizeof(double) * n), start;
-    if (!s || !a) {
-        free(s), free(a);
-        return dln_fail(err, DLN_ENOMEM, "out of host memory");
-    }
-    memcpy(a, R, sizeof(double) * n);
-    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', dy, dx, a, dy, s, NULL, 1, NULL, 1);
-    int rank = 0;
-    while (!info && rank < full && s[rank] > DLN_CERTIFY_RANK_TOL * s[0]) rank++;
-    free(s), free(a);
-    if (info) return dln_fail(err, DLN_ERUNTIME, "LAPACKE_dgesdd failed (info %d) on the product", (int)info);
-    dln_shallow_eval *ev;
-    DLN_TRY(dln_shallow_eval_create(be, obj, d, &ev));
-    int rc = dln_shallow_eval_at(ev, R, &start, NULL);
-    if (!rc && (k >= full || rank < k)) { /* convex near R: the convex problem from R */
+    double start;
+    DLN_TRY(dln_shallow_eval_at(ev, R, &start, NULL));
+    if (k >= full || r < k) { /* convex near R */
         dln_convex_result cx;
-        rc = dln_shallow_convex(be, obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, R, &cx, err);
-        if (!rc) *moved = start - cx.value;
-    } else if (!rc) { /* on the rank-k manifold: the local solve from R's balanced factors */
-        factor_work w;
-        double f0 = 0.0, g0 = 0.0;
-        rc = work_alloc(&w, ev, dy, dx, k, err);
-        if (!rc) rc = at_zero(ev, dy, dx, w.c.G, w.c.R, &f0, &g0);
-        if (!rc) {
-            memcpy(w.c.R, R, sizeof(double) * n);
-            double *sv = w.scratch + k + (size_t)k * k;
-            rc = balance(&w.c, sv, sv + full, err);
-        }
-        local_end end = {.unattained = dln_shallow_infimum_unattainable(obj)};
-        if (!rc) rc = local_solve(&w.c, f0, g0, w.x, w.scratch, &end, err);
-        if (!rc) memcpy(R, w.c.R, sizeof(double) * n), *moved = start - end.value;
-        free(w.mem);
+        DLN_TRY(dln_shallow_convex_with(ev, obj, d, DLN_CONVEX_TOL, DLN_CONVEX_MAX_ITER, R, &cx, err));
+        *moved = start - cx.value;
+        return DLN_OK;
     }
-    dln_shallow_eval_destroy(ev);
+    factor_work w;
+    double f0 = 0.0, g0 = 0.0;
+    int rc = work_alloc(&w, ev, dy, dx, k, err);
+    if (!rc) rc = at_zero(ev, dy, dx, w.c.G, w.c.R, &f0, &g0);
+    if (!rc) {
+        memcpy(w.c.R, R, sizeof(double) * (size_t)dy * dx);
+        double *sv = w.scratch + k + (size_t)k * k;
+        rc = balance(&w.c, sv, sv + full, err);
+    }
+    local_end end = {.unattainable = dln_shallow_infimum_unattainable(obj)};
+    if (!rc) rc = local_solve(&w.c, f0, g0, w.x, w.scratch, &end, err);
+    if (!rc) memcpy(R, w.c.R, sizeof(double) * (size_t)dy * dx), *moved = start - end.value;
+    free(w.mem);
+    return rc;
+}
+
+int dln_shallow_check_product(dln_backend *be, const dln_objective *obj, const dln_data *d, const double *R, int k,
+                              uint64_t seed, dln_product_check *out, dln_error *err)
+{
+    // R (dy, dx) host: a deep run's product; one evaluator (X uploaded once) for all three steps
+    size_t n = (size_t)d->dy * d->dx;
+    memset(out, 0, sizeof *out);
+    double *P = malloc(sizeof(double) * n);
+    if (!P) return dln_fail(err, DLN_ENOMEM, "out of host memory");
+    memcpy(P, R, sizeof(double) * n);
+    dln_shallow_eval *ev;
+    int rc = dln_shallow_eval_create(be, obj, d, &ev);
+    if (!rc) rc = dln_shallow_certify_with(ev, d, P, k, -1, seed, &out->at, err);
+    if (!rc) rc = polish(ev, obj, d, out->at.rank_bound, out->at.product_rank, P, &out->moved, err);
+    if (!rc) rc = dln_shallow_certify_with(ev, d, P, k, 0, seed, &out->end, err);
+    if (ev) dln_shallow_eval_destroy(ev);
+    free(P);
     return rc;
 }

@@ -60,6 +60,11 @@ int dln_newton_cg(const dln_newton_fn *fn, double *x, double grad_target, double
 int dln_trust_region(const dln_newton_fn *fn, double *x, double grad_target, double floor, int max_iter,
                      dln_newton_result *res, dln_error *err);
 
+/* ---- convex.c ---------------------------------------------------------------------------- */
+/* dln_shallow_convex on an evaluator of obj on d made already. */
+int dln_shallow_convex_with(dln_shallow_eval *ev, const dln_objective *obj, const dln_data *d, double tol,
+                            int max_iter, double *R, dln_convex_result *res, dln_error *err);
+
 /* ---- certify.c --------------------------------------------------------------------------- */
 /* dln_shallow_certify_at on an evaluator made already (its last point becomes R). */
 int dln_shallow_certify_with(dln_shallow_eval *ev, const dln_data *d, const double *R, int k, int hess_iters,
