@@ -3,7 +3,7 @@
  * blockIdx.y = member), fp64 and fp32, with the arithmetic of loss_math.h (shared with the
  * CPU backend). The gradient kernel overwrites Z with dL/dZ and, when a value is asked,
  * folds each thread's fp64 sum of the loss over its fixed, strided subset of the member
- * (elements for lp, huber and logistic; whole columns for softmax) with the fixed tree into
+ * (elements for lp, huber, logistic and masked; whole columns for softmax) with the fixed tree into
  * one partial per block; tree_sum.h's second pass folds a member's partials into its value.
  * As in sumsq.cu the block count depends on the shape only and there are no atomics, so a
  * member's value is bitwise reproducible and the same in any batch. The Hessian kernel
@@ -159,6 +159,9 @@ static cudaError_t gradient_kind(int kind, int rows, int cols, int count, double
     case DLN_LOSS_MATH_LOGISTIC:
         return gradient_launch<T, DLN_LOSS_MATH_LOGISTIC>(rows, cols, count, param, y, ldy, sy, z, ldz, sz, partials,
                                                           out, stream);
+    case DLN_LOSS_MATH_MASKED:
+        return gradient_launch<T, DLN_LOSS_MATH_MASKED>(rows, cols, count, param, y, ldy, sy, z, ldz, sz, partials,
+                                                        out, stream);
     case DLN_LOSS_MATH_SOFTMAX:
         return gradient_launch<T, DLN_LOSS_MATH_SOFTMAX>(rows, cols, count, param, y, ldy, sy, z, ldz, sz, partials,
                                                          out, stream);
@@ -181,6 +184,9 @@ static cudaError_t hessian_kind(int kind, int rows, int cols, int count, double 
     case DLN_LOSS_MATH_LOGISTIC:
         return hessian_launch<T, DLN_LOSS_MATH_LOGISTIC>(rows, cols, count, param, y, ldy, sy, z, ldz, sz, d, ldd,
                                                          sd, stream);
+    case DLN_LOSS_MATH_MASKED:
+        return hessian_launch<T, DLN_LOSS_MATH_MASKED>(rows, cols, count, param, y, ldy, sy, z, ldz, sz, d, ldd, sd,
+                                                       stream);
     case DLN_LOSS_MATH_SOFTMAX:
         return hessian_launch<T, DLN_LOSS_MATH_SOFTMAX>(rows, cols, count, param, y, ldy, sy, z, ldz, sz, d, ldd,
                                                         sd, stream);

@@ -15,6 +15,10 @@
  *             (1 - sum y) (m + log s) for a y whose sum is 1 only to rounding (fp32 labels),
  *             so that the value is the function whose gradient is p - y;
  *             g = p - y with p = exp(z - m) / s, and (H d) = p (d - p^T d).
+ *   masked    the square loss on the observed entries only (matrix completion): an entry
+ *             whose target is NaN is unobserved and contributes nothing: 1/2 e^2, g = e,
+ *             h = 1 where y is a number, 0 where it is NaN (a select, so the loop still
+ *             vectorizes; the NaN never reaches an arithmetic result).
  * The kind numbers are dln_loss_kind's (dln/ops.h; the backends check they agree). */
 #ifndef DLN_LOSS_MATH_H
 #define DLN_LOSS_MATH_H
@@ -37,6 +41,7 @@
 #define DLN_LOSS_MATH_HUBER 2
 #define DLN_LOSS_MATH_LOGISTIC 3
 #define DLN_LOSS_MATH_SOFTMAX 4
+#define DLN_LOSS_MATH_MASKED 5
 
 /* a^q for a >= 0, q >= 0: by squaring for an integral q up to 64 (exact to a few ulps, and
  * 0^0 = 1), else pow. */
@@ -61,12 +66,13 @@ DLN_LOSS_FN double dln_sigmoid_t(double x, double t) { return (x >= 0 ? 1.0 : t)
 
 DLN_LOSS_FN double dln_sigmoid(double x) { return dln_sigmoid_t(x, exp(-fabs(x))); }
 
-/* The derivative of an elementwise loss (lp, huber, logistic) at prediction z and target y
+/* The derivative of an elementwise loss (lp, huber, logistic, masked) at prediction z and target y
  * with its parameter (p, delta; unused by logistic). Branch-free but for lp's power, so
  * that a loop of it over a constant kind vectorizes. */
 DLN_LOSS_FN double dln_loss_elem_grad(int kind, double param, double z, double y)
 {
     if (kind == DLN_LOSS_MATH_LOGISTIC) return dln_sigmoid_t(z, exp(-fabs(z))) - y;
+    if (kind == DLN_LOSS_MATH_MASKED) return y == y ? z - y : 0.0;
     double e = z - y;
     if (kind == DLN_LOSS_MATH_HUBER) return e < -param ? -param : (e > param ? param : e);
     double t = dln_loss_pow(fabs(e), param - 1.0); /* lp */
@@ -80,6 +86,7 @@ DLN_LOSS_FN double dln_loss_elem_value(int kind, double param, double z, double 
         double l = log1p(exp(-fabs(z)));
         return (y != 0.0 ? y * ((z < 0 ? -z : 0.0) + l) : 0.0) + (y != 1.0 ? (1.0 - y) * ((z > 0 ? z : 0.0) + l) : 0.0);
     }
+    if (kind == DLN_LOSS_MATH_MASKED) return y == y ? 0.5 * (z - y) * (z - y) : 0.0;
     double e = z - y, a = fabs(e);
     if (kind == DLN_LOSS_MATH_HUBER) return a <= param ? 0.5 * e * e : param * (a - 0.5 * param);
     return (a / param) * dln_loss_pow(a, param - 1.0); /* lp */
@@ -97,6 +104,7 @@ DLN_LOSS_FN double dln_loss_elem(int kind, double param, double z, double y, dou
 DLN_LOSS_FN double dln_loss_elem_h(int kind, double param, double z, double y)
 {
     if (kind == DLN_LOSS_MATH_LOGISTIC) return dln_sigmoid(z) * dln_sigmoid(-z);
+    if (kind == DLN_LOSS_MATH_MASKED) return y == y ? 1.0 : 0.0;
     double a = fabs(z - y);
     if (kind == DLN_LOSS_MATH_HUBER) return a <= param ? 1.0 : 0.0;
     return (param - 1.0) * dln_loss_pow(a, param - 2.0); /* lp */

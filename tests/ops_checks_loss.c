@@ -50,8 +50,14 @@ static double scaled_normal(oc_ctx *c, int i, int j)
 static void make_target(oc_ctx *c, const dln_loss *l, oc_mat *P, int rows, int cols)
 {
     fill(c, P, l->kind == DLN_LOSS_LOGISTIC ? uniform01 : scaled_normal);
-    if (l->kind != DLN_LOSS_SOFTMAX) return;
     int ld = P->m.rows;
+    if (l->kind == DLN_LOSS_MASKED) { /* about a third of the entries unobserved */
+        for (int j = 0; j < cols; j++)
+            for (int i = 0; i < rows; i++)
+                if (dln_rng_uniform(&c->g) < 0.35) P->h[1 + i + (size_t)j * ld] = NAN;
+        OC_OK(c, dln_upload(c->be, &P->m, P->h, ld));
+    }
+    if (l->kind != DLN_LOSS_SOFTMAX) return;
     for (int j = 0; j < cols; j++) {
         double *y = P->h + 1 + (size_t)j * ld, s = 0.0;
         for (int i = 0; i < rows; i++) s += (y[i] = j % 3 == 0 ? (i == j % rows) : dln_rng_uniform(&c->g));
@@ -196,10 +202,11 @@ void oc_loss(oc_ctx *c)
         {{DLN_LOSS_LP, 4}, "lp p=4"},       {{DLN_LOSS_LP, 2.5}, "lp p=2.5"}, {{DLN_LOSS_LP, 2}, "lp p=2"},
         {{DLN_LOSS_LP, 3}, "lp p=3"},       {{DLN_LOSS_LP, 8}, "lp p=8"},     {{DLN_LOSS_LP, 9}, "lp p=9"},
         {{DLN_LOSS_HUBER, 0.7}, "huber"}, {{DLN_LOSS_LOGISTIC, 0}, "logistic"}, {{DLN_LOSS_SOFTMAX, 0}, "softmax"},
+        {{DLN_LOSS_MASKED, 0}, "masked"},
     };
     for (size_t k = 0; k < sizeof losses / sizeof losses[0]; k++) one_loss(c, &losses[k].l, losses[k].name);
-    const int long_ones[] = {0, 6, 7, 8}; /* lp p=4, huber, logistic, softmax */
-    for (int k = 0; k < 4; k++) long_member(c, &losses[long_ones[k]].l, losses[long_ones[k]].name);
+    const int long_ones[] = {0, 6, 7, 8, 9}; /* lp p=4, huber, logistic, softmax, masked */
+    for (int k = 0; k < 5; k++) long_member(c, &losses[long_ones[k]].l, losses[long_ones[k]].name);
     if (c->dtype == DLN_F64) extremes(c);
     /* refusals: a parameter out of range, an unknown loss, shapes that differ, a short result column */
     oc_mat A = oc_rand(c, 4, 5), B = oc_rand(c, 4, 6);

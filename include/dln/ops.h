@@ -76,6 +76,8 @@ typedef enum {
     DLN_LOSS_HUBER = 2,    /* sum h(Z - Y), h(e) = e^2 / 2 for |e| <= d, d (|e| - d / 2) beyond; param = d > 0 */
     DLN_LOSS_LOGISTIC = 3, /* sum softplus(Z) - Y o Z, entries of Y in [0, 1] */
     DLN_LOSS_SOFTMAX = 4,  /* sum_j logsumexp(Z_:j) - Y_:j^T Z_:j, columns of Y on the simplex */
+    DLN_LOSS_MASKED = 5,   /* 1/2 sum (Z - Y)^2 over the entries where Y is a number: NaN marks an
+                              unobserved entry (matrix completion) */
 } dln_loss_kind;
 
 typedef struct {

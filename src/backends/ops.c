@@ -172,7 +172,7 @@ static int check_factors(dln_backend *be, const char *op, const dln_mat *v, int 
 static int check_loss(dln_backend *be, const char *op, const dln_loss *l)
 {
     if (!l) return dln_fail(be->err, DLN_ERUNTIME, "%s: no loss", op);
-    int ok = l->kind == DLN_LOSS_LOGISTIC || l->kind == DLN_LOSS_SOFTMAX ||
+    int ok = l->kind == DLN_LOSS_LOGISTIC || l->kind == DLN_LOSS_SOFTMAX || l->kind == DLN_LOSS_MASKED ||
              (l->kind == DLN_LOSS_LP && l->param >= 2 && isfinite(l->param)) ||
              (l->kind == DLN_LOSS_HUBER && l->param > 0 && isfinite(l->param));
     return ok ? DLN_OK : dln_fail(be->err, DLN_ERUNTIME, "%s: loss %d with parameter %g", op, (int)l->kind, l->param);

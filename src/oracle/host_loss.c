@@ -17,6 +17,10 @@ static long double elem(const dln_loss *l, long double z, long double y, long do
         *g = (e < 0 ? -1.0L : 1.0L) * powl(a, (long double)l->param - 1);
         *h = ((long double)l->param - 1) * powl(a, (long double)l->param - 2);
         return powl(a, (long double)l->param) / (long double)l->param;
+    case DLN_LOSS_MASKED: /* NaN target: unobserved */
+        *g = isnan(y) ? 0.0L : e;
+        *h = isnan(y) ? 0.0L : 1.0L;
+        return isnan(y) ? 0.0L : e * e / 2;
     case DLN_LOSS_HUBER: {
         long double d = l->param;
         *g = a <= d ? e : (e < 0 ? -d : d);

@@ -34,7 +34,8 @@ __attribute__((simd("notinbranch"))) double exp(double);
 #include "loss_math.h"
 
 _Static_assert(DLN_LOSS_LP == DLN_LOSS_MATH_LP && DLN_LOSS_HUBER == DLN_LOSS_MATH_HUBER &&
-                   DLN_LOSS_LOGISTIC == DLN_LOSS_MATH_LOGISTIC && DLN_LOSS_SOFTMAX == DLN_LOSS_MATH_SOFTMAX,
+                   DLN_LOSS_LOGISTIC == DLN_LOSS_MATH_LOGISTIC && DLN_LOSS_SOFTMAX == DLN_LOSS_MATH_SOFTMAX &&
+                   DLN_LOSS_MASKED == DLN_LOSS_MATH_MASKED,
                "dln_loss_kind and loss_math.h number the losses alike");
 
 /* One column of an elementwise loss of the constant kind K with parameter P (a function per
@@ -87,6 +88,8 @@ ELEM_COLUMN(huber_column_f64, double, DLN_LOSS_MATH_HUBER)
 ELEM_COLUMN(huber_column_f32, float, DLN_LOSS_MATH_HUBER)
 ELEM_COLUMN(logistic_column_f64, double, DLN_LOSS_MATH_LOGISTIC)
 ELEM_COLUMN(logistic_column_f32, float, DLN_LOSS_MATH_LOGISTIC)
+ELEM_COLUMN(masked_column_f64, double, DLN_LOSS_MATH_MASKED)
+ELEM_COLUMN(masked_column_f32, float, DLN_LOSS_MATH_MASKED)
 
 #define ELEM_HESSIAN_COLUMN(NAME, T)                                                              \
     static inline void NAME(int K, double param, int rows, const T *z, const T *y, T *d)         \
@@ -108,6 +111,7 @@ ELEM_HESSIAN_COLUMN(elem_hessian_column_f32, float)
             case DLN_LOSS_LP: total += lp_column_##SUFFIX(p, Z->rows, z, y, want_value); break;   \
             case DLN_LOSS_HUBER: total += huber_column_##SUFFIX(p, Z->rows, z, y, want_value); break; \
             case DLN_LOSS_LOGISTIC: total += logistic_column_##SUFFIX(p, Z->rows, z, y, want_value); break; \
+            case DLN_LOSS_MASKED: total += masked_column_##SUFFIX(p, Z->rows, z, y, want_value); break; \
             case DLN_LOSS_SOFTMAX:                                                                \
                 dln_softmax_column_##SUFFIX(Z->rows, z, y, want_value ? &col : NULL);             \
                 if (want_value) total += col;                                                     \
@@ -132,6 +136,7 @@ GRADIENT_MEMBER(gradient_member_f32, float, f32)
             case DLN_LOSS_LP: ELEM(DLN_LOSS_MATH_LP, p, Z->rows, z, y, d); break;                 \
             case DLN_LOSS_HUBER: ELEM(DLN_LOSS_MATH_HUBER, p, Z->rows, z, y, d); break;           \
             case DLN_LOSS_LOGISTIC: ELEM(DLN_LOSS_MATH_LOGISTIC, p, Z->rows, z, y, d); break;     \
+            case DLN_LOSS_MASKED: ELEM(DLN_LOSS_MATH_MASKED, p, Z->rows, z, y, d); break;         \
             case DLN_LOSS_SOFTMAX: SOFTMAX(Z->rows, z, d); break;                                 \
             }                                                                                     \
         }                                                                                         \

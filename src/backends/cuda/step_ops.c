@@ -104,7 +104,8 @@ int dln_cuda_sumsq(dln_backend *be, const dln_mat *X, size_t stride_x, int count
 }
 
 _Static_assert(DLN_LOSS_LP == DLN_LOSS_MATH_LP && DLN_LOSS_HUBER == DLN_LOSS_MATH_HUBER &&
-                   DLN_LOSS_LOGISTIC == DLN_LOSS_MATH_LOGISTIC && DLN_LOSS_SOFTMAX == DLN_LOSS_MATH_SOFTMAX,
+                   DLN_LOSS_LOGISTIC == DLN_LOSS_MATH_LOGISTIC && DLN_LOSS_SOFTMAX == DLN_LOSS_MATH_SOFTMAX &&
+                   DLN_LOSS_MASKED == DLN_LOSS_MATH_MASKED,
                "dln_loss_kind and loss_math.h number the losses alike");
 
 int dln_cuda_loss_gradient(dln_backend *be, const dln_loss *loss, const dln_mat *Y, size_t stride_y, dln_mat *Z,
