@@ -134,3 +134,119 @@ def runner(dtype, opts):
 def variants(opts):
     dtype = np.float64 if opts.precision == "fp64" else np.float32
     return [("numpy", runner(dtype, opts), "cpu, numpy %s" % np.__version__)]
+
+
+# ---------------------------------------------------------------------------------------
+# Deep matrix completion (scripts/peers --completion; Arora, Cohen, Hu & Luo 2019): no input
+# X, the product R = W_H ... W_1 is the (rows, cols) matrix itself (W_1 is (width, cols), W_H
+# (rows, width)); observed entries E, an (k, 3) float64 array of (row, col, value), 0-based;
+# L = 1/2 sum_(i,j,v) in E (R_ij - v)^2 (a sum, not a mean); dL/dR = M o (R - Yobs), M the 0/1
+# mask, Yobs the observed values (0 elsewhere). Forward A_1 = W_1, A_i = W_i A_(i-1) (A_0 = I),
+# backward G_i = B_i A_(i-1)^T (G_1 = B_1), B_(i-1) = W_i^T B_i with the W_i of this step,
+# all layers updated from the same step's gradients: W_i <- W_i - lr G_i.
+#
+#     completion_variants(opts)       -> list of (name, runner or None, note),
+#                                        runner(E, Ws, lr, steps) -> (Ws, loss, seconds)
+#     completion_batch_variants(opts) -> list of (name, runner or None, note),
+#                                        runner(E, [Ws, ...], lr, steps) -> ([Ws, ...], [loss, ...], seconds)
+# ---------------------------------------------------------------------------------------
+
+
+def completion_mask(E, rows, cols):
+    """The 0/1 mask M and the dense observed values Yobs (0 where unobserved) of entries E."""
+    E = np.asarray(E, dtype=np.float64)
+    r, c = E[:, 0].astype(np.int64), E[:, 1].astype(np.int64)
+    M = np.zeros((rows, cols))
+    Yobs = np.zeros((rows, cols))
+    M[r, c] = 1.0
+    Yobs[r, c] = E[:, 2]
+    return M, Yobs
+
+
+def completion_loss(E, Ws):
+    """1/2 sum over the entries of (R_ij - v)^2, R = W_H ... W_1, in fp64."""
+    R = np.asarray(Ws[0], dtype=np.float64)
+    for W in Ws[1:]:
+        R = np.asarray(W, dtype=np.float64) @ R
+    E = np.asarray(E, dtype=np.float64)
+    d = R[E[:, 0].astype(np.int64), E[:, 1].astype(np.int64)] - E[:, 2]
+    return 0.5 * float(d @ d)
+
+
+def completion_gd(Ws, M, Yobs, lr, steps, trace=None, stop_below=None):
+    """`steps` plain GD updates of Ws in place. With a list `trace`, the loss at the weights of
+    every step is appended (trace[s] = loss after s updates, the last one included); with
+    stop_below, the loop ends at the first step whose loss is <= stop_below."""
+    H = len(Ws)
+    lr = Ws[0].dtype.type(lr)
+    for s in range(steps + 1):
+        A = [Ws[0]]
+        for W in Ws[1:]:
+            A.append(W @ A[-1])
+        B = M * (A[H - 1] - Yobs)
+        if trace is not None:
+            L = 0.5 * float(np.sum(B * B))
+            trace.append(L)
+            if stop_below is not None and L <= stop_below:
+                break
+        if s == steps:
+            break
+        for i in range(H - 1, -1, -1):
+            if i > 0:
+                G = B @ A[i - 1].T
+                B = Ws[i].T @ B  # with W_i before its update
+            else:
+                G = B
+            Ws[i] -= lr * G
+    return Ws
+
+
+def _threads_note(opts):
+    """numpy's BLAS threads limited to opts.threads with threadpoolctl where installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None, "numpy's BLAS threads: its default (threadpoolctl not installed)"
+    return threadpool_limits, "%d BLAS threads (threadpoolctl)" % opts.threads
+
+
+def completion_variants(opts):
+    limits, tnote = _threads_note(opts)
+    rows, cols = opts.rows, opts.cols
+
+    def run(E, Ws, lr, steps):
+        M, Yobs = completion_mask(E, rows, cols)
+        Ws = [np.array(W, dtype=np.float64, order="C") for W in Ws]
+        with (limits(limits=opts.threads, user_api="blas") if limits else _nothing()):
+            t0 = time.perf_counter()
+            completion_gd(Ws, M, Yobs, lr, steps)
+            sec = time.perf_counter() - t0
+        return Ws, completion_loss(E, Ws), sec
+
+    return [("numpy", run, "cpu, numpy %s, %s" % (np.__version__, tnote))]
+
+
+def completion_batch_variants(opts):
+    """numpy as one would loop it: the members one after the other in one process."""
+    limits, tnote = _threads_note(opts)
+    rows, cols = opts.rows, opts.cols
+
+    def run(E, members, lr, steps):
+        M, Yobs = completion_mask(E, rows, cols)
+        members = [[np.array(W, dtype=np.float64, order="C") for W in Ws] for Ws in members]
+        with (limits(limits=opts.threads, user_api="blas") if limits else _nothing()):
+            t0 = time.perf_counter()
+            for Ws in members:
+                completion_gd(Ws, M, Yobs, lr, steps)
+            sec = time.perf_counter() - t0
+        return members, [completion_loss(E, Ws) for Ws in members], sec
+
+    return [("numpy (sequential)", run, "cpu, numpy %s, %s, members one after another" % (np.__version__, tnote))]
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

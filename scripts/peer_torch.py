@@ -133,3 +133,187 @@ def variants(opts):
         out.insert(1, ("torch-cudagraph", cudagraph, note + ", one step captured, replayed"))
         out.append(("torch.compile(reduce-overhead)", compiled_runner("reduce-overhead"), note + ", CUDA graphs"))
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Deep matrix completion (scripts/peers --completion; the problem is defined in
+# scripts/peer_numpy.py): R = W_H ... W_1, L = 1/2 sum over the observed entries of
+# (R_ij - v)^2. Variants, on the CPU unless a GPU is there (fp64, torch.set_num_threads(opts.threads)):
+#   torch-autograd   the loop researchers write (Arora, Cohen, Hu & Luo 2019, their
+#                    main.py): the weights as parameters, the end-to-end product, the loss on
+#                    the gathered entries, loss.backward(), torch.optim.SGD(lr).step(); their
+#                    per-step diagnostics (test loss, parameter norm, SVD) left out
+#   torch-manual     eager, the gradients written out (the numpy peer's order of operations,
+#                    in-place updates under no_grad)
+# and for a batch of members (completion_batch_variants):
+#   torch-autograd (sequential)  the researchers' loop run for each member in turn, one process
+#   torch-bmm (batched)          all members' weights stacked, (B, out, in), one batched matmul
+#                                per product of the step, the gradients written out: the
+#                                best case of a peer
+# ---------------------------------------------------------------------------------------
+
+
+def _completion_setup(opts):
+    import torch
+    if torch.cuda.is_available():
+        dev = torch.device("cuda")
+        where = "cuda: %s" % torch.cuda.get_device_name(0)
+    else:
+        dev = torch.device("cpu")
+        torch.set_num_threads(opts.threads)
+        where = "cpu, %d threads" % torch.get_num_threads()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    return torch, dev, "%s, torch %s" % (where, torch.__version__)
+
+
+def _completion_tools(torch, dev, rows, cols):
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def tensor(a):
+        return torch.tensor(np.ascontiguousarray(a), dtype=torch.float64, device=dev)
+
+    def data(E):
+        E = np.asarray(E, dtype=np.float64)
+        r = torch.as_tensor(E[:, 0].astype(np.int64), device=dev)
+        c = torch.as_tensor(E[:, 1].astype(np.int64), device=dev)
+        M = torch.zeros((rows, cols), dtype=torch.float64, device=dev)
+        Yobs = torch.zeros((rows, cols), dtype=torch.float64, device=dev)
+        M[r, c] = 1.0
+        Yobs[r, c] = tensor(E[:, 2])
+        return r, c, tensor(E[:, 2]), M, Yobs
+
+    return sync, tensor, data
+
+
+def _autograd_loop(torch, params, r, c, v, lr, steps):
+    """The researchers' loop: product, loss on the gathered entries, backward, SGD step."""
+    opt = torch.optim.SGD(params, lr=lr)
+    for _ in range(steps):
+        R = params[0]
+        for W in params[1:]:
+            R = W @ R
+        loss = 0.5 * (R[r, c] - v).pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def _manual_step(Ws, M, Yobs, lr):
+    """One GD step with the gradients written out, in place; works on (out, in) matrices and on
+    (B, out, in) stacks alike (matmul batches, .mT transposes the last two dimensions)."""
+    H = len(Ws)
+    A = [Ws[0]]
+    for W in Ws[1:]:
+        A.append(W @ A[-1])
+    B = M * (A[H - 1] - Yobs)
+    for i in range(H - 1, -1, -1):
+        if i > 0:
+            G = B @ A[i - 1].mT
+            B = Ws[i].mT @ B  # with W_i before its update
+        else:
+            G = B
+        Ws[i].sub_(G, alpha=lr)
+
+
+def completion_variants(opts):
+    try:
+        torch, dev, note = _completion_setup(opts)
+    except Exception as e:
+        return [("torch", None, "skipped: PyTorch not importable (%s)" % type(e).__name__)]
+    sync, tensor, data = _completion_tools(torch, dev, opts.rows, opts.cols)
+    from peer_numpy import completion_loss
+
+    def finish(E, Ws, sec):
+        Wn = [W.detach().cpu().numpy().astype(np.float64) for W in Ws]
+        return Wn, completion_loss(E, Wn), sec
+
+    def autograd(E, Ws, lr, steps):
+        r, c, v, _, _ = data(E)
+        params = [torch.nn.Parameter(tensor(W)) for W in Ws]
+        sync()
+        t0 = time.perf_counter()
+        _autograd_loop(torch, params, r, c, v, lr, steps)
+        sync()
+        return finish(E, params, time.perf_counter() - t0)
+
+    def manual(E, Ws, lr, steps):
+        _, _, _, M, Yobs = data(E)
+        Ws = [tensor(W) for W in Ws]
+        with torch.no_grad():
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                _manual_step(Ws, M, Yobs, lr)
+            sync()
+            sec = time.perf_counter() - t0
+        return finish(E, Ws, sec)
+
+    return [("torch-autograd", autograd, note + ", autograd + optim.SGD (researchers' loop)"),
+            ("torch-manual", manual, note + ", gradients written out")]
+
+
+def completion_batch_variants(opts):
+    try:
+        torch, dev, note = _completion_setup(opts)
+    except Exception as e:
+        return [("torch", None, "skipped: PyTorch not importable (%s)" % type(e).__name__)]
+    sync, tensor, data = _completion_tools(torch, dev, opts.rows, opts.cols)
+    from peer_numpy import completion_loss
+
+    def sequential(E, members, lr, steps):
+        r, c, v, _, _ = data(E)
+        params = [[torch.nn.Parameter(tensor(W)) for W in Ws] for Ws in members]
+        sync()
+        t0 = time.perf_counter()
+        for ps in params:
+            _autograd_loop(torch, ps, r, c, v, lr, steps)
+        sync()
+        sec = time.perf_counter() - t0
+        out = [[W.detach().cpu().numpy().astype(np.float64) for W in ps] for ps in params]
+        return out, [completion_loss(E, Ws) for Ws in out], sec
+
+    def batched(E, members, lr, steps):
+        _, _, _, M, Yobs = data(E)
+        H = len(members[0])
+        Ws = [tensor(np.stack([m[i] for m in members])) for i in range(H)]
+        with torch.no_grad():
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                _manual_step(Ws, M, Yobs, lr)
+            sync()
+            sec = time.perf_counter() - t0
+        stacks = [W.cpu().numpy() for W in Ws]
+        out = [[stacks[i][b].astype(np.float64) for i in range(H)] for b in range(len(members))]
+        return out, [completion_loss(E, Ws) for Ws in out], sec
+
+    return [("torch-autograd (sequential)", sequential, note + ", researchers' loop for each member in turn"),
+            ("torch-bmm (batched)", batched, note + ", members stacked, batched matmul, gradients written out")]
+
+
+def completion_process_main(argv):
+    """One configuration in a process of its own, as a researcher's script runs:
+    peer_torch.py completion E.npy INIT_DIR DEPTH LR STEPS THREADS ROWS COLS -> one JSON line
+    (loss, seconds of the loop). The driver times the whole process (interpreter and torch
+    import included)."""
+    import json
+    Epath, init, H, lr, steps, threads, rows, cols = argv
+    H, steps, threads, rows, cols, lr = int(H), int(steps), int(threads), int(rows), int(cols), float(lr)
+    import types
+    opts = types.SimpleNamespace(threads=threads, rows=rows, cols=cols)
+    E = np.load(Epath)
+    Ws = [np.load("%s/W%d.npy" % (init, i + 1)) for i in range(H)]
+    run = dict((n, f) for n, f, _ in completion_variants(opts))["torch-autograd"]
+    _, L, sec = run(E, Ws, lr, steps)
+    print(json.dumps({"loss": L, "seconds": sec, "steps": steps}))
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) > 1 and sys.argv[1] == "completion":
+        completion_process_main(sys.argv[2:])
+    else:
+        sys.exit("usage: peer_torch.py completion E.npy INIT_DIR DEPTH LR STEPS THREADS ROWS COLS")
