@@ -312,7 +312,7 @@ int main(int argc, char **argv)
     dln_error err;
     dln_backend *be = NULL;
     dln_objective *obj = NULL;
-    dln_objective_params op = {NULL, 0, !strcmp(loss, "lp") ? lp_p : 0, !strcmp(loss, "huber") ? delta : 0};
+    dln_objective_params op = {NULL, 0, !strcmp(loss, "lp") ? lp_p : 0, !strcmp(loss, "huber") ? delta : 0, NULL};
     dln_error_clear(&err);
     if (dln_objective_create(loss, &op, &obj, &err)) {
         fprintf(stderr, "lr_quality: --loss: %s\n", err.msg);

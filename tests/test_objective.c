@@ -42,7 +42,7 @@ static void case_make(obj_case *c, dln_backend_kind kind, int depth, const int *
     dln_synth_opts so = {dx, dy, m, dy < dx ? dy : dx, 0.1, c->seed, DLN_LABELS_VALUES};
     OK(c, dln_synth_make(&so, &c->d, &c->err));
     for (int i = 0; i < dy; i++) c->w[i] = 0.25 + 3.0 * dln_rng_uniform(&c->g); /* weights in (0.25, 3.25) */
-    dln_objective_params p = {c->w, dy, 0, 0};
+    dln_objective_params p = {c->w, dy, 0, 0, NULL};
     OK(c, dln_objective_create("weighted_square", &p, &c->obj, &c->err));
 }
 

@@ -49,6 +49,9 @@ void dln_data_free(dln_data *d);
  * column-major fp64 buffer (*data, ld = *rows). Other ranks, dtypes or byte orders,
  * truncated or malformed files are DLN_EINPUT with a message naming the path. */
 int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_error *err);
+/* A vector: a 1-D array (n,), or a 2-D one of shape (n, 1) or (1, n), as dln_npy_read reads
+ * and checks it, into a fresh fp64 buffer of n values. */
+int dln_npy_read_vector(const char *path, int *n, double **data, dln_error *err);
 /* dln_npy_read of `name` opened relative to the open directory dirfd (so that files of
  * one set are all read from the same directory even while a save replaces it); messages
  * name the file as `shown`. */

@@ -118,6 +118,25 @@ typedef struct {
                                    solver's restarts (0: none, no best-known value); default 20 */
     int certify;                /* train: each member's product certified as a shallow local minimum or
                                    not (1), not (0), or where cheap (-1, the default) */
+    /* matrix completion and sensing (dln/matrix.h): the product itself is the unknown (rows,
+     * cols) matrix (X = I, no other data), the loss "completion" or "sensing" (loss must be
+     * NULL or "square"). The observations from files (entries_path; or sensing_path and
+     * b_path), or arrays (entries (n_entries, 3); or sensing_A (n_measurements, rows cols) in
+     * C order and sensing_b), or else the synthetic problem matrix_synth (its kind and sizes;
+     * rows, cols from it); the held-out entries from test_path or test_entries (n_test, 3)
+     * (the synthetic problem's: its unobserved entries). Arrays column-major, borrowed. */
+    dln_matrix_kind matrix;     /* 0: not a matrix problem */
+    int rows, cols;
+    const char *entries_path, *sensing_path, *b_path, *test_path;
+    const double *entries;
+    int n_entries;
+    const double *sensing_A, *sensing_b;
+    int n_measurements;
+    const double *test_entries;
+    int n_test;
+    dln_matrix_synth_opts matrix_synth;
+    int nuclear;                /* the nuclear-norm baseline (dln_nuclear_min) in the summaries: 1, 0, or
+                                   -1 (the default): where rows x cols <= 65536 */
 } dln_experiment_opts;
 
 /* The defaults of `dln train` (the default experiment: a synthetic 32 x 32 problem of 256

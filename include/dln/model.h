@@ -46,6 +46,8 @@ int dln_weights_balanced_factor(const dln_shape *s, const double *R, double **W,
 /* Allocates W[0..depth-1] zeroed (the host weights of a shape). */
 int dln_weights_alloc(const dln_shape *s, double ***W, dln_error *err);
 void dln_weights_free(int depth, double **W);
+/* R (d_H, d_0) = W_H...W_1 of host weights, ld = d_H (CBLAS). */
+int dln_weights_product(const dln_shape *s, double *const *W, double *R, dln_error *err);
 /* Saving W1.npy..WH.npy into dir (src/model/weights_save.c): dir holds, at every instant,
  * the complete old set or the complete new one. The new set is staged in a sibling
  * directory, then swapped in by one atomic exchange (renameat2 RENAME_EXCHANGE; where the

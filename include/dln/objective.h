@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "dln/data.h"
+#include "dln/matrix.h"
 #include "dln/error.h"
 #include "dln/ops.h"
 
@@ -23,6 +24,8 @@ enum {
     DLN_OBJECTIVE_COMPRESSIBLE = 2, /* the loss on (C, M) is the loss on (X, Y) less a constant */
     DLN_OBJECTIVE_UNIT_CURVATURE = 4, /* 0 <= d^2L/dZ^2 <= I everywhere: the curvature bound of the
                                          automatic step (DLN_LR_ARORA) holds */
+    DLN_OBJECTIVE_MATRIX = 8,       /* the prediction is the product itself, the unknown matrix (X = I):
+                                       completion and sensing (dln/matrix.h) */
 };
 
 /* What an objective may be given besides its name (each objective says which it reads;
@@ -32,13 +35,18 @@ typedef struct {
     int n_weights;
     double p;              /* lp: the exponent, p >= 2 (below 2 the Hessian is unbounded at a zero residual) */
     double delta;          /* huber: the threshold between the quadratic and the linear part, > 0 */
+    const dln_matrix_data *matrix; /* completion, sensing: the observations of the product (borrowed: it
+                                      must outlive the objective) */
 } dln_objective_params;
 
 /* The objective called name with its parameters, checked (p may be NULL: none). The losses
  * (docs/maths.md 4.1): "square" 1/2 ||Z - Y||^2 (the default), "lp" (1/p) sum |Z - Y|^p,
  * "huber" sum h_delta(Z - Y), "logistic" sum softplus(Z) - Y o Z (Y in [0, 1]), "softmax"
- * sum_j logsumexp(Z_:j) - Y_:j^T Z_:j (columns of Y on the simplex), and the row-weighted
- * "weighted_square"; dln_objectives() lists them. DLN_EINPUT for an unknown name, a
+ * sum_j logsumexp(Z_:j) - Y_:j^T Z_:j (columns of Y on the simplex), the row-weighted
+ * "weighted_square", and on a product Z = R (X = I) that is the unknown matrix itself
+ * (docs/maths.md 9) "completion" 1/2 sum over the observed entries (R_ij - v)^2 and
+ * "sensing" 1/2 sum_l (<A_l, R> - b_l)^2, their observations in p->matrix (the target Y
+ * they are given is ignored); dln_objectives() lists them. DLN_EINPUT for an unknown name, a
  * parameter out of range or one the objective does not take. */
 int dln_objective_create(const char *name, const dln_objective_params *p, dln_objective **out, dln_error *err);
 void dln_objective_destroy(dln_objective *o);

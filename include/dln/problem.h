@@ -55,6 +55,9 @@ typedef struct {
     int n_modes, r;
     double *mode_U, *mode_VT, *mode_sv;
     const double *C;
+    /* a matrix problem's observations and held-out entries (dln/matrix.h), borrowed: the
+     * trace's test error, effective rank and nuclear norm of the product; NULL otherwise */
+    const dln_matrix_data *matrix;
 } dln_reference;
 
 /* The reference of kind NONE for data whose zero predictor's loss is zero_loss. */

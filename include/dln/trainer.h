@@ -38,6 +38,9 @@ typedef struct {
     const double *product_sv; /* sigma_i(W_H...W_1), descending */
     int n_product_sv;
     double effective_rank;    /* exp(entropy of sigma_i / sum sigma) (Roy and Vetterli 2007) */
+    /* a matrix problem (the reference's matrix, dln/matrix.h), at the steps observe_every
+     * divides and at the last check (the effective rank above too): NaN elsewhere */
+    double nuclear_norm, test_error;
     const double *mode_strength, *target_sv; /* u_i^T R C v_i and sigma_i(M), i < n_modes */
     int n_modes;
     const double *layer_norms; /* ||W_i||_F, i < n_layers */

@@ -74,6 +74,14 @@ typedef struct {
     int loss_p_set, loss_delta_set;
     int shallow_restarts, shallow_restarts_set; /* --shallow-restarts */
     int certify;                                /* --certify 1, --no-certify 0, else -1 */
+    int noise_set;                              /* --noise given */
+    /* matrix completion and sensing (matrixopts.c) */
+    dln_matrix_kind matrix;                     /* the problem (0: none), set by cli_matrix_check */
+    const char *entries_path, *sensing_path, *b_path, *test_path;
+    dln_matrix_kind matrix_synth_kind;          /* --complete, --sense */
+    int n_matrix_synth, matrix_synth_set, shape_set;
+    int rows, cols, target_rank, observed;
+    int nuclear;                                /* --nuclear 1, --no-nuclear 0, else -1 */
 } cli_opts;
 
 /* Parses argv for `command` ("train" or "solve"); prints help and returns -1 on --help. */
@@ -107,6 +115,24 @@ int cli_loss_option(int c, const char *a, cli_opts *o, dln_error *err);
 int cli_loss_check(cli_opts *o, dln_error *err);
 /* The experiment's loss name and parameters (the defaults of --p and --delta applied). */
 void cli_loss_params(const cli_opts *o, const char **name, dln_objective_params *p);
+
+/* ---- matrix completion and sensing (matrixopts.c) ------------------------------------- */
+
+enum { CLI_MATRIX_FIRST = 768 };
+#define CLI_MATRIX_OPTIONS                                                                                  \
+    {"entries", 1, 0, CLI_MATRIX_FIRST}, {"sensing", 1, 0, CLI_MATRIX_FIRST + 1}, {"b", 1, 0, CLI_MATRIX_FIRST + 2}, \
+        {"test-entries", 1, 0, CLI_MATRIX_FIRST + 3}, {"complete", 0, 0, CLI_MATRIX_FIRST + 4},              \
+        {"sense", 0, 0, CLI_MATRIX_FIRST + 5}, {"rows", 1, 0, CLI_MATRIX_FIRST + 6},                         \
+        {"cols", 1, 0, CLI_MATRIX_FIRST + 7}, {"target-rank", 1, 0, CLI_MATRIX_FIRST + 8},                   \
+        {"observed", 1, 0, CLI_MATRIX_FIRST + 9}, {"nuclear", 0, 0, CLI_MATRIX_FIRST + 10},                  \
+        {"no-nuclear", 0, 0, CLI_MATRIX_FIRST + 11}
+extern const char *const cli_matrix_help;
+void cli_matrix_defaults(cli_opts *o);
+int cli_matrix_option(int c, const char *a, cli_opts *o, dln_error *err);
+/* The problem chosen (o->matrix), and what does not go with it refused. */
+int cli_matrix_check(cli_opts *o, dln_error *err);
+/* The experiment's matrix options. */
+void cli_matrix_opts(const cli_opts *o, dln_experiment_opts *x);
 
 /* ---- output files that never harm a user's file (outfile.c) ---------------------------- */
 

@@ -28,7 +28,7 @@ static const struct option train_opts[] = {
     {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC}, {"solver", 1, 0, O_SOLVER},
     {"seeds", 1, 0, O_SEEDS}, {"batch-size", 1, 0, O_BSIZE}, {"threads", 1, 0, O_THREADS},
     {"help", 0, 0, O_HELP}, CLI_DYN_TRAIN_OPTIONS, CLI_LOSS_OPTIONS, CLI_SHALLOW_OPTIONS, CLI_CERTIFY_OPTIONS,
-    {0, 0, 0, 0}};
+    CLI_MATRIX_OPTIONS, {0, 0, 0, 0}};
 
 static const struct option solve_opts[] = {
     {"x", 1, 0, O_X}, {"y", 1, 0, O_Y}, {"dx", 1, 0, O_DX}, {"dy", 1, 0, O_DY},
@@ -37,7 +37,7 @@ static const struct option solve_opts[] = {
     {"width", 1, 0, O_WIDTH}, {"widths", 1, 0, O_WIDTHS}, {"rank-tol", 1, 0, O_RTOL},
     {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"precision", 1, 0, O_PREC},
     {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP}, CLI_DYN_SOLVE_OPTIONS, CLI_LOSS_OPTIONS, CLI_SHALLOW_OPTIONS,
-    {0, 0, 0, 0}};
+    CLI_MATRIX_OPTIONS, {0, 0, 0, 0}};
 
 /* `dln hessian` (dynopts.c handles its own options) */
 static const struct option hessian_opts[] = {
@@ -46,7 +46,8 @@ static const struct option hessian_opts[] = {
     {"seed", 1, 0, O_SEED}, {"data-seed", 1, 0, O_DSEED}, {"load", 1, 0, O_LOAD}, {"rank-tol", 1, 0, O_RTOL},
     {"quiet", 0, 0, O_QUIET}, {"backend", 1, 0, O_BACKEND}, {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, O_HELP},
     {"hessian-iters", 1, 0, CLI_DYN_FIRST + 1}, {"save-direction", 1, 0, CLI_DYN_FIRST + 2},
-    {"save-data", 1, 0, CLI_DYN_FIRST + 4}, CLI_LOSS_OPTIONS, CLI_SHALLOW_OPTIONS, CLI_CERTIFY_OPTIONS, {0, 0, 0, 0}};
+    {"save-data", 1, 0, CLI_DYN_FIRST + 4}, CLI_LOSS_OPTIONS, CLI_SHALLOW_OPTIONS, CLI_CERTIFY_OPTIONS, CLI_MATRIX_OPTIONS,
+    {0, 0, 0, 0}};
 
 static const char *problem_help =
     "Problem (synthetic unless --x and --y are given):\n"
@@ -88,8 +89,8 @@ void cli_print_help(const char *command)
                "                      (with another loss an active bound is refused: not solved yet)\n"
                "  --depth H, --width W, --widths d1,..: take k = the narrowest layer of that network\n"
                "                      (default: no constraint, k = min(dx, dy))\n"
-               "  --quiet             no note on stderr about the backend chosen\n\n%s%s%s",
-               problem_help, cli_loss_help, cli_dyn_solve_help, exec_help);
+               "  --quiet             no note on stderr about the backend chosen\n\n%s%s%s%s",
+               problem_help, cli_loss_help, cli_matrix_help, cli_dyn_solve_help, exec_help);
         return;
     }
     printf("usage: dln train [options]\n\n"
@@ -136,8 +137,8 @@ void cli_print_help(const char *command)
            "                      batches (default: as many as memory allows)\n"
            "  --threads N         CPU backend: spread the members, and the pieces of a run's\n"
            "                      long products (full data), over N threads (0, the default:\n"
-           "                      one per CPU; results do not depend on N)\n\n%s%s%s",
-           problem_help, cli_loss_help, cli_dyn_train_help, exec_help);
+           "                      one per CPU; results do not depend on N)\n\n%s%s%s%s",
+           problem_help, cli_loss_help, cli_matrix_help, cli_dyn_train_help, exec_help);
 }
 
 /* 1 when s is a decimal number: [+-] digits [. digits] [(e|E) [+-] digits], with at least
@@ -285,6 +286,7 @@ static void defaults(cli_opts *o)
     dln_train_opts_default(&o->train);
     cli_dyn_defaults(&o->dyn);
     cli_loss_defaults(o);
+    cli_matrix_defaults(o);
     o->log_every = 100;
 }
 
@@ -298,7 +300,7 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
     case O_DY: o->synth_set = 1; return parse_int("dy", a, 1, DLN_MAX_DIM, &o->dy, err);
     case O_SAMPLES: o->synth_set = 1; return parse_int("samples", a, 1, DLN_MAX_DIM, &o->samples, err);
     case O_TRANK: o->synth_set = 1; return parse_int("teacher-rank", a, 1, DLN_MAX_DIM, &o->teacher_rank, err);
-    case O_NOISE: o->synth_set = 1; return cli_parse_double("noise", a, 0, 1e150, &o->noise, err);
+    case O_NOISE: o->noise_set = 1; return cli_parse_double("noise", a, 0, 1e150, &o->noise, err);
     case O_SEED:
         o->seed_set = 1;
         DLN_TRY(parse_long("seed", a, 0, __LONG_MAX__, &v, err));
@@ -364,6 +366,7 @@ static int set_option(int c, const char *a, cli_opts *o, dln_error *err)
         else return dln_fail(err, DLN_EINPUT, "--precision: expected fp64, fp32 or tf32, got '%s'", a);
         return DLN_OK;
     default:
+        if (c >= CLI_MATRIX_FIRST) return cli_matrix_option(c, a, o, err);
         if (c >= CLI_LOSS_FIRST) return cli_loss_option(c, a, o, err);
         if (c >= CLI_DYN_FIRST) return cli_dyn_option(c, a, o, err);
         return dln_fail(err, DLN_EINPUT, "internal: unknown option code %d", c);
@@ -438,7 +441,8 @@ static int check_batch(cli_opts *o, dln_error *err)
 static int check_combinations(const char *command, cli_opts *o, dln_error *err)
 {
     if (!o->x_path != !o->y_path) return dln_fail(err, DLN_EINPUT, "--x and --y go together: give both or neither");
-    if (o->x_path && (o->synth_set || o->data_seed_set))
+    DLN_TRY(cli_matrix_check(o, err));
+    if (o->x_path && (o->synth_set || o->noise_set || o->data_seed_set))
         return dln_fail(err, DLN_EINPUT, "--dx/--dy/--samples/--teacher-rank/--noise/--data-seed describe the "
                         "synthetic problem and cannot be combined with --x/--y");
     if (o->train.line_search && o->train.momentum != 0.0)

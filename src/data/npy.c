@@ -245,7 +245,7 @@ static int read_header(FILE *f, const char *path, npy_header *h, uint64_t *offse
 }
 
 /* Checks dtype and shape; on success rows x cols of esize-byte elements. */
-static int check_header(const npy_header *h, const char *path, int *rows, int *cols,
+static int check_header(const npy_header *h, const char *path, int vector, int *rows, int *cols,
                         size_t *esize, dln_error *err)
 {
     /* printable copy for messages: a NUL or control byte inside the string shows as '?' */
@@ -271,9 +271,11 @@ static int check_header(const npy_header *h, const char *path, int *rows, int *c
                         more);
     char shp[128];
     format_shape(h, shp, sizeof shp);
+    npy_header one = *h; /* a vector (n,) read as the column (n, 1) */
+    if (vector && h->ndim == 1) one.ndim = 2, one.shape[1] = 1, h = &one;
     if (h->ndim != 2)
-        return dln_fail(err, DLN_EINPUT, "%s: has %d dimension(s) %s; expected a 2-D array", path,
-                        h->ndim, shp);
+        return dln_fail(err, DLN_EINPUT, "%s: has %d dimension(s) %s; expected a %s array", path,
+                        h->ndim, shp, vector ? "1-D or 2-D" : "2-D");
     if (h->shape[0] == 0 || h->shape[1] == 0)
         return dln_fail(err, DLN_EINPUT, "%s: shape %s has a dimension of size 0; expected a "
                         "non-empty 2-D array", path, shp);
@@ -360,7 +362,7 @@ static int read_data(FILE *f, const char *path, size_t n, size_t esize, size_t c
 /* The memory allocated never exceeds what the file can hold: a regular file's size is
  * checked against the header before allocating; anything else (a pipe, a FIFO, a
  * character device) is read into a buffer that grows as the data arrive. */
-static int read_file(FILE *f, const char *path, int shape_only, int *rows, int *cols, double **data,
+static int read_file(FILE *f, const char *path, int shape_only, int vector, int *rows, int *cols, double **data,
                      dln_error *err)
 {
     struct stat st;
@@ -373,7 +375,7 @@ static int read_file(FILE *f, const char *path, int shape_only, int *rows, int *
     size_t esize = 8;
     int r = 0, c = 0;
     DLN_TRY(read_header(f, path, &h, &offset, err));
-    DLN_TRY(check_header(&h, path, &r, &c, &esize, err));
+    DLN_TRY(check_header(&h, path, vector, &r, &c, &esize, err));
     size_t n = (size_t)r * (size_t)c;
     if (regular) {
         uint64_t size = (uint64_t)st.st_size, have = size > offset ? size - offset : 0,
@@ -399,9 +401,9 @@ static int read_file(FILE *f, const char *path, int shape_only, int *rows, int *
 }
 
 /* The whole read of an open stream; outputs reset on failure. */
-static int read_stream(FILE *f, const char *path, int *rows, int *cols, double **data, dln_error *err)
+static int read_stream(FILE *f, const char *path, int vector, int *rows, int *cols, double **data, dln_error *err)
 {
-    int rc = read_file(f, path, 0, rows, cols, data, err);
+    int rc = read_file(f, path, 0, vector, rows, cols, data, err);
     fclose(f);
     if (rc) {
         free(*data);
@@ -420,7 +422,26 @@ int dln_npy_read(const char *path, int *rows, int *cols, double **data, dln_erro
     if (!path) return dln_fail(err, DLN_EINPUT, "dln_npy_read: null path");
     FILE *f = fopen(path, "rbe");
     if (!f) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    return read_stream(f, path, rows, cols, data, err);
+    return read_stream(f, path, 0, rows, cols, data, err);
+}
+
+int dln_npy_read_vector(const char *path, int *n, double **data, dln_error *err)
+{
+    *n = 0;
+    *data = NULL;
+    if (!path) return dln_fail(err, DLN_EINPUT, "dln_npy_read_vector: null path");
+    FILE *f = fopen(path, "rbe");
+    if (!f) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    int rows = 0, cols = 0;
+    DLN_TRY(read_stream(f, path, 1, &rows, &cols, data, err));
+    if (rows != 1 && cols != 1) {
+        free(*data);
+        *data = NULL;
+        return dln_fail(err, DLN_EINPUT, "%s: shape (%d, %d); expected a vector: (n,), (n, 1) or (1, n)", path, rows,
+                        cols);
+    }
+    *n = rows * cols;
+    return DLN_OK;
 }
 
 int dln_npy_read_at(int dirfd, const char *name, const char *shown, int *rows, int *cols, double **data,
@@ -435,7 +456,7 @@ int dln_npy_read_at(int dirfd, const char *name, const char *shown, int *rows, i
         if (fd >= 0) close(fd);
         return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", shown, strerror(e));
     }
-    return read_stream(f, shown, rows, cols, data, err);
+    return read_stream(f, shown, 0, rows, cols, data, err);
 }
 
 double dln_npy_scratch_bytes(int rows, int cols)
@@ -454,7 +475,7 @@ int dln_npy_shape(const char *path, int *rows, int *cols, dln_error *err)
     FILE *f = fopen(path, "rbe");
     if (!f) return dln_fail(err, DLN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
     double *none = NULL;
-    int rc = read_file(f, path, 1, rows, cols, &none, err);
+    int rc = read_file(f, path, 1, 0, rows, cols, &none, err);
     fclose(f);
     if (rc) *rows = *cols = 0;
     return rc;

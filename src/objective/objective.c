@@ -8,7 +8,7 @@
 
 #include "objective/objective.h"
 
-static const dln_objective square = {&dln_objective_square, {NULL, 0, 0, 0}, {0, 0}};
+static const dln_objective square = {&dln_objective_square, {NULL, 0, 0, 0, NULL}, {0, 0}};
 
 static const dln_objective_ops *find(const char *name)
 {
@@ -41,7 +41,7 @@ int dln_objective_create(const char *name, const dln_objective_params *p, dln_ob
         dln_objectives(known, sizeof known);
         return dln_fail(err, DLN_EINPUT, "unknown objective '%s' (known: %s)", name ? name : "", known);
     }
-    dln_objective_params none = {NULL, 0, 0, 0};
+    dln_objective_params none = {NULL, 0, 0, 0, NULL};
     if (!p) p = &none;
     double param = 0.0;
     if (ops->check) DLN_TRY(ops->check(p, &param, err));
@@ -50,7 +50,7 @@ int dln_objective_create(const char *name, const dln_objective_params *p, dln_ob
     if (!o) return dln_fail(err, DLN_ENOMEM, "out of host memory");
     o->ops = ops;
     o->loss = (dln_loss){ops->loss, param};
-    o->p.p = p->p, o->p.delta = p->delta;
+    o->p.p = p->p, o->p.delta = p->delta, o->p.matrix = p->matrix;
     if (p->weights && p->n_weights > 0) {
         o->p.weights = malloc(sizeof(double) * (size_t)p->n_weights);
         if (!o->p.weights) {
@@ -72,6 +72,9 @@ int dln_objective_no_param(const char *objective, const dln_objective_params *p,
         return dln_fail(err, DLN_EINPUT, "the %s loss takes no exponent p (lp's parameter)", objective);
     if (p->delta != 0 && strcmp(takes, "delta"))
         return dln_fail(err, DLN_EINPUT, "the %s loss takes no delta (huber's parameter)", objective);
+    if (p->matrix && strcmp(takes, "matrix"))
+        return dln_fail(err, DLN_EINPUT, "the %s loss takes no matrix observations (completion's and sensing's)",
+                        objective);
     return DLN_OK;
 }
 

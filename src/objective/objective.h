@@ -77,7 +77,7 @@ int dln_loss_state_hessian(void *state, dln_backend *be, const dln_mat *Z, size_
     .state_bytes = dln_loss_state_bytes, .state_create = dln_loss_state_create,                              \
     .state_destroy = dln_loss_state_destroy, .set_target = dln_loss_state_set_target,                        \
     .gradient = dln_loss_state_gradient, .hessian = dln_loss_state_hessian
-/* A parameter the objective does not take, refused by name (what: "weights", "p", "delta"). */
+/* A parameter the objective does not take, refused by name (what: "weights", "p", "delta", "matrix"). */
 int dln_objective_no_param(const char *objective, const dln_objective_params *p, const char *takes,
                            dln_error *err);
 

@@ -10,6 +10,8 @@
     X(logistic)         \
     X(softmax)          \
     X(weighted_square)  \
+    X(completion)       \
+    X(sensing)          \
     /* (end of list) */
 
 #define DECLARE(name) extern const dln_objective_ops dln_objective_##name;

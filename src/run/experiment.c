@@ -69,7 +69,8 @@ void dln_experiment_destroy(dln_experiment *e)
     dln_reference_free(&e->ref);
     if (e->solved) dln_shallow_free(&e->sh);
     dln_rank_k_free(&e->rk);
-    free(e->cert);
+    free(e->cert), free(e->mxm);
+    dln_matrix_free(&e->mx);
     dln_backend_destroy(e->be);
     dln_shape_free(&e->s);
     if (!e->data_borrowed) dln_data_free(&e->d);
@@ -115,8 +116,21 @@ static int make_members(dln_experiment *e)
 static int make_objective(dln_experiment *e)
 {
     const dln_experiment_opts *o = &e->o;
-    DLN_TRY(dln_exp_at(e, DLN_PART_LOSS, dln_objective_create(o->loss ? o->loss : "square", &o->loss_params, &e->obj,
-                                                             e->err)));
+    const char *name = o->loss ? o->loss : "square";
+    dln_objective_params p = o->loss_params;
+    if (o->matrix) { /* the observations' loss; e->mx is read into by dln_exp_get_data */
+        if (strcmp(name, "square") || p.weights || p.p != 0 || p.delta != 0)
+            return dln_exp_at(e, DLN_PART_LOSS, dln_fail(e->err, DLN_EINPUT, "a matrix problem's loss is the square "
+                                                         "loss on its observations: drop the loss '%s'", name));
+        if (o->x_path || o->X)
+            return dln_fail(e->err, DLN_EINPUT, "a matrix problem has no X and Y: its product is the matrix itself");
+        if (o->matrix != DLN_MATRIX_COMPLETION && o->matrix != DLN_MATRIX_SENSING)
+            return dln_fail(e->err, DLN_EINPUT, "unknown matrix problem %d", (int)o->matrix);
+        e->mx.kind = o->matrix;
+        name = o->matrix == DLN_MATRIX_COMPLETION ? "completion" : "sensing";
+        p = (dln_objective_params){.matrix = &e->mx};
+    }
+    DLN_TRY(dln_exp_at(e, DLN_PART_LOSS, dln_objective_create(name, &p, &e->obj, e->err)));
     if (!strcmp(dln_objective_name(e->obj), "square")) {
         dln_objective_destroy(e->obj);
         e->obj = NULL;
@@ -184,7 +198,10 @@ static int rank_bound(const dln_experiment *e)
 static int solve(dln_experiment *e)
 {
     const dln_experiment_opts *o = &e->o;
-    if (e->obj) return dln_exp_other_reference(e, rank_bound(e));
+    if (e->obj) {
+        DLN_TRY(dln_exp_other_reference(e, rank_bound(e)));
+        return dln_exp_nuclear_baseline(e);
+    }
     double t0 = dln_clock_seconds();
     int keep = o->command != DLN_EXPERIMENT_SOLVE || o->solution_dir;
     dln_shallow_opts so = {rank_bound(e), o->rank_tol, keep, o->route, 0};
@@ -223,6 +240,7 @@ static int finish_member(dln_experiment *e, long b, double ***W)
 {
     const dln_train_result *r = &e->res[b];
     e->bal[b] = r->diverged ? NAN : balancedness(&e->s, *W);
+    DLN_TRY(dln_exp_measure_member(e, b, *W));
     if (e->o.save_dir && !r->diverged) DLN_TRY(dln_exp_stage_weights(e, b, *W));
     if (e->W) e->W[b] = *W, *W = NULL;
     return DLN_OK;

@@ -69,6 +69,11 @@ struct dln_experiment {
     int rank_k_solved;
     int other_rank;              /* the rank bound the other loss's reference was made for */
     dln_member_certificate *cert; /* [member], where certified */
+    dln_matrix_data mx;          /* a matrix problem's observations (o.matrix), owned */
+    dln_matrix_metrics *mxm;     /* [member] the final product's metrics (a matrix problem) */
+    dln_nuclear_result nn;       /* the nuclear-norm baseline */
+    double nn_test_error, nn_effective_rank;
+    int nuclear_solved;
     double solve_seconds, seconds; /* the solve; the whole solve command */
     dln_fit fit;
     dln_reference ref;
@@ -116,6 +121,16 @@ int dln_exp_get_data(dln_experiment *e);
 int dln_exp_start_weights(dln_experiment *e);
 /* Member m's starting weights: a copy of the shared ones, or its initialiser's. */
 int dln_exp_member_weights(dln_experiment *e, const dln_member_spec *m, double ***W);
+
+/* ---- matrix.c: completion and sensing ------------------------------------------------ */
+/* The nuclear-norm baseline where wanted (o.nuclear; a note where it is not defined). */
+int dln_exp_nuclear_baseline(dln_experiment *e);
+/* Member b's final product measured (e->mxm[b]); nothing for other problems. */
+int dln_exp_measure_member(dln_experiment *e, long b, double *const *W);
+/* The summary fields: the problem, the baseline, a member's metrics. */
+void dln_exp_put_matrix_problem(dln_json *j, const dln_experiment *e);
+void dln_exp_put_matrix_baseline(dln_json *j, const dln_experiment *e);
+void dln_exp_put_matrix_member(dln_json *j, const dln_experiment *e, long b);
 
 /* ---- outputs.c ------------------------------------------------------------------------- */
 /* Every output directory checked before any work (nothing written). */

@@ -12,6 +12,7 @@ int dln_exp_data_dims(dln_experiment *e, int *dx, int *dy, int *m)
 {
     const dln_experiment_opts *o = &e->o;
     *dx = *dy = *m = 0;
+    if (o->matrix) return DLN_OK; /* known once the observations are read (sensing's A sets the memory) */
     if (o->X) {
         *dx = o->dx, *dy = o->dy, *m = o->m;
         return DLN_OK;

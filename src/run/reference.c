@@ -11,7 +11,6 @@
  *    minimum the shallow local solve reaches, certified there; R is a
  *    shallow local minimum when the end is certified and f fell by at most the run's match
  *    tolerance on the way, and it is global when its value is within that of the reference. */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +72,7 @@ int dln_exp_other_reference(dln_experiment *e, int k)
     e->ref.input_norm = dln_spectral_norm(d->dx, d->m, d->X, 0, NULL, DLN_NORM_ITERS);
     e->ref.grad_scale = e->convex_solved ? e->cx.grad_norm0 : NAN;
     e->ref.rank_bound = k;
+    e->ref.matrix = e->o.matrix ? &e->mx : NULL;
     if (!active && e->cx.unattained) {
         e->ref.kind = DLN_REFERENCE_UNATTAINED;
     } else if (!active) {
@@ -93,28 +93,6 @@ int dln_exp_certify_wanted(const dln_experiment *e)
            e->ref.kind != DLN_REFERENCE_UNATTAINED;
 }
 
-/* R = W_H ... W_1 (dy, dx) on the host. */
-static int host_product(const dln_shape *s, double *const *W, double *R, dln_error *err)
-{
-    int dx = s->dims[0], dmax = dx;
-    for (int i = 1; i <= s->depth; i++) dmax = s->dims[i] > dmax ? s->dims[i] : dmax;
-    double *a = malloc(sizeof(double) * (size_t)dmax * dx), *b = malloc(sizeof(double) * (size_t)dmax * dx);
-    if (!a || !b) {
-        free(a), free(b);
-        return dln_fail(err, DLN_ENOMEM, "out of host memory");
-    }
-    memcpy(a, W[0], sizeof(double) * (size_t)s->dims[1] * dx);
-    for (int i = 1; i < s->depth; i++) {
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, s->dims[i + 1], dx, s->dims[i], 1.0, W[i],
-                    s->dims[i + 1], a, s->dims[i], 0.0, b, s->dims[i + 1]);
-        double *t = a;
-        a = b, b = t;
-    }
-    memcpy(R, a, sizeof(double) * (size_t)s->dims[s->depth] * dx);
-    free(a), free(b);
-    return DLN_OK;
-}
-
 int dln_exp_certify_member(dln_experiment *e, long b, double *const *W)
 {
     dln_member_certificate *c = &e->cert[b];
@@ -123,7 +101,7 @@ int dln_exp_certify_member(dln_experiment *e, long b, double *const *W)
     size_t n = (size_t)d->dy * d->dx;
     double *R = malloc(sizeof(double) * n);
     if (!R) return dln_fail(e->err, DLN_ENOMEM, "out of host memory");
-    int rc = host_product(&e->s, W, R, e->err);
+    int rc = dln_weights_product(&e->s, W, R, e->err);
     /* the member's seed for the Lanczos starts: a batch's member is its single run */
     if (!rc) rc = dln_shallow_check_product(e->be, e->obj, d, R, k, e->spec[b].seed, &c->check, e->err);
     free(R);

@@ -11,9 +11,35 @@
 
 #define STREAM_PERTURB 3 /* rng stream of the random direction (1: data, 2: init; dln/rng.h) */
 
+/* A matrix problem's observations into e->mx, and the dense pair (X = I, Y) into e->d. */
+static int get_matrix(dln_experiment *e)
+{
+    const dln_experiment_opts *o = &e->o;
+    dln_matrix_data *mx = &e->mx;
+    int rc;
+    if (o->entries_path || o->sensing_path)
+        rc = dln_matrix_load(o->matrix, o->entries_path ? o->entries_path : o->sensing_path, o->b_path, o->test_path,
+                             o->rows, o->cols, mx, e->err);
+    else if (o->entries)
+        rc = dln_matrix_completion(o->entries, o->n_entries, o->test_entries, o->n_test, o->rows, o->cols, mx, e->err);
+    else if (o->sensing_A)
+        rc = dln_matrix_sensing(o->sensing_A, o->n_measurements, o->rows * o->cols, o->sensing_b, o->n_measurements,
+                                o->test_entries, o->n_test, o->rows, o->cols, mx, e->err);
+    else {
+        dln_matrix_synth_opts so = o->matrix_synth;
+        so.kind = o->matrix;
+        rc = dln_matrix_synth(&so, mx, e->err);
+    }
+    mx->kind = o->matrix; /* the objective's check saw it (a failed read leaves it zeroed) */
+    DLN_TRY(rc);
+    DLN_TRY(dln_matrix_dense(mx, &e->d, e->err));
+    return dln_data_validate(&e->d, e->err);
+}
+
 int dln_exp_get_data(dln_experiment *e)
 {
     const dln_experiment_opts *o = &e->o;
+    if (o->matrix) return get_matrix(e);
     if (o->X) {
         e->d = (dln_data){o->dx, o->dy, o->m, (double *)o->X, (double *)o->Y};
         e->data_borrowed = 1;

@@ -29,6 +29,13 @@ static void put_problem(dln_json *j, const dln_experiment *e)
     const dln_experiment_opts *o = &e->o;
     dln_json_str(j, "backend", dln_backend_name(e->be));
     dln_json_str(j, "precision", precision_name(e));
+    if (o->matrix) {
+        dln_json_str(j, "data", o->entries_path || o->sensing_path ? "files" : o->entries || o->sensing_A ? "arrays"
+                                                                                                      : "synthetic");
+        dln_json_str(j, "objective", dln_objective_name(e->obj));
+        dln_exp_put_matrix_problem(j, e);
+        return;
+    }
     dln_json_str(j, "data", o->X ? "arrays" : o->x_path ? "files" : "synthetic");
     dln_json_int(j, "dx", e->d.dx);
     dln_json_int(j, "dy", e->d.dy);
@@ -267,6 +274,7 @@ int dln_experiment_summary(const dln_experiment *e, long member, unsigned flags,
         dln_json_str(j, "command", "solve");
         put_problem(j, e);
         put_shallow(j, e, flags);
+        dln_exp_put_matrix_baseline(j, e);
         put_memory(j, &e->est);
         dln_json_num(j, "seconds", e->seconds);
     } else if (o->command == DLN_EXPERIMENT_HESSIAN) {
@@ -289,11 +297,13 @@ int dln_experiment_summary(const dln_experiment *e, long member, unsigned flags,
         if (flags & DLN_SUMMARY_MEMBER) dln_json_int(j, "member", member);
         put_problem(j, e);
         put_run(j, e, member);
+        dln_exp_put_matrix_member(j, e, member);
         if (e->have_h) put_hessian(j, &e->h, r->verdict);
         dln_json_num(j, "solve_seconds", e->solve_seconds);
         dln_json_num(j, "balancedness_init", e->bal0[member]);
         dln_json_num(j, "balancedness", r->diverged ? NAN : e->bal[member]);
         put_shallow(j, e, flags);
+        dln_exp_put_matrix_baseline(j, e);
         put_certificate(j, e->cert ? &e->cert[member] : NULL);
         put_memory(j, &e->est);
         dln_exp_member_note(e, member, note, sizeof note);
@@ -327,7 +337,9 @@ void dln_trace_line(dln_json *j, long member, const dln_observation *obs)
         dln_json_num(j, "lr_lambda", obs->lr * lambda);
     }
     put_nums(j, "product_sv", obs->product_sv, obs->n_product_sv);
-    if (obs->product_sv) dln_json_num(j, "effective_rank", obs->effective_rank);
+    if (obs->product_sv || isfinite(obs->nuclear_norm)) dln_json_num(j, "effective_rank", obs->effective_rank);
+    if (isfinite(obs->nuclear_norm)) dln_json_num(j, "nuclear_norm", obs->nuclear_norm);
+    if (isfinite(obs->test_error)) dln_json_num(j, "test_error", obs->test_error);
     put_nums(j, "mode_strength", obs->mode_strength, obs->n_modes);
     put_nums(j, "target_sv", obs->target_sv, obs->n_modes);
     put_nums(j, "layer_norms", obs->layer_norms, obs->n_layers);

@@ -31,7 +31,7 @@ int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const
     st->s = s;
     st->sharpness_iters = sharpness_iters > 0 ? sharpness_iters : DEFAULT_SHARPNESS_ITERS;
     int dx = s->dims[0], dy = s->dims[s->depth], n = dx < dy ? dx : dy;
-    if (what & (DLN_OBSERVE_SPECTRUM | DLN_OBSERVE_MODES)) {
+    if ((what & (DLN_OBSERVE_SPECTRUM | DLN_OBSERVE_MODES)) || ref->matrix) {
         st->R = malloc(sizeof(double) * (size_t)dy * dx);
         st->work = malloc(sizeof(double) * (size_t)dy * dx);
         st->sv = malloc(sizeof(double) * (size_t)n);
@@ -83,17 +83,23 @@ static void modes(dln_obs_state *st, dln_observation *obs)
     obs->n_modes = n;
 }
 
-int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, dln_observation *obs,
-                    dln_error *err)
+int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, int matrix,
+                    dln_observation *obs, dln_error *err)
 {
     obs->product_sv = obs->mode_strength = obs->target_sv = obs->layer_norms = NULL;
     obs->n_product_sv = obs->n_modes = obs->n_layers = 0;
-    obs->effective_rank = obs->balancedness = obs->sharpness = NAN;
-    if (!st->what && !sharpness) return DLN_OK;
-    if (st->R) {
+    obs->effective_rank = obs->balancedness = obs->sharpness = obs->nuclear_norm = obs->test_error = NAN;
+    matrix = matrix && st->ref->matrix;
+    if (!st->what && !sharpness && !matrix) return DLN_OK;
+    if (st->R && (st->what || matrix)) {
         DLN_TRY(dln_network_product(net, member, st->R));
         if (st->what & DLN_OBSERVE_SPECTRUM) DLN_TRY(spectrum(st, obs, err));
         if (st->mode) modes(st, obs);
+    }
+    if (matrix) {
+        dln_matrix_metrics mm;
+        DLN_TRY(dln_matrix_measure(st->ref->matrix, st->R, &mm, NULL, err));
+        obs->nuclear_norm = mm.nuclear_norm, obs->test_error = mm.test_error, obs->effective_rank = mm.effective_rank;
     }
     if (st->norms) {
         DLN_TRY(dln_network_layer_norms(net, member, st->norms));

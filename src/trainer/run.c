@@ -152,7 +152,6 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
     }
     dln_check_record rec = {t, obs->loss, obs->gap, lr, st->grad_sumsq};
     r->win[r->checks++ % DLN_WINDOW] = rec;
-    if (o->observer) DLN_TRY(dln_obs_measure(&r->ost, net, member, sharpness_due(r, t), obs, err)); /* or reset */
     r->stopped = 1;
     if (!isfinite(obs->loss) || obs->loss > r->blowup) res->stop = DLN_STOP_DIVERGED, res->diverged = 1;
     else if (o->tol > 0 && obs->rel_gap <= o->tol) res->stop = DLN_STOP_CONVERGED, res->converged = 1;
@@ -160,8 +159,12 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
     else if (o->loss_tol > 0 && t > 0 && fabs(obs->loss - before) <= o->loss_tol * fabs(obs->loss))
         res->stop = DLN_STOP_LOSS_TOL;
     else if (t >= o->steps) res->stop = DLN_STOP_STEP_LIMIT;
-    else if (o->observer && o->observer(o->observer_ctx, obs)) res->stop = DLN_STOP_OBSERVER;
     else r->stopped = 0;
+    /* the observables (or reset); a matrix problem's metrics (an SVD of the product) at the
+     * traced steps and at the last check only */
+    int matrix = !res->diverged && (r->stopped || (o->observe_every > 0 && t % o->observe_every == 0));
+    if (o->observer) DLN_TRY(dln_obs_measure(&r->ost, net, member, sharpness_due(r, t), matrix, obs, err));
+    if (!r->stopped && o->observer && o->observer(o->observer_ctx, obs)) res->stop = DLN_STOP_OBSERVER, r->stopped = 1;
     return DLN_OK;
 }
 

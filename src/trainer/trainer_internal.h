@@ -29,9 +29,9 @@ typedef struct {
 int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const dln_reference *ref,
                     const dln_shape *s, dln_error *err);
 /* Fills obs's observables at the member's current weights (NULL / NaN for those not asked);
- * the sharpness also where sharpness is set. */
-int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, dln_observation *obs,
-                    dln_error *err);
+ * the sharpness also where sharpness is set; a matrix problem's metrics where matrix is. */
+int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, int matrix,
+                    dln_observation *obs, dln_error *err);
 void dln_obs_free(dln_obs_state *st);
 
 /* The run's verdict from its result, its recent checked steps and the reference
