@@ -25,12 +25,12 @@ typedef struct {
 } loss_spec;
 
 static const loss_spec specs[] = {
-    {"lp", {NULL, 0, 4.0, 0}, {DLN_LOSS_LP, 4.0}, DLN_LABELS_VALUES},
-    {"lp", {NULL, 0, 3.0, 0}, {DLN_LOSS_LP, 3.0}, DLN_LABELS_VALUES},
-    {"huber", {NULL, 0, 0, 0.5}, {DLN_LOSS_HUBER, 0.5}, DLN_LABELS_VALUES}, /* delta moved clear of the residuals
+    {"lp", {NULL, 0, 4.0, 0, NULL}, {DLN_LOSS_LP, 4.0}, DLN_LABELS_VALUES},
+    {"lp", {NULL, 0, 3.0, 0, NULL}, {DLN_LOSS_LP, 3.0}, DLN_LABELS_VALUES},
+    {"huber", {NULL, 0, 0, 0.5, NULL}, {DLN_LOSS_HUBER, 0.5}, DLN_LABELS_VALUES}, /* delta moved clear of the residuals
                                                                               where differences are taken */
-    {"logistic", {NULL, 0, 0, 0}, {DLN_LOSS_LOGISTIC, 0}, DLN_LABELS_BINARY},
-    {"softmax", {NULL, 0, 0, 0}, {DLN_LOSS_SOFTMAX, 0}, DLN_LABELS_CLASSES},
+    {"logistic", {NULL, 0, 0, 0, NULL}, {DLN_LOSS_LOGISTIC, 0}, DLN_LABELS_BINARY},
+    {"softmax", {NULL, 0, 0, 0, NULL}, {DLN_LOSS_SOFTMAX, 0}, DLN_LABELS_CLASSES},
 };
 #define N_SPECS (sizeof specs / sizeof specs[0])
 

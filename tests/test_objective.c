@@ -228,7 +228,7 @@ Test(objective, bad_weights_and_names_are_refused)
     dln_error_clear(&err);
     dln_objective *o = NULL;
     double w[] = {1.0, -2.0};
-    cr_expect_eq(dln_objective_create("weighted_square", &(dln_objective_params){w, 2, 0, 0}, &o, &err), DLN_EINPUT);
+    cr_expect_eq(dln_objective_create("weighted_square", &(dln_objective_params){w, 2, 0, 0, NULL}, &o, &err), DLN_EINPUT);
     cr_expect(ts_says(err.msg, "positive"), "%s", err.msg);
     dln_error_clear(&err);
     cr_expect_eq(dln_objective_create("weighted_square", NULL, &o, &err), DLN_EINPUT);
@@ -236,7 +236,7 @@ Test(objective, bad_weights_and_names_are_refused)
     cr_expect_eq(dln_objective_create("hinge", NULL, &o, &err), DLN_EINPUT);
     cr_expect(ts_says(err.msg, "square") && ts_says(err.msg, "weighted_square"), "the known names: %s", err.msg);
     dln_error_clear(&err);
-    cr_expect_eq(dln_objective_create("square", &(dln_objective_params){w, 2, 0, 0}, &o, &err), DLN_EINPUT);
+    cr_expect_eq(dln_objective_create("square", &(dln_objective_params){w, 2, 0, 0, NULL}, &o, &err), DLN_EINPUT);
     cr_expect(o == NULL);
     cr_expect_str_eq(dln_objective_name(NULL), "square");
     cr_expect_eq(dln_objective_flags(NULL),

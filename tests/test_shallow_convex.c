@@ -44,10 +44,10 @@ TestOnBackends(shallow_convex, every_loss_reaches_a_point_the_oracle_certifies)
         convex_spec s;
         int labels;
     } cases[] = {
-        {{"lp", {NULL, 0, 4.0, 0}, {DLN_LOSS_LP, 4.0}}, 0},
-        {{"huber", {NULL, 0, 0, 0.5}, {DLN_LOSS_HUBER, 0.5}}, 0},
-        {{"logistic", {NULL, 0, 0, 0}, {DLN_LOSS_LOGISTIC, 0}}, 1},
-        {{"softmax", {NULL, 0, 0, 0}, {DLN_LOSS_SOFTMAX, 0}}, 2},
+        {{"lp", {NULL, 0, 4.0, 0, NULL}, {DLN_LOSS_LP, 4.0}}, 0},
+        {{"huber", {NULL, 0, 0, 0.5, NULL}, {DLN_LOSS_HUBER, 0.5}}, 0},
+        {{"logistic", {NULL, 0, 0, 0, NULL}, {DLN_LOSS_LOGISTIC, 0}}, 1},
+        {{"softmax", {NULL, 0, 0, 0, NULL}, {DLN_LOSS_SOFTMAX, 0}}, 2},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const convex_spec *s = &cases[k].s;

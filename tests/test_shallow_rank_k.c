@@ -118,9 +118,9 @@ static void hessian_by_differences(convex_case *c, const dln_loss *l, const doub
 TestOnBackends(shallow_rank_k, the_riemannian_hessian_matches_second_differences)
 {
     static const convex_spec specs[] = {
-        {"lp", {NULL, 0, 4.0, 0}, {DLN_LOSS_LP, 4.0}},
-        {"huber", {NULL, 0, 0, 1.0}, {DLN_LOSS_HUBER, 1.0}},
-        {"softmax", {NULL, 0, 0, 0}, {DLN_LOSS_SOFTMAX, 0}},
+        {"lp", {NULL, 0, 4.0, 0, NULL}, {DLN_LOSS_LP, 4.0}},
+        {"huber", {NULL, 0, 0, 1.0, NULL}, {DLN_LOSS_HUBER, 1.0}},
+        {"softmax", {NULL, 0, 0, 0, NULL}, {DLN_LOSS_SOFTMAX, 0}},
     };
     for (size_t q = 0; q < sizeof specs / sizeof specs[0]; q++) {
         convex_case c;
@@ -192,9 +192,9 @@ TestOnBackends(shallow_rank_k, a_planted_shallow_saddle_is_not_certified_and_the
 TestOnBackends(shallow_rank_k, other_losses_bound_below_and_repeat)
 {
     static const convex_spec specs[] = {
-        {"lp", {NULL, 0, 4.0, 0}, {DLN_LOSS_LP, 4.0}},
-        {"huber", {NULL, 0, 0, 0.5}, {DLN_LOSS_HUBER, 0.5}},
-        {"softmax", {NULL, 0, 0, 0}, {DLN_LOSS_SOFTMAX, 0}},
+        {"lp", {NULL, 0, 4.0, 0, NULL}, {DLN_LOSS_LP, 4.0}},
+        {"huber", {NULL, 0, 0, 0.5, NULL}, {DLN_LOSS_HUBER, 0.5}},
+        {"softmax", {NULL, 0, 0, 0, NULL}, {DLN_LOSS_SOFTMAX, 0}},
     };
     for (size_t q = 0; q < sizeof specs / sizeof specs[0]; q++) {
         convex_case c;

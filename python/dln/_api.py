@@ -149,12 +149,13 @@ def _copy_matrix(ptr, rows, cols):
 
 
 def _experiment_opts(command, d, backend, precision, solver, rank_tol):
-    """The experiment's options on the arrays of d (a dln_data viewing them), with the
+    """The experiment's options on the arrays of d (a dln_data viewing them; None: none), with the
     execution and solver settings every command shares."""
     o = _lib.ExperimentOpts()
     L.dln_experiment_opts_default(C.byref(o))
     o.command = _lib.COMMANDS[command]
-    o.X, o.Y, o.dx, o.dy, o.m = d.X, d.Y, d.dx, d.dy, d.m
+    if d is not None:  # else a matrix problem's observations (dln._matrix)
+        o.X, o.Y, o.dx, o.dy, o.m = d.X, d.Y, d.dx, d.dy, d.m
     o.backend = _choice("backend", backend, _lib.BACKENDS)
     o.train.dtype, o.math = _choice("precision", precision, PRECISIONS)
     route = C.c_int()

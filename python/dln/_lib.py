@@ -28,7 +28,13 @@ class SynthOpts(C.Structure):  # dln_synth_opts
 
 
 class ObjectiveParams(C.Structure):  # dln_objective_params
-    _fields_ = [("weights", C.POINTER(C.c_double)), ("n_weights", C.c_int), ("p", C.c_double), ("delta", C.c_double)]
+    _fields_ = [("weights", C.POINTER(C.c_double)), ("n_weights", C.c_int), ("p", C.c_double), ("delta", C.c_double),
+                ("matrix", C.c_void_p)]
+
+
+class MatrixSynthOpts(C.Structure):  # dln_matrix_synth_opts
+    _fields_ = [("kind", C.c_int), ("rows", C.c_int), ("cols", C.c_int), ("target_rank", C.c_int),
+                ("observed", C.c_int), ("noise", C.c_double), ("seed", C.c_uint64)]
 
 
 class Shape(C.Structure):  # dln_shape
@@ -40,7 +46,8 @@ class Observation(C.Structure):  # dln_observation
                 ("grad_norm", C.c_double), ("lr", C.c_double), ("time", C.c_double), ("seconds", C.c_double),
                 ("final", C.c_int),
                 ("product_sv", C.POINTER(C.c_double)), ("n_product_sv", C.c_int),
-                ("effective_rank", C.c_double), ("mode_strength", C.POINTER(C.c_double)),
+                ("effective_rank", C.c_double), ("nuclear_norm", C.c_double), ("test_error", C.c_double),
+                ("mode_strength", C.POINTER(C.c_double)),
                 ("target_sv", C.POINTER(C.c_double)), ("n_modes", C.c_int),
                 ("layer_norms", C.POINTER(C.c_double)), ("n_layers", C.c_int),
                 ("balancedness", C.c_double), ("sharpness", C.c_double), ("sharpness_est", C.c_double)]
@@ -80,11 +87,16 @@ class ExperimentOpts(C.Structure):  # dln_experiment_opts
                 ("perturb_dir", C.c_char_p), ("save_dir", C.c_char_p), ("direction_dir", C.c_char_p),
                 ("solution_dir", C.c_char_p), ("data_dir", C.c_char_p), ("keep_weights", C.c_int),
                 ("observer", EXPERIMENT_OBSERVER), ("observer_ctx", C.c_void_p), ("observe_every", C.c_int),
-                ("shallow_restarts", C.c_int), ("certify", C.c_int)]
+                ("shallow_restarts", C.c_int), ("certify", C.c_int),
+                ("matrix", C.c_int), ("rows", C.c_int), ("cols", C.c_int), ("entries_path", C.c_char_p),
+                ("sensing_path", C.c_char_p), ("b_path", C.c_char_p), ("test_path", C.c_char_p), ("entries", DP),
+                ("n_entries", C.c_int), ("sensing_A", DP), ("sensing_b", DP), ("n_measurements", C.c_int),
+                ("test_entries", DP), ("n_test", C.c_int), ("matrix_synth", MatrixSynthOpts), ("nuclear", C.c_int)]
 
 
 # the structs and the C names the layout test compares them with
 STRUCTS = {"dln_error": Error, "dln_data": Data, "dln_synth_opts": SynthOpts, "dln_objective_params": ObjectiveParams,
+           "dln_matrix_synth_opts": MatrixSynthOpts,
            "dln_shape": Shape,
            "dln_observation": Observation, "dln_train_opts": TrainOpts, "dln_experiment_opts": ExperimentOpts}
 
@@ -100,6 +112,7 @@ ROUTES = {0: "auto", 1: "svd", 2: "qr"}
 TRAIN_NOTE_MAX = 512  # DLN_TRAIN_NOTE_MAX: dln_train_describe's note with its NUL
 
 COMMANDS = {"train": 0, "solve": 1, "hessian": 2}
+MATRIX_COMPLETION, MATRIX_SENSING = 1, 2  # dln_matrix_kind
 SUMMARY_SPECTRA, SUMMARY_MEMBER, SUMMARY_LITERALS = 1, 2, 4
 PARTS = {1: "backend", 2: "precision", 3: "load", 4: "save", 5: "save_direction", 6: "save_solution",
          7: "save_data", 8: "perturb_dir", 9: "hessian_iters", 10: "loss", 11: "Y"}  # dln_experiment_part

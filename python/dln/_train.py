@@ -99,7 +99,7 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
           on_step=None, threads=0, batch_size=None, hessian=False, hessian_iters=None, observe=False,
           sharpness_every=None, perturb=None, perturb_dir=None, save=None, save_direction=None,
           save_solution=None, save_data=None, loss="square", p=None, delta=None, grad_tol=None, loss_tol=None,
-          shallow_restarts=None, certify=None):
+          shallow_restarts=None, certify=None, _matrix=None):
     """Gradient descent on min 1/2 ||W_H...W_1 X - Y||^2 from the CLI's defaults (depth 4,
     width 4, orthogonal init of scale 1, seed 1, the sharpness rule for lr, 10000 steps, tol
     1e-6), timed against the shallow optimum for the narrowest layer: `dln train`'s experiment,
@@ -135,15 +135,17 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     dict; `final` set on the last); a true return value stops the run; an exception raised in
     it stops the run and is re-raised here (on_step is called on the calling thread). threads:
     on the CPU backend a batch's members, and the pieces of a run's long products on full
-    data, are spread over this many threads (0: one per CPU; the results do not depend on it)."""
-    d, keep = data_of(X, Y)
+    data, are spread over this many threads (0: one per CPU; the results do not depend on it).
+    (_matrix: dln.complete's and dln.sense's observations, set into the options instead of X, Y.)"""
+    d, keep = data_of(X, Y) if _matrix is None else (None, ())
     keep = list(keep)
     log_every = _int("log_every", log_every, 1, 1 << 30)
     arrays, batch = _members(init, init_scale, lr, momentum, seed, seeds, weights)
     o = _experiment_opts("train", d, backend, precision, solver, rank_tol)
     o.loss, o.loss_params = _loss_params(loss, p, delta)
     keep.append(o.loss)
-    _shape(o, d.dx, d.dy, depth, width, widths, weights, keep)
+    dx, dy = (d.dx, d.dy) if _matrix is None else _matrix(o, keep)
+    _shape(o, dx, dy, depth, width, widths, weights, keep)
     for name, arr in arrays.items():
         setattr(o, name, arr)
         keep.append(arr)

@@ -5,7 +5,8 @@
  * residuals r_b = A vec(Z_b) - b (k) and the gradient vec(Z_b) := A^T r_b; the value is
  * ||r_b||^2 (times 1/2). The Hessian's action is D_b := A^T A D_b (it does not depend on Z).
  * A is held once on the backend, shared by every member (stride 0); the residuals take a
- * (k, count) scratch. */
+ * (k, count) scratch, member b's in column b (so that the threads running different members
+ * of one network never share a column). */
 #include <stdlib.h>
 
 #include "objective/objective.h"
@@ -83,9 +84,8 @@ static int sensing_gradient(void *state, dln_backend *be, dln_mat *Z, size_t str
 {
     // r_b (k) = A vec(Z_b) - b; out[index + b - lo] = ||r_b||^2; vec(Z_b) := A^T r_b
     sensing_state *s = state;
-    dln_mat z, r = dln_mat_view(&s->r, 0, 0, s->m->k, 1);
+    dln_mat z, r = dln_mat_view(&s->r, 0, lo, s->m->k, 1); /* member b's column b: threads share nothing */
     size_t sr = (size_t)s->r.ld;
-    (void)lo;
     DLN_TRY(as_vec(be, Z, &z));
     DLN_TRY(dln_gemm_batched(be, 0, 0, 1.0, &s->A, 0, &z, stride, 0.0, &r, sr, count));
     DLN_TRY(dln_axpby_batched(be, -1.0, NULL, &s->b, 0, 1.0, NULL, &r, sr, count));
@@ -98,9 +98,9 @@ static int sensing_hessian(void *state, dln_backend *be, const dln_mat *Z, size_
 {
     // t_b (k) = A vec(D_b); vec(D_b) := A^T t_b
     sensing_state *s = state;
-    dln_mat d, t = dln_mat_view(&s->r, 0, 0, s->m->k, 1);
+    dln_mat d, t = dln_mat_view(&s->r, 0, lo, s->m->k, 1);
     size_t st = (size_t)s->r.ld;
-    (void)Z, (void)stride_z, (void)lo;
+    (void)Z, (void)stride_z;
     DLN_TRY(as_vec(be, D, &d));
     DLN_TRY(dln_gemm_batched(be, 0, 0, 1.0, &s->A, 0, &d, stride_d, 0.0, &t, st, count));
     return dln_gemm_batched(be, 1, 0, 1.0, &s->A, 0, &t, st, 0.0, &d, stride_d, count);

@@ -25,6 +25,7 @@ void dln_experiment_opts_default(dln_experiment_opts *o)
     o->math = DLN_MATH_DEFAULT;
     o->shallow_restarts = DLN_SHALLOW_RESTARTS;
     o->certify = -1;
+    o->nuclear = -1;
 }
 
 int dln_experiment_create(const dln_experiment_opts *o, dln_error *err, dln_experiment **out)
@@ -47,7 +48,7 @@ int dln_experiment_create(const dln_experiment_opts *o, dln_error *err, dln_expe
         rc = dln_fail(err, DLN_EINPUT, "the perturbation moves starting weights that are given or loaded");
     if (!rc && (o->shallow_restarts < 0 || o->shallow_restarts > 100000))
         rc = dln_fail(err, DLN_EINPUT, "the shallow restarts must be in 0 .. 100000 (got %d)", o->shallow_restarts);
-    if (!rc && o->data_dir && o->x_path)
+    if (!rc && o->data_dir && (o->x_path || o->entries_path || o->sensing_path))
         rc = dln_fail(err, DLN_EINPUT, "saving the data writes them as .npy files; these data are files already");
     if (rc) {
         dln_experiment_destroy(e);

@@ -3,7 +3,7 @@
  * batch's members as save_dir/<member>), the eigenvector of lambda_min (direction_dir) by
  * the weights' atomic save (src/model/weights_save.c: staged, then swapped in whole), and
  * the .npy sets of the shallow solution (solution_dir/R.npy) and the data (data_dir/X.npy,
- * Y.npy): written into a staging sibling (<dir>.tmp-<pid>), synced, and then either the
+ * Y.npy; a matrix problem's entries or measurements, held-out entries and target): written into a staging sibling (<dir>.tmp-<pid>), synced, and then either the
  * staging directory is renamed to dir (dir absent: the set appears at once) or each file is
  * renamed over its namesake in dir (each file replaced atomically; others left alone).
  * Messages name the directory; the failure's part names the option. */
@@ -176,6 +176,25 @@ static int save_solution(dln_experiment *e)
     return rc;
 }
 
+/* A matrix problem's data as the files its options read: entries.npy (k, 3), or A.npy (k,
+ * rows cols) and b.npy (k, 1); test_entries.npy; target.npy (the synthetic R*). */
+static int save_matrix(dln_experiment *e)
+{
+    const dln_matrix_data *m = &e->mx;
+    double *D = NULL, *T = NULL;
+    int completion = m->kind == DLN_MATRIX_COMPLETION, n = 0;
+    int rc = completion ? dln_matrix_entries_array(m, 0, &D, e->err) : dln_matrix_sensing_array(m, &D, e->err);
+    if (!rc && m->n_test) rc = dln_matrix_entries_array(m, 1, &T, e->err);
+    npy_item it[4];
+    if (completion) it[n++] = (npy_item){"entries.npy", m->k, 3, D};
+    else it[n++] = (npy_item){"A.npy", m->k, m->rows * m->cols, D}, it[n++] = (npy_item){"b.npy", m->k, 1, m->b};
+    if (m->n_test) it[n++] = (npy_item){"test_entries.npy", m->n_test, 3, T};
+    if (m->target) it[n++] = (npy_item){"target.npy", m->rows, m->cols, m->target};
+    if (!rc) rc = save_items(e, DLN_PART_DATA_OUT, e->o.data_dir, it, n);
+    free(D), free(T);
+    return rc;
+}
+
 int dln_exp_commit_outputs(dln_experiment *e)
 {
     const dln_experiment_opts *o = &e->o;
@@ -191,6 +210,7 @@ int dln_exp_commit_outputs(dln_experiment *e)
         DLN_TRY(dln_exp_at(e, DLN_PART_DIRECTION, rc));
     }
     if (o->solution_dir) DLN_TRY(save_solution(e));
+    if (o->data_dir && o->matrix) return save_matrix(e);
     if (o->data_dir) {
         npy_item it[2] = {{"X.npy", e->d.dx, e->d.m, e->d.X}, {"Y.npy", e->d.dy, e->d.m, e->d.Y}};
         DLN_TRY(save_items(e, DLN_PART_DATA_OUT, o->data_dir, it, 2));
