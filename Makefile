@@ -216,9 +216,9 @@ EMU_CFLAGS     := $(filter-out -MMD -MP,$(CFLAGS)) -Iinclude -Isrc -Ikernels -Is
                   -I$(CUDA_HOME)/include
 EMU_HEADERS    := $(wildcard include/dln/*.h src/*/*.h src/*/*/*.h kernels/*.h tests/*.h)
 EMU_LDLIBS     := -llapacke -lopenblas -lm -pthread -ljansson
-# the losses' trajectories against numpy, through the emulated device's dln (when pytest is there)
+# the losses' and the matrix problems' trajectories against numpy, through the emulated device's dln (when pytest is there)
 EMU_PYTEST     := $(if $(shell python3 -c 'import pytest' 2>/dev/null && echo y),python3 -m pytest -q -p no:cacheprovider \
-                  python/tests/test_losses.py -k cli)
+                  python/tests/test_losses.py python/tests/test_matrix.py -k cli)
 include tests/cudaemu/cudaemu.mk
 
 -include $(shell find $(BUILD) -name '*.d' -not -path '*/emu*' 2>/dev/null)

@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,8 +144,16 @@ int dln_matrix_load(dln_matrix_kind kind, const char *data_path, const char *b_p
         rc = dln_fail(err, DLN_EINPUT, "%s: shape (%d, %d); expected (n, 3): row, column, value", test_path, nt, tc);
     if (!rc && kind == DLN_MATRIX_COMPLETION && dc != 3)
         rc = dln_fail(err, DLN_EINPUT, "%s: shape (%d, %d); expected (k, 3): row, column, value", data_path, k, dc);
+    int checked = rc; /* the files read; what their contents break is named with the file */
     if (!rc && kind == DLN_MATRIX_COMPLETION) rc = dln_matrix_completion(D, k, T, nt, rows, cols, out, err);
     if (!rc && kind == DLN_MATRIX_SENSING) rc = dln_matrix_sensing(D, k, dc, b, nb, T, nt, rows, cols, out, err);
+    if (rc && !checked) {
+        char prefix[4200];
+        const char *which = strstr(err->msg, "held-out") ? test_path : strstr(err->msg, "measurements b") ? b_path
+                                                                                                           : data_path;
+        snprintf(prefix, sizeof prefix, "%s: ", which);
+        dln_error_prefix(err, prefix);
+    }
     free(D), free(b), free(T);
     return rc;
 }
