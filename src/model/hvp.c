@@ -41,6 +41,11 @@ static int forward(dln_network *net, struct net_hvp *h, int lo, int n)
         dln_mat w = dln_net_member(wk, lo), prev = k == 1 ? net->X : h->A[k - 1].m0;
         size_t s_prev = k == 1 ? 0 : h->A[k - 1].stride;
         net_mat *a = k == H ? &h->B[H] : &h->A[k], *da = k == H ? &h->dB[H] : &h->dA[k];
+        if (k == 1 && net->identity) { /* X = I: A_1 = W_1, dA_1 = V_1 */
+            DLN_TRY(dln_axpby_batched(be, 1.0, NULL, &w, wk->stride, 0.0, NULL, &a->m0, a->stride, n));
+            DLN_TRY(dln_axpby_batched(be, 1.0, NULL, &h->V[0].m0, h->V[0].stride, 0.0, NULL, &da->m0, da->stride, n));
+            continue;
+        }
         DLN_TRY(dln_gemm_batched(be, 0, 0, 1.0, &w, wk->stride, &prev, s_prev, 0.0, &a->m0, a->stride, n));
         DLN_TRY(dln_gemm_batched(be, 0, 0, 1.0, &h->V[k - 1].m0, h->V[k - 1].stride, &prev, s_prev, 0.0, &da->m0,
                                  da->stride, n));
@@ -63,8 +68,11 @@ static int backward(dln_network *net, struct net_hvp *h, int lo, int n)
         net_mat *hv = &h->HV[k - 1], *vk = &h->V[k - 1];
         dln_mat w = dln_net_member(wk, lo), prev = k == 1 ? net->X : h->A[k - 1].m0;
         size_t s_prev = k == 1 ? 0 : h->A[k - 1].stride;
-        DLN_TRY(dln_gemm_batched(be, 0, 1, 1.0, &h->dB[k].m0, h->dB[k].stride, &prev, s_prev, 0.0,
-                                 &hv->m0, hv->stride, n));
+        if (k == 1 && net->identity) /* X = I: HV_1 = dB_1 */
+            DLN_TRY(dln_axpby_batched(be, 1.0, NULL, &h->dB[1].m0, h->dB[1].stride, 0.0, NULL, &hv->m0, hv->stride, n));
+        else
+            DLN_TRY(dln_gemm_batched(be, 0, 1, 1.0, &h->dB[k].m0, h->dB[k].stride, &prev, s_prev, 0.0,
+                                     &hv->m0, hv->stride, n));
         if (k > 1)
             DLN_TRY(dln_gemm_batched(be, 0, 1, 1.0, &h->B[k].m0, h->B[k].stride, &h->dA[k - 1].m0,
                                      h->dA[k - 1].stride, 1.0, &hv->m0, hv->stride, n));

@@ -124,6 +124,14 @@ const dln_shape *dln_network_shape(const dln_network *net) { return &net->s; }
 
 int dln_network_set_data(dln_network *net, const double *X, const double *Y)
 {
+    int d0 = net->X.rows, n = net->X.cols;
+    net->identity = d0 == n;
+    for (int j = 0; net->identity && j < n; j++)
+        for (int i = 0; i < d0; i++)
+            if (X[i + (size_t)j * d0] != (i == j)) {
+                net->identity = 0;
+                break;
+            }
     DLN_TRY(dln_upload(net->be, &net->X, X, net->X.rows));
     return dln_objective_set_target(net->obj, Y);
 }

@@ -37,6 +37,8 @@ struct dln_network {
     int no_graphs;    /* issue every operation instead of capturing */
     dln_dtype dtype;
     dln_mat X;        /* the input (d_0, n), shared (stride 0) */
+    int identity;     /* X is exactly I (d_0 = n; a matrix problem's): the chains copy instead of
+                         multiplying by it (the same bits: W I and B I^T are exact) */
     const dln_objective *objective; /* NULL: the square loss */
     dln_objective_state *obj; /* the objective on the backend, with the target */
     net_mat *W, *G, *V, *T;  /* [i] for layer i + 1, (d_{i+1}, d_i); V, T NULL unless asked */
