@@ -42,7 +42,7 @@ void cli_hessian_help(const char *problem_help, const char *exec_help)
            "DIR (W1.npy..WH.npy), by Lanczos with full reorthogonalisation on exact Hessian-vector\n"
            "products (fp64). Prints one JSON object: lambda_max (the sharpness), lambda_min,\n"
            "negative_count (Ritz values below -1e-8 max|theta| whose residual is below that too),\n"
-           "the loss and gradient there and the shallow optimum.\n\n%s"
+           "the loss and gradient there and the shallow optimum.\n\n%s%s"
            "Hessian:\n"
            "  --load DIR          the weights (required)\n"
            "  --hessian-iters N   Lanczos steps, at most the parameter count  (default 100)\n"
@@ -53,7 +53,7 @@ void cli_hessian_help(const char *problem_help, const char *exec_help)
            "Execution:\n"
            "  --backend B         cpu, cuda or auto (cuda when a device is present) (default auto)\n"
            "  --help              this text\n",
-           problem_help);
+           problem_help, cli_matrix_help);
 }
 
 void cli_dyn_defaults(cli_dyn *d)
