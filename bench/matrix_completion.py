@@ -13,7 +13,9 @@ error over the unobserved entries), effective rank, nuclear norm, steps and verd
 results.json, a summary table (README.md) and the figures.
 
 usage: bench/matrix_completion.py OUTDIR [--dln build/dln] [--seeds 10] [--steps 60000]
-       [--lr 0.005] [--observed 2000,5000] [--depths 2,3,4] [--scales 1e-3,1e-4,1e-5,1e-6]"""
+       [--lrk 10] [--observed 2000,5000] [--depths 2,3,4] [--scales 1e-3,1e-4,1e-5,1e-6]
+A cell already in OUTDIR/results.json with the same step is kept (a run can be resumed);
+bench/matrix_completion.py --figures OUTDIR redraws the figures."""
 import argparse
 import datetime
 import json
@@ -38,7 +40,7 @@ def main():
     ap.add_argument("--dln", default="build/dln")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--steps", type=int, default=60000)
-    ap.add_argument("--lr", type=float, default=0.005)
+    ap.add_argument("--lrk", type=float, default=10.0)
     ap.add_argument("--tol", type=float, default=1e-7)
     ap.add_argument("--observed", default="2000,5000")
     ap.add_argument("--depths", default="2,3,4")
@@ -49,10 +51,13 @@ def main():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": commit, "cpu": cpu,
-            "cores": os.cpu_count(), "host": platform.node(), "lr": a.lr, "steps": a.steps, "tol": a.tol,
-            "seeds": a.seeds, "backend": "cpu", "precision": "fp64"}
+            "cores": os.cpu_count(), "host": platform.node(), "lr_times_k": a.lrk, "steps": a.steps,
+            "tol": a.tol, "seeds": a.seeds, "backend": "cpu", "precision": "fp64"}
+    path = os.path.join(a.out, "results.json")
+    old = json.load(open(path)) if os.path.exists(path) else {"runs": []}
     results = {"meta": meta, "nuclear": {}, "runs": []}
     for k in map(int, a.observed.split(",")):
+        lr = a.lrk / k
         (s,) = run(a.dln, ["solve", *problem, "--observed", k, "--nuclear", "--quiet", "--backend", "cpu"])
         results["nuclear"][k] = {f: s[f] for f in ("nuclear_min_value", "nuclear_min_test_error",
                                                    "nuclear_min_effective_rank", "nuclear_min_residual",
@@ -62,25 +67,32 @@ def main():
         for depth in map(int, a.depths.split(",")):
             for scale in map(float, a.scales.split(",")):
                 layer = scale ** (1.0 / depth)
+                kept = [r for r in old["runs"] if r["observed"] == k and r["depth"] == depth and
+                        r["init_scale"] == scale and r.get("lr") == lr and r.get("steps_max") == a.steps]
+                if len(kept) == a.seeds:
+                    results["runs"] += kept
+                    continue
                 cmd = ["train", *problem, "--observed", k, "--depth", depth, "--width", 100, "--init", "gaussian",
-                       "--init-scale", repr(layer), "--seeds", "1-%d" % a.seeds, "--lr", a.lr, "--steps", a.steps,
+                       "--init-scale", repr(layer), "--seeds", "1-%d" % a.seeds, "--lr", repr(lr), "--steps", a.steps,
                        "--tol", a.tol, "--no-nuclear", "--quiet", "--backend", "cpu"]
                 runs = run(a.dln, cmd)
                 for r in runs:
                     results["runs"].append({"observed": k, "depth": depth, "init_scale": scale, "layer_scale": layer,
+                                            "lr": lr, "steps_max": a.steps,
                                             **{f: r[f] for f in ("seed", "steps", "verdict", "loss", "rel_gap",
                                                                  "test_error", "effective_rank", "nuclear_norm",
                                                                  "seconds")}})
-                te = [r["test_error"] for r in runs]
+                te = [np.inf if r["test_error"] is None else r["test_error"] for r in runs]
                 print("observed %d depth %d init %.0e: test error median %.4g [%.4g, %.4g], effective rank median "
                       "%.3f, %d/%d reached tol, %.1f s" % (k, depth, scale, np.median(te), min(te), max(te),
-                                                          np.median([r["effective_rank"] for r in runs]),
+                                                          np.median([np.nan if r["effective_rank"] is None else
+                                                                     r["effective_rank"] for r in runs]),
                                                           sum(r["verdict"] == "global" for r in runs), len(runs),
                                                           runs[0]["seconds"]), flush=True)
-                with open(os.path.join(a.out, "results.json"), "w") as f:
+                with open(path, "w") as f:
                     json.dump(results, f, indent=1)
     meta["command"] = " ".join(sys.argv)
-    with open(os.path.join(a.out, "results.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump(results, f, indent=1)
     figures(results, a.out)
 
@@ -91,18 +103,18 @@ def figures(results, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    runs = results["runs"]
+    runs = [{f: (np.nan if v is None else v) for f, v in r.items()} for r in results["runs"]]
     ks = sorted({r["observed"] for r in runs})
     fig, ax = plt.subplots(2, len(ks), figsize=(5 * len(ks), 7), squeeze=False)
     for c, k in enumerate(ks):
         for scale in sorted({r["init_scale"] for r in runs}, reverse=True):
             depths = sorted({r["depth"] for r in runs})
             for row, field in enumerate(("test_error", "effective_rank")):
-                med = [np.median([r[field] for r in runs if r["observed"] == k and r["depth"] == d and
+                med = [np.nanmedian([r[field] for r in runs if r["observed"] == k and r["depth"] == d and
                                   r["init_scale"] == scale]) for d in depths]
-                lo = [np.min([r[field] for r in runs if r["observed"] == k and r["depth"] == d and
+                lo = [np.nanmin([r[field] for r in runs if r["observed"] == k and r["depth"] == d and
                               r["init_scale"] == scale]) for d in depths]
-                hi = [np.max([r[field] for r in runs if r["observed"] == k and r["depth"] == d and
+                hi = [np.nanmax([r[field] for r in runs if r["observed"] == k and r["depth"] == d and
                               r["init_scale"] == scale]) for d in depths]
                 ax[row, c].errorbar(depths, med, yerr=[np.subtract(med, lo), np.subtract(hi, med)], marker="o",
                                     capsize=3, label="init %.0e" % scale)
