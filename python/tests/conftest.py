@@ -42,3 +42,14 @@ def teacher(rng, dx, dy, m, noise=0.1):
 def save_npy(path, A):
     np.save(path, np.asfortranarray(A))
     return path
+
+
+def save_set(directory, W):
+    """Weights W1..WH as directory/W<k>.npy (Fortran order, as dln writes them)."""
+    os.makedirs(directory, exist_ok=True)
+    for i, w in enumerate(W):
+        np.save(os.path.join(directory, "W%d.npy" % (i + 1)), np.asfortranarray(w))
+
+
+def load_set(directory, depth):
+    return [np.load(os.path.join(directory, "W%d.npy" % (i + 1))) for i in range(depth)]

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import cli
+from conftest import cli, load_set, save_set
 
 BACKEND = os.environ.get("DLN_TEST_BACKEND", "cpu")
 LOSSES = [("square", {}), ("lp", {"p": 4.0}), ("lp", {"p": 3.0}), ("huber", {"delta": 0.7}), ("logistic", {}),
@@ -117,16 +117,6 @@ def test_loss_gradient_and_hvp_agree_with_numpy(rng, name, kw):
         assert rel(g, want) <= 1e-12
     for hv, want in zip(dln.hvp(X, Y, W, V, backend="cpu", loss=name, **kw), deep_hvp(name, X, Y, W, V, **kw)):
         assert rel(hv, want) <= 1e-12
-
-
-def save_set(directory, W):
-    os.makedirs(directory, exist_ok=True)
-    for i, w in enumerate(W):
-        np.save(os.path.join(directory, "W%d.npy" % (i + 1)), np.asfortranarray(w))
-
-
-def load_set(directory, depth):
-    return [np.load(os.path.join(directory, "W%d.npy" % (i + 1))) for i in range(depth)]
 
 
 def numpy_descent(name, X, Y, W, lr, steps, **kw):

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import DLN_BIN, cli
+from conftest import cli, load_set, save_set
 
 BACKEND = os.environ.get("DLN_TEST_BACKEND", "cpu")
 
@@ -91,16 +91,6 @@ def metrics(R, held):
 
 def rel(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-
-def save_set(directory, W):
-    os.makedirs(directory, exist_ok=True)
-    for i, w in enumerate(W):
-        np.save(os.path.join(directory, "W%d.npy" % (i + 1)), np.asfortranarray(w))
-
-
-def load_set(directory, depth):
-    return [np.load(os.path.join(directory, "W%d.npy" % (i + 1))) for i in range(depth)]
 
 
 def files_of(rng, tmp_path, kind):
