@@ -159,7 +159,7 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     o.train.grad_tol = 0.0 if grad_tol is None else _num("grad_tol", grad_tol, 0, 1e300)
     o.train.loss_tol = 0.0 if loss_tol is None else _num("loss_tol", loss_tol, 0, 1e300)
     if shallow_restarts is not None:
-        if loss == "square":
+        if loss == "square" and _matrix is None:
             fail("shallow_restarts: for the losses without a closed-form optimum (the square loss's is exact)")
         o.shallow_restarts = _int("shallow_restarts", shallow_restarts, 0, 100000)
     if certify is not None:

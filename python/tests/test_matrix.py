@@ -262,3 +262,17 @@ def test_cli_bad_matrix_inputs_exit_2_with_one_line_and_write_nothing(tmp_path):
         assert rc == 2, (name, rc, err)
         assert out == [] and err.startswith("dln: ") and err.count("\n") == 1, (name, err)
         assert not os.path.exists(log) and not os.path.exists(save), name
+
+
+def test_cli_rank_bound_reference_is_zero_on_exact_low_rank_data():
+    """Noise-free rank-2 data under a rank-2 bound (`dln solve --rank 2`, and a depth-3 network
+    of width 2): the rank-k restarts certify the value 0 (to 1e-16 of the zero matrix's loss:
+    the trust region's stopping gradient) as the best known, and a deep run reaches it."""
+    args = ["--complete", "--rows", 20, "--cols", 15, "--observed", 150, "--target-rank", 2, "--quiet", "--backend",
+            "cpu", "--no-nuclear"]
+    _, (s,), _ = cli("solve", *args, "--rank", 2, "--shallow-restarts", 5)
+    assert s["reference"] == "best known" and s["rank"] == 2 and s["shallow_certified"] >= 1
+    assert s["optimum_best_known"] <= 1e-16 * s["zero_loss"]
+    _, (r,), _ = cli("train", *args, "--depth", 3, "--width", 2, "--shallow-restarts", 5, "--init", "gaussian",
+                     "--init-scale", 0.5, "--steps", 20000)
+    assert r["optimum_kind"] == "best_known" and r["verdict"] == "global" and r["test_error"] < 1e-2, r["note"]

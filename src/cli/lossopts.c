@@ -90,7 +90,7 @@ int cli_loss_check(cli_opts *o, dln_error *err)
     if (o->loss_delta_set && strcmp(o->loss, "huber"))
         return dln_fail(err, DLN_EINPUT, "--delta is the huber loss's threshold: give --loss huber (the loss is %s)",
                         o->loss);
-    if (o->shallow_restarts_set && !strcmp(o->loss, "square"))
+    if (o->shallow_restarts_set && !strcmp(o->loss, "square") && !o->matrix) /* a matrix problem's is not */
         return dln_fail(err, DLN_EINPUT, "--shallow-restarts is for the losses without a closed-form optimum (the "
                         "square loss's is exact)");
     return DLN_OK;
