@@ -197,6 +197,11 @@ int dln_loss_at(dln_backend *be, const dln_objective *obj, const dln_shape *s, c
 int dln_hvp_at(dln_backend *be, const dln_objective *obj, const dln_shape *s, const double *X, const double *Y, int m,
                double *const *W, double *const *V, double **HV, dln_error *err);
 
+/* The gradient flow of that loss from W to time T (dln_flow_integrate on a network of one
+ * member): W replaced by the weights at T, the integrator's statistics in st. */
+int dln_flow_at(dln_backend *be, const dln_objective *obj, const dln_shape *s, const double *X, const double *Y, int m,
+                double **W, double T, double rtol, long max_tries, dln_flow_stats *st, dln_error *err);
+
 /* Whether an observation goes on the trace: every `every` steps, at the final state, and
  * wherever lambda_max was measured (sharpness_every); never twice for one step (last: the
  * step of the member's last line, -1 for none). */

@@ -94,6 +94,18 @@ int dln_network_read(dln_network *net, dln_network_stats *st);
 int dln_network_try(dln_network *net, double lr, double *loss);
 int dln_network_accept(dln_network *net);
 
+/* The gradient flow dW/dt = -grad L(W) (src/model/flow.c: Dormand-Prince 5(4), docs/maths.md
+ * section 10), for the active members at once, each with its own step: begin evaluates the
+ * gradient at the current weights (measured; buffers of nine weight sets per member made on
+ * first use); try takes a step h[b] from every active member's weights (h[b] = 0: it stays),
+ * leaves the fifth-order point as the weights (its loss and ||G||^2 in the results) and gives
+ * each member's squared norms of the error estimate, of the start and of the point reached;
+ * settle keeps the point of the members accepted (accept[b] != 0) and returns the others to
+ * their start. */
+int dln_network_flow_begin(dln_network *net);
+int dln_network_flow_try(dln_network *net, const double *h, double *err_sq, double *w0_sq, double *w1_sq);
+int dln_network_flow_settle(dln_network *net, const int *accept);
+
 /* A member's end-to-end product R = W_H...W_1 (d_H, d_0), formed on the backend (H - 1
  * GEMMs), into host R (ld = d_H). */
 int dln_network_product(dln_network *net, int member, double *R);

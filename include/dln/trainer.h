@@ -162,4 +162,22 @@ double dln_auto_lr(const dln_shape *s, double *const *W, const dln_reference *re
 int dln_train(dln_backend *be, const dln_fit *fit, const dln_reference *ref, const dln_shape *s, int count,
               double ***W, const dln_train_opts *o, dln_train_result *res, dln_error *err);
 
+/* ---- the gradient flow (src/trainer/flow.c; docs/maths.md section 10) --------------------- */
+
+typedef struct {
+    double t;              /* the flow time reached (T at the end) */
+    long accepted, rejected; /* Dormand-Prince steps */
+    long evaluations;      /* gradient evaluations (6 per try, 1 at the start) */
+    double last_h;         /* the last accepted step */
+    double loss, grad_norm; /* at the end */
+    int reached;
+} dln_flow_stats;
+
+/* Every member of net from its current weights along dW/dt = -grad L(W) to time T[b], each
+ * with its own adaptive step, to relative tolerance rtol (per step, in the Frobenius norm over
+ * the layers); the weights at T left on the network, each member's statistics in st[b].
+ * DLN_ERUNTIME when max_tries steps (accepted or not) do not reach every end. */
+int dln_flow_integrate(dln_network *net, const double *T, double rtol, long max_tries, dln_flow_stats *st,
+                       dln_error *err);
+
 #endif

@@ -14,10 +14,10 @@ defaults, so the same configuration gives the same numbers. Failures raise dln.I
 (bad input), dln.RuntimeFailure or dln.OutOfMemory, carrying dln's own message."""
 from ._errors import Error, InputError, OutOfMemory, RuntimeFailure
 from ._api import backends, solve, synthetic
-from ._derivatives import gradient, hvp, loss
+from ._derivatives import flow, gradient, hvp, loss
 from ._train import load_weights, save_weights, train
 from ._matrix import complete, sense
 
 __version__ = "0.2.0"  # DLN_VERSION in include/dln/dln.h (checked by the tests)
-__all__ = ["synthetic", "solve", "train", "complete", "sense", "loss", "gradient", "hvp", "save_weights", "load_weights", "backends",
+__all__ = ["synthetic", "solve", "train", "complete", "sense", "flow", "loss", "gradient", "hvp", "save_weights", "load_weights", "backends",
            "Error", "InputError", "RuntimeFailure", "OutOfMemory"]

@@ -1,4 +1,4 @@
-"""_derivatives.py: dln.loss, dln.gradient and dln.hvp: the loss of Z = W_H...W_1 X (the
+"""_derivatives.py: dln.loss, dln.gradient, dln.hvp and dln.flow: the loss of Z = W_H...W_1 X (the
 square loss 1/2 ||Z - Y||^2 unless loss= names another, as dln.train's loss=), its gradient
 with respect to every W_i and its exact Hessian-vector products at given weights, computed by the library's own chains on the chosen backend (the forward and
 backward chains the trainer steps with, the Hessian-vector product its sharpness is
@@ -85,4 +85,26 @@ def hvp(X, Y, weights, direction, backend="auto", loss="square", p=None, delta=N
         for x in (w, v, hv, obj):
             if x:
                 x.close()
+        del keep
+
+
+def flow(X, Y, weights, T, rtol=1e-8, backend="auto", loss="square", p=None, delta=None, max_tries=1000000):
+    """The gradient flow dW/dt = -grad L(W) from weights=[W1..WH] to time T, integrated on the
+    backend by the Dormand-Prince 5(4) pair with an adaptive step (error per step in the
+    Frobenius norm over all layers below rtol max(||W||) plus an absolute part 1e-3 rtol
+    ||W_start||; docs/maths.md section 10). Returns (the weights at T, a dict of the
+    integrator's statistics: t, accepted, rejected, evaluations, last_h, loss, grad_norm)."""
+    d, keep = data_of(X, Y)
+    obj = _Objective(loss, p, delta)
+    w, dims = _weights(weights, d.dx, d.dy)
+    try:
+        st = _lib.FlowStats()
+        with _Backend(backend, "fp64") as be:
+            raise_for(L.dln_flow_at(be.ptr, obj.ptr, C.byref(w.s), d.X, d.Y, d.m, w.W, float(T), float(rtol),
+                                    int(max_tries), C.byref(st), C.byref(be.err)), be.err)
+        stats = {f: getattr(st, f) for f, _ in _lib.FlowStats._fields_ if f != "reached"}
+        return _arrays(w, dims), stats
+    finally:
+        w.close()
+        obj.close()
         del keep

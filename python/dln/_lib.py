@@ -37,6 +37,11 @@ class MatrixSynthOpts(C.Structure):  # dln_matrix_synth_opts
                 ("observed", C.c_int), ("noise", C.c_double), ("seed", C.c_uint64)]
 
 
+class FlowStats(C.Structure):  # dln_flow_stats
+    _fields_ = [("t", C.c_double), ("accepted", C.c_long), ("rejected", C.c_long), ("evaluations", C.c_long),
+                ("last_h", C.c_double), ("loss", C.c_double), ("grad_norm", C.c_double), ("reached", C.c_int)]
+
+
 class Shape(C.Structure):  # dln_shape
     _fields_ = [("depth", C.c_int), ("dims", C.POINTER(C.c_int))]
 
@@ -96,7 +101,7 @@ class ExperimentOpts(C.Structure):  # dln_experiment_opts
 
 # the structs and the C names the layout test compares them with
 STRUCTS = {"dln_error": Error, "dln_data": Data, "dln_synth_opts": SynthOpts, "dln_objective_params": ObjectiveParams,
-           "dln_matrix_synth_opts": MatrixSynthOpts,
+           "dln_matrix_synth_opts": MatrixSynthOpts, "dln_flow_stats": FlowStats,
            "dln_shape": Shape,
            "dln_observation": Observation, "dln_train_opts": TrainOpts, "dln_experiment_opts": ExperimentOpts}
 
@@ -159,6 +164,8 @@ _PROTOTYPES = {  # name: (restype, argtypes)
     "dln_objective_destroy": (None, [C.c_void_p]),
     "dln_objective_check_target": (C.c_int, [C.c_void_p, DP, C.c_int, C.c_int, P(Error)]),
     "dln_hvp_at": (C.c_int, [C.c_void_p, C.c_void_p, P(Shape), DP, DP, C.c_int, DPP, DPP, DPP, P(Error)]),
+    "dln_flow_at": (C.c_int, [C.c_void_p, C.c_void_p, P(Shape), DP, DP, C.c_int, DPP, C.c_double, C.c_double, C.c_long,
+                              P(FlowStats), P(Error)]),
 }
 
 

@@ -106,6 +106,7 @@ void dln_network_destroy(dln_network *net)
     int H = net->s.depth;
     for (int g = 0; g < 2; g++) dln_graph_destroy(be, net->graphs[g]);
     dln_net_hvp_free(net);
+    dln_net_flow_free(net);
     dln_mat *lazy[] = {&net->prod[0], &net->prod[1], &net->norms}; /* product.c's, made on first use */
     for (int i = 0; i < 3; i++) dln_mat_free(be, lazy[i]);
     dln_objective_state_destroy(net->obj);

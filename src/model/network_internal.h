@@ -48,6 +48,7 @@ struct dln_network {
     int *chunk_rc;    /* [count]: each chunk's status in a threaded step */
     dln_graph *graphs[2];    /* captured steps: unmeasured, measured */
     struct net_hvp *hvp;     /* Hessian-vector product buffers (hvp.c), made on first use */
+    struct net_flow *flow;   /* the gradient flow's stages (flow.c), made on first use */
     dln_mat prod[2];  /* product.c: ping-pong (max d_i, d_0) for W_k...W_1, made on first use */
     dln_mat norms;    /* product.c: fp64 (H, 1) squared layer norms, made on first use */
 };
@@ -61,6 +62,8 @@ void dln_net_free_set(dln_backend *be, net_mat *set, int count);
 
 /* Frees the Hessian-vector product buffers; safe when there are none. */
 void dln_net_hvp_free(dln_network *net);
+/* Frees the gradient flow's buffers; safe when there are none. */
+void dln_net_flow_free(dln_network *net);
 
 /* The forward chain of members lo .. lo + n - 1 with weights W (net->W or net->T): A_H =
  * W_H...W_1 X, then the objective's gradient in place, its value into the results when

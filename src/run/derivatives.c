@@ -2,7 +2,8 @@
  * computed by the library's own chains on the backend (a network of one member: the
  * forward and backward chains the trainer steps with, and the exact Hessian-vector
  * product its sharpness is measured with), for front ends that build on dln's exact
- * derivatives (the Python package's dln.loss, dln.gradient, dln.hvp). */
+ * derivatives (the Python package's dln.loss, dln.gradient, dln.hvp); and the gradient flow
+ * from given weights (dln.flow). */
 #include <string.h>
 
 #include "dln/dln.h"
@@ -48,6 +49,18 @@ int dln_hvp_at(dln_backend *be, const dln_objective *obj, const dln_shape *s, co
     dln_network *net = NULL;
     int rc = at_weights(be, obj, s, X, Y, m, W, &net, err);
     if (!rc) rc = dln_network_hvp(net, 0, V, HV);
+    dln_network_destroy(net);
+    return reported(be, rc, err);
+}
+
+int dln_flow_at(dln_backend *be, const dln_objective *obj, const dln_shape *s, const double *X, const double *Y, int m,
+                double **W, double T, double rtol, long max_tries, dln_flow_stats *st, dln_error *err)
+{
+    dln_network *net = NULL;
+    if (!(rtol > 0 && rtol < 1)) return dln_fail(err, DLN_EINPUT, "the flow's tolerance must be in (0, 1), got %g", rtol);
+    int rc = at_weights(be, obj, s, X, Y, m, W, &net, err);
+    if (!rc) rc = dln_flow_integrate(net, &T, rtol, max_tries, st, err);
+    if (!rc) rc = dln_network_get_weights(net, 0, W);
     dln_network_destroy(net);
     return reported(be, rc, err);
 }
