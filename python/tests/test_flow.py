@@ -1,0 +1,90 @@
+"""test_flow.py: dln.flow (the gradient flow, Dormand-Prince 5(4)) against scipy's solve_ivp
+(DOP853 at rtol = atol = 1e-12, an independent integrator on an independent numpy gradient),
+for the square loss and lp 4; and gradient descent from the same weights converging to the
+flow at first order as its step shrinks (`dln train --lr eta --steps T/eta` from --load'ed
+weights: halving eta halves the distance to the flow at time T)."""
+import numpy as np
+import pytest
+
+from conftest import cli, load_set, save_set
+
+solve_ivp = pytest.importorskip("scipy.integrate").solve_ivp
+
+
+def problem(rng, dims=(4, 5, 5, 3), m=12):
+    X = rng.standard_normal((dims[0], m))
+    Y = rng.standard_normal((dims[-1], dims[0])) @ X / 2
+    W = [0.5 * rng.standard_normal((dims[i + 1], dims[i])) for i in range(len(dims) - 1)]
+    return X, Y, W
+
+
+def rhs_of(X, Y, shapes, p):
+    def unpack(v):
+        out, o = [], 0
+        for s in shapes:
+            out.append(v[o:o + s[0] * s[1]].reshape(s))
+            o += s[0] * s[1]
+        return out
+
+    def rhs(t, v):
+        Ws = unpack(v)
+        A = [X]
+        for w in Ws:
+            A.append(w @ A[-1])
+        E = A[-1] - Y
+        B = E if p == 2 else np.sign(E) * np.abs(E) ** (p - 1)
+        G = [None] * len(Ws)
+        for k in range(len(Ws) - 1, -1, -1):
+            G[k] = B @ A[k].T
+            B = Ws[k].T @ B
+        return -np.concatenate([g.ravel() for g in G])
+    return rhs, unpack
+
+
+@pytest.mark.parametrize("loss,p", [("square", 2), ("lp", 4)])
+def test_flow_matches_scipy_to_its_tolerance(rng, loss, p):
+    """Per-step errors below rtol of the weights, over a few hundred steps: the weights at T
+    within 100 rtol of scipy's (at the default rtol 1e-8: 1e-6, the issue's bound)."""
+    import dln
+    X, Y, W = problem(rng)
+    rhs, unpack = rhs_of(X, Y, [w.shape for w in W], p)
+    T = 2.0
+    sol = solve_ivp(rhs, (0, T), np.concatenate([w.ravel() for w in W]), method="DOP853", rtol=1e-12, atol=1e-12)
+    ref = unpack(sol.y[:, -1])
+    kw = {"p": 4} if loss == "lp" else {}
+    for rtol in (1e-6, 1e-8):
+        got, st = dln.flow(X, Y, W, T, rtol=rtol, backend="cpu", loss=loss, **kw)
+        err = max(np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(got, ref))
+        assert err <= 100 * rtol, (loss, rtol, err, st)
+        assert st["t"] == T and st["evaluations"] == 1 + 6 * (st["accepted"] + st["rejected"])
+    with pytest.raises(dln.InputError):
+        dln.flow(X, Y, W, T, rtol=0)
+
+
+def test_gradient_descent_converges_to_the_flow_at_first_order(rng, tmp_path):
+    """||W_GD(T) - W_flow(T)|| at eta, eta/2, eta/4: each halving of the step halves the
+    distance (ratios within [1.8, 2.2]: the first-order term dominates at these steps)."""
+    import dln
+    X, Y, W = problem(rng)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    save_set(tmp_path / "W0", W)
+    T = 1.0
+    flow, _ = dln.flow(X, Y, W, T, rtol=1e-11, backend="cpu")
+    _, (probe,), _ = cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0",
+                         "--steps", 0, "--quiet", "--backend", "cpu", "--full-data")
+    eta = 0.1 / probe["sharpness_init"]
+    dist = []
+    for k in range(3):
+        e = eta / 2 ** k
+        steps = int(round(T / e))
+        e = T / steps
+        _, (r,), _ = cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0",
+                         "--lr", repr(e), "--steps", steps, "--tol", 0, "--quiet", "--backend", "cpu", "--full-data",
+                         "--save", tmp_path / ("gd%d" % k))
+        assert abs(r["time"] - T) <= 1e-12 * T
+        got = load_set(tmp_path / ("gd%d" % k), 3)
+        dist.append(np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(got, flow))))
+    print("distances", dist)
+    for a, b in zip(dist, dist[1:]):
+        assert 1.8 <= a / b <= 2.2, dist
