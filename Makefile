@@ -218,7 +218,7 @@ EMU_HEADERS    := $(wildcard include/dln/*.h src/*/*.h src/*/*/*.h kernels/*.h t
 EMU_LDLIBS     := -llapacke -lopenblas -lm -pthread -ljansson
 # the losses' and the matrix problems' trajectories against numpy, through the emulated device's dln (when pytest is there)
 EMU_PYTEST     := $(if $(shell python3 -c 'import pytest' 2>/dev/null && echo y),python3 -m pytest -q -p no:cacheprovider \
-                  python/tests/test_losses.py python/tests/test_matrix.py -k cli)
+                  python/tests/test_losses.py python/tests/test_matrix.py python/tests/test_flow.py -k cli)
 include tests/cudaemu/cudaemu.mk
 
 -include $(shell find $(BUILD) -name '*.d' -not -path '*/emu*' 2>/dev/null)

@@ -82,6 +82,12 @@ typedef struct {
     int sharpness_iters; /* Lanczos steps for the sharpness (0: 20) */
     dln_data_mode data_mode;
     dln_dtype dtype;
+    /* > 0: follow the gradient flow dW/dt = -grad L(W) to this time instead of taking
+     * gradient-descent steps (docs/maths.md section 10): a step is one accepted Dormand-Prince
+     * 5(4) step of the member's own adaptive size, `time` is flow time, and the run also stops
+     * at it (DLN_STOP_FLOW_END); lr, lr_rule, momentum and line_search do not apply */
+    double flow;
+    double flow_rtol;  /* the flow's relative tolerance per step (0: 1e-8) */
 } dln_train_opts;
 
 void dln_train_opts_default(dln_train_opts *o);
@@ -94,6 +100,7 @@ typedef enum {
     DLN_STOP_OBSERVER = 4,    /* the observer asked to stop */
     DLN_STOP_GRAD_TOL = 5,    /* ||G|| <= grad_tol ||G_0|| */
     DLN_STOP_LOSS_TOL = 6,    /* the loss changed by at most loss_tol |L| between checks */
+    DLN_STOP_FLOW_END = 7,    /* the gradient flow reached its end time */
 } dln_stop_reason;
 
 /* Where a run ended (docs/maths.md section 8 gives the rules). */
@@ -133,6 +140,7 @@ typedef struct {
     int verdict_skipped, verdict_added; /* DLN_VERDICT_STATIONARY off the rank path: the loss is that of
                                            the top verdict_rank modes with mode verdict_skipped (1-based)
                                            left out and verdict_added learnt instead (else 0) */
+    long flow_rejected, flow_evaluations; /* the flow: rejected steps, gradient evaluations */
 } dln_train_result;
 
 /* One line saying why the run stopped, in the library's terms (no advice). It never needs more
@@ -163,6 +171,20 @@ int dln_train(dln_backend *be, const dln_fit *fit, const dln_reference *ref, con
               double ***W, const dln_train_opts *o, dln_train_result *res, dln_error *err);
 
 /* ---- the gradient flow (src/trainer/flow.c; docs/maths.md section 10) --------------------- */
+
+/* One member's step control: its time, step, tolerances and counts (flow.c). */
+typedef struct {
+    double T, t, h, rtol, atol;
+    long accepted, rejected, evaluations;
+    double last_h;
+} dln_flow_ctl;
+/* The control of a member at weights of norm wnorm and gradient norm gnorm, to time T. */
+void dln_flow_ctl_start(dln_flow_ctl *c, double T, double rtol, double wnorm, double gnorm);
+/* The step to try now (0 once at T). */
+double dln_flow_ctl_h(const dln_flow_ctl *c);
+/* The try of step h with the squared norms of the error estimate, the start and the point
+ * reached: whether it is accepted (the time advanced), and the next step chosen. */
+int dln_flow_ctl_judge(dln_flow_ctl *c, double h, double err_sq, double w0_sq, double w1_sq);
 
 typedef struct {
     double t;              /* the flow time reached (T at the end) */

@@ -67,7 +67,8 @@ class TrainOpts(C.Structure):  # dln_train_opts
                 ("grad_tol", C.c_double), ("loss_tol", C.c_double),
                 ("check_every", C.c_int), ("observe_every", C.c_int), ("observer", OBSERVER),
                 ("observer_ctx", C.c_void_p), ("observe", C.c_uint), ("sharpness_every", C.c_int),
-                ("sharpness_iters", C.c_int), ("data_mode", C.c_int), ("dtype", C.c_int)]
+                ("sharpness_iters", C.c_int), ("data_mode", C.c_int), ("dtype", C.c_int), ("flow", C.c_double),
+                ("flow_rtol", C.c_double)]
 
 
 EXPERIMENT_OBSERVER = C.CFUNCTYPE(C.c_int, C.c_void_p, C.c_long, C.POINTER(Observation))  # dln_experiment_observer_fn

@@ -99,7 +99,7 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
           on_step=None, threads=0, batch_size=None, hessian=False, hessian_iters=None, observe=False,
           sharpness_every=None, perturb=None, perturb_dir=None, save=None, save_direction=None,
           save_solution=None, save_data=None, loss="square", p=None, delta=None, grad_tol=None, loss_tol=None,
-          shallow_restarts=None, certify=None, _matrix=None):
+          shallow_restarts=None, certify=None, flow=None, flow_rtol=None, _matrix=None):
     """Gradient descent on min 1/2 ||W_H...W_1 X - Y||^2 from the CLI's defaults (depth 4,
     width 4, orthogonal init of scale 1, seed 1, the sharpness rule for lr, 10000 steps, tol
     1e-6), timed against the shallow optimum for the narrowest layer: `dln train`'s experiment,
@@ -136,7 +136,11 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     it stops the run and is re-raised here (on_step is called on the calling thread). threads:
     on the CPU backend a batch's members, and the pieces of a run's long products on full
     data, are spread over this many threads (0: one per CPU; the results do not depend on it).
-    (_matrix: dln.complete's and dln.sense's observations, set into the options instead of X, Y.)"""
+    flow=T follows the gradient flow dW/dt = -grad L(W) to time T instead of gradient descent
+    (`dln train --flow T`: Dormand-Prince 5(4) steps of each member's own adaptive size to the
+    relative tolerance flow_rtol, default 1e-8; a step is an accepted one, `time` flow time;
+    lr, momentum and line_search do not apply). (_matrix: dln.complete's and dln.sense's
+    observations, set into the options instead of X, Y.)"""
     d, keep = data_of(X, Y) if _matrix is None else (None, ())
     keep = list(keep)
     log_every = _int("log_every", log_every, 1, 1 << 30)
@@ -154,6 +158,14 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     o.init, o.init_scale, o.seed = arrays["inits"][0], arrays["scales"][0], arrays["seeds"][0]
     o.train.lr, o.train.lr_rule, o.train.momentum = arrays["lrs"][0], arrays["lr_rules"][0], arrays["moms"][0]
     o.train.line_search = bool(line_search)
+    if flow is not None:
+        if line_search or momentum != 0.0 or lr != "auto":
+            fail("flow: the gradient flow takes steps of its own: no lr, momentum or line_search")
+        o.train.flow = _num("flow", flow, 1e-300, 1e100)
+    if flow_rtol is not None:
+        if flow is None:
+            fail("flow_rtol: needs flow=T")
+        o.train.flow_rtol = _num("flow_rtol", flow_rtol, 1e-300, 0.999999)
     o.train.steps = _int("steps", steps, 0, 10 ** 12)
     o.train.tol = _num("tol", tol, 0, 1e300)
     o.train.grad_tol = 0.0 if grad_tol is None else _num("grad_tol", grad_tol, 0, 1e300)

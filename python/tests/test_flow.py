@@ -88,3 +88,36 @@ def test_gradient_descent_converges_to_the_flow_at_first_order(rng, tmp_path):
     print("distances", dist)
     for a, b in zip(dist, dist[1:]):
         assert 1.8 <= a / b <= 2.2, dist
+
+
+def test_cli_flow_is_dln_flow_and_a_batch_member_is_its_single_run(rng, tmp_path):
+    """`dln train --flow T` (the trainer's flow: one accepted step of every member per round)
+    gives dln.flow's weights (the same control: the same bits on the CPU; on the emulated
+    device 1e-10), with flow time on the trace and stop flow_end; in a batch of seeds each
+    member is its single run."""
+    import dln
+    X, Y, W = problem(rng)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    save_set(tmp_path / "W0", W)
+    import os
+    backend = os.environ.get("DLN_TEST_BACKEND", "cpu")
+    ref, st = dln.flow(X, Y, W, 1.5, backend="cpu")
+    common = ["train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--flow", 1.5, "--tol", 0, "--steps",
+              100000, "--quiet", "--backend", backend, "--full-data"]
+    _, (r,), _ = cli(*common, "--load", tmp_path / "W0", "--save", tmp_path / "out", "--log", tmp_path / "t.jsonl")
+    assert r["stop"] == "flow_end" and r["time"] == 1.5 and r["lr_rule"] == "flow"
+    got = load_set(tmp_path / "out", 3)
+    err = max(np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(got, ref))
+    assert err == 0.0 if backend == "cpu" else err <= 1e-10, err
+    if backend == "cpu":
+        assert (r["steps"], r["flow_rejected"], r["flow_evaluations"]) == (st["accepted"], st["rejected"],
+                                                                         st["evaluations"])
+    import json
+    times = [json.loads(x)["time"] for x in open(tmp_path / "t.jsonl")]
+    assert times[0] == 0 and times[-1] == 1.5 and all(a < b for a, b in zip(times, times[1:]))
+    _, runs, _ = cli(*common, "--depth", 3, "--width", 5, "--seeds", "1,2,3", "--init", "gaussian")
+    _, (alone,), _ = cli(*common, "--depth", 3, "--width", 5, "--seed", 2, "--init", "gaussian")
+    assert runs[1]["loss"] == alone["loss"] and runs[1]["steps"] == alone["steps"]
+    rc, _, err2 = cli(*common, "--load", tmp_path / "W0", "--lr", 0.1, check=False)
+    assert rc == 2 and "--flow" in err2

@@ -1,6 +1,6 @@
 /* dynopts.c: the options of the loss-landscape tools: `dln train --hessian`,
  * --save-direction, --save-solution, --save-data, --perturb, --perturb-dir, --observe,
- * --sharpness-every, and the `dln hessian` command's help. options.c splices CLI_DYN_TRAIN_OPTIONS and
+ * --sharpness-every, --flow, --flow-rtol, and the `dln hessian` command's help. options.c splices CLI_DYN_TRAIN_OPTIONS and
  * CLI_DYN_SOLVE_OPTIONS into its tables and hands every code from CLI_DYN_FIRST on to
  * cli_dyn_option; cli_dyn_check refuses the combinations that make no sense. */
 #include <stdio.h>
@@ -27,7 +27,13 @@ const char *const cli_dyn_train_help =
     "                      (cost: docs/maths.md, section 8)\n"
     "  --sharpness-every K with --log: lambda_max of the Hessian (Lanczos, --hessian-iters\n"
     "                      steps, default 20) on the trace every K steps, for any --lr;\n"
-    "                      batches too\n\n";
+    "                      batches too\n\n"
+    "Gradient flow (docs/maths.md 10):\n"
+    "  --flow T            follow dW/dt = -grad L(W) to time T instead of gradient descent:\n"
+    "                      Dormand-Prince 5(4) steps of each member's own adaptive size (a\n"
+    "                      `step` is an accepted one; `time` is flow time; stop reason\n"
+    "                      flow_end); not with --lr, --momentum or --line-search\n"
+    "  --flow-rtol R       the flow's relative tolerance per step, 0 < R < 1   (default 1e-8)\n\n";
 
 const char *const cli_dyn_solve_help =
     "Output:\n"
@@ -101,6 +107,15 @@ int cli_dyn_option(int c, const char *a, cli_opts *o, dln_error *err)
         d->sharpness_every = (int)v;
         return DLN_OK;
     }
+    case 9: case 10: {
+        double v = strtod(a, &end);
+        int rtol = c - CLI_DYN_FIRST == 10;
+        if (!decimal_start(a) || *end || !(rtol ? v > 0 && v < 1 : v > 0 && v <= 1e100))
+            return dln_fail(err, DLN_EINPUT, "--%s: expected a number %s, got '%s'", rtol ? "flow-rtol" : "flow",
+                            rtol ? "in (0, 1)" : "> 0", a);
+        *(rtol ? &d->flow_rtol : &d->flow) = v;
+        return DLN_OK;
+    }
     default: return dln_fail(err, DLN_EINPUT, "internal: unknown option code %d", c);
     }
 }
@@ -121,6 +136,11 @@ int cli_dyn_check(const char *command, cli_opts *o, dln_error *err)
     if (d->sharpness_every && !o->log_path)
         return dln_fail(err, DLN_EINPUT, "--sharpness-every writes to the trace: give --log FILE");
     o->train.sharpness_every = d->sharpness_every;
+    if (d->flow_rtol > 0 && !(d->flow > 0)) return dln_fail(err, DLN_EINPUT, "--flow-rtol needs --flow T");
+    if (d->flow > 0 && (o->n_lrs > 0 || o->n_moms > 0 || o->train.line_search))
+        return dln_fail(err, DLN_EINPUT, "--flow follows the gradient flow with steps of its own: drop --lr, "
+                        "--momentum and --line-search");
+    o->train.flow = d->flow, o->train.flow_rtol = d->flow_rtol;
     if (!hessian_cmd && strcmp(command, "solve") && cli_members(o) > 1 &&
         (d->hessian || d->direction_dir || d->solution_dir || d->data_dir || d->perturb_set || d->observe))
         return dln_fail(err, DLN_EINPUT, "--hessian, --save-direction, --save-solution, --save-data, --perturb and "

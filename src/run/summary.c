@@ -61,7 +61,7 @@ static void put_shape(dln_json *j, const dln_shape *s)
 static const char *stop_name(dln_stop_reason s)
 {
     static const char *const names[] = {"converged", "step_limit", "diverged", "no_decrease", "observer", "grad_tol",
-                                        "loss_tol"};
+                                        "loss_tol", "flow_end"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
@@ -77,7 +77,7 @@ static void put_run(dln_json *j, const dln_experiment *e, long b)
     dln_json_int(j, "seed", (long)m->seed);
     dln_json_num(j, "lr", r->lr);
     dln_json_bool(j, "lr_auto", m->lr <= 0);
-    dln_json_str(j, "lr_rule", m->lr > 0 ? "given" : m->lr_rule == DLN_LR_ARORA ? "arora" : "sharpness");
+    dln_json_str(j, "lr_rule", t->flow > 0 ? "flow" : m->lr > 0 ? "given" : m->lr_rule == DLN_LR_ARORA ? "arora" : "sharpness");
     dln_json_num(j, "lr_init", r->lr_init);
     dln_json_num(j, "sharpness_init", r->sharpness_init);
     dln_json_num(j, "sharpness", r->sharpness);
@@ -86,6 +86,12 @@ static void put_run(dln_json *j, const dln_experiment *e, long b)
     dln_json_int(j, "lr_capped", r->lr_capped);
     dln_json_num(j, "momentum", m->momentum);
     dln_json_bool(j, "line_search", t->line_search);
+    if (t->flow > 0) {
+        dln_json_num(j, "flow", t->flow);
+        dln_json_num(j, "flow_rtol", t->flow_rtol > 0 ? t->flow_rtol : 1e-8);
+        dln_json_int(j, "flow_rejected", r->flow_rejected);
+        dln_json_int(j, "flow_evaluations", r->flow_evaluations);
+    }
     dln_json_bool(j, "compressed", r->compressed);
     dln_json_int(j, "max_steps", t->steps);
     dln_json_num(j, "tol", t->tol);

@@ -72,7 +72,7 @@ int dln_run_start(dln_run *r, dln_network *net, int member, double *const *W, co
 {
     const dln_train_opts *o = r->o;
     int rule = o->lr <= 0 && o->lr_rule == DLN_LR_SHARPNESS;
-    if (!rule && !o->line_search) {
+    if ((!rule && !o->line_search) || o->flow > 0) { /* the flow's steps are its own */
         r->res->lr_init = r->res->lr;
         return DLN_OK;
     }
@@ -158,6 +158,7 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
     else if (o->grad_tol > 0 && obs->grad_norm <= o->grad_tol * r->grad0) res->stop = DLN_STOP_GRAD_TOL;
     else if (o->loss_tol > 0 && t > 0 && fabs(obs->loss - before) <= o->loss_tol * fabs(obs->loss))
         res->stop = DLN_STOP_LOSS_TOL;
+    else if (o->flow > 0 && time >= o->flow) res->stop = DLN_STOP_FLOW_END;
     else if (t >= o->steps) res->stop = DLN_STOP_STEP_LIMIT;
     else r->stopped = 0;
     /* the observables (or reset); a matrix problem's metrics (an SVD of the product) at the

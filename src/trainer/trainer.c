@@ -136,7 +136,72 @@ typedef struct {
     const double *mu; /* [member] its momentum (NULL: none) */
     dln_crew *c;
     double ***W;
+    dln_flow_ctl *fc; /* [member] the gradient flow's step control (flow mode), else NULL */
 } loop_state;
+
+#define FLOW_ROUND_TRIES 1000 /* tries of one round before a stiff flow is given up */
+
+/* Checked at step t, or at the end of its flow. */
+static int checked(const dln_run *r, long t, double time)
+{
+    return dln_run_is_check(r, t) || (r->o->flow > 0 && time >= r->o->flow);
+}
+
+/* The gradient flow's controls started at the network's current state (flow_begin measured). */
+static int flow_start(dln_network *net, const slots *sl, dln_run *r, dln_flow_ctl *fc, double *lr, int count,
+                      dln_error *err)
+{
+    int H = dln_network_shape(net)->depth;
+    dln_network_stats *ns = malloc(sizeof *ns * (size_t)count);
+    double *norms = malloc(sizeof(double) * (size_t)H);
+    int rc = !ns || !norms ? dln_fail(err, DLN_ENOMEM, "out of host memory") : dln_network_read(net, ns);
+    for (int b = 0; !rc && b < count; b++) {
+        rc = dln_network_layer_norms(net, sl->slot[b], norms);
+        double wn = 0.0;
+        for (int i = 0; !rc && i < H; i++) wn += norms[i] * norms[i];
+        const dln_train_opts *o = r[b].o;
+        dln_flow_ctl_start(&fc[b], o->flow, o->flow_rtol > 0 ? o->flow_rtol : 1e-8, sqrt(wn),
+                           sqrt(ns[sl->slot[b]].grad_sumsq));
+        lr[b] = dln_flow_ctl_h(&fc[b]);
+    }
+    free(ns), free(norms);
+    return rc;
+}
+
+/* One accepted flow step of every running member: tries (each member its own step, 0 for
+ * those already moved this round) until all have one; time and lr are the members' flow time
+ * and last step. */
+static int flow_round(dln_network *net, const slots *sl, dln_run *r, dln_flow_ctl *fc, double *lr, double *time,
+                      int count, dln_error *err)
+{
+    int n = dln_network_count(net);
+    double *h = calloc((size_t)n, sizeof(double)), *e2 = calloc((size_t)n, sizeof(double));
+    double *w0 = calloc((size_t)n, sizeof(double)), *w1 = calloc((size_t)n, sizeof(double));
+    int *acc = calloc((size_t)n, sizeof(int)), *done = calloc((size_t)count, sizeof(int));
+    int rc = !h || !e2 || !w0 || !w1 || !acc || !done ? dln_fail(err, DLN_ENOMEM, "out of host memory") : DLN_OK;
+    for (int tries = 0; !rc; tries++) {
+        int pending = 0;
+        for (int k = 0; k < n; k++) h[k] = 0.0, acc[k] = 0;
+        for (int b = 0; b < count; b++)
+            if (!r[b].stopped && !done[b]) pending += (h[sl->slot[b]] = dln_flow_ctl_h(&fc[b])) > 0;
+        if (!pending) break;
+        if (tries >= FLOW_ROUND_TRIES) {
+            rc = dln_fail(err, DLN_ERUNTIME, "the flow rejected %d tries in a row (a stiff problem: the explicit "
+                          "pair's step is capped near 3.3 / lambda_max)", tries);
+            break;
+        }
+        rc = dln_network_flow_try(net, h, e2, w0, w1);
+        for (int b = 0; !rc && b < count; b++) {
+            if (r[b].stopped || done[b]) continue;
+            int k = sl->slot[b];
+            if ((acc[k] = dln_flow_ctl_judge(&fc[b], h[k], e2[k], w0[k], w1[k])))
+                done[b] = 1, lr[b] = fc[b].last_h, time[b] = fc[b].t;
+        }
+        if (!rc) rc = dln_network_flow_settle(net, acc);
+    }
+    free(h), free(e2), free(w0), free(w1), free(acc), free(done);
+    return rc;
+}
 
 /* Every member checked at its own checked steps (observables on its slot), its sharpness
  * tracked, one update of the running members (a line-search step for a run of one), until
@@ -145,7 +210,7 @@ static int loop(loop_state *ls, int graphs, dln_error *err)
 {
     dln_network *net = ls->net;
     dln_run *r = ls->r;
-    int count = ls->count, line_search = r[0].o->line_search;
+    int count = ls->count, line_search = r[0].o->line_search, flow = ls->fc != NULL, retired = 0;
     double *lr = ls->lr, t0 = dln_clock_seconds();
     dln_network_stats *st = malloc(sizeof(dln_network_stats) * (size_t)count),
                       *stm = malloc(sizeof(dln_network_stats) * (size_t)count);
@@ -158,12 +223,13 @@ static int loop(loop_state *ls, int graphs, dln_error *err)
     int rc = !st || !stm || !rate || !time || !sl.slot || !sl.who || !sl.lr || !sl.mu || !stop_at || !list ||
                      !rose || !before
                  ? dln_fail(err, DLN_ENOMEM, "out of host memory for %d runs", count)
-                 : dln_network_evaluate(net),
+                 : flow ? dln_network_flow_begin(net) : dln_network_evaluate(net),
         running = count;
     for (int b = 0; !rc && b < count; b++) rate[b] = lr[b], sl.slot[b] = sl.who[b] = b;
+    if (!rc && flow) rc = flow_start(net, &sl, r, ls->fc, lr, count, err);
     while (!rc && running > 0) {
         int any_check = 0, read = 0, frozen = 0;
-        for (int b = 0; b < count; b++) any_check |= !r[b].stopped && dln_run_is_check(&r[b], t);
+        for (int b = 0; b < count; b++) any_check |= !r[b].stopped && checked(&r[b], t, time[b]);
         if (any_check) {
             if ((rc = dln_network_read(net, st))) break;
             read = 1;
@@ -171,14 +237,22 @@ static int loop(loop_state *ls, int graphs, dln_error *err)
                 if (sl.slot[b] >= 0) stm[b] = st[sl.slot[b]];
         }
         for (int b = 0; read && b < count; b++) {
-            if (r[b].stopped || !dln_run_is_check(&r[b], t)) continue;
+            if (r[b].stopped || !checked(&r[b], t, time[b])) continue;
             double sec = dln_clock_seconds() - t0;
             if ((rc = dln_run_check(&r[b], t, &stm[b], lr[b], time[b], sec, net, sl.slot[b], err))) break;
             if (!r[b].stopped) continue;
-            stop_at[b] = t, rate[b] = 0.0, running--, frozen = 1;
+            stop_at[b] = t, rate[b] = 0.0, running--, frozen = 1, retired = 1;
             if ((rc = retire(net, &sl, b, ls->W[b]))) break;
         }
         if (rc || running == 0) break;
+        if (flow) { /* one accepted step of every running member; a member moved to another slot
+                       needs its stage K_1 there: the gradients again after a retirement */
+            if (retired && (rc = dln_network_flow_begin(net))) break;
+            retired = 0;
+            if ((rc = flow_round(net, &sl, r, ls->fc, lr, time, count, err))) break;
+            t++;
+            continue;
+        }
         if (line_search) { /* a run of one: the trial steps replace the update */
             int ok = 0;
             double cap = r[0].tracker.lambda > 0 ? 2.0 / r[0].tracker.lambda : INFINITY;
@@ -232,8 +306,10 @@ static int loop(loop_state *ls, int graphs, dln_error *err)
         work_job j = {.r = r, .W = ls->W, .phase = FINAL, .end = stop_at, .lr = lr};
         rc = run_work(ls->c, net, list, finals, &j, err);
     }
-    for (int b = 0; b < count; b++)
+    for (int b = 0; b < count; b++) {
         dln_run_finish(&r[b], stop_at ? stop_at[b] : t, lr[b], time ? time[b] : NAN, sec, !rc);
+        if (flow) r[b].res->flow_rejected = ls->fc[b].rejected, r[b].res->flow_evaluations = ls->fc[b].evaluations;
+    }
     int oscillating = 0;
     for (int b = 0; !rc && b < count; b++)
         if (r[b].res->verdict == DLN_VERDICT_OSCILLATING && !isfinite(r[b].res->sharpness)) list[oscillating++] = b;
@@ -254,6 +330,13 @@ static int check_members(int count, const dln_train_opts *o, const dln_run *r, d
     for (int b = 0; b < count; b++) {
         if (o[b].line_search && count > 1)
             return dln_fail(err, DLN_EINPUT, "member %d: the line search is for a run of one, not a batch", b);
+        if ((o[b].flow > 0) != (o[0].flow > 0))
+            return dln_fail(err, DLN_EINPUT, "member %d: the members of a batch all follow the flow or none", b);
+        if (o[b].flow > 0 && (o[b].line_search || o[b].momentum != 0.0))
+            return dln_fail(err, DLN_EINPUT, "member %d: the gradient flow takes no line search and no momentum", b);
+        if (o[b].flow < 0 || !isfinite(o[b].flow) || o[b].flow_rtol < 0 || o[b].flow_rtol >= 1)
+            return dln_fail(err, DLN_EINPUT, "member %d: a flow to time %g at tolerance %g", b, o[b].flow,
+                            o[b].flow_rtol);
         if (o[b].data_mode != o[0].data_mode || o[b].dtype != o[0].dtype || r[b].check_every != r[0].check_every ||
             o[b].observe_every != o[0].observe_every || o[b].sharpness_every != o[0].sharpness_every)
             return dln_fail(err, DLN_EINPUT, "member %d: the members of a batch share the data mode, precision and "
@@ -301,8 +384,9 @@ int dln_train(dln_backend *be, const dln_fit *fit, const dln_reference *ref, con
     for (int b = 0; !rc && b < count; b++) rc = dln_network_set_weights(net, b, W[b]);
     /* the sharpness rule's start: a run of one on its network; a batch on a crew of networks
      * of one member (as alone), its floor (data and shape only) once, on worker 0's network */
-    int tracking = 0; /* some member's step size is the rule's, or it line-searches */
-    for (int b = 0; b < count; b++) tracking |= (o[b].lr <= 0 && o[b].lr_rule == DLN_LR_SHARPNESS) || o[b].line_search;
+    int tracking = 0, flow = !rc && o[0].flow > 0; /* some member's step size is the rule's, or it line-searches */
+    for (int b = 0; !flow && b < count; b++)
+        tracking |= (o[b].lr <= 0 && o[b].lr_rule == DLN_LR_SHARPNESS) || o[b].line_search;
     if (!rc && tracking && count > 1)
         rc = dln_crew_create(be, s, n, threads, o[0].dtype, fit->objective, Xd, Yd, &c, err);
     double floor = 0.0;
@@ -323,8 +407,11 @@ int dln_train(dln_backend *be, const dln_fit *fit, const dln_reference *ref, con
     for (int b = 0; !rc && !tracking && b < count; b++) rc = dln_run_start(&r[b], NULL, 0, W[b], NULL, err);
     free(all);
     if (!rc) rc = dln_network_set_rates(net, lr, momentum ? mu : NULL);
-    loop_state ls = {net, r, count, lr, momentum ? mu : NULL, &c, W};
+    dln_flow_ctl *fc = flow ? calloc((size_t)count, sizeof *fc) : NULL;
+    if (!rc && flow && !fc) rc = dln_fail(err, DLN_ENOMEM, "out of host memory for %d runs", count);
+    loop_state ls = {net, r, count, lr, momentum ? mu : NULL, &c, W, fc};
     if (!rc) rc = loop(&ls, dln_backend_supports(be, DLN_CAP_GRAPHS), err);
+    free(fc);
     if (rc == DLN_ENOMEM && err->code == DLN_OK) dln_fail(err, DLN_ENOMEM, "out of host memory in a batch");
     for (int b = 0; r && b < made; b++) dln_run_free(&r[b]);
     dln_network_destroy(net);
