@@ -33,6 +33,10 @@ typedef int (*dln_matvec_fn)(void *ctx, const double *v, double *out);
 
 typedef struct {
     double tol;              /* in: relative tolerance of "converged" and "negative" (<= 0: 1e-8) */
+    double stop_rtol;        /* in: > 0: stop as soon as lambda_max's residual bound is at most
+                                stop_rtol |lambda_max| (its relative error is then at most stop_rtol:
+                                a symmetric operator has an eigenvalue within the residual of every
+                                Ritz value); 0: run every iteration asked */
     double lambda_max, lambda_min; /* the extreme Ritz values */
     double residual_max, residual_min; /* their residual bounds ||A y - theta y|| */
     int negative_count;      /* Ritz values below -tol max|theta| whose residual is below tol max|theta| */

@@ -88,6 +88,8 @@ typedef struct {
      * at it (DLN_STOP_FLOW_END); lr, lr_rule, momentum and line_search do not apply */
     double flow;
     double flow_rtol;  /* the flow's relative tolerance per step (0: 1e-8) */
+    double sharpness_rtol; /* > 0: the traced sharpness's Lanczos runs until lambda_max's residual bound is at
+                              most this relative tolerance (at most max(sharpness_iters, 1000) products) */
 } dln_train_opts;
 
 void dln_train_opts_default(dln_train_opts *o);

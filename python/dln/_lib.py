@@ -68,7 +68,7 @@ class TrainOpts(C.Structure):  # dln_train_opts
                 ("check_every", C.c_int), ("observe_every", C.c_int), ("observer", OBSERVER),
                 ("observer_ctx", C.c_void_p), ("observe", C.c_uint), ("sharpness_every", C.c_int),
                 ("sharpness_iters", C.c_int), ("data_mode", C.c_int), ("dtype", C.c_int), ("flow", C.c_double),
-                ("flow_rtol", C.c_double)]
+                ("flow_rtol", C.c_double), ("sharpness_rtol", C.c_double)]
 
 
 EXPERIMENT_OBSERVER = C.CFUNCTYPE(C.c_int, C.c_void_p, C.c_long, C.POINTER(Observation))  # dln_experiment_observer_fn

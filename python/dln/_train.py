@@ -99,7 +99,7 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
           on_step=None, threads=0, batch_size=None, hessian=False, hessian_iters=None, observe=False,
           sharpness_every=None, perturb=None, perturb_dir=None, save=None, save_direction=None,
           save_solution=None, save_data=None, loss="square", p=None, delta=None, grad_tol=None, loss_tol=None,
-          shallow_restarts=None, certify=None, flow=None, flow_rtol=None, _matrix=None):
+          shallow_restarts=None, certify=None, flow=None, flow_rtol=None, sharpness_rtol=None, _matrix=None):
     """Gradient descent on min 1/2 ||W_H...W_1 X - Y||^2 from the CLI's defaults (depth 4,
     width 4, orthogonal init of scale 1, seed 1, the sharpness rule for lr, 10000 steps, tol
     1e-6), timed against the shallow optimum for the narrowest layer: `dln train`'s experiment,
@@ -139,7 +139,8 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     flow=T follows the gradient flow dW/dt = -grad L(W) to time T instead of gradient descent
     (`dln train --flow T`: Dormand-Prince 5(4) steps of each member's own adaptive size to the
     relative tolerance flow_rtol, default 1e-8; a step is an accepted one, `time` flow time;
-    lr, momentum and line_search do not apply). (_matrix: dln.complete's and dln.sense's
+    lr, momentum and line_search do not apply). sharpness_rtol=R: sharpness_every's lambda_max
+    by Lanczos until its residual bound is within R of it (--sharpness-rtol). (_matrix: dln.complete's and dln.sense's
     observations, set into the options instead of X, Y.)"""
     d, keep = data_of(X, Y) if _matrix is None else (None, ())
     keep = list(keep)
@@ -181,6 +182,10 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     o.train.check_every = 0 if check_every is None else _int("check_every", check_every, 1, 1 << 30)
     o.train.data_mode = _choice("data", data, _lib.DATA_MODES)
     o.train.sharpness_every = 0 if sharpness_every is None else _int("sharpness_every", sharpness_every, 1, 1 << 30)
+    if sharpness_rtol is not None:
+        if sharpness_every is None:
+            fail("sharpness_rtol: the accuracy of sharpness_every's lambda_max: give both")
+        o.train.sharpness_rtol = _num("sharpness_rtol", sharpness_rtol, 1e-300, 0.999999)
     o.threads = _int("threads", threads, 0, 1024)
     o.batch_size = 0 if batch_size is None else _int("batch_size", batch_size, 1, 1 << 20)
     o.hessian, o.observe = bool(hessian), bool(observe)

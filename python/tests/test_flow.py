@@ -121,3 +121,60 @@ def test_cli_flow_is_dln_flow_and_a_batch_member_is_its_single_run(rng, tmp_path
     assert runs[1]["loss"] == alone["loss"] and runs[1]["steps"] == alone["steps"]
     rc, _, err2 = cli(*common, "--load", tmp_path / "W0", "--lr", 0.1, check=False)
     assert rc == 2 and "--flow" in err2
+
+
+def fd_hessian(X, Y, W, h=1e-5):
+    """The full Hessian by central differences of dln.gradient (exact on the CPU): truncation
+    h^2 |G'''| ~ 1e-10, rounding eps |G| / h ~ 1e-11; symmetrised."""
+    import dln
+    shapes = [w.shape for w in W]
+    flat = np.concatenate([w.ravel() for w in W])
+
+    def unpack(v):
+        out, o = [], 0
+        for s in shapes:
+            out.append(v[o:o + s[0] * s[1]].reshape(s))
+            o += s[0] * s[1]
+        return out
+
+    P = flat.size
+    Hm = np.zeros((P, P))
+    for i in range(P):
+        e = np.zeros(P)
+        e[i] = h
+        gp = np.concatenate([g.ravel() for g in dln.gradient(X, Y, unpack(flat + e), backend="cpu")])
+        gm = np.concatenate([g.ravel() for g in dln.gradient(X, Y, unpack(flat - e), backend="cpu")])
+        Hm[:, i] = (gp - gm) / (2 * h)
+    return 0.5 * (Hm + Hm.T)
+
+
+def test_cli_sharpness_to_a_stated_accuracy_matches_the_full_hessian(rng, tmp_path):
+    """--sharpness-every 5 --sharpness-rtol 1e-6: the traced lambda_max at steps 0 and 10 (the
+    loaded and the final weights) within 1e-6 relative of the largest eigenvalue of the full
+    finite-difference Hessian there; two_over_lr beside it. The Lanczos basis is held to 3
+    steps (--hessian-iters 3), where without the tolerance lambda_max is off by more than 1e-6
+    (asserted: the test tells the two apart); the tolerance lifts the cap."""
+    import json
+    import os
+    X, Y, W = problem(rng)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    save_set(tmp_path / "W0", W)
+    backend = os.environ.get("DLN_TEST_BACKEND", "cpu")
+    lam0 = np.linalg.eigvalsh(fd_hessian(X, Y, W))[-1]
+    eta = float(0.5 / lam0)
+    _, (r,), _ = cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0", "--lr",
+                     repr(eta), "--steps", 10, "--tol", 0, "--sharpness-every", 5, "--sharpness-rtol", 1e-6, "--log",
+                     tmp_path / "t.jsonl", "--log-every", 5, "--save", tmp_path / "out", "--quiet", "--backend",
+                     backend, "--full-data", "--hessian-iters", 3)
+    rows = {x["step"]: x for x in map(json.loads, open(tmp_path / "t.jsonl"))}
+    cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0", "--lr", repr(eta),
+        "--steps", 0, "--tol", 0, "--sharpness-every", 5, "--log", tmp_path / "coarse.jsonl", "--quiet", "--backend",
+        backend, "--full-data", "--hessian-iters", 3)
+    coarse = json.loads(open(tmp_path / "coarse.jsonl").readline())["lambda_max"]
+    assert abs(coarse - lam0) > 1e-6 * lam0, (coarse, lam0)
+    lam10 = np.linalg.eigvalsh(fd_hessian(X, Y, load_set(tmp_path / "out", 3)))[-1]
+    for step, want in ((0, lam0), (10, lam10)):
+        got = rows[step]["lambda_max"]
+        assert abs(got - want) <= 1e-6 * want, (step, got, want)
+        assert rows[step]["two_over_lr"] == 2 / eta

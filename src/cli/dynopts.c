@@ -27,7 +27,9 @@ const char *const cli_dyn_train_help =
     "                      (cost: docs/maths.md, section 8)\n"
     "  --sharpness-every K with --log: lambda_max of the Hessian (Lanczos, --hessian-iters\n"
     "                      steps, default 20) on the trace every K steps, for any --lr;\n"
-    "                      batches too\n\n"
+    "                      batches too; two_over_lr beside it (the edge of stability)\n"
+    "  --sharpness-rtol R  with --sharpness-every: Lanczos until lambda_max's residual bound\n"
+    "                      is within R of it (its relative error; up to 1000 products)\n\n"
     "Gradient flow (docs/maths.md 10):\n"
     "  --flow T            follow dW/dt = -grad L(W) to time T instead of gradient descent:\n"
     "                      Dormand-Prince 5(4) steps of each member's own adaptive size (a\n"
@@ -107,6 +109,13 @@ int cli_dyn_option(int c, const char *a, cli_opts *o, dln_error *err)
         d->sharpness_every = (int)v;
         return DLN_OK;
     }
+    case 11: {
+        double v = strtod(a, &end);
+        if (!decimal_start(a) || *end || !(v > 0 && v < 1))
+            return dln_fail(err, DLN_EINPUT, "--sharpness-rtol: expected a number in (0, 1), got '%s'", a);
+        d->sharpness_rtol = v;
+        return DLN_OK;
+    }
     case 9: case 10: {
         double v = strtod(a, &end);
         int rtol = c - CLI_DYN_FIRST == 10;
@@ -136,6 +145,9 @@ int cli_dyn_check(const char *command, cli_opts *o, dln_error *err)
     if (d->sharpness_every && !o->log_path)
         return dln_fail(err, DLN_EINPUT, "--sharpness-every writes to the trace: give --log FILE");
     o->train.sharpness_every = d->sharpness_every;
+    if (d->sharpness_rtol > 0 && !d->sharpness_every)
+        return dln_fail(err, DLN_EINPUT, "--sharpness-rtol is the accuracy of --sharpness-every's lambda_max: give both");
+    o->train.sharpness_rtol = d->sharpness_rtol;
     if (d->flow_rtol > 0 && !(d->flow > 0)) return dln_fail(err, DLN_EINPUT, "--flow-rtol needs --flow T");
     if (d->flow > 0 && (o->n_lrs > 0 || o->n_moms > 0 || o->train.line_search))
         return dln_fail(err, DLN_EINPUT, "--flow follows the gradient flow with steps of its own: drop --lr, "

@@ -1,7 +1,8 @@
 /* lanczos.c: the extreme eigenvalues of a symmetric operator given only by its products
  * (dln/diagnostics.h). Lanczos from a seeded random start with full reorthogonalisation
  * (twice, classical Gram-Schmidt), the tridiagonal eigenproblem by LAPACKE_dstev, and each
- * Ritz value's residual bound beta_k |z_ki|. Host work O(k n) per step besides the products. */
+ * Ritz value's residual bound beta_k |z_ki|; optionally stopped once lambda_max's bound meets a
+ * relative tolerance. Host work O(k n) per step besides the products. */
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -56,6 +57,23 @@ done:
     return rc;
 }
 
+/* Whether the largest Ritz value of the k x k tridiagonal has a residual bound beta_k |z_k|
+ * of at most rtol times itself (an eigenvalue problem of its own, O(k^2) per call). */
+static int max_converged(int k, const double *alpha, const double *beta, double rtol)
+{
+    double *d = malloc(sizeof(double) * (size_t)k), *e = malloc(sizeof(double) * (size_t)(k > 1 ? k : 2));
+    double *Z = malloc(sizeof(double) * (size_t)k * (size_t)k);
+    int ok = 0;
+    if (d && e && Z) {
+        memcpy(d, alpha, sizeof(double) * (size_t)k);
+        for (int i = 0; i + 1 < k; i++) e[i] = beta[i];
+        if (!LAPACKE_dstev(LAPACK_COL_MAJOR, 'V', k, d, e, Z, k))
+            ok = beta[k - 1] * fabs(Z[(k - 1) + (size_t)(k - 1) * k]) <= rtol * fabs(d[k - 1]);
+    }
+    free(d), free(e), free(Z);
+    return ok;
+}
+
 int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed, const dln_lanczos_vectors *vec,
                 dln_lanczos_result *out, dln_error *err)
 {
@@ -94,6 +112,10 @@ int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed
             goto done;
         }
         anorm = fmax(anorm, fabs(alpha[k]) + beta[k] + (k ? beta[k - 1] : 0.0));
+        if (out->stop_rtol > 0 && k + 1 < k_max && max_converged(k + 1, alpha, beta, out->stop_rtol)) {
+            k++;
+            break;
+        }
         /* an invariant subspace (or the operator is zero): the Ritz values are exact */
         if (k + 1 == k_max || beta[k] <= 1e-14 * anorm || anorm == 0.0) {
             k++;

@@ -14,6 +14,7 @@
 #include "trainer/trainer_internal.h"
 
 #define DEFAULT_SHARPNESS_ITERS 20
+#define RTOL_MAX_ITERS 1000 /* the most products a sharpness to a stated accuracy may take */
 
 void dln_obs_free(dln_obs_state *st)
 {
@@ -112,7 +113,9 @@ int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpne
     }
     if (sharpness || (st->what & DLN_OBSERVE_SHARPNESS)) {
         dln_lanczos_result lz = {0};
-        DLN_TRY(dln_hessian_extremes(net, member, st->sharpness_iters, 1, NULL, &lz, err));
+        lz.stop_rtol = st->sharpness_rtol;
+        int iters = st->sharpness_rtol > 0 && st->sharpness_iters < RTOL_MAX_ITERS ? RTOL_MAX_ITERS : st->sharpness_iters;
+        DLN_TRY(dln_hessian_extremes(net, member, iters, 1, NULL, &lz, err));
         obs->sharpness = lz.lambda_max;
     }
     return DLN_OK;

@@ -26,6 +26,8 @@ static int check_inputs(const dln_fit *fit, const dln_shape *s, const dln_train_
                         s->dims[s->depth], fit->dx, fit->dy);
     if (o->line_search && o->momentum != 0.0)
         return dln_fail(err, DLN_EINPUT, "the line search works with plain gradient descent (momentum 0)");
+    if (!(o->sharpness_rtol >= 0 && o->sharpness_rtol < 1))
+        return dln_fail(err, DLN_EINPUT, "the sharpness's relative tolerance must be in [0, 1) (got %g)", o->sharpness_rtol);
     if (o->check_every < 0 || o->observe_every < 0 || o->sharpness_every < 0 || o->steps < 0)
         return dln_fail(err, DLN_EINPUT, "check, observation and sharpness intervals and the step count must be >= 0");
     if (!(o->momentum >= 0.0 && o->momentum < 1.0))
@@ -65,7 +67,9 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_fit *fit, const dln_ref
     r->check_every = o->check_every > 0 ? o->check_every
                      : dln_backend_supports(be, DLN_CAP_ASYNC) ? ASYNC_CHECK_EVERY : 1;
     /* the observables are measured for an observer only (so is the sharpness every sharpness_every steps) */
-    return dln_obs_prepare(&r->ost, o->observer ? o->observe : 0, o->sharpness_iters, ref, s, err);
+    DLN_TRY(dln_obs_prepare(&r->ost, o->observer ? o->observe : 0, o->sharpness_iters, ref, s, err));
+    r->ost.sharpness_rtol = o->sharpness_rtol;
+    return DLN_OK;
 }
 
 int dln_run_start(dln_run *r, dln_network *net, int member, double *const *W, const double *floor, dln_error *err)

@@ -20,6 +20,7 @@ typedef struct {
     const dln_reference *ref;
     const dln_shape *s;
     int sharpness_iters;
+    double sharpness_rtol; /* > 0: Lanczos to this relative accuracy of lambda_max */
     double *R, *work, *sv; /* the product (dy, dx), a copy for the SVD, its values */
     double *RC, *mode;     /* R C, the mode strengths */
     double *norms;
