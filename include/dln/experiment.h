@@ -137,6 +137,8 @@ typedef struct {
     dln_matrix_synth_opts matrix_synth;
     int nuclear;                /* the nuclear-norm baseline (dln_nuclear_min) in the summaries: 1, 0, or
                                    -1 (the default): where rows x cols <= 65536 */
+    int compare_flow;           /* train: each member's distance to the gradient flow from its start at the
+                                   traced steps' flow times (DLN_OBSERVE_FLOW) on the trace */
 } dln_experiment_opts;
 
 /* The defaults of `dln train` (the default experiment: a synthetic 32 x 32 problem of 256

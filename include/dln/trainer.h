@@ -21,8 +21,11 @@ enum {
     DLN_OBSERVE_MODES = 2,     /* strength u_i^T R C v_i of each target mode M = U S V^T (compressed pair) */
     DLN_OBSERVE_NORMS = 4,     /* ||W_i||_F: H reductions */
     DLN_OBSERVE_BALANCE = 8,   /* balancedness: the weights to the host, O(sum d_j^2 (d_{j-1} + d_{j+1})) */
-    DLN_OBSERVE_SHARPNESS = 16 /* lambda_max of the Hessian: Lanczos, sharpness_iters Hessian-vector products
+    DLN_OBSERVE_SHARPNESS = 16, /* lambda_max of the Hessian: Lanczos, sharpness_iters Hessian-vector products
                                   (also every sharpness_every steps without being asked here) */
+    DLN_OBSERVE_FLOW = 32      /* ||W - W_flow(t)||: the gradient flow from the same start integrated (on a
+                                  network of its own, rtol flow_rtol or 1e-8) to the step's flow time t = the
+                                  sum of the steps; at the steps observe_every divides and the last only */
 };
 
 /* What an observer receives: the state at a checked step (step t = after t updates).
@@ -48,6 +51,8 @@ typedef struct {
     double balancedness;
     double sharpness; /* lambda_max of the Hessian: gradient descent on a quadratic is stable for lr < 2 / it */
     double sharpness_est; /* the step-size rule's latest estimate of lambda_max (NaN: none made) */
+    double flow_distance; /* DLN_OBSERVE_FLOW: ||W - W_flow(time)||_F over all layers (NaN elsewhere) */
+    double flow_weight_norm; /* ||W_flow(time)||_F, its scale */
 } dln_observation;
 
 /* Called at every checked step and once more, with final set, at the end (a step may be
@@ -197,7 +202,7 @@ typedef struct {
     int reached;
 } dln_flow_stats;
 
-/* Every member of net from its current weights along dW/dt = -grad L(W) to time T[b], each
+/* Every member of net from its current weights along dW/dt = -grad L(W) for a time T[b], each
  * with its own adaptive step, to relative tolerance rtol (per step, in the Frobenius norm over
  * the layers); the weights at T left on the network, each member's statistics in st[b].
  * DLN_ERUNTIME when max_tries steps (accepted or not) do not reach every end. */

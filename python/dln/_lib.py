@@ -55,7 +55,8 @@ class Observation(C.Structure):  # dln_observation
                 ("mode_strength", C.POINTER(C.c_double)),
                 ("target_sv", C.POINTER(C.c_double)), ("n_modes", C.c_int),
                 ("layer_norms", C.POINTER(C.c_double)), ("n_layers", C.c_int),
-                ("balancedness", C.c_double), ("sharpness", C.c_double), ("sharpness_est", C.c_double)]
+                ("balancedness", C.c_double), ("sharpness", C.c_double), ("sharpness_est", C.c_double),
+                ("flow_distance", C.c_double), ("flow_weight_norm", C.c_double)]
 
 
 OBSERVER = C.CFUNCTYPE(C.c_int, C.c_void_p, C.POINTER(Observation))  # dln_observer_fn (in dln_train_opts)
@@ -97,7 +98,8 @@ class ExperimentOpts(C.Structure):  # dln_experiment_opts
                 ("matrix", C.c_int), ("rows", C.c_int), ("cols", C.c_int), ("entries_path", C.c_char_p),
                 ("sensing_path", C.c_char_p), ("b_path", C.c_char_p), ("test_path", C.c_char_p), ("entries", DP),
                 ("n_entries", C.c_int), ("sensing_A", DP), ("sensing_b", DP), ("n_measurements", C.c_int),
-                ("test_entries", DP), ("n_test", C.c_int), ("matrix_synth", MatrixSynthOpts), ("nuclear", C.c_int)]
+                ("test_entries", DP), ("n_test", C.c_int), ("matrix_synth", MatrixSynthOpts), ("nuclear", C.c_int),
+                ("compare_flow", C.c_int)]
 
 
 # the structs and the C names the layout test compares them with

@@ -99,7 +99,8 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
           on_step=None, threads=0, batch_size=None, hessian=False, hessian_iters=None, observe=False,
           sharpness_every=None, perturb=None, perturb_dir=None, save=None, save_direction=None,
           save_solution=None, save_data=None, loss="square", p=None, delta=None, grad_tol=None, loss_tol=None,
-          shallow_restarts=None, certify=None, flow=None, flow_rtol=None, sharpness_rtol=None, _matrix=None):
+          shallow_restarts=None, certify=None, flow=None, flow_rtol=None, sharpness_rtol=None, compare_flow=False,
+          _matrix=None):
     """Gradient descent on min 1/2 ||W_H...W_1 X - Y||^2 from the CLI's defaults (depth 4,
     width 4, orthogonal init of scale 1, seed 1, the sharpness rule for lr, 10000 steps, tol
     1e-6), timed against the shallow optimum for the narrowest layer: `dln train`'s experiment,
@@ -140,7 +141,9 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     (`dln train --flow T`: Dormand-Prince 5(4) steps of each member's own adaptive size to the
     relative tolerance flow_rtol, default 1e-8; a step is an accepted one, `time` flow time;
     lr, momentum and line_search do not apply). sharpness_rtol=R: sharpness_every's lambda_max
-    by Lanczos until its residual bound is within R of it (--sharpness-rtol). (_matrix: dln.complete's and dln.sense's
+    by Lanczos until its residual bound is within R of it (--sharpness-rtol). compare_flow=True
+    adds flow_distance (and flow_distance_rel) to the trace: ||W - W_flow(t)|| against the flow
+    from the same start at each row's flow time (--compare-flow). (_matrix: dln.complete's and dln.sense's
     observations, set into the options instead of X, Y.)"""
     d, keep = data_of(X, Y) if _matrix is None else (None, ())
     keep = list(keep)
@@ -163,9 +166,12 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
         if line_search or momentum != 0.0 or lr != "auto":
             fail("flow: the gradient flow takes steps of its own: no lr, momentum or line_search")
         o.train.flow = _num("flow", flow, 1e-300, 1e100)
+    o.compare_flow = bool(compare_flow)
+    if compare_flow and flow is not None:
+        fail("compare_flow: compares gradient descent with the flow: not with flow=T")
     if flow_rtol is not None:
-        if flow is None:
-            fail("flow_rtol: needs flow=T")
+        if flow is None and not compare_flow:
+            fail("flow_rtol: needs flow=T or compare_flow=True")
         o.train.flow_rtol = _num("flow_rtol", flow_rtol, 1e-300, 0.999999)
     o.train.steps = _int("steps", steps, 0, 10 ** 12)
     o.train.tol = _num("tol", tol, 0, 1e300)

@@ -178,3 +178,39 @@ def test_cli_sharpness_to_a_stated_accuracy_matches_the_full_hessian(rng, tmp_pa
         got = rows[step]["lambda_max"]
         assert abs(got - want) <= 1e-6 * want, (step, got, want)
         assert rows[step]["two_over_lr"] == 2 / eta
+
+
+def test_cli_compare_flow_traces_the_distance_to_the_flow(rng, tmp_path):
+    """--compare-flow: the trace's flow_distance at the last step (flow time T = steps x eta)
+    equals ||W_GD(T) - dln.flow(W0, T)|| within 1e-6 relative (both flows at rtol 1e-8 of the
+    weights, the trace's integrated piecewise between rows), and it halves with eta (first
+    order); dln.train(compare_flow=True) gives the same column."""
+    import json
+    import os
+    import dln
+    X, Y, W = problem(rng)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    save_set(tmp_path / "W0", W)
+    backend = os.environ.get("DLN_TEST_BACKEND", "cpu")
+    lam0 = np.linalg.eigvalsh(fd_hessian(X, Y, W))[-1]
+    T = 1.0
+    flow, _ = dln.flow(X, Y, W, T, backend="cpu")
+    last = []
+    for k in range(2):
+        steps = int(round(T * lam0 / 0.1)) * 2 ** k
+        eta = T / steps
+        cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0", "--lr",
+            repr(eta), "--steps", steps, "--tol", 0, "--quiet", "--backend", backend, "--full-data", "--compare-flow",
+            "--log", tmp_path / ("t%d.jsonl" % k), "--log-every", max(steps // 4, 1), "--save", tmp_path / ("gd%d" % k))
+        rows = [json.loads(x) for x in open(tmp_path / ("t%d.jsonl" % k))]
+        assert all("flow_distance" in r for r in rows) and rows[0]["flow_distance"] == 0.0
+        got = load_set(tmp_path / ("gd%d" % k), 3)
+        want = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(got, flow)))
+        assert abs(rows[-1]["flow_distance"] - want) <= 1e-6 * want, (rows[-1]["flow_distance"], want)
+        last.append(rows[-1]["flow_distance"])
+    assert 1.8 <= last[0] / last[1] <= 2.2, last
+    steps = int(round(T * lam0 / 0.1))  # the first run's, traced at the same rows (the flow is integrated
+    r = dln.train(X, Y, weights=W, lr=T / steps, steps=steps, tol=0, compare_flow=True, backend="cpu",  # between them)
+                  data="full", log_every=max(steps // 4, 1))
+    assert abs(r["trace"]["flow_distance"].iloc[-1] - last[0]) <= 1e-9 * last[0]

@@ -29,7 +29,10 @@ const char *const cli_dyn_train_help =
     "                      steps, default 20) on the trace every K steps, for any --lr;\n"
     "                      batches too; two_over_lr beside it (the edge of stability)\n"
     "  --sharpness-rtol R  with --sharpness-every: Lanczos until lambda_max's residual bound\n"
-    "                      is within R of it (its relative error; up to 1000 products)\n\n"
+    "                      is within R of it (its relative error; up to 1000 products)\n"
+    "  --compare-flow      with --log: flow_distance = ||W - W_flow(t)|| (and _rel) on every\n"
+    "                      trace line: the gradient flow from the same start integrated to the\n"
+    "                      line's flow time t = sum of the steps (--flow-rtol, default 1e-8)\n\n"
     "Gradient flow (docs/maths.md 10):\n"
     "  --flow T            follow dW/dt = -grad L(W) to time T instead of gradient descent:\n"
     "                      Dormand-Prince 5(4) steps of each member's own adaptive size (a\n"
@@ -109,6 +112,7 @@ int cli_dyn_option(int c, const char *a, cli_opts *o, dln_error *err)
         d->sharpness_every = (int)v;
         return DLN_OK;
     }
+    case 12: d->compare_flow = 1; return DLN_OK;
     case 11: {
         double v = strtod(a, &end);
         if (!decimal_start(a) || *end || !(v > 0 && v < 1))
@@ -148,7 +152,12 @@ int cli_dyn_check(const char *command, cli_opts *o, dln_error *err)
     if (d->sharpness_rtol > 0 && !d->sharpness_every)
         return dln_fail(err, DLN_EINPUT, "--sharpness-rtol is the accuracy of --sharpness-every's lambda_max: give both");
     o->train.sharpness_rtol = d->sharpness_rtol;
-    if (d->flow_rtol > 0 && !(d->flow > 0)) return dln_fail(err, DLN_EINPUT, "--flow-rtol needs --flow T");
+    if (d->compare_flow && !o->log_path)
+        return dln_fail(err, DLN_EINPUT, "--compare-flow writes to the trace: give --log FILE");
+    if (d->compare_flow && d->flow > 0)
+        return dln_fail(err, DLN_EINPUT, "--compare-flow compares gradient descent with the flow: not with --flow");
+    if (d->flow_rtol > 0 && !(d->flow > 0) && !d->compare_flow)
+        return dln_fail(err, DLN_EINPUT, "--flow-rtol needs --flow T or --compare-flow");
     if (d->flow > 0 && (o->n_lrs > 0 || o->n_moms > 0 || o->train.line_search))
         return dln_fail(err, DLN_EINPUT, "--flow follows the gradient flow with steps of its own: drop --lr, "
                         "--momentum and --line-search");

@@ -51,6 +51,7 @@ static void experiment_opts(const char *command, const cli_opts *o, dln_experime
     cli_loss_params(o, &x->loss, &x->loss_params);
     x->shallow_restarts = o->shallow_restarts, x->certify = o->certify;
     cli_matrix_opts(o, x);
+    x->compare_flow = o->dyn.compare_flow;
 }
 
 /* The last component of path, trailing slashes aside, in b. */

@@ -68,6 +68,7 @@ dln_train_opts dln_exp_member_opts(const dln_experiment *e, const dln_member_spe
     dln_train_opts t = e->o.train;
     t.lr = m->lr, t.lr_rule = m->lr_rule, t.momentum = m->momentum;
     t.observe = e->o.observe ? DLN_OBSERVE_SPECTRUM | DLN_OBSERVE_MODES | DLN_OBSERVE_NORMS | DLN_OBSERVE_BALANCE : 0;
+    if (e->o.compare_flow) t.observe |= DLN_OBSERVE_FLOW;
     t.observe_every = e->o.observer ? e->o.observe_every : 0;
     if (!t.sharpness_iters && e->o.hessian_iters > 0) t.sharpness_iters = e->o.hessian_iters;
     /* no reference value, no rel_gap: tol applies to the gradient norm relative to its start

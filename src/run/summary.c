@@ -351,6 +351,10 @@ void dln_trace_line(dln_json *j, long member, const dln_observation *obs)
     put_nums(j, "target_sv", obs->target_sv, obs->n_modes);
     put_nums(j, "layer_norms", obs->layer_norms, obs->n_layers);
     if (isfinite(obs->balancedness)) dln_json_num(j, "balancedness", obs->balancedness);
+    if (isfinite(obs->flow_distance)) { /* --compare-flow: gradient descent against the flow at the same time */
+        dln_json_num(j, "flow_distance", obs->flow_distance);
+        dln_json_num(j, "flow_distance_rel", obs->flow_distance / obs->flow_weight_norm);
+    }
     dln_json_num(j, "seconds", obs->seconds);
     dln_json_end_object(j);
     dln_json_newline(j);

@@ -20,11 +20,49 @@ void dln_obs_free(dln_obs_state *st)
 {
     free(st->R), free(st->sv), free(st->work), free(st->RC), free(st->mode), free(st->norms);
     dln_weights_free(st->s ? st->s->depth : 0, st->W);
+    dln_weights_free(st->s ? st->s->depth : 0, st->Wf);
+    dln_network_destroy(st->flow);
     memset(st, 0, sizeof *st);
 }
 
+/* The flow's own network of one member at the start (the full data, fp64). */
+static int flow_prepare(dln_obs_state *st, const dln_obs_flow_start *f, dln_error *err)
+{
+    const dln_fit *fit = f->fit;
+    dln_network_config c = {.n = fit->m, .count = 1, .dtype = DLN_F64, .objective = fit->objective};
+    DLN_TRY(dln_network_create(f->be, st->s, &c, &st->flow));
+    DLN_TRY(dln_network_set_data(st->flow, fit->X, fit->Y));
+    DLN_TRY(dln_network_set_weights(st->flow, 0, f->W));
+    DLN_TRY(dln_weights_alloc(st->s, &st->Wf, err));
+    if (!st->W) DLN_TRY(dln_weights_alloc(st->s, &st->W, err));
+    st->flow_t = 0.0, st->flow_rtol = f->rtol;
+    return DLN_OK;
+}
+
+/* ||W - W_flow(t)|| for the member's weights at flow time t (the flow integrated on from its
+ * last time; t never decreases along a run). */
+static int flow_distance(dln_obs_state *st, dln_network *net, int member, dln_observation *obs, dln_error *err)
+{
+    if (obs->time > st->flow_t) { /* dln_flow_integrate runs for a duration from where the flow is */
+        double dt = obs->time - st->flow_t;
+        dln_flow_stats fs;
+        DLN_TRY(dln_flow_integrate(st->flow, &dt, st->flow_rtol, 100000000L, &fs, err));
+        st->flow_t = obs->time;
+    }
+    DLN_TRY(dln_network_get_weights(st->flow, 0, st->Wf));
+    DLN_TRY(dln_network_get_weights(net, member, st->W));
+    double d = 0.0, w = 0.0;
+    for (int i = 0; i < st->s->depth; i++)
+        for (size_t e = 0; e < (size_t)st->s->dims[i + 1] * st->s->dims[i]; e++) {
+            double x = st->W[i][e] - st->Wf[i][e];
+            d += x * x, w += st->Wf[i][e] * st->Wf[i][e];
+        }
+    obs->flow_distance = sqrt(d), obs->flow_weight_norm = sqrt(w);
+    return DLN_OK;
+}
+
 int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const dln_reference *ref,
-                    const dln_shape *s, dln_error *err)
+                    const dln_shape *s, const dln_obs_flow_start *flow, dln_error *err)
 {
     memset(st, 0, sizeof *st);
     st->what = what;
@@ -47,6 +85,7 @@ int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const
         if (!(st->norms = malloc(sizeof(double) * (size_t)s->depth)))
             return dln_fail(err, DLN_ENOMEM, "out of host memory for the observables");
     if (what & DLN_OBSERVE_BALANCE) DLN_TRY(dln_weights_alloc(s, &st->W, err));
+    if ((what & DLN_OBSERVE_FLOW) && flow) DLN_TRY(flow_prepare(st, flow, err));
     return DLN_OK;
 }
 
@@ -90,6 +129,8 @@ int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpne
     obs->product_sv = obs->mode_strength = obs->target_sv = obs->layer_norms = NULL;
     obs->n_product_sv = obs->n_modes = obs->n_layers = 0;
     obs->effective_rank = obs->balancedness = obs->sharpness = obs->nuclear_norm = obs->test_error = NAN;
+    obs->flow_distance = obs->flow_weight_norm = NAN;
+    if (matrix && st->flow) DLN_TRY(flow_distance(st, net, member, obs, err)); /* traced steps only */
     matrix = matrix && st->ref->matrix;
     if (!st->what && !sharpness && !matrix) return DLN_OK;
     if (st->R && (st->what || matrix)) {
@@ -107,7 +148,7 @@ int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpne
         obs->layer_norms = st->norms;
         obs->n_layers = st->s->depth;
     }
-    if (st->W) {
+    if (st->what & DLN_OBSERVE_BALANCE) {
         DLN_TRY(dln_network_get_weights(net, member, st->W));
         obs->balancedness = dln_weights_balancedness(st->s, st->W);
     }

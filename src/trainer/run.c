@@ -67,7 +67,8 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_fit *fit, const dln_ref
     r->check_every = o->check_every > 0 ? o->check_every
                      : dln_backend_supports(be, DLN_CAP_ASYNC) ? ASYNC_CHECK_EVERY : 1;
     /* the observables are measured for an observer only (so is the sharpness every sharpness_every steps) */
-    DLN_TRY(dln_obs_prepare(&r->ost, o->observer ? o->observe : 0, o->sharpness_iters, ref, s, err));
+    dln_obs_flow_start fs = {be, fit, W, o->flow_rtol > 0 ? o->flow_rtol : 1e-8};
+    DLN_TRY(dln_obs_prepare(&r->ost, o->observer ? o->observe : 0, o->sharpness_iters, ref, s, &fs, err));
     r->ost.sharpness_rtol = o->sharpness_rtol;
     return DLN_OK;
 }

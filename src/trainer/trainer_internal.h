@@ -25,10 +25,21 @@ typedef struct {
     double *RC, *mode;     /* R C, the mode strengths */
     double *norms;
     double **W;            /* the weights on the host, for balancedness */
+    dln_network *flow;     /* DLN_OBSERVE_FLOW: the gradient flow from the start, on a network of its own */
+    double flow_t, flow_rtol;
+    double **Wf;           /* its weights at flow_t (host) */
 } dln_obs_state;
 
+/* The flow's start for DLN_OBSERVE_FLOW (what has it): the backend, the data and the starting weights. */
+typedef struct {
+    dln_backend *be;
+    const dln_fit *fit;
+    double *const *W;
+    double rtol;
+} dln_obs_flow_start;
+
 int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const dln_reference *ref,
-                    const dln_shape *s, dln_error *err);
+                    const dln_shape *s, const dln_obs_flow_start *flow, dln_error *err);
 /* Fills obs's observables at the member's current weights (NULL / NaN for those not asked);
  * the sharpness also where sharpness is set; a matrix problem's metrics where matrix is. */
 int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, int matrix,
