@@ -156,7 +156,7 @@ assert len(r) == 2 and all(x['status'] == '0' and x['verdict'] and float(x['lamb
 png_check() {
     local n=0 f
     for f in "$out"/figures/rel_gap.png "$out"/figures/time_to_eps.png \
-             "$out"/figures/converged.png "$out"/figures/verdicts.png "$tmp/modes.png"; do
+             "$out"/figures/converged.png "$out"/figures/verdicts.png "$tmp/modes.png" "$tmp/sharp.png"; do
         [ -s "$f" ] || { echo "missing or empty: $f"; return 1; }
         [ "$(head -c 8 "$f" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
             { echo "not a PNG: $f"; return 1; }
@@ -170,6 +170,10 @@ if python3 -c "import matplotlib" 2>/dev/null; then
         --log "$tmp/obs.jsonl" --log-every 20 --observe --quiet --backend cpu
     check "plot --trace draws its modes" "$root/scripts/plot" --trace "$tmp/obs.jsonl" \
         --out "$tmp/modes.png"
+    check "a --sharpness-every trace of two step sizes" "$dln" train --dx 8 --dy 8 --samples 40 --depth 3 \
+        --steps 100 --lr 0.01,0.02 --sharpness-every 20 --log "$tmp/sharp.jsonl" --log-every 20 --quiet --backend cpu
+    check "plot --sharpness draws lambda_max against 2/lr" "$root/scripts/plot" --sharpness "$tmp/sharp.jsonl" \
+        --out "$tmp/sharp.png"
     check "figures are non-empty PNGs" png_check
 else
     no_mpl() { "$root/scripts/plot" "$out"; test $? = 2; }
