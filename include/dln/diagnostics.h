@@ -36,7 +36,11 @@ typedef struct {
     double stop_rtol;        /* in: > 0: stop as soon as lambda_max's residual bound is at most
                                 stop_rtol |lambda_max| (its relative error is then at most stop_rtol:
                                 a symmetric operator has an eigenvalue within the residual of every
-                                Ritz value); 0: run every iteration asked */
+                                Ritz value); 0: run every iteration asked. With top_k > 1 every one of the
+                                top_k largest Ritz values must meet it */
+    int top_k;               /* in: > 0: the top_k largest Ritz values, descending, into top (NaN past the
+                                iterations made) */
+    double *top;
     double lambda_max, lambda_min; /* the extreme Ritz values */
     double residual_max, residual_min; /* their residual bounds ||A y - theta y|| */
     int negative_count;      /* Ritz values below -tol max|theta| whose residual is below tol max|theta| */

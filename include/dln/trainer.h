@@ -53,6 +53,9 @@ typedef struct {
     double sharpness_est; /* the step-size rule's latest estimate of lambda_max (NaN: none made) */
     double flow_distance; /* DLN_OBSERVE_FLOW: ||W - W_flow(time)||_F over all layers (NaN elsewhere) */
     double flow_weight_norm; /* ||W_flow(time)||_F, its scale */
+    const double *sharpness_top; /* where the sharpness was measured with sharpness_k > 1: the top
+                                    eigenvalues of the Hessian, descending (n_sharpness_top of them) */
+    int n_sharpness_top;
 } dln_observation;
 
 /* Called at every checked step and once more, with final set, at the end (a step may be
@@ -95,6 +98,8 @@ typedef struct {
     double flow_rtol;  /* the flow's relative tolerance per step (0: 1e-8) */
     double sharpness_rtol; /* > 0: the traced sharpness's Lanczos runs until lambda_max's residual bound is at
                               most this relative tolerance (at most max(sharpness_iters, 1000) products) */
+    int sharpness_k;   /* > 1: also the top sharpness_k eigenvalues of the Hessian where lambda_max is traced
+                          (each to sharpness_rtol where that is set) */
 } dln_train_opts;
 
 void dln_train_opts_default(dln_train_opts *o);

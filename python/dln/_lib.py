@@ -56,7 +56,8 @@ class Observation(C.Structure):  # dln_observation
                 ("target_sv", C.POINTER(C.c_double)), ("n_modes", C.c_int),
                 ("layer_norms", C.POINTER(C.c_double)), ("n_layers", C.c_int),
                 ("balancedness", C.c_double), ("sharpness", C.c_double), ("sharpness_est", C.c_double),
-                ("flow_distance", C.c_double), ("flow_weight_norm", C.c_double)]
+                ("flow_distance", C.c_double), ("flow_weight_norm", C.c_double),
+                ("sharpness_top", C.POINTER(C.c_double)), ("n_sharpness_top", C.c_int)]
 
 
 OBSERVER = C.CFUNCTYPE(C.c_int, C.c_void_p, C.POINTER(Observation))  # dln_observer_fn (in dln_train_opts)
@@ -69,7 +70,7 @@ class TrainOpts(C.Structure):  # dln_train_opts
                 ("check_every", C.c_int), ("observe_every", C.c_int), ("observer", OBSERVER),
                 ("observer_ctx", C.c_void_p), ("observe", C.c_uint), ("sharpness_every", C.c_int),
                 ("sharpness_iters", C.c_int), ("data_mode", C.c_int), ("dtype", C.c_int), ("flow", C.c_double),
-                ("flow_rtol", C.c_double), ("sharpness_rtol", C.c_double)]
+                ("flow_rtol", C.c_double), ("sharpness_rtol", C.c_double), ("sharpness_k", C.c_int)]
 
 
 EXPERIMENT_OBSERVER = C.CFUNCTYPE(C.c_int, C.c_void_p, C.c_long, C.POINTER(Observation))  # dln_experiment_observer_fn

@@ -99,7 +99,7 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
           on_step=None, threads=0, batch_size=None, hessian=False, hessian_iters=None, observe=False,
           sharpness_every=None, perturb=None, perturb_dir=None, save=None, save_direction=None,
           save_solution=None, save_data=None, loss="square", p=None, delta=None, grad_tol=None, loss_tol=None,
-          shallow_restarts=None, certify=None, flow=None, flow_rtol=None, sharpness_rtol=None, compare_flow=False,
+          shallow_restarts=None, certify=None, flow=None, flow_rtol=None, sharpness_rtol=None, sharpness_k=None, compare_flow=False,
           _matrix=None):
     """Gradient descent on min 1/2 ||W_H...W_1 X - Y||^2 from the CLI's defaults (depth 4,
     width 4, orthogonal init of scale 1, seed 1, the sharpness rule for lr, 10000 steps, tol
@@ -141,7 +141,8 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
     (`dln train --flow T`: Dormand-Prince 5(4) steps of each member's own adaptive size to the
     relative tolerance flow_rtol, default 1e-8; a step is an accepted one, `time` flow time;
     lr, momentum and line_search do not apply). sharpness_rtol=R: sharpness_every's lambda_max
-    by Lanczos until its residual bound is within R of it (--sharpness-rtol). compare_flow=True
+    by Lanczos until its residual bound is within R of it (--sharpness-rtol); sharpness_k=K the
+    top K eigenvalues too (lambda_top, --sharpness-k). compare_flow=True
     adds flow_distance (and flow_distance_rel) to the trace: ||W - W_flow(t)|| against the flow
     from the same start at each row's flow time (--compare-flow). (_matrix: dln.complete's and dln.sense's
     observations, set into the options instead of X, Y.)"""
@@ -192,6 +193,10 @@ def train(X, Y, depth=None, width=4, widths=None, init="orthogonal", init_scale=
         if sharpness_every is None:
             fail("sharpness_rtol: the accuracy of sharpness_every's lambda_max: give both")
         o.train.sharpness_rtol = _num("sharpness_rtol", sharpness_rtol, 1e-300, 0.999999)
+    if sharpness_k is not None:
+        if sharpness_every is None:
+            fail("sharpness_k: the top eigenvalues where sharpness_every measures lambda_max: give both")
+        o.train.sharpness_k = _int("sharpness_k", sharpness_k, 1, 1000)
     o.threads = _int("threads", threads, 0, 1024)
     o.batch_size = 0 if batch_size is None else _int("batch_size", batch_size, 1, 1 << 20)
     o.hessian, o.observe = bool(hessian), bool(observe)

@@ -168,6 +168,8 @@ def test_cli_trajectories_follow_numpy_gradient_descent(rng, tmp_path, name, kw)
 def test_bad_losses_and_targets_raise_input_errors(rng):
     import dln
     X, Y = problem(rng, "square")
+    Y[0, 0] = -abs(Y[0, 0]) - 0.1  # column 0 has a negative entry: softmax's first complaint (else 1 draw in 16
+    # had column 0 positive and the sum named first)
     cases = [({"loss": "lp", "p": 1.5}, "p"), ({"loss": "huber", "delta": 0}, "delta"), ({"p": 4}, "lp"),
              ({"loss": "logistic", "delta": 1.0}, "huber"), ({"loss": "hinge"}, "loss"),
              ({"loss": "logistic"}, "[0, 1]"), ({"loss": "softmax"}, "nonnegative"),

@@ -26,6 +26,7 @@ typedef struct {
     int sharpness_every;         /* --sharpness-every K: lambda_max on the trace every K steps */
     double flow, flow_rtol;      /* --flow T, --flow-rtol R (0: not given) */
     double sharpness_rtol;       /* --sharpness-rtol R (0: not given) */
+    int sharpness_k;             /* --sharpness-k K (0: not given) */
     int compare_flow;            /* --compare-flow */
 } cli_dyn;
 #define CLI_MAX_MEMBERS (1L << 20) /* members of one batch at most (the product of the lists) */
@@ -197,7 +198,7 @@ enum { CLI_DYN_FIRST = 512 };
         {"perturb-dir", 1, 0, CLI_DYN_FIRST + 6}, {"observe", 0, 0, CLI_DYN_FIRST + 7},         \
         {"sharpness-every", 1, 0, CLI_DYN_FIRST + 8}, {"flow", 1, 0, CLI_DYN_FIRST + 9},          \
         {"flow-rtol", 1, 0, CLI_DYN_FIRST + 10}, {"sharpness-rtol", 1, 0, CLI_DYN_FIRST + 11},       \
-        {"compare-flow", 0, 0, CLI_DYN_FIRST + 12}
+        {"compare-flow", 0, 0, CLI_DYN_FIRST + 12}, {"sharpness-k", 1, 0, CLI_DYN_FIRST + 13}
 #define CLI_DYN_SOLVE_OPTIONS {"save-solution", 1, 0, CLI_DYN_FIRST + 3}, {"save-data", 1, 0, CLI_DYN_FIRST + 4}
 extern const char *const cli_dyn_train_help, *const cli_dyn_solve_help;
 void cli_hessian_help(const char *problem_help, const char *exec_help);

@@ -30,6 +30,8 @@ const char *const cli_dyn_train_help =
     "                      batches too; two_over_lr beside it (the edge of stability)\n"
     "  --sharpness-rtol R  with --sharpness-every: Lanczos until lambda_max's residual bound\n"
     "                      is within R of it (its relative error; up to 1000 products)\n"
+    "  --sharpness-k K     with --sharpness-every: the top K eigenvalues too (lambda_top;\n"
+    "                      with --sharpness-rtol each to that accuracy)\n"
     "  --compare-flow      with --log: flow_distance = ||W - W_flow(t)|| (and _rel) on every\n"
     "                      trace line: the gradient flow from the same start integrated to the\n"
     "                      line's flow time t = sum of the steps (--flow-rtol, default 1e-8)\n\n"
@@ -113,6 +115,13 @@ int cli_dyn_option(int c, const char *a, cli_opts *o, dln_error *err)
         return DLN_OK;
     }
     case 12: d->compare_flow = 1; return DLN_OK;
+    case 13: {
+        long v = strtol(a, &end, 10);
+        if (!decimal_start(a) || *end || v < 1 || v > 1000)
+            return dln_fail(err, DLN_EINPUT, "--sharpness-k: expected an integer in [1, 1000], got '%s'", a);
+        d->sharpness_k = (int)v;
+        return DLN_OK;
+    }
     case 11: {
         double v = strtod(a, &end);
         if (!decimal_start(a) || *end || !(v > 0 && v < 1))
@@ -152,6 +161,9 @@ int cli_dyn_check(const char *command, cli_opts *o, dln_error *err)
     if (d->sharpness_rtol > 0 && !d->sharpness_every)
         return dln_fail(err, DLN_EINPUT, "--sharpness-rtol is the accuracy of --sharpness-every's lambda_max: give both");
     o->train.sharpness_rtol = d->sharpness_rtol;
+    if (d->sharpness_k > 0 && !d->sharpness_every)
+        return dln_fail(err, DLN_EINPUT, "--sharpness-k adds the top eigenvalues to --sharpness-every's: give both");
+    o->train.sharpness_k = d->sharpness_k;
     if (d->compare_flow && !o->log_path)
         return dln_fail(err, DLN_EINPUT, "--compare-flow writes to the trace: give --log FILE");
     if (d->compare_flow && d->flow > 0)

@@ -50,6 +50,7 @@ static int ritz(int n, int k, const double *Q, const double *alpha, const double
     for (int i = 0; i < k; i++) /* converged and negative beyond rounding */
         if (d[i] < -out->tol * scale && beta_k * fabs(Z[(k - 1) + (size_t)i * k]) <= out->tol * scale)
             out->negative_count++;
+    for (int i = 0; out->top && i < out->top_k; i++) out->top[i] = i < k ? d[k - 1 - i] : NAN;
     if (vmin) cblas_dgemv(CblasColMajor, CblasNoTrans, n, k, 1.0, Q, n, Z, 1, 0.0, vmin, 1);
     if (vmax) cblas_dgemv(CblasColMajor, CblasNoTrans, n, k, 1.0, Q, n, Z + (size_t)(k - 1) * k, 1, 0.0, vmax, 1);
 done:
@@ -57,9 +58,10 @@ done:
     return rc;
 }
 
-/* Whether the largest Ritz value of the k x k tridiagonal has a residual bound beta_k |z_k|
- * of at most rtol times itself (an eigenvalue problem of its own, O(k^2) per call). */
-static int max_converged(int k, const double *alpha, const double *beta, double rtol)
+/* Whether the top_k largest Ritz values of the k x k tridiagonal have residual bounds
+ * beta_k |z_ki| of at most rtol times themselves (an eigenvalue problem of its own, O(k^2) per
+ * call). */
+static int max_converged(int k, const double *alpha, const double *beta, double rtol, int top_k)
 {
     double *d = malloc(sizeof(double) * (size_t)k), *e = malloc(sizeof(double) * (size_t)(k > 1 ? k : 2));
     double *Z = malloc(sizeof(double) * (size_t)k * (size_t)k);
@@ -67,8 +69,11 @@ static int max_converged(int k, const double *alpha, const double *beta, double 
     if (d && e && Z) {
         memcpy(d, alpha, sizeof(double) * (size_t)k);
         for (int i = 0; i + 1 < k; i++) e[i] = beta[i];
-        if (!LAPACKE_dstev(LAPACK_COL_MAJOR, 'V', k, d, e, Z, k))
-            ok = beta[k - 1] * fabs(Z[(k - 1) + (size_t)(k - 1) * k]) <= rtol * fabs(d[k - 1]);
+        if (!LAPACKE_dstev(LAPACK_COL_MAJOR, 'V', k, d, e, Z, k)) {
+            ok = k >= top_k;
+            for (int i = k - 1; ok && i >= k - top_k; i--) /* the top_k largest (ascending order) */
+                ok = beta[k - 1] * fabs(Z[(k - 1) + (size_t)i * k]) <= rtol * fabs(d[i]);
+        }
     }
     free(d), free(e), free(Z);
     return ok;
@@ -112,7 +117,7 @@ int dln_lanczos(int n, dln_matvec_fn matvec, void *ctx, int iters, uint64_t seed
             goto done;
         }
         anorm = fmax(anorm, fabs(alpha[k]) + beta[k] + (k ? beta[k - 1] : 0.0));
-        if (out->stop_rtol > 0 && k + 1 < k_max && max_converged(k + 1, alpha, beta, out->stop_rtol)) {
+        if (out->stop_rtol > 0 && k + 1 < k_max && max_converged(k + 1, alpha, beta, out->stop_rtol, out->top_k > 1 ? out->top_k : 1)) {
             k++;
             break;
         }

@@ -342,6 +342,7 @@ void dln_trace_line(dln_json *j, long member, const dln_observation *obs)
         dln_json_num(j, "lambda_max", lambda);
         dln_json_num(j, "lr_lambda", obs->lr * lambda);
         dln_json_num(j, "two_over_lr", 2.0 / obs->lr); /* the edge of stability: lambda_max against 2 / lr */
+        put_nums(j, "lambda_top", obs->sharpness_top, obs->n_sharpness_top);
     }
     put_nums(j, "product_sv", obs->product_sv, obs->n_product_sv);
     if (obs->product_sv || isfinite(obs->nuclear_norm)) dln_json_num(j, "effective_rank", obs->effective_rank);

@@ -18,7 +18,7 @@
 
 void dln_obs_free(dln_obs_state *st)
 {
-    free(st->R), free(st->sv), free(st->work), free(st->RC), free(st->mode), free(st->norms);
+    free(st->R), free(st->sv), free(st->work), free(st->RC), free(st->mode), free(st->norms), free(st->top);
     dln_weights_free(st->s ? st->s->depth : 0, st->W);
     dln_weights_free(st->s ? st->s->depth : 0, st->Wf);
     dln_network_destroy(st->flow);
@@ -126,8 +126,8 @@ static void modes(dln_obs_state *st, dln_observation *obs)
 int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, int matrix,
                     dln_observation *obs, dln_error *err)
 {
-    obs->product_sv = obs->mode_strength = obs->target_sv = obs->layer_norms = NULL;
-    obs->n_product_sv = obs->n_modes = obs->n_layers = 0;
+    obs->product_sv = obs->mode_strength = obs->target_sv = obs->layer_norms = obs->sharpness_top = NULL;
+    obs->n_product_sv = obs->n_modes = obs->n_layers = obs->n_sharpness_top = 0;
     obs->effective_rank = obs->balancedness = obs->sharpness = obs->nuclear_norm = obs->test_error = NAN;
     obs->flow_distance = obs->flow_weight_norm = NAN;
     if (matrix && st->flow) DLN_TRY(flow_distance(st, net, member, obs, err)); /* traced steps only */
@@ -155,9 +155,15 @@ int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpne
     if (sharpness || (st->what & DLN_OBSERVE_SHARPNESS)) {
         dln_lanczos_result lz = {0};
         lz.stop_rtol = st->sharpness_rtol;
+        if (st->sharpness_k > 1) {
+            if (!st->top && !(st->top = malloc(sizeof(double) * (size_t)st->sharpness_k)))
+                return dln_fail(err, DLN_ENOMEM, "out of host memory");
+            lz.top_k = st->sharpness_k, lz.top = st->top;
+        }
         int iters = st->sharpness_rtol > 0 && st->sharpness_iters < RTOL_MAX_ITERS ? RTOL_MAX_ITERS : st->sharpness_iters;
         DLN_TRY(dln_hessian_extremes(net, member, iters, 1, NULL, &lz, err));
         obs->sharpness = lz.lambda_max;
+        if (st->sharpness_k > 1) obs->sharpness_top = st->top, obs->n_sharpness_top = st->sharpness_k;
     }
     return DLN_OK;
 }

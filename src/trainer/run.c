@@ -26,6 +26,8 @@ static int check_inputs(const dln_fit *fit, const dln_shape *s, const dln_train_
                         s->dims[s->depth], fit->dx, fit->dy);
     if (o->line_search && o->momentum != 0.0)
         return dln_fail(err, DLN_EINPUT, "the line search works with plain gradient descent (momentum 0)");
+    if (o->sharpness_k < 0 || o->sharpness_k > 1000)
+        return dln_fail(err, DLN_EINPUT, "the sharpness's top eigenvalues: 0 to 1000 (got %d)", o->sharpness_k);
     if (!(o->sharpness_rtol >= 0 && o->sharpness_rtol < 1))
         return dln_fail(err, DLN_EINPUT, "the sharpness's relative tolerance must be in [0, 1) (got %g)", o->sharpness_rtol);
     if (o->check_every < 0 || o->observe_every < 0 || o->sharpness_every < 0 || o->steps < 0)
@@ -70,6 +72,7 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_fit *fit, const dln_ref
     dln_obs_flow_start fs = {be, fit, W, o->flow_rtol > 0 ? o->flow_rtol : 1e-8};
     DLN_TRY(dln_obs_prepare(&r->ost, o->observer ? o->observe : 0, o->sharpness_iters, ref, s, &fs, err));
     r->ost.sharpness_rtol = o->sharpness_rtol;
+    r->ost.sharpness_k = o->sharpness_k;
     return DLN_OK;
 }
 

@@ -21,6 +21,8 @@ typedef struct {
     const dln_shape *s;
     int sharpness_iters;
     double sharpness_rtol; /* > 0: Lanczos to this relative accuracy of lambda_max */
+    int sharpness_k;       /* > 1: the top eigenvalues too, into top */
+    double *top;
     double *R, *work, *sv; /* the product (dy, dx), a copy for the SVD, its values */
     double *RC, *mode;     /* R C, the mode strengths */
     double *norms;
