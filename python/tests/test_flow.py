@@ -18,13 +18,18 @@ def problem(rng, dims=(4, 5, 5, 3), m=12):
     return X, Y, W
 
 
+def unpack_as(v, shapes):
+    """The flat vector v as matrices of these shapes (C order, as np.ravel)."""
+    out, o = [], 0
+    for s in shapes:
+        out.append(v[o:o + s[0] * s[1]].reshape(s))
+        o += s[0] * s[1]
+    return out
+
+
 def rhs_of(X, Y, shapes, p):
     def unpack(v):
-        out, o = [], 0
-        for s in shapes:
-            out.append(v[o:o + s[0] * s[1]].reshape(s))
-            o += s[0] * s[1]
-        return out
+        return unpack_as(v, shapes)
 
     def rhs(t, v):
         Ws = unpack(v)
@@ -132,11 +137,7 @@ def fd_hessian(X, Y, W, h=1e-5):
     flat = np.concatenate([w.ravel() for w in W])
 
     def unpack(v):
-        out, o = [], 0
-        for s in shapes:
-            out.append(v[o:o + s[0] * s[1]].reshape(s))
-            o += s[0] * s[1]
-        return out
+        return unpack_as(v, shapes)
 
     P = flat.size
     Hm = np.zeros((P, P))
