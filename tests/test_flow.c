@@ -65,19 +65,36 @@ static void rk4(const dln_shape *s, const dln_data *d, double **W, double T, dou
     dln_weights_free(s->depth, Y);
 }
 
+/* A depth-3 network shape over a synthetic problem (dims[0] -> dims[3], m samples), the
+ * backend, a fresh seed and a generator on its own stream; flow_end frees them. */
+static void flow_setup(dln_backend_kind kind, uint64_t stream, const int *dims, int m, int rank, double noise,
+                       dln_error *err, dln_backend **be, uint64_t *seed, dln_rng *g, dln_shape *s, dln_data *d)
+{
+    *be = ts_backend(kind, err);
+    *seed = ts_seed();
+    dln_rng_seed(g, *seed, stream);
+    ts_shape(s, 3, dims);
+    dln_synth_opts so = {dims[0], dims[3], m, rank, noise, *seed, DLN_LABELS_VALUES};
+    OK(dln_synth_make(&so, d, err), err, *seed);
+}
+
+static void flow_end(dln_backend *be, dln_shape *s, dln_data *d)
+{
+    dln_data_free(d);
+    dln_shape_free(s);
+    dln_backend_destroy(be);
+}
+
 TestOnBackends(flow, the_flow_follows_an_independent_rk4_to_its_tolerance)
 {
     dln_error err = {0};
-    dln_backend *be = ts_backend(TS_KIND, &err);
-    uint64_t seed = ts_seed();
+    dln_backend *be;
+    uint64_t seed;
     dln_rng g;
-    dln_rng_seed(&g, seed, 81);
-    int dims[] = {4, 5, 5, 3};
     dln_shape s;
-    ts_shape(&s, 3, dims);
-    dln_synth_opts so = {4, 3, 12, 3, 0.2, seed, DLN_LABELS_VALUES};
     dln_data d;
-    OK(dln_synth_make(&so, &d, &err), &err, seed);
+    int dims[] = {4, 5, 5, 3};
+    flow_setup(TS_KIND, 81, dims, 12, 3, 0.2, &err, &be, &seed, &g, &s, &d);
     /* the reference: RK4 at h and h/2, Richardson-extrapolated (fourth order: the error of the
      * h/2 run is (y_h/2 - y_h) / 15 to leading order; the extrapolation's is asserted small) */
     double **W = ts_rand_weights(&g, &s, 0.7), **ref = ts_copy_weights(&s, W), **coarse = ts_copy_weights(&s, W);
@@ -106,24 +123,19 @@ TestOnBackends(flow, the_flow_follows_an_independent_rk4_to_its_tolerance)
         dln_weights_free(3, Wf);
     }
     dln_weights_free(3, W), dln_weights_free(3, ref);
-    dln_data_free(&d);
-    dln_shape_free(&s);
-    dln_backend_destroy(be);
+    flow_end(be, &s, &d);
 }
 
 TestOnBackends(flow, a_batch_is_its_members_each_to_its_own_time)
 {
     dln_error err = {0};
-    dln_backend *be = ts_backend(TS_KIND, &err);
-    uint64_t seed = ts_seed();
+    dln_backend *be;
+    uint64_t seed;
     dln_rng g;
-    dln_rng_seed(&g, seed, 82);
-    int dims[] = {5, 4, 4, 3};
     dln_shape s;
-    ts_shape(&s, 3, dims);
-    dln_synth_opts so = {5, 3, 15, 2, 0.1, seed, DLN_LABELS_VALUES};
     dln_data d;
-    OK(dln_synth_make(&so, &d, &err), &err, seed);
+    int dims[] = {5, 4, 4, 3};
+    flow_setup(TS_KIND, 82, dims, 15, 2, 0.1, &err, &be, &seed, &g, &s, &d);
     enum { B = 3 };
     double T[B] = {0.5, 2.0, 1.0};
     double **W[B];
@@ -152,7 +164,5 @@ TestOnBackends(flow, a_batch_is_its_members_each_to_its_own_time)
         dln_weights_free(3, got), dln_weights_free(3, alone), dln_weights_free(3, W[b]);
     }
     dln_network_destroy(net);
-    dln_data_free(&d);
-    dln_shape_free(&s);
-    dln_backend_destroy(be);
+    flow_end(be, &s, &d);
 }

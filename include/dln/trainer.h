@@ -190,8 +190,11 @@ typedef struct {
     long accepted, rejected, evaluations;
     double last_h;
 } dln_flow_ctl;
-/* The control of a member at weights of norm wnorm and gradient norm gnorm, to time T. */
-void dln_flow_ctl_start(dln_flow_ctl *c, double T, double rtol, double wnorm, double gnorm);
+#define DLN_FLOW_RTOL 1e-8 /* the flow's tolerance where none is given */
+/* The control of the member in slot of net (its weights' norm read there), whose squared
+ * gradient norm is grad_sumsq, for a time T at tolerance rtol (0: DLN_FLOW_RTOL). */
+int dln_flow_ctl_start(dln_flow_ctl *c, dln_network *net, int slot, double T, double rtol, double grad_sumsq,
+                       dln_error *err);
 /* The step to try now (0 once at T). */
 double dln_flow_ctl_h(const dln_flow_ctl *c);
 /* The try of step h with the squared norms of the error estimate, the start and the point

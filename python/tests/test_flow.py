@@ -3,12 +3,16 @@
 for the square loss and lp 4; and gradient descent from the same weights converging to the
 flow at first order as its step shrinks (`dln train --lr eta --steps T/eta` from --load'ed
 weights: halving eta halves the distance to the flow at time T)."""
+import json
+import os
+
 import numpy as np
 import pytest
 
 from conftest import cli, load_set, save_set
 
 solve_ivp = pytest.importorskip("scipy.integrate").solve_ivp
+BACKEND = os.environ.get("DLN_TEST_BACKEND", "cpu")
 
 
 def problem(rng, dims=(4, 5, 5, 3), m=12):
@@ -16,6 +20,18 @@ def problem(rng, dims=(4, 5, 5, 3), m=12):
     Y = rng.standard_normal((dims[-1], dims[0])) @ X / 2
     W = [0.5 * rng.standard_normal((dims[i + 1], dims[i])) for i in range(len(dims) - 1)]
     return X, Y, W
+
+
+def saved(rng, tmp_path):
+    """A problem written as X.npy, Y.npy and W0/ in tmp_path, and the `dln train` arguments
+    that read it (the full data, the backend under test)."""
+    X, Y, W = problem(rng)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    save_set(tmp_path / "W0", W)
+    args = ["train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--quiet", "--backend", BACKEND,
+            "--full-data"]
+    return X, Y, W, args
 
 
 def unpack_as(v, shapes):
@@ -67,31 +83,27 @@ def test_flow_matches_scipy_to_its_tolerance(rng, loss, p):
         dln.flow(X, Y, W, T, rtol=0)
 
 
+def distance(A, B):
+    """||A - B||_F over all layers."""
+    return np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(A, B)))
+
+
 def test_gradient_descent_converges_to_the_flow_at_first_order(rng, tmp_path):
     """||W_GD(T) - W_flow(T)|| at eta, eta/2, eta/4: each halving of the step halves the
     distance (ratios within [1.8, 2.2]: the first-order term dominates at these steps)."""
     import dln
-    X, Y, W = problem(rng)
-    np.save(tmp_path / "X.npy", X)
-    np.save(tmp_path / "Y.npy", Y)
-    save_set(tmp_path / "W0", W)
+    X, Y, W, args = saved(rng, tmp_path)
     T = 1.0
     flow, _ = dln.flow(X, Y, W, T, rtol=1e-11, backend="cpu")
-    _, (probe,), _ = cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0",
-                         "--steps", 0, "--quiet", "--backend", "cpu", "--full-data")
+    _, (probe,), _ = cli(*args, "--load", tmp_path / "W0", "--steps", 0)
     eta = 0.1 / probe["sharpness_init"]
     dist = []
     for k in range(3):
-        e = eta / 2 ** k
-        steps = int(round(T / e))
-        e = T / steps
-        _, (r,), _ = cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0",
-                         "--lr", repr(e), "--steps", steps, "--tol", 0, "--quiet", "--backend", "cpu", "--full-data",
+        steps = int(round(T / (eta / 2 ** k)))
+        _, (r,), _ = cli(*args, "--load", tmp_path / "W0", "--lr", repr(T / steps), "--steps", steps, "--tol", 0,
                          "--save", tmp_path / ("gd%d" % k))
         assert abs(r["time"] - T) <= 1e-12 * T
-        got = load_set(tmp_path / ("gd%d" % k), 3)
-        dist.append(np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(got, flow))))
-    print("distances", dist)
+        dist.append(distance(load_set(tmp_path / ("gd%d" % k), 3), flow))
     for a, b in zip(dist, dist[1:]):
         assert 1.8 <= a / b <= 2.2, dist
 
@@ -102,24 +114,17 @@ def test_cli_flow_is_dln_flow_and_a_batch_member_is_its_single_run(rng, tmp_path
     device 1e-10), with flow time on the trace and stop flow_end; in a batch of seeds each
     member is its single run."""
     import dln
-    X, Y, W = problem(rng)
-    np.save(tmp_path / "X.npy", X)
-    np.save(tmp_path / "Y.npy", Y)
-    save_set(tmp_path / "W0", W)
-    import os
-    backend = os.environ.get("DLN_TEST_BACKEND", "cpu")
+    X, Y, W, args = saved(rng, tmp_path)
     ref, st = dln.flow(X, Y, W, 1.5, backend="cpu")
-    common = ["train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--flow", 1.5, "--tol", 0, "--steps",
-              100000, "--quiet", "--backend", backend, "--full-data"]
+    common = args + ["--flow", 1.5, "--tol", 0, "--steps", 100000]
     _, (r,), _ = cli(*common, "--load", tmp_path / "W0", "--save", tmp_path / "out", "--log", tmp_path / "t.jsonl")
     assert r["stop"] == "flow_end" and r["time"] == 1.5 and r["lr_rule"] == "flow"
     got = load_set(tmp_path / "out", 3)
     err = max(np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(got, ref))
-    assert err == 0.0 if backend == "cpu" else err <= 1e-10, err
-    if backend == "cpu":
+    assert err == 0.0 if BACKEND == "cpu" else err <= 1e-10, err
+    if BACKEND == "cpu":
         assert (r["steps"], r["flow_rejected"], r["flow_evaluations"]) == (st["accepted"], st["rejected"],
                                                                          st["evaluations"])
-    import json
     times = [json.loads(x)["time"] for x in open(tmp_path / "t.jsonl")]
     assert times[0] == 0 and times[-1] == 1.5 and all(a < b for a, b in zip(times, times[1:]))
     _, runs, _ = cli(*common, "--depth", 3, "--width", 5, "--seeds", "1,2,3", "--init", "gaussian")
@@ -157,38 +162,30 @@ def test_cli_sharpness_to_a_stated_accuracy_matches_the_full_hessian(rng, tmp_pa
     steps (--hessian-iters 3), where without the tolerance lambda_max is off by more than 1e-6
     (asserted: the test tells the two apart); the tolerance lifts the cap. --sharpness-k 3: the
     top three eigenvalues within 1e-6 of lambda_max of the full Hessian's."""
-    import json
-    import os
-    X, Y, W = problem(rng)
-    np.save(tmp_path / "X.npy", X)
-    np.save(tmp_path / "Y.npy", Y)
-    save_set(tmp_path / "W0", W)
-    backend = os.environ.get("DLN_TEST_BACKEND", "cpu")
-    lam0 = np.linalg.eigvalsh(fd_hessian(X, Y, W))[-1]
+    X, Y, W, args = saved(rng, tmp_path)
+    eig0 = np.linalg.eigvalsh(fd_hessian(X, Y, W))[::-1]  # descending
+    lam0 = eig0[0]
     eta = float(0.5 / lam0)
-    _, (r,), _ = cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0", "--lr",
-                     repr(eta), "--steps", 10, "--tol", 0, "--sharpness-every", 5, "--sharpness-rtol", 1e-6, "--log",
-                     tmp_path / "t.jsonl", "--log-every", 5, "--save", tmp_path / "out", "--quiet", "--backend",
-                     backend, "--full-data", "--hessian-iters", 3)
+    common = args + ["--load", tmp_path / "W0", "--lr", repr(eta), "--tol", 0, "--sharpness-every", 5,
+                     "--hessian-iters", 3]
+
+    def first_row(log, *extra):
+        cli(*common, "--steps", 0, "--log", tmp_path / log, *extra)
+        return json.loads(open(tmp_path / log).readline())
+
+    cli(*common, "--steps", 10, "--sharpness-rtol", 1e-6, "--log", tmp_path / "t.jsonl", "--log-every", 5, "--save",
+        tmp_path / "out")
     rows = {x["step"]: x for x in map(json.loads, open(tmp_path / "t.jsonl"))}
-    cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0", "--lr", repr(eta),
-        "--steps", 0, "--tol", 0, "--sharpness-every", 5, "--log", tmp_path / "coarse.jsonl", "--quiet", "--backend",
-        backend, "--full-data", "--hessian-iters", 3)
-    coarse = json.loads(open(tmp_path / "coarse.jsonl").readline())["lambda_max"]
+    coarse = first_row("coarse.jsonl")["lambda_max"]
     assert abs(coarse - lam0) > 1e-6 * lam0, (coarse, lam0)
     lam10 = np.linalg.eigvalsh(fd_hessian(X, Y, load_set(tmp_path / "out", 3)))[-1]
     for step, want in ((0, lam0), (10, lam10)):
         got = rows[step]["lambda_max"]
         assert abs(got - want) <= 1e-6 * want, (step, got, want)
         assert rows[step]["two_over_lr"] == 2 / eta
-    # --sharpness-k 3: the top three eigenvalues, each to the tolerance
-    cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0", "--lr", repr(eta),
-        "--steps", 0, "--tol", 0, "--sharpness-every", 5, "--sharpness-k", 3, "--sharpness-rtol", 1e-6, "--log",
-        tmp_path / "top.jsonl", "--quiet", "--backend", backend, "--full-data", "--hessian-iters", 3)
-    top = json.loads(open(tmp_path / "top.jsonl").readline())["lambda_top"]
-    want3 = np.linalg.eigvalsh(fd_hessian(X, Y, W))[::-1][:3]
-    for g, w in zip(top, want3):
-        assert abs(g - w) <= 1e-6 * abs(want3[0]), (top, want3)
+    top = first_row("top.jsonl", "--sharpness-k", 3, "--sharpness-rtol", 1e-6)["lambda_top"]
+    for g, w in zip(top, eig0[:3]):
+        assert abs(g - w) <= 1e-6 * lam0, (top, eig0[:3])
 
 
 def test_cli_compare_flow_traces_the_distance_to_the_flow(rng, tmp_path):
@@ -196,32 +193,24 @@ def test_cli_compare_flow_traces_the_distance_to_the_flow(rng, tmp_path):
     equals ||W_GD(T) - dln.flow(W0, T)|| within 1e-6 relative (both flows at rtol 1e-8 of the
     weights, the trace's integrated piecewise between rows), and it halves with eta (first
     order); dln.train(compare_flow=True) gives the same column."""
-    import json
-    import os
     import dln
-    X, Y, W = problem(rng)
-    np.save(tmp_path / "X.npy", X)
-    np.save(tmp_path / "Y.npy", Y)
-    save_set(tmp_path / "W0", W)
-    backend = os.environ.get("DLN_TEST_BACKEND", "cpu")
+    X, Y, W, args = saved(rng, tmp_path)
     lam0 = np.linalg.eigvalsh(fd_hessian(X, Y, W))[-1]
     T = 1.0
     flow, _ = dln.flow(X, Y, W, T, backend="cpu")
+    base = int(round(T * lam0 / 0.1))  # steps at eta = 0.1 / lambda_max
     last = []
     for k in range(2):
-        steps = int(round(T * lam0 / 0.1)) * 2 ** k
-        eta = T / steps
-        cli("train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--load", tmp_path / "W0", "--lr",
-            repr(eta), "--steps", steps, "--tol", 0, "--quiet", "--backend", backend, "--full-data", "--compare-flow",
+        steps = base * 2 ** k
+        cli(*args, "--load", tmp_path / "W0", "--lr", repr(T / steps), "--steps", steps, "--tol", 0, "--compare-flow",
             "--log", tmp_path / ("t%d.jsonl" % k), "--log-every", max(steps // 4, 1), "--save", tmp_path / ("gd%d" % k))
         rows = [json.loads(x) for x in open(tmp_path / ("t%d.jsonl" % k))]
         assert all("flow_distance" in r for r in rows) and rows[0]["flow_distance"] == 0.0
-        got = load_set(tmp_path / ("gd%d" % k), 3)
-        want = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(got, flow)))
+        want = distance(load_set(tmp_path / ("gd%d" % k), 3), flow)
         assert abs(rows[-1]["flow_distance"] - want) <= 1e-6 * want, (rows[-1]["flow_distance"], want)
         last.append(rows[-1]["flow_distance"])
     assert 1.8 <= last[0] / last[1] <= 2.2, last
-    steps = int(round(T * lam0 / 0.1))  # the first run's, traced at the same rows (the flow is integrated
-    r = dln.train(X, Y, weights=W, lr=T / steps, steps=steps, tol=0, compare_flow=True, backend="cpu",  # between them)
-                  data="full", log_every=max(steps // 4, 1))
+    # the first run from Python, traced at the same rows (the flow is integrated between them)
+    r = dln.train(X, Y, weights=W, lr=T / base, steps=base, tol=0, compare_flow=True, backend="cpu", data="full",
+                  log_every=max(base // 4, 1))
     assert abs(r["trace"]["flow_distance"].iloc[-1] - last[0]) <= 1e-9 * last[0]

@@ -203,23 +203,30 @@ def test_python_complete_and_sense_are_the_cli_runs(rng, tmp_path):
         dln.complete(np.r_[E, E[:1]], shape=T.shape)
 
 
+TIGHT = {"solver": "CLARABEL", "tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+
+
 def test_nuclear_norm_baseline_matches_cvxpy(rng):
     """min ||R||_* subject to the observations, by dln's ADMM (relative residuals 1e-8) and by
-    cvxpy (an interior-point SDP solver, ~1e-8): the values within 1e-5 relative."""
+    cvxpy with the interior-point SDP solver CLARABEL at tolerances 1e-10 (cvxpy's default
+    choice and accuracy missed by 2.7e-5 on one sensing draw, where the tight solve agreed with
+    dln to 8e-10): the values within 1e-5 relative."""
     cp = pytest.importorskip("cvxpy")
+    if "CLARABEL" not in cp.installed_solvers():
+        pytest.skip("cvxpy without CLARABEL")
     import dln
     T, E, _ = completion_problem(rng, rows=9, cols=8, k=40, rank=2, noise=0.0)
     r = dln.complete(E, shape=T.shape, steps=0, nuclear=True, depth=2, width=8)
     X = cp.Variable(T.shape)
     i, j = E[:, 0].astype(int), E[:, 1].astype(int)
     prob = cp.Problem(cp.Minimize(cp.normNuc(X)), [X[i, j] == E[:, 2]])
-    want = prob.solve()
+    want = prob.solve(**TIGHT)
     assert r["nuclear_min_converged"] and abs(r["nuclear_min_value"] - want) <= 1e-5 * want, (r["nuclear_min_value"], want)
     assert r["nuclear_min_residual"] <= 1e-6
     T2, A, b = sensing_problem(rng, rows=6, cols=5, k=20, noise=0.1)
     s = dln.sense(A, b, shape=T2.shape, steps=0, nuclear=True, depth=2, width=5)
     Y = cp.Variable(T2.shape)
-    want = cp.Problem(cp.Minimize(cp.normNuc(Y)), [A @ cp.vec(Y, order="C") == b]).solve()
+    want = cp.Problem(cp.Minimize(cp.normNuc(Y)), [A @ cp.vec(Y, order="C") == b]).solve(**TIGHT)
     assert abs(s["nuclear_min_value"] - want) <= 1e-5 * want, (s["nuclear_min_value"], want)
 
 

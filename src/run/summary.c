@@ -88,7 +88,7 @@ static void put_run(dln_json *j, const dln_experiment *e, long b)
     dln_json_bool(j, "line_search", t->line_search);
     if (t->flow > 0) {
         dln_json_num(j, "flow", t->flow);
-        dln_json_num(j, "flow_rtol", t->flow_rtol > 0 ? t->flow_rtol : 1e-8);
+        dln_json_num(j, "flow_rtol", t->flow_rtol > 0 ? t->flow_rtol : DLN_FLOW_RTOL);
         dln_json_int(j, "flow_rejected", r->flow_rejected);
         dln_json_int(j, "flow_evaluations", r->flow_evaluations);
     }

@@ -67,7 +67,7 @@ static int admm_make(admm *a, dln_backend *be, const dln_matrix_data *m, dln_err
 }
 
 /* R (rows, cols) := SVT_t(W): U max(S - t, 0) V^T; returns ||R||_*. */
-static int svt(admm *a, const double *W, double t, double *R, double *nuc, dln_error *err)
+static int svt(admm *a, const double *W, double t, double *R, double *nuc)
 {
     int p = a->p, q = a->q;
     const double *in = W;
@@ -80,7 +80,6 @@ static int svt(admm *a, const double *W, double t, double *R, double *nuc, dln_e
     DLN_TRY(dln_gesvd(a->be, &a->A, a->s, &a->U, &a->VT));
     DLN_TRY(dln_download(a->be, &a->U, a->hU, p));
     DLN_TRY(dln_download(a->be, &a->VT, a->hVT, q));
-    (void)err;
     int kept = 0;
     double sum = 0.0;
     for (int i = 0; i < q && a->s[i] > t; i++, kept++) {
@@ -142,7 +141,7 @@ int dln_nuclear_min(dln_backend *be, const dln_matrix_data *m, double tol, int m
     }
     for (int it = 1; !rc && it <= max_iter; it++) {
         for (size_t e = 0; e < n; e++) W[e] = Z[e] - U[e];
-        rc = svt(&a, W, 1.0 / rho, R, &nuc, err);
+        rc = svt(&a, W, 1.0 / rho, R, &nuc); /* failures recorded in the backend's record */
         if (rc) break;
         memcpy(Zold, Z, sizeof(double) * n);
         for (size_t e = 0; e < n; e++) W[e] = R[e] + U[e];
@@ -175,5 +174,7 @@ int dln_nuclear_min(dln_backend *be, const dln_matrix_data *m, double tol, int m
     free(Z), free(U), free(W), free(Zold);
     admm_free(&a);
     res->seconds = dln_clock_seconds() - t0;
+    const dln_error *be_err = dln_backend_error(be); /* a backend operation's failure, in err too */
+    if (rc && err && !err->code && be_err && be_err != err && be_err->code) dln_fail(err, be_err->code, "%s", be_err->msg);
     return rc;
 }

@@ -17,14 +17,23 @@
 
 #define ATOL_SHARE 1e-3 /* the absolute tolerance: this share of rtol ||W_start|| */
 
-void dln_flow_ctl_start(dln_flow_ctl *c, double T, double rtol, double wnorm, double gnorm)
+int dln_flow_ctl_start(dln_flow_ctl *c, dln_network *net, int slot, double T, double rtol, double grad_sumsq,
+                       dln_error *err)
 {
+    int H = dln_network_shape(net)->depth;
+    double *norms = malloc(sizeof(double) * (size_t)H), w = 0.0;
+    if (!norms) return dln_fail(err, DLN_ENOMEM, "out of host memory");
+    int rc = dln_network_layer_norms(net, slot, norms);
+    for (int i = 0; !rc && i < H; i++) w += norms[i] * norms[i];
+    free(norms);
+    if (rc) return rc;
     memset(c, 0, sizeof *c);
-    c->T = T, c->rtol = rtol;
-    double w = wnorm > 0 ? wnorm : 1.0;
-    c->atol = rtol * ATOL_SHARE * w;
-    c->h = gnorm > 0 ? 0.01 * w / gnorm : T;
+    w = w > 0 ? sqrt(w) : 1.0;
+    c->T = T, c->rtol = rtol > 0 ? rtol : DLN_FLOW_RTOL;
+    c->atol = c->rtol * ATOL_SHARE * w;
+    c->h = grad_sumsq > 0 ? 0.01 * w / sqrt(grad_sumsq) : T;
     c->evaluations = 1;
+    return DLN_OK;
 }
 
 double dln_flow_ctl_h(const dln_flow_ctl *c)
@@ -53,23 +62,18 @@ int dln_flow_ctl_judge(dln_flow_ctl *c, double h, double err_sq, double w0_sq, d
 int dln_flow_integrate(dln_network *net, const double *T, double rtol, long max_tries, dln_flow_stats *st,
                        dln_error *err)
 {
-    int n = dln_network_count(net), H = dln_network_shape(net)->depth;
+    int n = dln_network_count(net);
     double *h = calloc((size_t)n, sizeof(double)), *e2 = calloc((size_t)n, sizeof(double));
     double *w0 = calloc((size_t)n, sizeof(double)), *w1 = calloc((size_t)n, sizeof(double));
-    double *norms = calloc((size_t)H, sizeof(double));
     int *accept = calloc((size_t)n, sizeof(int));
     dln_flow_ctl *c = calloc((size_t)n, sizeof *c);
     dln_network_stats *ns = calloc((size_t)n, sizeof *ns);
-    int rc = !h || !e2 || !w0 || !w1 || !norms || !accept || !c || !ns ? dln_fail(err, DLN_ENOMEM, "out of host memory")
-                                                                      : DLN_OK;
+    int rc = !h || !e2 || !w0 || !w1 || !accept || !c || !ns ? dln_fail(err, DLN_ENOMEM, "out of host memory") : DLN_OK;
     if (!rc) rc = dln_network_flow_begin(net);
     if (!rc) rc = dln_network_read(net, ns);
     for (int b = 0; !rc && b < n; b++) {
         if (!(T[b] >= 0) || !isfinite(T[b])) rc = dln_fail(err, DLN_EINPUT, "the flow's end time %g of member %d", T[b], b);
-        if (!rc) rc = dln_network_layer_norms(net, b, norms);
-        double wn = 0.0;
-        for (int i = 0; i < H; i++) wn += norms[i] * norms[i];
-        dln_flow_ctl_start(&c[b], T[b], rtol, sqrt(wn), sqrt(ns[b].grad_sumsq));
+        if (!rc) rc = dln_flow_ctl_start(&c[b], net, b, T[b], rtol, ns[b].grad_sumsq, err);
     }
     for (long tries = 0; !rc; tries++) {
         int running = 0;
@@ -89,6 +93,6 @@ int dln_flow_integrate(dln_network *net, const double *T, double rtol, long max_
     for (int b = 0; !rc && b < n; b++)
         st[b] = (dln_flow_stats){c[b].t, c[b].accepted, c[b].rejected, c[b].evaluations, c[b].last_h, ns[b].loss,
                                  sqrt(ns[b].grad_sumsq), c[b].t >= c[b].T};
-    free(h), free(e2), free(w0), free(w1), free(norms), free(accept), free(c), free(ns);
+    free(h), free(e2), free(w0), free(w1), free(accept), free(c), free(ns);
     return rc;
 }

@@ -123,15 +123,15 @@ static void modes(dln_obs_state *st, dln_observation *obs)
     obs->n_modes = n;
 }
 
-int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, int matrix,
+int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, int traced,
                     dln_observation *obs, dln_error *err)
 {
     obs->product_sv = obs->mode_strength = obs->target_sv = obs->layer_norms = obs->sharpness_top = NULL;
     obs->n_product_sv = obs->n_modes = obs->n_layers = obs->n_sharpness_top = 0;
     obs->effective_rank = obs->balancedness = obs->sharpness = obs->nuclear_norm = obs->test_error = NAN;
     obs->flow_distance = obs->flow_weight_norm = NAN;
-    if (matrix && st->flow) DLN_TRY(flow_distance(st, net, member, obs, err)); /* traced steps only */
-    matrix = matrix && st->ref->matrix;
+    if (traced && st->flow) DLN_TRY(flow_distance(st, net, member, obs, err));
+    int matrix = traced && st->ref->matrix;
     if (!st->what && !sharpness && !matrix) return DLN_OK;
     if (st->R && (st->what || matrix)) {
         DLN_TRY(dln_network_product(net, member, st->R));

@@ -69,7 +69,7 @@ int dln_run_begin(dln_run *r, dln_backend *be, const dln_fit *fit, const dln_ref
     r->check_every = o->check_every > 0 ? o->check_every
                      : dln_backend_supports(be, DLN_CAP_ASYNC) ? ASYNC_CHECK_EVERY : 1;
     /* the observables are measured for an observer only (so is the sharpness every sharpness_every steps) */
-    dln_obs_flow_start fs = {be, fit, W, o->flow_rtol > 0 ? o->flow_rtol : 1e-8};
+    dln_obs_flow_start fs = {be, fit, W, o->flow_rtol > 0 ? o->flow_rtol : DLN_FLOW_RTOL};
     DLN_TRY(dln_obs_prepare(&r->ost, o->observer ? o->observe : 0, o->sharpness_iters, ref, s, &fs, err));
     r->ost.sharpness_rtol = o->sharpness_rtol;
     r->ost.sharpness_k = o->sharpness_k;
@@ -169,10 +169,10 @@ int dln_run_check(dln_run *r, long t, const dln_network_stats *st, double lr, do
     else if (o->flow > 0 && time >= o->flow) res->stop = DLN_STOP_FLOW_END;
     else if (t >= o->steps) res->stop = DLN_STOP_STEP_LIMIT;
     else r->stopped = 0;
-    /* the observables (or reset); a matrix problem's metrics (an SVD of the product) at the
-     * traced steps and at the last check only */
-    int matrix = !res->diverged && (r->stopped || (o->observe_every > 0 && t % o->observe_every == 0));
-    if (o->observer) DLN_TRY(dln_obs_measure(&r->ost, net, member, sharpness_due(r, t), matrix, obs, err));
+    /* the observables (or reset); a matrix problem's metrics (an SVD of the product) and the
+     * distance to the flow (an integration) at the traced steps and the last check only */
+    int traced = !res->diverged && (r->stopped || (o->observe_every > 0 && t % o->observe_every == 0));
+    if (o->observer) DLN_TRY(dln_obs_measure(&r->ost, net, member, sharpness_due(r, t), traced, obs, err));
     if (!r->stopped && o->observer && o->observer(o->observer_ctx, obs)) res->stop = DLN_STOP_OBSERVER, r->stopped = 1;
     return DLN_OK;
 }

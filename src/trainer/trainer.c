@@ -151,20 +151,14 @@ static int checked(const dln_run *r, long t, double time)
 static int flow_start(dln_network *net, const slots *sl, dln_run *r, dln_flow_ctl *fc, double *lr, int count,
                       dln_error *err)
 {
-    int H = dln_network_shape(net)->depth;
     dln_network_stats *ns = malloc(sizeof *ns * (size_t)count);
-    double *norms = malloc(sizeof(double) * (size_t)H);
-    int rc = !ns || !norms ? dln_fail(err, DLN_ENOMEM, "out of host memory") : dln_network_read(net, ns);
+    int rc = !ns ? dln_fail(err, DLN_ENOMEM, "out of host memory") : dln_network_read(net, ns);
     for (int b = 0; !rc && b < count; b++) {
-        rc = dln_network_layer_norms(net, sl->slot[b], norms);
-        double wn = 0.0;
-        for (int i = 0; !rc && i < H; i++) wn += norms[i] * norms[i];
-        const dln_train_opts *o = r[b].o;
-        dln_flow_ctl_start(&fc[b], o->flow, o->flow_rtol > 0 ? o->flow_rtol : 1e-8, sqrt(wn),
-                           sqrt(ns[sl->slot[b]].grad_sumsq));
+        rc = dln_flow_ctl_start(&fc[b], net, sl->slot[b], r[b].o->flow, r[b].o->flow_rtol, ns[sl->slot[b]].grad_sumsq,
+                                err);
         lr[b] = dln_flow_ctl_h(&fc[b]);
     }
-    free(ns), free(norms);
+    free(ns);
     return rc;
 }
 

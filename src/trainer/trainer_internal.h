@@ -43,8 +43,9 @@ typedef struct {
 int dln_obs_prepare(dln_obs_state *st, unsigned what, int sharpness_iters, const dln_reference *ref,
                     const dln_shape *s, const dln_obs_flow_start *flow, dln_error *err);
 /* Fills obs's observables at the member's current weights (NULL / NaN for those not asked);
- * the sharpness also where sharpness is set; a matrix problem's metrics where matrix is. */
-int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, int matrix,
+ * the sharpness also where sharpness is set; at the traced steps (traced: those observe_every
+ * divides and the last) a matrix problem's metrics and the distance to the flow. */
+int dln_obs_measure(dln_obs_state *st, dln_network *net, int member, int sharpness, int traced,
                     dln_observation *obs, dln_error *err);
 void dln_obs_free(dln_obs_state *st);
 
